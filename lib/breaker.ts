@@ -1,0 +1,77 @@
+/**
+ * Circuit breaker of one shadow target: after `failureThreshold` consecutive failures it opens and nothing is sent
+ * for `cooldownMs`; then one probe goes through (half-open) and its outcome closes or reopens it.
+ */
+import type { BreakerOptions, BreakerState } from './types.js';
+
+export interface BreakerTransition {
+  state: BreakerState;
+  reason: string;
+}
+
+export class CircuitBreaker {
+  #state: BreakerState = 'closed';
+  #consecutiveFailures = 0;
+  #openedAt = 0;
+  #probeInFlight = false;
+
+  constructor(
+    private readonly options: Required<BreakerOptions>,
+    private readonly onTransition: (transition: BreakerTransition) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  /**
+   * May a new call be admitted? In half-open state only one (the probe) is, until it reports back.
+   * Returns `'probe'` for that one so its outcome can be told apart.
+   */
+  admit(): 'yes' | 'probe' | 'no' {
+    if (this.#state === 'open') {
+      if (this.now() - this.#openedAt < this.options.cooldownMs) return 'no';
+      this.#transition('half_open', `cooldown of ${this.options.cooldownMs} ms elapsed; letting one probe through`);
+    }
+    if (this.#state === 'half_open') {
+      if (this.#probeInFlight) return 'no';
+      this.#probeInFlight = true;
+      return 'probe';
+    }
+    return 'yes';
+  }
+
+  /** A probe that was admitted but never sent (skipped later) must not leave the breaker waiting forever. */
+  releaseProbe(): void {
+    this.#probeInFlight = false;
+  }
+
+  /** Reports the outcome of a call that was sent. */
+  record(outcome: { status?: number; errorCode?: string }, wasProbe: boolean): void {
+    const failed = this.options.isFailure(outcome);
+    if (wasProbe) this.#probeInFlight = false;
+    const what = outcome.errorCode ?? `status ${outcome.status}`;
+    if (!failed) {
+      this.#consecutiveFailures = 0;
+      if (this.#state !== 'closed' && wasProbe) this.#transition('closed', `probe succeeded (${what})`);
+      return;
+    }
+    this.#consecutiveFailures++;
+    if (this.#state === 'half_open' && wasProbe) {
+      this.#open(`probe failed (${what})`);
+    } else if (this.#state === 'closed' && this.#consecutiveFailures >= this.options.failureThreshold) {
+      this.#open(`${this.#consecutiveFailures} consecutive failures, last ${what}`);
+    }
+  }
+
+  #open(reason: string): void {
+    this.#openedAt = this.now();
+    this.#transition('open', reason);
+  }
+
+  #transition(state: BreakerState, reason: string): void {
+    this.#state = state;
+    this.onTransition({ state, reason });
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Capture of the request body, byte for byte, without touching the stream the app reads.
+ *
+ * Node's HTTP parser hands every body chunk to `req.push()` whether or not anyone reads. Observing that call sees
+ * the exact bytes (still content-encoded) and leaves flowing mode, backpressure and late `data` listeners alone:
+ * the app's parsers get the same stream they would have had without us. Chunks the parser pushed before this
+ * middleware ran (an async middleware ahead of it) are picked up from the readable buffer without consuming them.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { BudgetHold } from './byte-budget.js';
+
+export type RequestCaptureOutcome =
+  /** The complete body, exactly as received. */
+  | { kind: 'complete'; body: Buffer }
+  /** Larger than `maxBodyBytes`; buffering stopped at the limit. */
+  | { kind: 'too_large'; bytes: number }
+  /** The shared byte budget ran out while capturing. */
+  | { kind: 'over_budget'; bytes: number }
+  /** The client went away before the body was complete. */
+  | { kind: 'aborted'; bytes: number }
+  /** The stream was read before this middleware ran; the raw bytes are gone. */
+  | { kind: 'consumed' };
+
+interface ReadableInternals {
+  _readableState?: { buffer?: unknown; bufferIndex?: number; decoder?: unknown };
+}
+
+export class RequestCapture {
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #state: 'capturing' | 'too_large' | 'over_budget' | 'done' = 'capturing';
+  #settle!: (outcome: RequestCaptureOutcome) => void;
+  #settled = false;
+  /** Resolves once the body is complete or can no longer be. */
+  readonly outcome: Promise<RequestCaptureOutcome>;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly maxBodyBytes: number,
+    private readonly hold: BudgetHold,
+  ) {
+    this.outcome = new Promise((resolve) => (this.#settle = resolve));
+    if (req.readableDidRead) {
+      this.#finish({ kind: 'consumed' });
+      return;
+    }
+    const buffered = bufferedChunks(req);
+    if (buffered === undefined) {
+      this.#finish({ kind: 'consumed' });
+      return;
+    }
+    for (const chunk of buffered) this.#observe(chunk);
+    if (req.complete) {
+      this.#end();
+      return;
+    }
+    this.#hookPush();
+    req.once('close', this.#onClose);
+  }
+
+  #hookPush(): void {
+    const req = this.req;
+    const originalPush = req.push;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const capture = this;
+    const observingPush = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+      if (chunk === null) capture.#end();
+      else if (Buffer.isBuffer(chunk)) capture.#observe(chunk);
+      // Put the original back as soon as we are done, so nothing of ours stays on the request.
+      if (capture.#settled && req.push === observingPush) delete (req as { push?: unknown }).push;
+      return originalPush.call(this, chunk, encoding);
+    };
+    req.push = observingPush;
+  }
+
+  #observe(chunk: Buffer): void {
+    this.#bytes += chunk.length;
+    if (this.#state !== 'capturing') return;
+    if (this.#bytes > this.maxBodyBytes) {
+      this.#dropChunks('too_large');
+      return;
+    }
+    if (!this.hold.take(chunk.length)) {
+      this.#dropChunks('over_budget');
+      return;
+    }
+    // The parser gives each chunk a buffer of its own, so keeping the reference is safe and copies nothing.
+    this.#chunks.push(chunk);
+  }
+
+  #dropChunks(state: 'too_large' | 'over_budget'): void {
+    this.#state = state;
+    this.#chunks = [];
+    this.hold.release();
+  }
+
+  #end(): void {
+    if (this.#settled) return;
+    const bytes = this.#bytes;
+    if (this.#state === 'too_large') this.#finish({ kind: 'too_large', bytes });
+    else if (this.#state === 'over_budget') this.#finish({ kind: 'over_budget', bytes });
+    else this.#finish({ kind: 'complete', body: this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, bytes) });
+  }
+
+  #onClose = (): void => {
+    if (this.#settled) return;
+    // `close` before the parser's end of body: the client aborted or the connection broke.
+    if (this.req.complete) this.#end();
+    else this.#finish({ kind: 'aborted', bytes: this.#bytes });
+  };
+
+  #finish(outcome: RequestCaptureOutcome): void {
+    this.#settled = true;
+    this.#state = 'done';
+    this.#chunks = [];
+    this.req.off('close', this.#onClose);
+    // Only a complete body stays held (until its shadow call ends); anything else is freed now.
+    if (outcome.kind !== 'complete') this.hold.release();
+    this.#settle(outcome);
+  }
+
+  /** Stops capturing and frees what was held (the request is not going to be mirrored after all). */
+  abandon(): void {
+    if (!this.#settled) this.#finish({ kind: 'aborted', bytes: this.#bytes });
+    this.hold.release();
+  }
+}
+
+/**
+ * Chunks already in the request's readable buffer, read without consuming them. `undefined` when the buffer holds
+ * something other than raw bytes (someone called `setEncoding`) or has a shape this Node version does not use.
+ */
+function bufferedChunks(req: IncomingMessage): Buffer[] | undefined {
+  if (req.readableLength === 0) return [];
+  const state = (req as unknown as ReadableInternals)._readableState;
+  if (!state || state.decoder) return undefined;
+  const chunks: unknown[] = [];
+  const buffer = state.buffer as { head?: { data: unknown; next: unknown } | null } | unknown[] | undefined;
+  if (Array.isArray(buffer)) {
+    // Node 22+: an array with a moving start index.
+    chunks.push(...buffer.slice(state.bufferIndex ?? 0));
+  } else if (buffer && typeof buffer === 'object' && 'head' in buffer) {
+    // Node 20: a linked list.
+    for (let node = buffer.head; node; node = node.next as typeof node) chunks.push(node.data);
+  } else {
+    return undefined;
+  }
+  return chunks.every((chunk) => Buffer.isBuffer(chunk)) ? (chunks as Buffer[]) : undefined;
+}

@@ -1,0 +1,5 @@
+/** express-shadow: mirror Express traffic to a shadow model, log both answers side by side, compare them. */
+export { shadowMiddleware } from './middleware.js';
+export { ShadowOptionsError, ShadowUsageError, ShadowMissingPeerError } from './errors.js';
+export { isValidRequestId } from './request-id.js';
+export type * from './types.js';

@@ -1,0 +1,223 @@
+/**
+ * Option validation and defaulting: done once, when `shadowMiddleware(options)` is called, never per request.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'winston';
+import { ShadowOptionsError, showValue } from './errors.js';
+import { createComparator } from './compare.js';
+import { compilePathPattern, type PathPattern } from './json-path.js';
+import type { BreakerOptions, Comparator } from './types.js';
+import { parseTarget, type ParsedTarget } from './target-url.js';
+
+export const DEFAULT_REDACTED_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'x-api-key'];
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedOptions {
+  target: ParsedTarget;
+  targetName: string;
+  logFile: string;
+  logger: Logger | undefined;
+  sampleRate: number;
+  sampleBy: ((req: IncomingMessage) => string) | undefined;
+  filter: ((req: IncomingMessage) => boolean) | undefined;
+  methods: ReadonlySet<string> | undefined;
+  mirrorIf: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  maxLoggedBodyBytes: number;
+  maxShadowResponseBytes: number;
+  maxConcurrent: number;
+  maxQueue: number;
+  maxQueuedBytes: number;
+  forwardCredentials: boolean;
+  stripHeaders: ReadonlySet<string>;
+  redactHeaders: ReadonlySet<string>;
+  redactPaths: PathPattern[];
+  breaker: Required<BreakerOptions>;
+  summaryIntervalMs: number;
+  comparator: Comparator | undefined;
+  enabled: boolean;
+}
+
+const KNOWN_OPTIONS = [
+  'target', 'name', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
+  'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes',
+  'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
+] as const;
+
+const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
+
+/** Connection errors, timeouts and 5xx open the breaker. */
+export function defaultIsFailure(outcome: { status?: number; errorCode?: string }): boolean {
+  return outcome.errorCode !== undefined || (outcome.status !== undefined && outcome.status >= 500);
+}
+
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new TypeError(
+      `express-shadow: shadowMiddleware(options) needs an options object, got ${showValue(input)}. ` +
+        `Example: shadowMiddleware({ target: 'http://127.0.0.1:9000' })`,
+    );
+  }
+  const options = input as Record<string, unknown>;
+  rejectUnknownKeys(options, KNOWN_OPTIONS, '');
+
+  if (options.target === undefined) {
+    throw new ShadowOptionsError('target', `is required: the shadow's base URL, e.g. { target: 'http://127.0.0.1:9000' }`);
+  }
+  const target = parseTarget(options.target);
+  const logger = options.logger;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof (logger as Logger).log !== 'function')) {
+    throw new ShadowOptionsError('logger', `must be a winston logger (with a log() method), got ${showValue(logger)}`);
+  }
+  if (logger !== undefined && options.logFile !== undefined) {
+    throw new ShadowOptionsError('logFile', `cannot be combined with \`logger\`: records go to the logger you pass`);
+  }
+
+  const breakerInput = options.breaker ?? {};
+  if (typeof breakerInput !== 'object' || breakerInput === null || Array.isArray(breakerInput)) {
+    throw new ShadowOptionsError('breaker', `must be an object like { failureThreshold: 5, cooldownMs: 30000 }, got ${showValue(breakerInput)}`);
+  }
+  rejectUnknownKeys(breakerInput as Record<string, unknown>, KNOWN_BREAKER_OPTIONS, 'breaker.');
+  const breaker = breakerInput as BreakerOptions;
+
+  return {
+    target,
+    targetName: optionalString(options, 'name') ?? target.display,
+    logFile: optionalString(options, 'logFile') ?? 'shadow.log',
+    logger: logger as Logger | undefined,
+    sampleRate: validateSampleRate('sampleRate', options.sampleRate ?? 1),
+    sampleBy: optionalFunction(options, 'sampleBy'),
+    filter: optionalFunction(options, 'filter'),
+    methods: options.methods === undefined ? undefined : new Set(stringList(options, 'methods').map((m) => m.toUpperCase())),
+    mirrorIf: optionalFunction(options, 'mirrorIf'),
+    timeoutMs: positiveInteger('timeoutMs', options.timeoutMs ?? 5000),
+    maxBodyBytes: nonNegativeInteger('maxBodyBytes', options.maxBodyBytes ?? 1_048_576),
+    maxLoggedBodyBytes: nonNegativeInteger('maxLoggedBodyBytes', options.maxLoggedBodyBytes ?? 65_536),
+    maxShadowResponseBytes: nonNegativeInteger('maxShadowResponseBytes', options.maxShadowResponseBytes ?? 1_048_576),
+    maxConcurrent: positiveInteger('maxConcurrent', options.maxConcurrent ?? 32),
+    maxQueue: nonNegativeInteger('maxQueue', options.maxQueue ?? 1000),
+    maxQueuedBytes: nonNegativeInteger('maxQueuedBytes', options.maxQueuedBytes ?? 64 * 1_048_576),
+    forwardCredentials: optionalBoolean(options, 'forwardCredentials') ?? false,
+    stripHeaders: new Set(stringList(options, 'stripHeaders').map((h) => h.toLowerCase())),
+    redactHeaders: new Set(
+      (options.redactHeaders === undefined ? DEFAULT_REDACTED_HEADERS : stringList(options, 'redactHeaders')).map((h) => h.toLowerCase()),
+    ),
+    redactPaths: stringList(options, 'redact').map((pattern, i) => compileOptionPath(`redact[${i}]`, pattern)),
+    breaker: {
+      failureThreshold: positiveInteger('breaker.failureThreshold', breaker.failureThreshold ?? 5),
+      cooldownMs: nonNegativeInteger('breaker.cooldownMs', breaker.cooldownMs ?? 30_000),
+      isFailure: optionalFunction(breakerInput as Record<string, unknown>, 'isFailure', 'breaker.') ?? defaultIsFailure,
+    },
+    summaryIntervalMs: nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000),
+    comparator: resolveComparator(options.compare),
+    enabled: optionalBoolean(options, 'enabled') ?? true,
+  };
+}
+
+function resolveComparator(value: unknown): Comparator | undefined {
+  if (value === false) return undefined;
+  if (value === undefined) return createComparator({});
+  if (typeof value === 'function') return value as Comparator;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return createComparator(value);
+  }
+  throw new ShadowOptionsError('compare', `must be comparator options, a function (production, shadow) => { match }, or false; got ${showValue(value)}`);
+}
+
+function compileOptionPath(option: string, pattern: string): PathPattern {
+  try {
+    return compilePathPattern(pattern);
+  } catch (error) {
+    throw new ShadowOptionsError(option, `is not a valid JSON path: ${(error as Error).message}`);
+  }
+}
+
+export function validateSampleRate(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
+    throw new ShadowOptionsError(option, `must be a number from 0 to 1 (the fraction of requests mirrored), got ${showValue(value)}`);
+  }
+  return value;
+}
+
+function positiveInteger(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new ShadowOptionsError(option, `must be a positive integer, got ${showValue(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInteger(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new ShadowOptionsError(option, `must be an integer of 0 or more, got ${showValue(value)}`);
+  }
+  return value;
+}
+
+function optionalString(options: Record<string, unknown>, key: string): string | undefined {
+  const value = options[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0) throw new ShadowOptionsError(key, `must be a non-empty string, got ${showValue(value)}`);
+  return value;
+}
+
+function optionalBoolean(options: Record<string, unknown>, key: string): boolean | undefined {
+  const value = options[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new ShadowOptionsError(key, `must be true or false, got ${showValue(value)}`);
+  return value;
+}
+
+function optionalFunction<F>(options: Record<string, unknown>, key: string, prefix = ''): F | undefined {
+  const value = options[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new ShadowOptionsError(prefix + key, `must be a function, got ${showValue(value)}`);
+  return value as F;
+}
+
+function stringList(options: Record<string, unknown>, key: string): string[] {
+  const value = options[key];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item.length === 0)) {
+    throw new ShadowOptionsError(key, `must be an array of non-empty strings, got ${showValue(value)}`);
+  }
+  return [...(value as string[])];
+}
+
+function rejectUnknownKeys(options: Record<string, unknown>, known: readonly string[], prefix: string): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const suggestion = closest(key, known);
+    throw new ShadowOptionsError(
+      prefix + key,
+      `is not an option of express-shadow${suggestion ? `. Did you mean \`${prefix}${suggestion}\`?` : `. Known options: ${known.join(', ')}`}`,
+    );
+  }
+}
+
+/** The known name nearest to a misspelt one (Levenshtein distance up to a third of its length), for "did you mean". */
+function closest(name: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}

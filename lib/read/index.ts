@@ -1,0 +1,15 @@
+export { readShadowLog, emptyReadStats } from './read-shadow-log.js';
+export { ShadowLogReadError } from './types.js';
+export type {
+  AggregateRecord,
+  BadLineExample,
+  EntryClosedBy,
+  FileReadStats,
+  OrphanKind,
+  ReadProgress,
+  ReadShadowLogOptions,
+  ReadStats,
+  ShadowLogEntry,
+  ShadowLogReader,
+  ShadowLogReadErrorCode,
+} from './types.js';

@@ -1,0 +1,592 @@
+/**
+ * Summarises joined log entries into a `Report`. Every structure is bounded (histograms, capped maps, a coarsening
+ * timeline), so a report over a billion-line log needs no more memory than one over ten lines.
+ */
+import { readShadowLog } from '../read/read-shadow-log.js';
+import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from '../read/types.js';
+import type { ShadowRecord } from '../types.js';
+import { LatencyHistogram } from './histogram.js';
+import { compileLabelPath, evaluatePath, type PathStep } from './label-path.js';
+import { Timeline } from './timeline.js';
+import type { BreakerTransition, LabelFigures, Report, ReportOptions, RouteFigures, Verdict } from './types.js';
+import { wilson } from './wilson.js';
+
+const OTHER_ROUTES = '(other routes)';
+const UNKNOWN_ROUTE = '(unknown)';
+const OTHER_LABEL = '(other)';
+const MAX_STATUS_KEYS = 30;
+const MAX_TRANSITIONS = 50;
+const MAX_COUNTED_KEYS = 200;
+
+interface RouteAccumulator {
+  requests: number;
+  comparisons: number;
+  matches: number;
+  shadowErrors: number;
+  timeouts: number;
+  production: LatencyHistogram;
+  shadow: LatencyHistogram;
+}
+
+interface TargetAccumulator {
+  shadowCalls: number;
+  comparisons: number;
+  matches: number;
+  shadowErrors: number;
+}
+
+function toTime(name: string, value: string | number | Date | undefined): number | null {
+  if (value === undefined) return null;
+  const time = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
+  if (!Number.isFinite(time)) {
+    throw new TypeError(`\`${name}\` must be an ISO 8601 time, a Date or epoch ms; got ${JSON.stringify(value)}.`);
+  }
+  return time;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new TypeError(`\`${name}\` must be a positive integer; got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+function increment(map: Record<string, number>, key: string, amount = 1): void {
+  // Keys come from the logs; cap them so a log full of distinct error codes cannot grow the report.
+  if (!(key in map) && Object.keys(map).length >= MAX_COUNTED_KEYS) key = '(other)';
+  map[key] = (map[key] ?? 0) + amount;
+}
+
+function routeOf(entry: ShadowLogEntry): string {
+  const record = entry.production ?? entry.skipped;
+  if (record === null) return UNKNOWN_ROUTE;
+  if (typeof record.route === 'string') return record.route;
+  if (typeof record.path !== 'string') return UNKNOWN_ROUTE;
+  const q = record.path.indexOf('?');
+  return q === -1 ? record.path : record.path.slice(0, q);
+}
+
+function entryTime(entry: ShadowLogEntry): number {
+  const record = entry.production ?? entry.skipped ?? entry.shadows[0] ?? entry.comparisons[0];
+  return record === undefined ? NaN : Date.parse(record.timestamp);
+}
+
+function labelKey(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+function shadowColumn(shadow: ShadowRecord): string {
+  if (shadow.error !== undefined) return String(shadow.error.code);
+  return typeof shadow.status === 'number' ? String(shadow.status) : '(none)';
+}
+
+function sortKeys(map: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function compareStatus(a: string, b: string): number {
+  const na = Number(a);
+  const nb = Number(b);
+  const aNum = Number.isFinite(na);
+  const bNum = Number.isFinite(nb);
+  if (aNum && bNum) return na - nb;
+  if (aNum !== bNum) return aNum ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function formatPercent(rate: number): string {
+  return `${(rate * 100).toFixed(1)}%`;
+}
+
+/**
+ * Builds a {@link Report} from entries and aggregate records fed to it one by one.
+ * Use it when you read the logs yourself; {@link buildReport} wires it to {@link readShadowLog}.
+ *
+ * @example
+ * ```ts
+ * const builder = new ReportBuilder({ labelPath: '$.label' });
+ * const reader = readShadowLog('shadow.log', { onRecord: (r) => builder.addRecord(r) });
+ * for await (const entry of reader) builder.addEntry(entry);
+ * const report = builder.build(reader.stats);
+ * ```
+ */
+export class ReportBuilder {
+  readonly #options: ReportOptions;
+  readonly #since: number | null;
+  readonly #until: number | null;
+  readonly #labelSteps: PathStep[] | null;
+  readonly #topPaths: number;
+  readonly #examplesPerPath: number;
+  readonly #maxDistinctPaths: number;
+  readonly #maxRoutes: number;
+  readonly #maxLabels: number;
+
+  #mirrored = 0;
+  #production = 0;
+  #shadowCalls = 0;
+  #comparisons = 0;
+  #matches = 0;
+  #statusMatches = 0;
+  #skipped: Record<string, number> = {};
+  #notMirrored: Record<string, number> = {};
+  #summarySeen = 0;
+  #errors: Record<string, number> = {};
+  #timeouts = 0;
+  #shadow5xx = 0;
+  #orphans = { noShadow: 0, noProduction: 0, late: 0 };
+  #from = Infinity;
+  #to = -Infinity;
+  readonly #productionLatency = new LatencyHistogram();
+  readonly #shadowLatency = new LatencyHistogram();
+  readonly #routes = new Map<string, RouteAccumulator>();
+  readonly #targets = new Map<string, TargetAccumulator>();
+  readonly #status = new Map<string, Map<string, number>>();
+  readonly #shadowStatuses = new Set<string>();
+  readonly #paths = new Map<string, { count: number; examples: string[] }>();
+  #otherPaths = 0;
+  #truncatedLists = 0;
+  readonly #numeric = new Map<string, { count: number; sum: number; max: number }>();
+  readonly #labelIndex = new Map<string, Map<string, number>>();
+  readonly #labelsSeen = new Set<string>();
+  #labelMissing = 0;
+  readonly #timeline = new Timeline();
+  readonly #transitions: BreakerTransition[] = [];
+  #moreTransitions = 0;
+  #openDrops: Record<string, number> = {};
+
+  constructor(options: ReportOptions = {}) {
+    this.#options = { ...options };
+    this.#since = toTime('since', options.since);
+    this.#until = toTime('until', options.until);
+    if (this.#since !== null && this.#until !== null && this.#since >= this.#until) {
+      throw new TypeError(`\`since\` (${new Date(this.#since).toISOString()}) must be before \`until\` (${new Date(this.#until).toISOString()}).`);
+    }
+    this.#labelSteps = options.labelPath === undefined ? null : compileLabelPath(options.labelPath);
+    const gate = options.failUnderMatch;
+    if (gate !== undefined && (typeof gate !== 'number' || !(gate >= 0 && gate <= 1))) {
+      throw new TypeError(`\`failUnderMatch\` must be a ratio between 0 and 1, like 0.99; got ${JSON.stringify(gate)}.`);
+    }
+    this.#topPaths = positiveInteger('topPaths', options.topPaths, 20);
+    this.#examplesPerPath = positiveInteger('examplesPerPath', options.examplesPerPath, 3);
+    this.#maxDistinctPaths = positiveInteger('maxDistinctPaths', options.maxDistinctPaths, 10_000);
+    this.#maxRoutes = positiveInteger('maxRoutes', options.maxRoutes, 200);
+    this.#maxLabels = positiveInteger('maxLabels', options.maxLabels, 50);
+  }
+
+  #inPeriod(time: number): boolean {
+    if (this.#since === null && this.#until === null) return true;
+    if (!Number.isFinite(time)) return false;
+    return (this.#since === null || time >= this.#since) && (this.#until === null || time < this.#until);
+  }
+
+  #route(name: string): RouteAccumulator {
+    let route = this.#routes.get(name);
+    if (route === undefined) {
+      if (this.#routes.size >= this.#maxRoutes) return this.#route(OTHER_ROUTES);
+      route = {
+        requests: 0,
+        comparisons: 0,
+        matches: 0,
+        shadowErrors: 0,
+        timeouts: 0,
+        production: new LatencyHistogram(),
+        shadow: new LatencyHistogram(),
+      };
+      this.#routes.set(name, route);
+    }
+    return route;
+  }
+
+  #target(name: string): TargetAccumulator {
+    let target = this.#targets.get(name);
+    if (target === undefined) {
+      target = { shadowCalls: 0, comparisons: 0, matches: 0, shadowErrors: 0 };
+      this.#targets.set(name, target);
+    }
+    return target;
+  }
+
+  /** Adds a `summary` or `breaker` record. */
+  addRecord(record: AggregateRecord): void {
+    const time = Date.parse(record.timestamp);
+    if (!this.#inPeriod(time)) return;
+    if (record.type === 'breaker') {
+      if (this.#transitions.length < MAX_TRANSITIONS) {
+        this.#transitions.push({
+          timestamp: record.timestamp,
+          target: String(record.target),
+          state: record.state,
+          reason: String(record.reason ?? ''),
+        });
+      } else {
+        this.#moreTransitions++;
+      }
+      return;
+    }
+    if (typeof record.seen === 'number') this.#summarySeen += record.seen;
+    // Summary counts are not split by route, so a route filter cannot use them.
+    if (this.#options.route === undefined && typeof record.notMirrored === 'object' && record.notMirrored !== null) {
+      for (const [reason, n] of Object.entries(record.notMirrored)) {
+        if (typeof n === 'number') increment(this.#notMirrored, reason, n);
+      }
+    }
+    if (typeof record.breakerOpen === 'object' && record.breakerOpen !== null) {
+      for (const [target, n] of Object.entries(record.breakerOpen)) {
+        if (typeof n === 'number') increment(this.#openDrops, target, n);
+      }
+    }
+  }
+
+  /** Adds one joined request. */
+  addEntry(entry: ShadowLogEntry): void {
+    const time = entryTime(entry);
+    if (!this.#inPeriod(time)) return;
+    const routeName = routeOf(entry);
+    if (this.#options.route !== undefined && routeName !== this.#options.route) return;
+    if (Number.isFinite(time)) {
+      if (time < this.#from) this.#from = time;
+      if (time > this.#to) this.#to = time;
+    }
+    if (entry.orphan === 'no_shadow') this.#orphans.noShadow++;
+    else if (entry.orphan === 'no_production') this.#orphans.noProduction++;
+    else if (entry.orphan === 'late') this.#orphans.late++;
+
+    if (entry.skipped !== null) {
+      increment(this.#skipped, String(entry.skipped.reason));
+    } else if (entry.production !== null || entry.shadows.length > 0) {
+      // A late entry is the rest of a request already counted.
+      if (entry.orphan !== 'late') this.#mirrored++;
+    }
+    const route = this.#route(routeName);
+    const production = entry.production;
+    if (production !== null) {
+      this.#production++;
+      route.requests++;
+      this.#productionLatency.add(production.durationMs);
+      route.production.add(production.durationMs);
+      this.#timeline.add(time, 'requests');
+    }
+
+    for (const shadow of entry.shadows) {
+      this.#shadowCalls++;
+      const target = this.#target(String(shadow.target));
+      target.shadowCalls++;
+      const shadowTime = Date.parse(shadow.timestamp);
+      this.#timeline.add(shadowTime, 'shadowCalls');
+      if (shadow.error !== undefined) {
+        const code = String(shadow.error.code);
+        increment(this.#errors, code);
+        target.shadowErrors++;
+        route.shadowErrors++;
+        this.#timeline.add(shadowTime, 'shadowErrors');
+        if (code === 'timeout') {
+          this.#timeouts++;
+          route.timeouts++;
+          this.#timeline.add(shadowTime, 'timeouts');
+        }
+      } else {
+        this.#shadowLatency.add(shadow.durationMs);
+        route.shadow.add(shadow.durationMs);
+        if (typeof shadow.status === 'number' && shadow.status >= 500) this.#shadow5xx++;
+      }
+      if (production !== null) {
+        this.#countStatus(String(production.status), shadowColumn(shadow));
+        if (this.#labelSteps !== null && shadow.error === undefined) {
+          this.#countLabels(production.response?.body, shadow.response?.body, this.#labelSteps);
+        }
+      }
+    }
+
+    for (const comparison of entry.comparisons) {
+      this.#comparisons++;
+      route.comparisons++;
+      const target = this.#target(String(comparison.target));
+      target.comparisons++;
+      const comparisonTime = Date.parse(comparison.timestamp);
+      this.#timeline.add(comparisonTime, 'comparisons');
+      if (comparison.match === true) {
+        this.#matches++;
+        route.matches++;
+        target.matches++;
+        this.#timeline.add(comparisonTime, 'matches');
+      }
+      if (comparison.statusMatch === true) this.#statusMatches++;
+      if (comparison.differencesTruncated === true) this.#truncatedLists++;
+      if (Array.isArray(comparison.differences)) {
+        for (const difference of comparison.differences) this.#countDifference(difference, entry.requestId);
+      }
+    }
+  }
+
+  #countStatus(productionStatus: string, shadowStatus: string): void {
+    let row = this.#status.get(productionStatus);
+    if (row === undefined) {
+      if (this.#status.size >= MAX_STATUS_KEYS) {
+        productionStatus = '(other)';
+        row = this.#status.get(productionStatus);
+      }
+      if (row === undefined) {
+        row = new Map();
+        this.#status.set(productionStatus, row);
+      }
+    }
+    if (!this.#shadowStatuses.has(shadowStatus)) {
+      if (this.#shadowStatuses.size >= MAX_STATUS_KEYS) shadowStatus = '(other)';
+      this.#shadowStatuses.add(shadowStatus);
+    }
+    row.set(shadowStatus, (row.get(shadowStatus) ?? 0) + 1);
+  }
+
+  #countLabels(productionBody: unknown, shadowBody: unknown, steps: PathStep[]): void {
+    let productionLabel = labelKey(evaluatePath(productionBody, steps));
+    let shadowLabel = labelKey(evaluatePath(shadowBody, steps));
+    if (productionLabel === undefined || shadowLabel === undefined) {
+      this.#labelMissing++;
+      return;
+    }
+    productionLabel = this.#label(productionLabel);
+    shadowLabel = this.#label(shadowLabel);
+    let row = this.#labelIndex.get(productionLabel);
+    if (row === undefined) {
+      row = new Map();
+      this.#labelIndex.set(productionLabel, row);
+    }
+    row.set(shadowLabel, (row.get(shadowLabel) ?? 0) + 1);
+  }
+
+  #label(label: string): string {
+    if (this.#labelsSeen.has(label)) return label;
+    if (this.#labelsSeen.size >= this.#maxLabels) label = OTHER_LABEL;
+    this.#labelsSeen.add(label);
+    return label;
+  }
+
+  #countDifference(difference: unknown, requestId: string): void {
+    if (typeof difference !== 'object' || difference === null) return;
+    const { path, production, shadow } = difference as { path?: unknown; production?: unknown; shadow?: unknown };
+    if (typeof path !== 'string') return;
+    let counted = this.#paths.get(path);
+    if (counted === undefined) {
+      if (this.#paths.size >= this.#maxDistinctPaths) {
+        this.#otherPaths++;
+        return;
+      }
+      counted = { count: 0, examples: [] };
+      this.#paths.set(path, counted);
+    }
+    counted.count++;
+    if (counted.examples.length < this.#examplesPerPath && !counted.examples.includes(requestId)) {
+      counted.examples.push(requestId);
+    }
+    if (typeof production === 'number' && typeof shadow === 'number' && Number.isFinite(production) && Number.isFinite(shadow)) {
+      const delta = Math.abs(production - shadow);
+      const numeric = this.#numeric.get(path);
+      if (numeric === undefined) this.#numeric.set(path, { count: 1, sum: delta, max: delta });
+      else {
+        numeric.count++;
+        numeric.sum += delta;
+        if (delta > numeric.max) numeric.max = delta;
+      }
+    }
+  }
+
+  /** The finished report; `readStats` (from the reader) adds the reading figures. */
+  build(readStats: ReadStats | null = null): Report {
+    const options = this.#options;
+    const skipped = Object.values(this.#skipped).reduce((a, b) => a + b, 0);
+    const notMirrored = Object.values(this.#notMirrored).reduce((a, b) => a + b, 0);
+    const shadowErrors = Object.values(this.#errors).reduce((a, b) => a + b, 0);
+    const overall = wilson(this.#matches, this.#comparisons);
+    const production = this.#productionLatency.figures();
+    const shadow = this.#shadowLatency.figures();
+    const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
+
+    const byRoute: RouteFigures[] = [...this.#routes.entries()]
+      .filter(([, r]) => r.requests > 0 || r.comparisons > 0 || r.shadowErrors > 0)
+      .map(([route, r]) => ({
+        route,
+        requests: r.requests,
+        match: wilson(r.matches, r.comparisons),
+        shadowErrors: r.shadowErrors,
+        timeouts: r.timeouts,
+        productionP50: r.production.quantile(0.5),
+        shadowP50: r.shadow.quantile(0.5),
+        productionP99: r.production.quantile(0.99),
+        shadowP99: r.shadow.quantile(0.99),
+      }))
+      .sort((a, b) => b.requests - a.requests || (a.route < b.route ? -1 : 1));
+
+    const byTarget = [...this.#targets.entries()]
+      .map(([target, t]) => ({ target, shadowCalls: t.shadowCalls, match: wilson(t.matches, t.comparisons), shadowErrors: t.shadowErrors }))
+      .sort((a, b) => (a.target < b.target ? -1 : 1));
+
+    const productionStatuses = [...this.#status.keys()].sort(compareStatus);
+    const shadowStatuses = [...this.#shadowStatuses].sort(compareStatus);
+
+    const paths = [...this.#paths.entries()]
+      .sort(([pa, a], [pb, b]) => b.count - a.count || (pa < pb ? -1 : 1))
+      .slice(0, this.#topPaths)
+      .map(([path, p]) => ({ path, count: p.count, exampleRequestIds: [...p.examples] }));
+    const numeric = [...this.#numeric.entries()]
+      .sort(([pa, a], [pb, b]) => b.count - a.count || (pa < pb ? -1 : 1))
+      .slice(0, this.#topPaths)
+      .map(([path, n]) => ({ path, count: n.count, meanAbsoluteDifference: n.sum / n.count, maxAbsoluteDifference: n.max }));
+
+    const report: Report = {
+      version: 1,
+      verdict: { status: 'none', failUnderMatch: null, headline: '' },
+      filters: {
+        route: options.route ?? null,
+        since: this.#since === null ? null : new Date(this.#since).toISOString(),
+        until: this.#until === null ? null : new Date(this.#until).toISOString(),
+        labelPath: options.labelPath ?? null,
+      },
+      period: {
+        from: Number.isFinite(this.#from) ? new Date(this.#from).toISOString() : null,
+        to: Number.isFinite(this.#to) ? new Date(this.#to).toISOString() : null,
+      },
+      totals: {
+        requestsSeen: this.#mirrored + skipped + notMirrored,
+        summarySeen: this.#summarySeen,
+        mirrored: this.#mirrored,
+        production: this.#production,
+        shadowCalls: this.#shadowCalls,
+        comparisons: this.#comparisons,
+        skipped,
+        skippedByReason: sortKeys(this.#skipped),
+        notMirrored,
+        notMirroredByReason: sortKeys(this.#notMirrored),
+        shadowErrors,
+        shadowErrorsByCode: sortKeys(this.#errors),
+        timeouts: this.#timeouts,
+        shadow5xx: this.#shadow5xx,
+        orphans: { ...this.#orphans },
+      },
+      match: {
+        overall,
+        statusMatch: wilson(this.#statusMatches, this.#comparisons),
+        byRoute,
+        byTarget,
+      },
+      statusAgreement: {
+        production: productionStatuses,
+        shadow: shadowStatuses,
+        counts: productionStatuses.map((p) => shadowStatuses.map((s) => this.#status.get(p)?.get(s) ?? 0)),
+      },
+      latency: {
+        production,
+        shadow,
+        ratio: {
+          p50: ratio(shadow.p50, production.p50),
+          p90: ratio(shadow.p90, production.p90),
+          p99: ratio(shadow.p99, production.p99),
+          max: ratio(shadow.max, production.max),
+        },
+      },
+      differences: {
+        paths,
+        distinctPaths: this.#paths.size,
+        otherPaths: this.#otherPaths,
+        truncatedLists: this.#truncatedLists,
+        numeric,
+      },
+      labels: this.#labelFigures(),
+      timeline: this.#timeline.result(),
+      breakers: { transitions: [...this.#transitions], moreTransitions: this.#moreTransitions, openDrops: sortKeys(this.#openDrops) },
+      reading: readStats,
+    };
+    report.verdict = verdictOf(report, options.failUnderMatch);
+    return report;
+  }
+
+  #labelFigures(): LabelFigures | null {
+    if (this.#options.labelPath === undefined) return null;
+    const labels = [...this.#labelsSeen].sort((a, b) => (a === OTHER_LABEL ? 1 : b === OTHER_LABEL ? -1 : a < b ? -1 : a > b ? 1 : 0));
+    const matrix = labels.map((p) => labels.map((s) => this.#labelIndex.get(p)?.get(s) ?? 0));
+    let total = 0;
+    let agreed = 0;
+    matrix.forEach((row, i) => {
+      row.forEach((n, j) => {
+        total += n;
+        if (i === j) agreed += n;
+      });
+    });
+    const perLabel = labels
+      .map((label, i) => {
+        const row = matrix[i] ?? [];
+        const rowTotal = row.reduce((a, b) => a + b, 0);
+        const shadowCount = matrix.reduce((sum, r) => sum + (r[i] ?? 0), 0);
+        return { label, agreement: wilson(row[i] ?? 0, rowTotal), shadowCount };
+      })
+      .filter((l) => l.agreement.total > 0 || l.shadowCount > 0);
+    return {
+      path: this.#options.labelPath,
+      labels,
+      matrix,
+      agreement: wilson(agreed, total),
+      perLabel,
+      missing: this.#labelMissing,
+    };
+  }
+}
+
+function verdictOf(report: Report, gate: number | undefined): Verdict {
+  const { overall } = report.match;
+  const rateText =
+    overall.rate === null
+      ? 'no comparisons'
+      : `match rate ${formatPercent(overall.rate)} (95% CI ${formatPercent(overall.low ?? 0)}–${formatPercent(overall.high ?? 0)}) over ${overall.total} comparison${overall.total === 1 ? '' : 's'}`;
+  if (gate === undefined) {
+    return { status: 'none', failUnderMatch: null, headline: overall.rate === null ? 'No comparisons in these logs.' : `${capitalise(rateText)}.` };
+  }
+  if (overall.rate === null) {
+    return {
+      status: 'fail',
+      failUnderMatch: gate,
+      headline: `FAIL: no comparisons to judge; --fail-under-match ${formatPercent(gate)} needs at least one.`,
+    };
+  }
+  const pass = overall.rate >= gate;
+  return {
+    status: pass ? 'pass' : 'fail',
+    failUnderMatch: gate,
+    headline: `${pass ? 'PASS' : 'FAIL'}: ${rateText} is ${pass ? 'at or above' : 'below'} the ${formatPercent(gate)} gate.`,
+  };
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** Options of {@link buildReport}: the reader's and the summary's. */
+export interface BuildReportOptions extends ReportOptions, Omit<ReadShadowLogOptions, 'onRecord'> {}
+
+/**
+ * Reads the logs and summarises them: `readShadowLog` + `ReportBuilder` in one call.
+ * Rejects with `ShadowLogReadError` when no file matched or one cannot be opened, and with a `TypeError` for a bad option.
+ *
+ * @example
+ * ```ts
+ * const report = await buildReport(['logs/*.log*'], { failUnderMatch: 0.99 });
+ * process.stdout.write(renderReport(report, 'text'));
+ * ```
+ */
+export async function buildReport(pathsOrGlobs: string | readonly string[], options: BuildReportOptions = {}): Promise<Report> {
+  const builder = new ReportBuilder(options);
+  const reader = readShadowLog(pathsOrGlobs, { ...readOptions(options), onRecord: (record) => builder.addRecord(record) });
+  for await (const entry of reader) builder.addEntry(entry);
+  return builder.build(reader.stats);
+}
+
+function readOptions(options: BuildReportOptions): ReadShadowLogOptions {
+  const { windowMs, maxOpenEntries, expectComparisons, targets, onProgress, progressEvery, maxLineLength, cwd } = options;
+  const picked: ReadShadowLogOptions = { windowMs, maxOpenEntries, expectComparisons, targets, onProgress, progressEvery, maxLineLength, cwd };
+  for (const key of Object.keys(picked) as (keyof ReadShadowLogOptions)[]) {
+    if (picked[key] === undefined) delete picked[key];
+  }
+  return picked;
+}

@@ -1,0 +1,244 @@
+/**
+ * Plain-text report for a terminal or a CI log: sections of aligned tables, colour only when asked for.
+ */
+import {
+  describeCounts,
+  formatCount,
+  formatInterval,
+  formatMs,
+  formatNumber,
+  formatPercent,
+  formatRatio,
+  formatTime,
+} from './format.js';
+import type { Report } from './types.js';
+
+export interface TextRenderOptions {
+  /** ANSI colour and bold. Default false. */
+  color?: boolean;
+}
+
+type Align = 'left' | 'right';
+
+function table(rows: string[][], align: Align[], indent = '  '): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, [...cell].length);
+    });
+  }
+  return rows.map(
+    (row) =>
+      indent +
+      row
+        .map((cell, i) => {
+          const pad = ' '.repeat((widths[i] ?? 0) - [...cell].length);
+          return (align[i] ?? 'left') === 'right' ? pad + cell : i === row.length - 1 ? cell : cell + pad;
+        })
+        .join('  ')
+        .trimEnd(),
+  );
+}
+
+export function renderText(report: Report, options: TextRenderOptions = {}): string {
+  const color = options.color === true;
+  const paint = (code: string, text: string): string => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const heading = (text: string): string => paint('1', text);
+  const out: string[] = [];
+  const { totals, match, latency, differences, verdict } = report;
+
+  const files = report.reading?.files.length ?? 0;
+  out.push(
+    heading('express-shadow report') +
+      (report.reading === null ? '' : ` — ${files} file${files === 1 ? '' : 's'}`) +
+      `, ${formatTime(report.period.from)} → ${formatTime(report.period.to)}`,
+  );
+  const filters = [
+    report.filters.route === null ? null : `route ${report.filters.route}`,
+    report.filters.since === null ? null : `since ${formatTime(report.filters.since)}`,
+    report.filters.until === null ? null : `until ${formatTime(report.filters.until)}`,
+  ].filter((f) => f !== null);
+  if (filters.length > 0) out.push(`Filters: ${filters.join(', ')}`);
+  out.push('');
+  const verdictColour = verdict.status === 'pass' ? '32' : verdict.status === 'fail' ? '31' : '0';
+  out.push(`${heading('Verdict:')} ${verdict.status === 'none' ? verdict.headline : paint(`1;${verdictColour}`, verdict.headline)}`);
+  out.push('');
+
+  out.push(heading('Totals'));
+  const orphanTotal = totals.orphans.noShadow + totals.orphans.noProduction;
+  const totalRows: string[][] = [
+    [
+      'requests seen',
+      formatCount(totals.requestsSeen),
+      `mirrored ${formatCount(totals.mirrored)} + skipped ${formatCount(totals.skipped)} + not mirrored ${formatCount(totals.notMirrored)}`,
+    ],
+    ['mirrored', formatCount(totals.mirrored), `${formatCount(totals.production)} production, ${formatCount(totals.shadowCalls)} shadow calls`],
+    ['compared', formatCount(totals.comparisons), ''],
+    ['skipped', formatCount(totals.skipped), describeCounts(totals.skippedByReason)],
+    [
+      'not mirrored',
+      formatCount(totals.notMirrored),
+      report.filters.route === null ? describeCounts(totals.notMirroredByReason) : 'not counted per route',
+    ],
+    ['shadow errors', formatCount(totals.shadowErrors), describeCounts(totals.shadowErrorsByCode)],
+    ['timeouts', formatCount(totals.timeouts), ''],
+    ['shadow 5xx', formatCount(totals.shadow5xx), ''],
+    [
+      'orphans',
+      formatCount(orphanTotal),
+      `production without shadow ${formatCount(totals.orphans.noShadow)}, shadow without production ${formatCount(totals.orphans.noProduction)}` +
+        (totals.orphans.late > 0 ? `; late records ${formatCount(totals.orphans.late)}` : ''),
+    ],
+  ];
+  out.push(...table(totalRows, ['left', 'right', 'left']));
+  out.push('');
+
+  out.push(heading('Match rate') + ' (95% Wilson interval)');
+  const matchRows: string[][] = [['route', 'requests', 'compared', 'matches', 'rate', '95% CI', 'errors', 'p50 prod', 'p50 shadow']];
+  matchRows.push([
+    'all',
+    formatCount(totals.production),
+    formatCount(match.overall.total),
+    formatCount(match.overall.count),
+    formatPercent(match.overall.rate),
+    formatInterval(match.overall),
+    formatCount(totals.shadowErrors),
+    formatMs(latency.production.p50),
+    formatMs(latency.shadow.p50),
+  ]);
+  for (const r of match.byRoute) {
+    matchRows.push([
+      r.route,
+      formatCount(r.requests),
+      formatCount(r.match.total),
+      formatCount(r.match.count),
+      formatPercent(r.match.rate),
+      formatInterval(r.match),
+      formatCount(r.shadowErrors),
+      formatMs(r.productionP50),
+      formatMs(r.shadowP50),
+    ]);
+  }
+  out.push(...table(matchRows, ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']));
+  out.push(`  status match: ${formatPercent(match.statusMatch.rate)} of comparisons (${formatInterval(match.statusMatch)})`);
+  if (match.byTarget.length > 1) {
+    out.push('');
+    out.push(...table(
+      [['target', 'calls', 'compared', 'rate', '95% CI', 'errors'], ...match.byTarget.map((t) => [
+        t.target, formatCount(t.shadowCalls), formatCount(t.match.total), formatPercent(t.match.rate), formatInterval(t.match), formatCount(t.shadowErrors),
+      ])],
+      ['left', 'right', 'right', 'right', 'right', 'right'],
+    ));
+  }
+  out.push('');
+
+  const status = report.statusAgreement;
+  out.push(heading('Status agreement') + ' (rows: production status, columns: shadow status or error)');
+  if (status.production.length === 0) {
+    out.push('  no production/shadow pairs');
+  } else {
+    const rows = [['', ...status.shadow]];
+    status.production.forEach((p, i) => rows.push([p, ...(status.counts[i] ?? []).map((n) => (n === 0 ? '.' : formatCount(n)))]));
+    out.push(...table(rows, ['left', ...status.shadow.map((): Align => 'right')]));
+  }
+  out.push('');
+
+  out.push(heading('Latency') + ' (ms)');
+  out.push(
+    ...table(
+      [
+        ['', 'count', 'p50', 'p90', 'p99', 'max'],
+        ['production', formatCount(latency.production.count), formatMs(latency.production.p50), formatMs(latency.production.p90), formatMs(latency.production.p99), formatMs(latency.production.max)],
+        ['shadow', formatCount(latency.shadow.count), formatMs(latency.shadow.p50), formatMs(latency.shadow.p90), formatMs(latency.shadow.p99), formatMs(latency.shadow.max)],
+        ['shadow/production', '', formatRatio(latency.ratio.p50), formatRatio(latency.ratio.p90), formatRatio(latency.ratio.p99), formatRatio(latency.ratio.max)],
+      ],
+      ['left', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  out.push('');
+
+  out.push(heading('Most frequent differing paths'));
+  if (differences.paths.length === 0) {
+    out.push('  none');
+  } else {
+    out.push(...table([['count', 'path', 'example requestIds'], ...differences.paths.map((p) => [formatCount(p.count), p.path, p.exampleRequestIds.join(', ')])], ['right', 'left', 'left']));
+    const notes = [
+      differences.distinctPaths > differences.paths.length ? `${formatCount(differences.distinctPaths)} distinct paths in all` : null,
+      differences.otherPaths > 0 ? `${formatCount(differences.otherPaths)} differences at paths beyond the cap` : null,
+      differences.truncatedLists > 0 ? `${formatCount(differences.truncatedLists)} comparisons had their list of differences cut` : null,
+    ].filter((n) => n !== null);
+    if (notes.length > 0) out.push(`  (${notes.join('; ')})`);
+  }
+  if (differences.numeric.length > 0) {
+    out.push('');
+    out.push(heading('Numeric differences'));
+    out.push(
+      ...table(
+        [['path', 'count', 'mean |Δ|', 'max |Δ|'], ...differences.numeric.map((n) => [n.path, formatCount(n.count), formatNumber(n.meanAbsoluteDifference), formatNumber(n.maxAbsoluteDifference)])],
+        ['left', 'right', 'right', 'right'],
+      ),
+    );
+  }
+  out.push('');
+
+  const labels = report.labels;
+  if (labels !== null) {
+    out.push(
+      heading(`Labels at ${labels.path}`) +
+        `: agreement ${formatPercent(labels.agreement.rate)} (${formatCount(labels.agreement.count)}/${formatCount(labels.agreement.total)}, 95% CI ${formatInterval(labels.agreement)})` +
+        (labels.missing > 0 ? `; ${formatCount(labels.missing)} pairs without a label left out` : ''),
+    );
+    if (labels.labels.length > 0) {
+      const rows = [['production \\ shadow', ...labels.labels]];
+      labels.labels.forEach((l, i) => rows.push([l, ...(labels.matrix[i] ?? []).map((n) => (n === 0 ? '.' : formatCount(n)))]));
+      out.push(...table(rows, ['left', ...labels.labels.map((): Align => 'right')]));
+      out.push('');
+      out.push(
+        ...table(
+          [['label', 'production', 'shadow', 'agreed', 'rate', '95% CI'], ...labels.perLabel.map((l) => [
+            l.label, formatCount(l.agreement.total), formatCount(l.shadowCount), formatCount(l.agreement.count), formatPercent(l.agreement.rate), formatInterval(l.agreement),
+          ])],
+          ['left', 'right', 'right', 'right', 'right', 'right'],
+        ),
+      );
+    }
+    out.push('');
+  }
+
+  const breakers = report.breakers;
+  if (breakers.transitions.length > 0 || Object.keys(breakers.openDrops).length > 0) {
+    out.push(heading('Circuit breaker'));
+    for (const t of breakers.transitions) out.push(`  ${formatTime(t.timestamp)}  ${t.target}  ${t.state}${t.reason === '' ? '' : `  (${t.reason})`}`);
+    if (breakers.moreTransitions > 0) out.push(`  … and ${formatCount(breakers.moreTransitions)} more transitions`);
+    if (Object.keys(breakers.openDrops).length > 0) out.push(`  not sent while open: ${describeCounts(breakers.openDrops)}`);
+    out.push('');
+  }
+
+  const reading = report.reading;
+  if (reading !== null) {
+    out.push(heading('Reading'));
+    out.push(
+      `  ${formatCount(reading.files.length)} files, ${formatCount(reading.lines)} lines, ${formatCount(reading.records)} records; ` +
+        `unparseable ${formatCount(reading.unparseable)}, unrecognised ${formatCount(reading.unrecognised)}, truncated files ${formatCount(reading.truncated)}, duplicates ${formatCount(reading.duplicates)}`,
+    );
+    const evicted = reading.closedBy.time_window + reading.closedBy.count_window;
+    out.push(
+      `  joined ${formatCount(reading.entries)} requests: ${formatCount(reading.closedBy.complete)} complete, ${formatCount(evicted)} closed by the window, ${formatCount(reading.closedBy.end_of_input)} at end of input` +
+        (reading.missingComparisons > 0 ? `; ${formatCount(reading.missingComparisons)} without their comparison` : ''),
+    );
+    for (const f of reading.files) {
+      if (f.truncated || f.error !== null || f.unparseable > 0 || f.unrecognised > 0) {
+        const problems = [
+          f.unparseable > 0 ? `${formatCount(f.unparseable)} unparseable` : null,
+          f.unrecognised > 0 ? `${formatCount(f.unrecognised)} unrecognised` : null,
+          f.truncated ? 'truncated at the end' : null,
+          f.error === null ? null : `error: ${f.error}`,
+        ].filter((p) => p !== null);
+        out.push(`  ${f.path}: ${problems.join(', ')}`);
+      }
+    }
+    for (const bad of reading.badLines) out.push(`  ${bad.file}:${bad.line} ${bad.problem}: ${JSON.stringify(bad.text)}`);
+    if (reading.unmatchedPatterns.length > 0) out.push(`  patterns matching no file: ${reading.unmatchedPatterns.join(', ')}`);
+  }
+  return out.join('\n').replace(/\n+$/, '') + '\n';
+}

@@ -1,0 +1,89 @@
+/**
+ * Per-period counts for the "over time" charts. Bucket width starts at one second and doubles up a ladder of round
+ * widths whenever the span would need more than MAX_BUCKETS, so memory stays flat for logs of any length.
+ */
+import type { TimelineBucket } from './types.js';
+
+/** Each width is a multiple of the one before, so buckets merge exactly. */
+const WIDTHS_MS = [1e3, 5e3, 15e3, 60e3, 300e3, 900e3, 3600e3, 21600e3, 86400e3, 604800e3];
+const MAX_BUCKETS = 240;
+/** Buckets shown: the width is raised at the end until the span fits. */
+const SHOWN_BUCKETS = 60;
+
+type Counts = Omit<TimelineBucket, 'start'>;
+export type TimelineField = keyof Counts;
+
+function zero(): Counts {
+  return { requests: 0, comparisons: 0, matches: 0, shadowCalls: 0, shadowErrors: 0, timeouts: 0 };
+}
+
+export class Timeline {
+  #level = 0;
+  #buckets = new Map<number, Counts>();
+  #minIndex = Infinity;
+  #maxIndex = -Infinity;
+
+  add(time: number, field: TimelineField, amount = 1): void {
+    if (!Number.isFinite(time)) return;
+    let index = Math.floor(time / this.#width);
+    if (index < this.#minIndex || index > this.#maxIndex) {
+      const min = Math.min(index, this.#minIndex);
+      const max = Math.max(index, this.#maxIndex);
+      if (max - min + 1 > MAX_BUCKETS && this.#level < WIDTHS_MS.length - 1) {
+        this.#coarsen(min, max, MAX_BUCKETS);
+        index = Math.floor(time / this.#width);
+      }
+      this.#minIndex = Math.min(index, this.#minIndex);
+      this.#maxIndex = Math.max(index, this.#maxIndex);
+    }
+    let bucket = this.#buckets.get(index);
+    if (bucket === undefined) {
+      bucket = zero();
+      this.#buckets.set(index, bucket);
+    }
+    bucket[field] += amount;
+  }
+
+  get #width(): number {
+    return WIDTHS_MS[this.#level] as number;
+  }
+
+  /** Raises the width until [min, max] (in current indexes) fits in `limit` buckets. */
+  #coarsen(min: number, max: number, limit: number): void {
+    const minTime = min * this.#width;
+    const maxTime = (max + 1) * this.#width - 1;
+    let level = this.#level;
+    while (level < WIDTHS_MS.length - 1) {
+      const w = WIDTHS_MS[level] as number;
+      if (Math.floor(maxTime / w) - Math.floor(minTime / w) + 1 <= limit) break;
+      level++;
+    }
+    if (level === this.#level) return;
+    const width = WIDTHS_MS[level] as number;
+    const old = this.#buckets;
+    const oldWidth = this.#width;
+    this.#buckets = new Map();
+    for (const [i, counts] of old) {
+      const j = Math.floor((i * oldWidth) / width);
+      const target = this.#buckets.get(j);
+      if (target === undefined) this.#buckets.set(j, counts);
+      else for (const key of Object.keys(counts) as TimelineField[]) target[key] += counts[key];
+    }
+    if (Number.isFinite(this.#minIndex)) {
+      this.#minIndex = Math.floor((this.#minIndex * oldWidth) / width);
+      this.#maxIndex = Math.floor((this.#maxIndex * oldWidth) / width);
+    }
+    this.#level = level;
+  }
+
+  /** Contiguous buckets (empty ones included), at most SHOWN_BUCKETS. */
+  result(): { bucketMs: number; buckets: TimelineBucket[] } {
+    if (this.#buckets.size === 0) return { bucketMs: this.#width, buckets: [] };
+    this.#coarsen(this.#minIndex, this.#maxIndex, SHOWN_BUCKETS);
+    const buckets: TimelineBucket[] = [];
+    for (let i = this.#minIndex; i <= this.#maxIndex; i++) {
+      buckets.push({ start: new Date(i * this.#width).toISOString(), ...(this.#buckets.get(i) ?? zero()) });
+    }
+    return { bucketMs: this.#width, buckets };
+  }
+}

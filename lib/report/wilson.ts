@@ -1,0 +1,18 @@
+import type { Rate } from './types.js';
+
+/** z for a two-sided 95% interval. */
+const Z = 1.959963984540054;
+
+/**
+ * `count` out of `total` with its 95% Wilson score interval, which stays inside [0, 1] and behaves at small totals and
+ * at rates near 0 or 1, where the normal approximation does not.
+ */
+export function wilson(count: number, total: number): Rate {
+  if (total <= 0) return { count, total, rate: null, low: null, high: null };
+  const p = count / total;
+  const z2 = Z * Z;
+  const denominator = 1 + z2 / total;
+  const centre = (p + z2 / (2 * total)) / denominator;
+  const half = (Z / denominator) * Math.sqrt((p * (1 - p)) / total + z2 / (4 * total * total));
+  return { count, total, rate: p, low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+}

@@ -1,0 +1,309 @@
+/**
+ * Public shapes of express-shadow: the options and every record written to the log.
+ * The log is JSON lines; each line is one of the `ShadowLogRecord` variants below.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'winston';
+
+/** A body as it appears in the log: parsed JSON, UTF-8 text, or base64 of the raw bytes. */
+export interface LoggedBody {
+  /** Parsed JSON (content type JSON and it parsed), a UTF-8 string (text), or base64 (anything else). Absent when there was no body. */
+  body?: unknown;
+  /** Present and `"base64"` when `body` holds base64 of the bytes. */
+  bodyEncoding?: 'base64';
+  /** `true` when the body was longer than `maxLoggedBodyBytes` (or the capture cap) and was cut. */
+  truncated?: true;
+  /** Size in bytes of the whole body as sent (before truncation, after decompression when it was compressed). */
+  bodyBytes?: number;
+}
+
+/** Where the mirrored request body came from. */
+export type BodySource =
+  /** The exact bytes the client sent, captured off the request stream. */
+  | 'raw'
+  /** A parser had already consumed the stream, so `req.body` was re-serialised. */
+  | 'parsed'
+  /** The request had no body. */
+  | 'none';
+
+export type HeaderMap = Record<string, string | string[]>;
+
+/** Written once per mirrored request, when production has finished answering. */
+export interface ProductionRecord {
+  type: 'production';
+  requestId: string;
+  /** ISO 8601 time the production response finished. */
+  timestamp: string;
+  method: string;
+  /** `req.originalUrl`: path and query as the client sent them. */
+  path: string;
+  /** The matched route pattern (`req.baseUrl + req.route.path`), or `null` when no route matched. */
+  route: string | null;
+  status: number;
+  /** Milliseconds from the middleware seeing the request to the last byte of the response. */
+  durationMs: number;
+  request: { headers: HeaderMap; bodySource: BodySource } & LoggedBody;
+  response: { headers: HeaderMap } & LoggedBody;
+}
+
+/** Code of a shadow call that produced no response. */
+export type ShadowErrorCode =
+  | 'timeout'
+  | 'cancelled'
+  | 'breaker_open'
+  | 'ECONNREFUSED'
+  | 'ECONNRESET'
+  | 'EPIPE'
+  | 'ENOTFOUND'
+  | 'EHOSTUNREACH'
+  | 'HPE_INVALID_CONSTANT'
+  | 'bad_response'
+  | (string & {});
+
+/** Written once per mirrored request, when the shadow call has ended. */
+export interface ShadowRecord {
+  type: 'shadow';
+  requestId: string;
+  timestamp: string;
+  /** The shadow target's name (its base URL unless named). */
+  target: string;
+  /** HTTP status of the shadow's answer; absent when `error` is set. */
+  status?: number;
+  /** Milliseconds from sending the shadow request to its last byte (or the error). */
+  durationMs: number;
+  response?: { headers: HeaderMap } & LoggedBody & {
+    /** `true` when the shadow sent more than `maxShadowResponseBytes` and reading stopped there. */
+    responseTruncated?: true;
+  };
+  error?: { code: ShadowErrorCode; message: string };
+}
+
+/** Why a request that was to be mirrored was not. Logged one record per request. */
+export type SkipReason =
+  | 'body_too_large'
+  | 'aborted'
+  | 'queue_full'
+  | 'bad_url'
+  | 'hook_error'
+  | 'body_unavailable'
+  | 'closing'
+  | (string & {});
+
+/** Written for a request that was to be mirrored but was not. */
+export interface SkippedRecord {
+  type: 'skipped';
+  requestId: string;
+  timestamp: string;
+  reason: SkipReason;
+  method: string;
+  path: string;
+  route: string | null;
+  /** Production status, when production answered. */
+  status?: number;
+  /** Extra detail (the error message of a hook that threw, the byte count of an oversized body). */
+  detail?: string;
+}
+
+/** Why a request was left out on purpose. Counted, never logged one by one. */
+export type NotMirroredReason =
+  | 'sampled_out'
+  | 'filtered'
+  | 'method'
+  | 'production_status'
+  | 'disabled'
+  | 'breaker_open'
+  | (string & {});
+
+/** Periodic count of requests left out on purpose (and of breaker-open drops), written every `summaryIntervalMs` when non-zero. */
+export interface SummaryRecord {
+  type: 'summary';
+  timestamp: string;
+  /** Length of the period these counts cover, in ms. */
+  intervalMs: number;
+  seen: number;
+  mirrored: number;
+  notMirrored: Record<string, number>;
+  /** Per target, requests not sent because its breaker was open. */
+  breakerOpen?: Record<string, number>;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** Written on every circuit-breaker state change. */
+export interface BreakerRecord {
+  type: 'breaker';
+  timestamp: string;
+  target: string;
+  state: BreakerState;
+  reason: string;
+}
+
+/** One place where the production and shadow answers differ. `path` is a JSON path such as `$.items[0].label`. */
+export interface Difference {
+  path: string;
+  production?: unknown;
+  shadow?: unknown;
+}
+
+/** Written when both answers of a request are in and comparison is on. */
+export interface ComparisonRecord {
+  type: 'comparison';
+  requestId: string;
+  timestamp: string;
+  target: string;
+  statusMatch: boolean;
+  match: boolean;
+  differences: Difference[];
+  /** `true` when there were more differences than the cap and the list was cut. */
+  differencesTruncated?: true;
+  score?: number;
+  /** Set when a custom comparator threw; `match` is then false. */
+  error?: string;
+  /** Shadow duration minus production duration, in ms. */
+  latencyDeltaMs: number;
+}
+
+export type ShadowLogRecord =
+  | ProductionRecord
+  | ShadowRecord
+  | SkippedRecord
+  | SummaryRecord
+  | BreakerRecord
+  | ComparisonRecord;
+
+/** What a comparator receives for each side. */
+export interface ComparedAnswer {
+  status: number;
+  headers: HeaderMap;
+  /** Parsed JSON when the body was JSON, otherwise the raw bytes. */
+  json?: unknown;
+  isJson: boolean;
+  bytes: Buffer;
+}
+
+export interface ComparisonResult {
+  match: boolean;
+  differences?: Difference[];
+  score?: number;
+}
+
+export type Comparator = (production: ComparedAnswer, shadow: ComparedAnswer) => ComparisonResult;
+
+export interface CompareOptions {
+  /** JSON paths ignored when comparing, with `*` wildcards: `$.id`, `$.meta.*`, `$.items[*].ts`. */
+  ignorePaths?: string[];
+  /** Numbers within either tolerance count as equal. */
+  numericTolerance?: { absolute?: number; relative?: number };
+  /** Cap on differences listed in one record. Default 20. */
+  maxDifferences?: number;
+}
+
+export interface BreakerOptions {
+  /** Consecutive failures that open the breaker. Default 5. */
+  failureThreshold?: number;
+  /** How long it stays open before one probe is let through. Default 30 000 ms. */
+  cooldownMs?: number;
+  /** Decides whether an outcome counts as a failure. Default: connection errors, timeouts and 5xx. */
+  isFailure?: (outcome: { status?: number; errorCode?: string }) => boolean;
+}
+
+/** Options of `shadowMiddleware`. Only `target` is required. */
+export interface ShadowOptions {
+  /** Shadow base URL, absolute http(s). The request's path and query are appended (a base path is kept). */
+  target: string;
+  /** Name of the target in records and stats. Default: the target URL. */
+  name?: string;
+  /** JSON-lines log file, written through winston. Default `./shadow.log`. Ignored when `logger` is given. */
+  logFile?: string;
+  /** An existing winston logger to write records to instead of `logFile`. It is not closed by `close()`. */
+  logger?: Logger;
+  /** Fraction of requests mirrored, 0..1. Default 1. */
+  sampleRate?: number;
+  /** Makes sampling deterministic: requests with the same key are always in or always out. */
+  sampleBy?: (req: IncomingMessage) => string;
+  /** Eligibility, decided before anything is buffered. Return false to leave the request out. */
+  filter?: (req: IncomingMessage) => boolean;
+  /** Allowlist of methods to mirror (upper case). Default: all. */
+  methods?: string[];
+  /** Decided once production has answered; return false to leave the request out (`production_status`). */
+  mirrorIf?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Per shadow request, ms. Default 5000. */
+  timeoutMs?: number;
+  /** Larger request bodies are not mirrored (logged as `body_too_large`). Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Logged bodies longer than this are cut and flagged `truncated`. Default 64 KiB. */
+  maxLoggedBodyBytes?: number;
+  /** At most this much of a shadow answer is read; the rest is dropped and flagged. Default 1 MiB. */
+  maxShadowResponseBytes?: number;
+  /** Shadow calls in flight at once. Default 32. */
+  maxConcurrent?: number;
+  /** Requests waiting for a free slot. Default 1000. */
+  maxQueue?: number;
+  /** Bytes of captured request bodies held (waiting or being captured). Default 64 MiB. */
+  maxQueuedBytes?: number;
+  /** Forward `authorization`, `cookie`, `proxy-authorization` and `x-api-key` to the shadow. Default false. */
+  forwardCredentials?: boolean;
+  /** Extra request headers removed from the shadow request. */
+  stripHeaders?: string[];
+  /** Header names whose values are logged as `"[REDACTED]"`. Default authorization, cookie, set-cookie, proxy-authorization, x-api-key. */
+  redactHeaders?: string[];
+  /** JSON paths of body fields masked in the log (request and both responses). */
+  redact?: string[];
+  /** Circuit breaker of the target. */
+  breaker?: BreakerOptions;
+  /** How often the summary record of requests left out on purpose is written, ms. Default 60 000. 0 turns it off (the last one is still written by `close()`). */
+  summaryIntervalMs?: number;
+  /** Comparison of the two answers: options of the default comparator, a comparator function, or false to turn it off. Default `{}`. */
+  compare?: CompareOptions | Comparator | false;
+  /** Start enabled. Default true. */
+  enabled?: boolean;
+}
+
+/** What `shadow.update()` can change at run time. */
+export interface ShadowUpdate {
+  enabled?: boolean;
+  sampleRate?: number;
+}
+
+export interface LatencySummary {
+  count: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+/** Counters returned by `shadow.stats()`. */
+export interface ShadowStats {
+  enabled: boolean;
+  sampleRate: number;
+  seen: number;
+  mirrored: number;
+  /** Requests left out on purpose, by reason. */
+  notMirrored: Record<string, number>;
+  /** Requests that were to be mirrored but were not, by reason. */
+  skipped: Record<string, number>;
+  succeeded: number;
+  /** Shadow calls that ended without a response (or with a failure status), by error code or `status_5xx`. */
+  failed: Record<string, number>;
+  inFlight: number;
+  queued: number;
+  queuedBytes: number;
+  breakers: Record<string, BreakerState>;
+  /** Shadow latency over the most recent calls (up to 1024). */
+  latencyMs: LatencySummary;
+}
+
+export interface CloseOptions {
+  /** How long to wait for in-flight and queued calls before cancelling them. Default 10 000 ms. */
+  timeoutMs?: number;
+}
+
+/** The middleware returned by `shadowMiddleware`, with its controls. */
+export interface ShadowMiddleware {
+  (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
+  /** Stops mirroring, waits for in-flight calls (up to `timeoutMs`), cancels the rest, flushes and closes the log. Safe to call twice. */
+  close(options?: CloseOptions): Promise<void>;
+  /** Changes `enabled` and `sampleRate`; takes effect on the next request. */
+  update(update: ShadowUpdate): void;
+  stats(): ShadowStats;
+}
