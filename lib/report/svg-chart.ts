@@ -21,7 +21,7 @@ export interface ChartOptions {
   height?: number;
 }
 
-const PAD = { left: 56, right: 16, top: 16, bottom: 44 };
+const PAD = { left: 56, right: 16, top: 30, bottom: 44 };
 
 export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -79,8 +79,8 @@ export function lineChart(options: ChartOptions): string {
   let xMin = Math.min(...xs);
   let xMax = Math.max(...xs);
   if (options.x.scale === 'log') {
-    xMin = 10 ** Math.floor(Math.log10(xMin) * 4) / 4 === 0 ? xMin : Math.min(xMin, 10 ** (Math.floor(Math.log10(xMin) * 4) / 4));
-    xMax = Math.max(xMax, 10 ** (Math.ceil(Math.log10(xMax) * 4) / 4));
+    xMin = 10 ** (Math.floor(Math.log10(xMin) * 4) / 4);
+    xMax = 10 ** (Math.ceil(Math.log10(xMax) * 4) / 4);
     if (xMax <= xMin) xMax = xMin * 10;
   } else if (xMax <= xMin) {
     xMin -= 30_000;
@@ -139,8 +139,8 @@ export function lineChart(options: ChartOptions): string {
     if (d !== '') parts.push(`<path class="series" data-series="${escapeXml(series.name)}" d="${d}" stroke="${series.color}"/>`);
     parts.push(...dots, '</g>');
     const lx = PAD.left + 8 + index * 150;
-    parts.push(`<rect x="${lx}" y="${PAD.top + 6}" width="12" height="4" fill="${series.color}"/>`);
-    parts.push(`<text class="legend" x="${lx + 16}" y="${PAD.top + 11}">${escapeXml(series.name)}</text>`);
+    parts.push(`<rect x="${lx}" y="10" width="12" height="4" fill="${series.color}"/>`);
+    parts.push(`<text class="legend" x="${lx + 16}" y="16">${escapeXml(series.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('');

@@ -1,0 +1,22 @@
+/**
+ * Exit codes of `express-shadow report`, decided by a pure function so they can be tested without a process.
+ */
+import type { Report } from './types.js';
+
+export const ExitCode = {
+  /** The report was written (and the gate, when set, passed). */
+  ok: 0,
+  /** `--fail-under-match` was set and the match rate is below it, or nothing was compared. */
+  belowThreshold: 1,
+  /** Bad arguments: unknown option, bad value, no files given. */
+  badArguments: 2,
+  /** A log file is missing or unreadable, no file matched, or the output could not be written. */
+  unreadable: 3,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** 1 when the report's gate failed, else 0. */
+export function getExitCode(report: Report): ExitCodeValue {
+  return report.verdict.status === 'fail' ? ExitCode.belowThreshold : ExitCode.ok;
+}

@@ -1,0 +1,36 @@
+/**
+ * Public API of the log-to-decision half: read and join shadow logs, summarise them into a `Report`, render it.
+ */
+export { readShadowLog, ShadowLogReadError } from '../read/index.js';
+export type {
+  AggregateRecord,
+  BadLineExample,
+  EntryClosedBy,
+  FileReadStats,
+  OrphanKind,
+  ReadProgress,
+  ReadShadowLogOptions,
+  ReadStats,
+  ShadowLogEntry,
+  ShadowLogReader,
+  ShadowLogReadErrorCode,
+} from '../read/index.js';
+export { buildReport, ReportBuilder, type BuildReportOptions } from './build-report.js';
+export { renderReport, REPORT_FORMATS, type RenderOptions } from './render.js';
+export { getExitCode, ExitCode, type ExitCodeValue } from './exit-code.js';
+export type {
+  BreakerTransition,
+  DifferingPath,
+  LabelFigures,
+  LatencyFigures,
+  NumericDifference,
+  Rate,
+  Report,
+  ReportFormat,
+  ReportOptions,
+  RouteFigures,
+  TargetFigures,
+  TimelineBucket,
+  Verdict,
+  VerdictStatus,
+} from './types.js';
