@@ -51,6 +51,8 @@ interface ShadowJob {
   requestId: string;
   call: ShadowCall;
   production: ComparedAnswer;
+  /** Production's answer was longer than the capture cap: no comparison on a partial body. */
+  productionTruncated: boolean;
   productionDurationMs: number;
   hold: BudgetHold;
   isProbe: boolean;
@@ -282,7 +284,15 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     if (closing) return giveUp('closing', 'close() was called before this request could be queued');
     if (!hasRoom()) return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
 
-    const job: ShadowJob = { requestId, call, production: productionAnswer.answer, productionDurationMs, hold, isProbe };
+    const job: ShadowJob = {
+      requestId,
+      call,
+      production: productionAnswer.answer,
+      productionTruncated: productionAnswer.decoded.truncated,
+      productionDurationMs,
+      hold,
+      isProbe,
+    };
     totals.mirrored++;
     period.mirrored++;
     write(record);
@@ -340,7 +350,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       },
     };
     write(record);
-    if (config.comparator) write(compareAnswers(job, outcome, shadowBody, timestamp));
+    if (config.comparator && !outcome.truncated && !job.productionTruncated) write(compareAnswers(job, outcome, shadowBody, timestamp));
   }
 
   function compareAnswers(job: ShadowJob, outcome: Extract<ShadowOutcome, { ok: true }>, shadowBody: DecodedBody, timestamp: string): ComparisonRecord {

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ShadowLogReadError } from '../read/types.js';
-import { buildReport, type BuildReportOptions } from '../report/build-report.js';
+import { buildReport, ReportBuilder, type BuildReportOptions } from '../report/build-report.js';
 import { ExitCode, getExitCode } from '../report/exit-code.js';
 import { compileLabelPath } from '../report/label-path.js';
 import { renderReport, REPORT_FORMATS } from '../report/render.js';
@@ -187,6 +187,11 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
   if (values.window !== undefined) options.windowMs = parseDuration('window', values.window);
   if (values['max-open'] !== undefined) options.maxOpenEntries = parsePositiveInteger('max-open', values['max-open']);
   if (values.top !== undefined) options.topPaths = parsePositiveInteger('top', values.top);
+  try {
+    new ReportBuilder(options); // validates the summary options before any file is opened
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   return { files: positionals, format, out: values.out, options };
 }
 
@@ -259,7 +264,6 @@ async function report(args: string[]): Promise<number> {
     result = await buildReport(command.files, options);
   } catch (err) {
     if (err instanceof ShadowLogReadError) return fail(err.message, ExitCode.unreadable);
-    if (err instanceof TypeError) return fail(`${err.message}\nRun "${NAME} report --help" for usage.`, ExitCode.badArguments);
     throw err;
   } finally {
     progress?.stop();

@@ -102,6 +102,11 @@ function formatPercent(rate: number): string {
   return `${(rate * 100).toFixed(1)}%`;
 }
 
+/** A threshold as the user wrote it: 0.99 → 99%, 0.995 → 99.5%. */
+function formatGate(rate: number): string {
+  return `${Number((rate * 100).toFixed(4))}%`;
+}
+
 /**
  * Builds a {@link Report} from entries and aggregate records fed to it one by one.
  * Use it when you read the logs yourself; {@link buildReport} wires it to {@link readShadowLog}.
@@ -496,7 +501,7 @@ export class ReportBuilder {
       },
       labels: this.#labelFigures(),
       timeline: this.#timeline.result(),
-      breakers: { transitions: [...this.#transitions], moreTransitions: this.#moreTransitions, openDrops: sortKeys(this.#openDrops) },
+      breakers: { transitions: [...this.#transitions].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)), moreTransitions: this.#moreTransitions, openDrops: sortKeys(this.#openDrops) },
       reading: readStats,
     };
     report.verdict = verdictOf(report, options.failUnderMatch);
@@ -547,14 +552,14 @@ function verdictOf(report: Report, gate: number | undefined): Verdict {
     return {
       status: 'fail',
       failUnderMatch: gate,
-      headline: `FAIL: no comparisons to judge; --fail-under-match ${formatPercent(gate)} needs at least one.`,
+      headline: `FAIL: no comparisons to judge; the ${formatGate(gate)} match gate needs at least one.`,
     };
   }
   const pass = overall.rate >= gate;
   return {
     status: pass ? 'pass' : 'fail',
     failUnderMatch: gate,
-    headline: `${pass ? 'PASS' : 'FAIL'}: ${rateText} is ${pass ? 'at or above' : 'below'} the ${formatPercent(gate)} gate.`,
+    headline: `${pass ? 'PASS' : 'FAIL'}: ${rateText} is ${pass ? 'at or above' : 'below'} the ${formatGate(gate)} gate.`,
   };
 }
 

@@ -293,7 +293,7 @@ export function renderHtml(report: Report): string {
     s.push(`<h2>Labels at <code>${esc(labels.path)}</code></h2>`);
     s.push(
       `<p>Agreement ${esc(formatPercent(labels.agreement.rate))} (${formatCount(labels.agreement.count)} of ${formatCount(labels.agreement.total)}, 95% CI ${esc(formatInterval(labels.agreement))})` +
-        (labels.missing > 0 ? `; ${formatCount(labels.missing)} pairs without a label left out` : '') +
+        (labels.missing > 0 ? `; ${formatCount(labels.missing)} pair${labels.missing === 1 ? '' : 's'} without a label left out` : '') +
         '.</p>',
     );
     if (labels.labels.length > 0) {

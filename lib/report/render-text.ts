@@ -186,7 +186,7 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
     out.push(
       heading(`Labels at ${labels.path}`) +
         `: agreement ${formatPercent(labels.agreement.rate)} (${formatCount(labels.agreement.count)}/${formatCount(labels.agreement.total)}, 95% CI ${formatInterval(labels.agreement)})` +
-        (labels.missing > 0 ? `; ${formatCount(labels.missing)} pairs without a label left out` : ''),
+        (labels.missing > 0 ? `; ${formatCount(labels.missing)} pair${labels.missing === 1 ? '' : 's'} without a label left out` : ''),
     );
     if (labels.labels.length > 0) {
       const rows = [['production \\ shadow', ...labels.labels]];
