@@ -15,6 +15,10 @@ export interface CapturedResponse {
   bytes: number;
   /** `true` when more was written than was kept. */
   truncated: boolean;
+  /** `performance.now()` of the first non-empty write, if any. */
+  firstWriteAt: number | undefined;
+  /** Non-empty writes (chunks of a streamed answer). */
+  chunks: number;
 }
 
 export class ResponseCapture {
@@ -23,6 +27,8 @@ export class ResponseCapture {
   #bytes = 0;
   #truncated = false;
   #done = false;
+  #firstWriteAt: number | undefined;
+  #writes = 0;
 
   constructor(
     res: ServerResponse,
@@ -57,6 +63,10 @@ export class ResponseCapture {
     } else {
       return;
     }
+    if (size > 0) {
+      this.#firstWriteAt ??= performance.now();
+      this.#writes++;
+    }
     this.#bytes += size;
     if (this.#truncated || buffer === undefined || size === 0) return;
     const room = this.cap - this.#kept;
@@ -75,6 +85,6 @@ export class ResponseCapture {
     this.#done = true;
     const body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#kept);
     this.#chunks = [];
-    return { body, bytes: this.#bytes, truncated: this.#truncated };
+    return { body, bytes: this.#bytes, truncated: this.#truncated, firstWriteAt: this.#firstWriteAt, chunks: this.#writes };
   }
 }

@@ -12,9 +12,9 @@ export function sampleBucket(key: string): number {
   return digest.readUInt32BE(0) / 0x1_0000_0000;
 }
 
-/** Random sampling by default; with a key, deterministic. */
-export function isSampledIn(sampleRate: number, key: string | undefined): boolean {
+/** A request whose draw (random, or the bucket of its key), in [0, 1), falls below the rate is mirrored. */
+export function isSampledIn(sampleRate: number, draw: number): boolean {
   if (sampleRate >= 1) return true;
   if (sampleRate <= 0) return false;
-  return (key === undefined ? Math.random() : sampleBucket(key)) < sampleRate;
+  return draw < sampleRate;
 }

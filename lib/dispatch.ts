@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { got, type Got, type Response } from 'got';
-import type { HeaderMap, ShadowErrorCode } from './types.js';
+import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from './types.js';
 
 export interface ShadowCall {
   method: string;
@@ -25,6 +25,10 @@ export type ShadowOutcome =
       bytesRead: number;
       truncated: boolean;
       durationMs: number;
+      /** Milliseconds to the first body byte (to the headers when there was no body). */
+      ttfbMs: number;
+      /** Body chunks received. */
+      chunks: number;
     }
   | { ok: false; code: ShadowErrorCode; message: string; durationMs: number };
 
@@ -61,6 +65,8 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
   return new Promise<ShadowOutcome>((resolve) => {
     let response: Response | undefined;
     const chunks: Buffer[] = [];
+    let chunkCount = 0;
+    let firstByteAt: number | undefined;
     let bytesRead = 0;
     let truncated = false;
     let settled = false;
@@ -79,6 +85,8 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
         bytesRead,
         truncated,
         durationMs: performance.now() - started,
+        ttfbMs: (firstByteAt ?? performance.now()) - started,
+        chunks: chunkCount,
       });
     };
     const stream = client.stream(call.url, {
@@ -95,6 +103,8 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
       response = res;
     });
     stream.on('data', (chunk: Buffer) => {
+      firstByteAt ??= performance.now();
+      chunkCount++;
       const room = maxResponseBytes - bytesRead;
       if (chunk.length > room) {
         // Stop reading: the rest of an oversized answer is never buffered.
@@ -113,6 +123,88 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
       settle({ ok: false, ...describeError(error, signal), durationMs: performance.now() - started });
     });
   });
+}
+
+/**
+ * Calls a function target with the same guarantees as a URL target: the timeout and `close()` abort it through
+ * the signal it is given, and we stop waiting then even if it ignores the signal; its body, bytes or a stream,
+ * is read up to the cap.
+ */
+export async function callFunctionTarget(
+  call: ShadowTargetFunction,
+  request: ShadowRequest,
+  cancel: AbortSignal,
+  timeoutMs: number,
+  maxResponseBytes: number,
+): Promise<ShadowOutcome> {
+  const started = performance.now();
+  const signal = AbortSignal.any([cancel, AbortSignal.timeout(timeoutMs)]);
+  const failure = (error: unknown): ShadowOutcome => {
+    if (cancel.aborted) return { ok: false, code: 'cancelled', message: 'cancelled by close() before the shadow answered', durationMs: performance.now() - started };
+    if (signal.aborted) return { ok: false, code: 'timeout', message: `the target function did not answer within ${timeoutMs} ms`, durationMs: performance.now() - started };
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (error as { code?: unknown })?.code;
+    return { ok: false, code: typeof code === 'string' && code ? code : 'target_error', message, durationMs: performance.now() - started };
+  };
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  try {
+    const response = await Promise.race([Promise.resolve().then(() => call(request, { signal })), aborted]);
+    if (!response || typeof response.status !== 'number') throw Object.assign(new Error('the target function must resolve to { status, headers?, body? }'), { code: 'bad_response' });
+    const body = await Promise.race([readBody(response.body, maxResponseBytes, started), aborted]);
+    return {
+      ok: true,
+      status: response.status,
+      headers: lowerCaseHeaders(response.headers ?? {}),
+      ...body,
+      durationMs: performance.now() - started,
+    };
+  } catch (error) {
+    return failure(error);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function readBody(body: ShadowResponse['body'], maxBytes: number, started: number) {
+  if (body === undefined) return { body: Buffer.alloc(0), bytesRead: 0, truncated: false, ttfbMs: performance.now() - started, chunks: 0 };
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const truncated = bytes.length > maxBytes;
+    const kept = truncated ? bytes.subarray(0, maxBytes) : bytes;
+    return { body: kept, bytesRead: kept.length, truncated, ttfbMs: performance.now() - started, chunks: 1 };
+  }
+  const chunks: Buffer[] = [];
+  let bytesRead = 0;
+  let chunkCount = 0;
+  let firstByteAt: number | undefined;
+  let truncated = false;
+  for await (const piece of body) {
+    firstByteAt ??= performance.now();
+    chunkCount++;
+    const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    const room = maxBytes - bytesRead;
+    if (chunk.length > room) {
+      // Leaving the loop calls the iterator's return(): the producer is told to stop.
+      if (room > 0) chunks.push(chunk.subarray(0, room));
+      bytesRead += Math.max(0, room);
+      truncated = true;
+      break;
+    }
+    chunks.push(chunk);
+    bytesRead += chunk.length;
+  }
+  return { body: Buffer.concat(chunks, bytesRead), bytesRead, truncated, ttfbMs: (firstByteAt ?? performance.now()) - started, chunks: chunkCount };
+}
+
+function lowerCaseHeaders(headers: HeaderMap): http.IncomingHttpHeaders {
+  const lower: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) lower[name.toLowerCase()] = value;
+  return lower as http.IncomingHttpHeaders;
 }
 
 /** A short, stable code for what went wrong. */

@@ -7,32 +7,37 @@ import { CircuitBreaker } from './breaker.js';
 import { BudgetHold, ByteBudget } from './byte-budget.js';
 import { RequestCapture } from './capture-request.js';
 import { ResponseCapture, type CapturedResponse } from './capture-response.js';
-import { isSampledIn } from './decide.js';
-import { BoundedQueue, createShadowClient, type ShadowCall, type ShadowOutcome } from './dispatch.js';
+import { isSampledIn, sampleBucket } from './decide.js';
+import { BoundedQueue, callFunctionTarget, createShadowClient, type ShadowOutcome } from './dispatch.js';
 import { ShadowOptionsError, ShadowUsageError, showValue } from './errors.js';
 import { droppedHeaderSet, headersForLog, shadowRequestHeaders } from './headers.js';
+import { parsePath, redactPaths, type PathPattern, type PathSegment } from './json-path.js';
 import { bodyForLog, decodeBody, decodeContent, isJsonContentType, type DecodedBody } from './logged-body.js';
-import { resolveOptions, validateSampleRate } from './options.js';
+import { resolveOptions, validateSampleRate, type ResolvedTarget } from './options.js';
 import { createRecordSink } from './record.js';
 import { requestIdFor } from './request-id.js';
 import { increment, LatencyWindow } from './stats.js';
+import { concatenatePayloads, eventPayloads, streamFormatOf } from './stream-events.js';
 import { shadowUrlFor } from './target-url.js';
-import { parsePath, redactPaths, type PathPattern, type PathSegment } from './json-path.js';
 import type {
   BodySource,
-  Difference,
   CloseOptions,
   ComparedAnswer,
   ComparisonRecord,
+  Difference,
+  HeaderMap,
   NotMirroredReason,
   ProductionRecord,
   ShadowLogRecord,
   ShadowMiddleware,
   ShadowOptions,
   ShadowRecord,
+  ShadowRequest,
+  ShadowRequestChange,
   ShadowStats,
   ShadowUpdate,
   SkipReason,
+  StreamMeasurements,
 } from './types.js';
 
 /** What `req` looks like to us: Express adds these; a bare `http` server has none of them. */
@@ -46,15 +51,49 @@ interface AppResponse extends ServerResponse {
   locals?: Record<string, unknown>;
 }
 
-/** A request accepted for mirroring, waiting for or holding a slot. */
-interface ShadowJob {
+/** Where observers (metrics) attach to a middleware; not part of the public API. */
+export const kObservers = Symbol('express-shadow.observers');
+
+/** Receives what happens, for metrics. Every call is guarded: an observer that throws changes nothing. */
+export interface ShadowObserver {
+  seen?(): void;
+  notMirrored?(reason: NotMirroredReason): void;
+  skipped?(reason: SkipReason, route: string | null): void;
+  mirrored?(route: string | null, productionDurationMs: number): void;
+  shadowDone?(target: string, route: string | null, outcome: { status?: number; errorCode?: string }, durationMs: number): void;
+  compared?(target: string, route: string | null, match: boolean): void;
+}
+
+/** One target's live state. */
+interface TargetRuntime {
+  config: ResolvedTarget;
+  breaker: CircuitBreaker;
+  latency: LatencyWindow;
+  mirrored: number;
+  succeeded: number;
+  failed: Record<string, number>;
+  breakerOpenInPeriod: number;
+  send(request: ShadowRequest, signal: AbortSignal): Promise<ShadowOutcome>;
+}
+
+/** A request accepted for mirroring: its production side, and its shadow calls until all have ended. */
+interface RequestGroup {
   requestId: string;
-  call: ShadowCall;
+  route: string | null;
+  request: ShadowRequest;
   production: ComparedAnswer;
   /** Production's answer was longer than the capture cap: no comparison on a partial body. */
   productionTruncated: boolean;
   productionDurationMs: number;
   hold: BudgetHold;
+  pending: number;
+  /** Answers kept for comparison once every target has answered. */
+  answers: { target: TargetRuntime; answer: ComparedAnswer | undefined; durationMs: number; error?: string }[];
+}
+
+interface ShadowJob {
+  group: RequestGroup;
+  target: TargetRuntime;
   isProbe: boolean;
 }
 
@@ -64,7 +103,12 @@ interface ExchangeInfo {
   method: string;
   path: string;
   route: string | null;
-  status: number;
+  status?: number;
+}
+
+interface Selection {
+  target: TargetRuntime;
+  isProbe: boolean;
 }
 
 export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
@@ -75,7 +119,6 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     );
   }
   const config = resolveOptions(options);
-  const targetName = config.targetName;
   const sink = createRecordSink(config.logger, config.logFile);
   const budget = new ByteBudget(config.maxQueuedBytes);
   const client = createShadowClient({
@@ -85,8 +128,10 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   });
   const cancel = new AbortController();
   const droppedHeaders = droppedHeaderSet(config.forwardCredentials, config.stripHeaders);
+  const assemble = config.assemble ?? concatenatePayloads;
   // Each instance marks requests with its own symbol, so mounting the same instance twice mirrors once.
   const kHandled = Symbol('express-shadow.handled');
+  const observers: ShadowObserver[] = [];
 
   let enabled = config.enabled;
   let sampleRate = config.sampleRate;
@@ -106,12 +151,49 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   let finishing = 0;
   let idleWaiters: (() => void)[] = [];
 
-  const breaker = new CircuitBreaker(config.breaker, ({ state, reason }) => {
-    write({ type: 'breaker', timestamp: new Date().toISOString(), target: targetName, state, reason });
-  });
+  const targets: TargetRuntime[] = config.targets.map((target) => ({
+    config: target,
+    breaker: new CircuitBreaker(target.breaker, ({ state, reason }) => {
+      write({ type: 'breaker', timestamp: new Date().toISOString(), target: target.name, state, reason });
+    }),
+    latency: new LatencyWindow(),
+    mirrored: 0,
+    succeeded: 0,
+    failed: {},
+    breakerOpenInPeriod: 0,
+    send: sender(target),
+  }));
+  const candidates = targets.filter((t) => t.config.role === 'candidate');
+  const secondary = targets.find((t) => t.config.role === 'secondary');
 
   const summaryTimer = config.summaryIntervalMs > 0 ? setInterval(writeSummary, config.summaryIntervalMs) : undefined;
   summaryTimer?.unref();
+
+  /** How a target is called: got for URLs (host fixed by configuration), the user's function otherwise. */
+  function sender(target: ResolvedTarget): TargetRuntime['send'] {
+    const endpoint = target.endpoint;
+    if (endpoint.kind === 'function') {
+      return (request, signal) => callFunctionTarget(endpoint.call, request, signal, config.timeoutMs, config.maxShadowResponseBytes);
+    }
+    return async (request, signal) => {
+      const url = shadowUrlFor(endpoint.url, request.path);
+      if (!url) return { ok: false, code: 'bad_url', message: `path ${showValue(request.path)} cannot be sent to ${target.name}`, durationMs: 0 };
+      const headers = { ...request.headers };
+      if (request.body !== undefined) headers['content-length'] = String(request.body.length);
+      else delete headers['content-length'];
+      return client.send({ method: request.method, url, headers, body: request.body }, signal);
+    };
+  }
+
+  function notify(event: (observer: ShadowObserver) => void): void {
+    for (const observer of observers) {
+      try {
+        event(observer);
+      } catch {
+        // Metrics must never break mirroring, let alone production.
+      }
+    }
+  }
 
   function write(record: ShadowLogRecord): void {
     if (sinkClosed) return;
@@ -123,12 +205,17 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   }
 
   function newPeriod() {
-    return { startedAt: Date.now(), seen: 0, mirrored: 0, notMirrored: {} as Record<string, number>, breakerOpen: 0 };
+    return { startedAt: Date.now(), seen: 0, mirrored: 0, notMirrored: {} as Record<string, number> };
   }
 
   function writeSummary(): void {
     const ended = period;
     period = newPeriod();
+    const breakerOpen: Record<string, number> = {};
+    for (const target of targets) {
+      if (target.breakerOpenInPeriod > 0) breakerOpen[target.config.name] = target.breakerOpenInPeriod;
+      target.breakerOpenInPeriod = 0;
+    }
     if (ended.seen === 0 && ended.mirrored === 0) return;
     write({
       type: 'summary',
@@ -137,18 +224,19 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       seen: ended.seen,
       mirrored: ended.mirrored,
       notMirrored: ended.notMirrored,
-      ...(ended.breakerOpen > 0 ? { breakerOpen: { [targetName]: ended.breakerOpen } } : {}),
+      ...(Object.keys(breakerOpen).length > 0 ? { breakerOpen } : {}),
     });
   }
 
   function leaveOut(reason: NotMirroredReason): void {
     increment(notMirrored, reason);
     increment(period.notMirrored, reason);
-    if (reason === 'breaker_open') period.breakerOpen++;
+    notify((o) => o.notMirrored?.(reason));
   }
 
-  function skip(info: ExchangeInfo | (Omit<ExchangeInfo, 'status'> & { status?: number }), reason: SkipReason, detail?: string): void {
+  function skip(info: ExchangeInfo, reason: SkipReason, detail?: string): void {
     increment(skipped, reason);
+    notify((o) => o.skipped?.(reason, info.route));
     write({
       type: 'skipped',
       requestId: info.requestId,
@@ -162,13 +250,34 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     });
   }
 
-  /** The up-front decision, before anything is buffered. */
-  function reasonToLeaveOut(req: IncomingMessage): NotMirroredReason | undefined {
+  /**
+   * The up-front decision, before anything is buffered: global rules, then each candidate's sample rate and
+   * breaker. One random draw (or one hash of the `sampleBy` key) per request, so a candidate at 10% sees a subset
+   * of the requests a candidate at 50% sees. The secondary goes along with any selected candidate.
+   */
+  function select(req: IncomingMessage): Selection[] | NotMirroredReason {
     if (!enabled) return 'disabled';
     if (config.methods && !config.methods.has(req.method ?? '')) return 'method';
     if (config.filter && !config.filter(req)) return 'filtered';
-    if (!isSampledIn(sampleRate, config.sampleBy ? String(config.sampleBy(req)) : undefined)) return 'sampled_out';
-    return undefined;
+    const draw = config.sampleBy ? sampleBucket(String(config.sampleBy(req))) : Math.random();
+    const selected: Selection[] = [];
+    let sampledIn = false;
+    for (const target of candidates) {
+      if (!isSampledIn(target.config.sampleRate ?? sampleRate, draw)) continue;
+      sampledIn = true;
+      const admission = target.breaker.admit();
+      if (admission === 'no') {
+        target.breakerOpenInPeriod++;
+        continue;
+      }
+      selected.push({ target, isProbe: admission === 'probe' });
+    }
+    if (selected.length === 0) return sampledIn ? 'breaker_open' : 'sampled_out';
+    if (secondary) {
+      const admission = secondary.breaker.admit();
+      if (admission !== 'no') selected.push({ target: secondary, isProbe: admission === 'probe' });
+    }
+    return selected;
   }
 
   function handle(req: AppRequest, res: AppResponse): void {
@@ -181,25 +290,25 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     if (res.locals && typeof res.locals === 'object') res.locals.shadowRequestId = requestId;
     totals.seen++;
     period.seen++;
+    notify((o) => o.seen?.());
     if (closing) return leaveOut('disabled');
 
-    let reason: NotMirroredReason | undefined;
+    let selection: Selection[] | NotMirroredReason;
     try {
-      reason = reasonToLeaveOut(req);
+      selection = select(req);
     } catch (error) {
       skip(exchangeInfo(req, requestId), 'hook_error', `filter/sampleBy threw: ${errorMessage(error)}`);
       return;
     }
-    if (reason) return leaveOut(reason);
-    const admission = breaker.admit();
-    if (admission === 'no') return leaveOut('breaker_open');
+    if (typeof selection === 'string') return leaveOut(selection);
 
     const hold = new BudgetHold(budget);
     const requestCapture = new RequestCapture(req, config.maxBodyBytes, hold);
     const responseCapture = new ResponseCapture(res, config.maxShadowResponseBytes, hold);
+    const chosen = selection;
     res.once('close', () => {
       finishing++;
-      afterProduction(req, res, requestId, startedAt, requestCapture, responseCapture, hold, admission === 'probe')
+      afterProduction(req, res, requestId, startedAt, requestCapture, responseCapture, hold, chosen)
         .catch(() => {
           // Nothing on the shadow path may surface as an unhandled rejection.
           hold.release();
@@ -219,7 +328,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     requestCapture: RequestCapture,
     responseCapture: ResponseCapture,
     hold: BudgetHold,
-    isProbe: boolean,
+    selection: Selection[],
   ): Promise<void> {
     const productionDurationMs = performance.now() - startedAt;
     const response = responseCapture.finish();
@@ -227,7 +336,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     const giveUp = (reason: SkipReason | undefined, detail?: string, leftOut?: NotMirroredReason): void => {
       requestCapture.abandon();
       hold.release();
-      if (isProbe) breaker.releaseProbe();
+      for (const { target, isProbe } of selection) if (isProbe) target.breaker.releaseProbe();
       if (leftOut) leaveOut(leftOut);
       else if (reason) skip(info, reason, detail);
     };
@@ -266,38 +375,61 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
         break;
     }
 
-    const url = shadowUrlFor(config.target, req.originalUrl ?? req.url ?? '');
-    if (!url) return giveUp('bad_url', 'the request target cannot be mirrored to the configured target');
+    const path = req.originalUrl ?? req.url ?? '';
+    // Checked once against every URL target up front, so a hostile path is one `skipped` record, not one error per target.
+    for (const { target } of selection) {
+      const endpoint = target.config.endpoint;
+      if (endpoint.kind === 'url' && !shadowUrlFor(endpoint.url, path)) {
+        return giveUp('bad_url', 'the request target cannot be mirrored to the configured target');
+      }
+    }
 
-    const hasBody = body.length > 0 || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    const call: ShadowCall = {
-      method: req.method ?? 'GET',
-      url,
-      headers: shadowRequestHeaders(req.headers, droppedHeaders, requestId, hasBody ? body : undefined, bodySource === 'parsed'),
-      body: hasBody ? body : undefined,
-    };
-    const hasRoom = (): boolean => inFlight.size < config.maxConcurrent || queue.length < config.maxQueue;
+    const freeSlots = Math.max(0, config.maxConcurrent - inFlight.size);
+    const hasRoom = (): boolean => freeSlots + (config.maxQueue - queue.length) >= selection.length;
     // Shed before spending anything on a request that cannot be queued anyway.
     if (!hasRoom()) return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
-    const productionAnswer = await decodeAnswer(res.statusCode, res.getHeaders() as ComparedAnswer['headers'], response);
-    const record = await productionRecord(req, res, info, productionDurationMs, bodySource, body, productionAnswer.decoded);
-    if (closing) return giveUp('closing', 'close() was called before this request could be queued');
-    if (!hasRoom()) return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
 
-    const job: ShadowJob = {
+    const hasBody = body.length > 0 || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const requestContentType = headerString(req.headers['content-type']);
+    const requestDecoded = await decodeContent(body, headerString(req.headers['content-encoding']), config.maxShadowResponseBytes);
+    const requestBody = decodeBody(requestDecoded.bytes, requestDecoded.bytes.length, requestDecoded.cut, requestContentType);
+    const request: ShadowRequest = {
       requestId,
-      call,
-      production: productionAnswer.answer,
-      productionTruncated: productionAnswer.decoded.truncated,
+      method: req.method ?? 'GET',
+      path,
+      headers: shadowRequestHeaders(req.headers, droppedHeaders, requestId, hasBody ? body : undefined, bodySource === 'parsed'),
+      body: hasBody ? body : undefined,
+      ...(requestBody.isJson ? { json: requestBody.json } : {}),
+    };
+    const productionHeaders = res.getHeaders() as HeaderMap;
+    const production = await decodeAnswer(res.statusCode, productionHeaders, response, response.firstWriteAt === undefined ? undefined : response.firstWriteAt - startedAt);
+    const record = productionRecord(req, productionHeaders, info, productionDurationMs, bodySource, requestBody, production);
+    if (closing) return giveUp('closing', 'close() was called before this request could be queued');
+    if (!(Math.max(0, config.maxConcurrent - inFlight.size) + (config.maxQueue - queue.length) >= selection.length)) {
+      return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
+    }
+
+    const group: RequestGroup = {
+      requestId,
+      route: info.route,
+      request,
+      production: production.answer,
+      productionTruncated: production.truncated,
       productionDurationMs,
       hold,
-      isProbe,
+      pending: selection.length,
+      answers: [],
     };
     totals.mirrored++;
     period.mirrored++;
+    notify((o) => o.mirrored?.(info.route, productionDurationMs));
     write(record);
-    if (inFlight.size < config.maxConcurrent) void run(job);
-    else queue.push(job);
+    for (const { target, isProbe } of selection) {
+      target.mirrored++;
+      const job: ShadowJob = { group, target, isProbe };
+      if (inFlight.size < config.maxConcurrent) void run(job);
+      else queue.push(job);
+    }
   }
 
   /** Starts queued jobs while there are free slots. */
@@ -308,38 +440,74 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   async function run(job: ShadowJob): Promise<void> {
     inFlight.add(job);
     try {
-      let outcome: ShadowOutcome;
-      if (!job.isProbe && breaker.state !== 'closed' && breaker.admit() === 'no') {
-        // Queued before the breaker opened: not sent to a target known to be failing.
-        outcome = { ok: false, code: 'breaker_open', message: 'circuit open; not sent', durationMs: 0 };
-      } else {
-        outcome = await client.send(job.call, cancel.signal);
-        breaker.record(outcome.ok ? { status: outcome.status } : { errorCode: outcome.code }, job.isProbe);
-        latency.add(outcome.durationMs);
-      }
-      await recordOutcome(job, outcome);
+      await recordOutcome(job, await callTarget(job));
     } catch {
-      // Recording failed (a throwing comparator is handled inside); the app never hears of it.
+      // Recording failed; the app never hears of it.
     } finally {
       inFlight.delete(job);
-      job.hold.release();
+      finishJob(job);
       pump();
       notifyIfIdle();
     }
   }
 
+  async function callTarget(job: ShadowJob): Promise<ShadowOutcome> {
+    const { target } = job;
+    if (!job.isProbe && target.breaker.state !== 'closed' && target.breaker.admit() === 'no') {
+      // Queued before the breaker opened: not sent to a target known to be failing.
+      return { ok: false, code: 'breaker_open', message: 'circuit open; not sent', durationMs: 0 };
+    }
+    let request = job.group.request;
+    if (target.config.transformRequest) {
+      try {
+        request = applyRequestChange(request, await target.config.transformRequest(request));
+      } catch (error) {
+        if (job.isProbe) target.breaker.releaseProbe();
+        return { ok: false, code: 'transform_error', message: `transformRequest threw: ${errorMessage(error)}`, durationMs: 0 };
+      }
+    }
+    const outcome = await target.send(request, cancel.signal);
+    if (outcome.ok || outcome.code !== 'bad_url') {
+      target.breaker.record(outcome.ok ? { status: outcome.status } : { errorCode: outcome.code }, job.isProbe);
+      target.latency.add(outcome.durationMs);
+      latency.add(outcome.durationMs);
+    } else if (job.isProbe) {
+      target.breaker.releaseProbe();
+    }
+    return outcome;
+  }
+
   async function recordOutcome(job: ShadowJob, outcome: ShadowOutcome): Promise<void> {
+    const { target, group } = job;
+    const name = target.config.name;
     const timestamp = new Date().toISOString();
-    const base = { type: 'shadow' as const, requestId: job.requestId, timestamp, target: targetName, durationMs: round(outcome.durationMs) };
+    const base = {
+      type: 'shadow' as const,
+      requestId: group.requestId,
+      timestamp,
+      target: name,
+      durationMs: round(outcome.durationMs),
+      ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
+    };
     if (!outcome.ok) {
       increment(failed, outcome.code);
+      increment(target.failed, outcome.code);
+      notify((o) => o.shadowDone?.(name, group.route, { errorCode: outcome.code }, outcome.durationMs));
       write({ ...base, error: { code: outcome.code, message: outcome.message } });
       return;
     }
-    if (config.breaker.isFailure({ status: outcome.status })) increment(failed, `status_${Math.floor(outcome.status / 100)}xx`);
-    else totals.succeeded++;
+    if (target.config.breaker.isFailure({ status: outcome.status })) {
+      const code = `status_${Math.floor(outcome.status / 100)}xx`;
+      increment(failed, code);
+      increment(target.failed, code);
+    } else {
+      totals.succeeded++;
+      target.succeeded++;
+    }
+    notify((o) => o.shadowDone?.(name, group.route, { status: outcome.status }, outcome.durationMs));
     const contentType = headerString(outcome.headers['content-type']);
     const shadowBody = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
+    const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks);
     const record: ShadowRecord = {
       ...base,
       status: outcome.status,
@@ -347,58 +515,108 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
         headers: headersForLog(outcome.headers, config.redactHeaders),
         ...bodyForLog(shadowBody, contentType, config.maxLoggedBodyBytes, config.redactPaths),
         ...(outcome.truncated ? { responseTruncated: true as const } : {}),
+        ...(stream ? { stream: stream.measurements } : {}),
       },
     };
     write(record);
-    if (config.comparator && !outcome.truncated && !job.productionTruncated) write(compareAnswers(job, outcome, shadowBody, timestamp));
+    if (!config.comparator || outcome.truncated || group.productionTruncated) return;
+
+    let answer: ComparedAnswer = stream?.answer
+      ? { ...stream.answer, status: outcome.status, headers: outcome.headers as HeaderMap }
+      : { status: outcome.status, headers: outcome.headers as HeaderMap, isJson: shadowBody.isJson, json: shadowBody.json, bytes: shadowBody.bytes };
+    let error: string | undefined;
+    if (target.config.transformResponse) {
+      try {
+        answer = target.config.transformResponse(answer);
+      } catch (thrown) {
+        error = `transformResponse threw: ${errorMessage(thrown)}`;
+        increment(failed, 'transform_error');
+        increment(target.failed, 'transform_error');
+      }
+    }
+    const kept = { target, answer: error ? undefined : answer, durationMs: outcome.durationMs, ...(error ? { error } : {}) };
+    if (group.pending === 1 && group.answers.length === 0) {
+      // The only (or last, alone) answer: compare now, nothing to keep.
+      writeComparisons(group, [kept]);
+    } else if (group.hold.take(answer.bytes.length)) {
+      group.answers.push(kept);
+    }
   }
 
-  function compareAnswers(job: ShadowJob, outcome: Extract<ShadowOutcome, { ok: true }>, shadowBody: DecodedBody, timestamp: string): ComparisonRecord {
-    const shadowAnswer: ComparedAnswer = {
-      status: outcome.status,
-      headers: outcome.headers as ComparedAnswer['headers'],
-      isJson: shadowBody.isJson,
-      json: shadowBody.json,
-      bytes: shadowBody.bytes,
-    };
+  /** Counts a job as done; the last one of a request writes the comparisons and frees what the request held. */
+  function finishJob(job: ShadowJob): void {
+    const group = job.group;
+    group.pending--;
+    if (group.pending > 0) return;
+    if (group.answers.length > 0) {
+      try {
+        writeComparisons(group, group.answers);
+      } catch {
+        // Never let a comparison fault escape.
+      }
+    }
+    group.answers = [];
+    group.hold.release();
+  }
+
+  /** The secondary first: its differences from production are this request's noise, marked in the candidates'. */
+  function writeComparisons(group: RequestGroup, answers: RequestGroup['answers']): void {
+    const ordered = [...answers].sort((a, b) => (a.target.config.role === 'secondary' ? -1 : b.target.config.role === 'secondary' ? 1 : 0));
+    let noise: Set<string> | undefined;
+    for (const kept of ordered) {
+      const record = compareAnswers(group, kept, noise);
+      if (kept.target.config.role === 'secondary') noise = new Set(record.error ? [] : record.differences.map((d) => d.path));
+      notify((o) => o.compared?.(kept.target.config.name, group.route, record.match));
+      write(record);
+    }
+  }
+
+  function compareAnswers(group: RequestGroup, kept: RequestGroup['answers'][number], noise: Set<string> | undefined): ComparisonRecord {
+    const { target, answer } = kept;
     const base = {
       type: 'comparison' as const,
-      requestId: job.requestId,
-      timestamp,
-      target: targetName,
-      statusMatch: job.production.status === outcome.status,
-      latencyDeltaMs: round(outcome.durationMs - job.productionDurationMs),
+      requestId: group.requestId,
+      timestamp: new Date().toISOString(),
+      target: target.config.name,
+      statusMatch: answer !== undefined && group.production.status === answer.status,
+      latencyDeltaMs: round(kept.durationMs - group.productionDurationMs),
+      ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
     };
+    if (!answer) return { ...base, match: false, differences: [], error: kept.error ?? 'no answer to compare' };
     try {
-      const result = config.comparator!(job.production, shadowAnswer);
+      const result = config.comparator!(group.production, answer);
       const listed = result.differences ?? [];
       const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
       // A field masked by `redact` must not come back through a difference's values.
       const differences = config.redactPaths.length > 0 ? listed.map((d) => redactDifference(d, config.redactPaths)) : listed;
-      return {
+      const record: ComparisonRecord = {
         ...base,
         match: Boolean(result.match),
         differences,
         ...(total > listed.length ? { differencesTruncated: true as const } : {}),
         ...(typeof result.score === 'number' ? { score: result.score } : {}),
       };
+      if (noise && target.config.role === 'candidate') {
+        const noisy = differences.filter((d) => noise.has(d.path)).map((d) => d.path);
+        record.noise = noisy;
+        record.matchWithoutNoise = record.match || (noisy.length === differences.length && total === listed.length);
+      }
+      return record;
     } catch (error) {
       return { ...base, match: false, differences: [], error: `compare threw: ${errorMessage(error)}` };
     }
   }
 
-  async function productionRecord(
+  function productionRecord(
     req: AppRequest,
-    res: AppResponse,
+    headers: HeaderMap,
     info: ExchangeInfo,
     durationMs: number,
     bodySource: BodySource,
-    requestBody: Buffer,
-    responseBody: DecodedBody,
-  ): Promise<ProductionRecord> {
+    requestBody: DecodedBody,
+    production: Awaited<ReturnType<typeof decodeAnswer>>,
+  ): ProductionRecord {
     const requestType = headerString(req.headers['content-type']);
-    const requestDecoded = await decodeContent(requestBody, headerString(req.headers['content-encoding']), config.maxShadowResponseBytes);
-    const loggedRequest = decodeBody(requestDecoded.bytes, requestDecoded.bytes.length, requestDecoded.cut, requestType);
     return {
       type: 'production',
       requestId: info.requestId,
@@ -406,28 +624,69 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       method: info.method,
       path: info.path,
       route: info.route,
-      status: info.status,
+      status: info.status ?? 0,
       durationMs: round(durationMs),
       request: {
         headers: headersForLog(req.headers, config.redactHeaders),
         bodySource,
-        ...bodyForLog(loggedRequest, requestType, config.maxLoggedBodyBytes, config.redactPaths),
+        ...bodyForLog(requestBody, requestType, config.maxLoggedBodyBytes, config.redactPaths),
       },
       response: {
-        headers: headersForLog(res.getHeaders(), config.redactHeaders),
-        ...bodyForLog(responseBody, headerString(res.getHeader('content-type')), config.maxLoggedBodyBytes, config.redactPaths),
+        headers: headersForLog(headers, config.redactHeaders),
+        ...bodyForLog(production.decoded, headerString(headers['content-type']), config.maxLoggedBodyBytes, config.redactPaths),
+        ...(production.stream ? { stream: production.stream } : {}),
       },
     };
   }
 
-  /** Production's answer decoded (content-encoding undone, JSON parsed) once, for the log and the comparator. */
-  async function decodeAnswer(status: number, headers: ComparedAnswer['headers'], response: CapturedResponse) {
+  /** Production's answer decoded (content-encoding undone, JSON parsed, stream assembled) once, for the log and the comparator. */
+  async function decodeAnswer(status: number, headers: HeaderMap, response: CapturedResponse, ttfbMs: number | undefined) {
     const contentType = headerString(headers['content-type']);
     const content = await decodeContent(response.body, headerString(headers['content-encoding']), config.maxShadowResponseBytes);
     const truncated = response.truncated || content.cut;
     const decoded = decodeBody(content.bytes, content.decoded ? content.bytes.length : response.bytes, truncated, contentType);
-    const answer: ComparedAnswer = { status, headers, isJson: decoded.isJson, json: decoded.json, bytes: decoded.bytes };
-    return { answer, decoded };
+    const stream = streamMeasurements(contentType, headers, decoded.bytes, ttfbMs ?? 0, response.chunks);
+    const answer: ComparedAnswer = stream?.answer
+      ? { ...stream.answer, status, headers }
+      : { status, headers, isJson: decoded.isJson, json: decoded.json, bytes: decoded.bytes };
+    return { answer, decoded, truncated, stream: stream?.measurements };
+  }
+
+  /**
+   * For a streamed answer (no content-length, or an event-stream type): time to first byte, chunks, events, and the
+   * assembled output that comparison looks at. `undefined` for an ordinary answer.
+   */
+  function streamMeasurements(
+    contentType: string | undefined,
+    headers: HeaderMap | NodeJS.Dict<string | string[]>,
+    bytes: Buffer,
+    ttfbMs: number,
+    chunks: number,
+  ): { measurements: StreamMeasurements; answer?: Omit<ComparedAnswer, 'status' | 'headers'> } | undefined {
+    const format = streamFormatOf(contentType);
+    const chunked = headers['content-length'] === undefined && bytes.length > 0;
+    if (!format && !chunked) return undefined;
+    const measurements: StreamMeasurements = { ttfbMs: round(ttfbMs), chunks };
+    if (!format) return { measurements };
+    const events = eventPayloads(bytes.toString('utf8'), format);
+    let assembled: string;
+    try {
+      assembled = assemble(events);
+    } catch (error) {
+      assembled = `[assemble threw: ${errorMessage(error)}]`;
+    }
+    measurements.events = events.length;
+    measurements.assembled = assembled.length > config.maxLoggedBodyBytes ? assembled.slice(0, config.maxLoggedBodyBytes) : assembled;
+    const assembledBytes = Buffer.from(assembled, 'utf8');
+    let json: unknown;
+    let isJson = false;
+    try {
+      json = JSON.parse(assembled);
+      isJson = true;
+    } catch {
+      // Assembled text that is not JSON is compared as text.
+    }
+    return { measurements, answer: { bytes: assembledBytes, isJson, ...(isJson ? { json } : {}) } };
   }
 
   function notifyIfIdle(): void {
@@ -456,7 +715,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       cancel.abort();
       for (let job = queue.shift(); job; job = queue.shift()) {
         await recordOutcome(job, { ok: false, code: 'cancelled', message: 'cancelled by close() before it was sent', durationMs: 0 }).catch(() => {});
-        job.hold.release();
+        finishJob(job);
       }
       await whenIdle();
     }
@@ -474,7 +733,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       // A fault of ours never reaches production: the request simply is not mirrored.
     }
     next();
-  } as ShadowMiddleware;
+  } as ShadowMiddleware & { [kObservers]: ShadowObserver[] };
 
   middleware.close = (closeOptions: CloseOptions = {}) => {
     const timeoutMs = closeOptions.timeoutMs ?? 10_000;
@@ -498,28 +757,71 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     sampleRate = nextRate;
   };
 
-  middleware.stats = (): ShadowStats => ({
-    enabled: enabled && !closing,
-    sampleRate,
-    seen: totals.seen,
-    mirrored: totals.mirrored,
-    notMirrored: { ...notMirrored },
-    skipped: { ...skipped },
-    succeeded: totals.succeeded,
-    failed: { ...failed },
-    inFlight: inFlight.size,
-    queued: queue.length,
-    queuedBytes: budget.used,
-    breakers: { [targetName]: breaker.state },
-    latencyMs: latency.summary(),
-  });
+  middleware.stats = (): ShadowStats => {
+    const breakers: ShadowStats['breakers'] = {};
+    const perTarget: ShadowStats['targets'] = {};
+    for (const target of targets) {
+      breakers[target.config.name] = target.breaker.state;
+      perTarget[target.config.name] = {
+        role: target.config.role,
+        sampleRate: target.config.sampleRate ?? sampleRate,
+        mirrored: target.mirrored,
+        succeeded: target.succeeded,
+        failed: { ...target.failed },
+        breaker: target.breaker.state,
+        latencyMs: target.latency.summary(),
+      };
+    }
+    return {
+      enabled: enabled && !closing,
+      sampleRate,
+      seen: totals.seen,
+      mirrored: totals.mirrored,
+      notMirrored: { ...notMirrored },
+      skipped: { ...skipped },
+      succeeded: totals.succeeded,
+      failed: { ...failed },
+      inFlight: inFlight.size,
+      queued: queue.length,
+      queuedBytes: budget.used,
+      breakers,
+      latencyMs: latency.summary(),
+      targets: perTarget,
+    };
+  };
 
+  middleware[kObservers] = observers;
   return middleware;
 }
 
-function exchangeInfo(req: AppRequest, requestId: string): Omit<ExchangeInfo, 'status'>;
-function exchangeInfo(req: AppRequest, requestId: string, status: number): ExchangeInfo;
-function exchangeInfo(req: AppRequest, requestId: string, status?: number) {
+/** A `transformRequest` result applied to the request it was given. Non-Buffer, non-string bodies become JSON. */
+function applyRequestChange(request: ShadowRequest, change: ShadowRequestChange | undefined): ShadowRequest {
+  if (!change || typeof change !== 'object') throw new TypeError('transformRequest must return an object like { path?, headers?, body? }');
+  const next: ShadowRequest = { ...request };
+  if (change.method !== undefined) next.method = String(change.method).toUpperCase();
+  if (change.path !== undefined) {
+    if (typeof change.path !== 'string' || !change.path.startsWith('/')) throw new TypeError(`transformRequest returned path ${showValue(change.path)}; it must start with "/"`);
+    next.path = change.path;
+  }
+  if (change.headers !== undefined) next.headers = { ...change.headers, 'x-request-id': request.requestId, 'x-shadow-request': '1' };
+  if ('body' in change) {
+    const body = change.body;
+    if (body === undefined) next.body = undefined;
+    else if (Buffer.isBuffer(body)) next.body = body;
+    else if (typeof body === 'string') next.body = Buffer.from(body, 'utf8');
+    else {
+      next.body = Buffer.from(JSON.stringify(body), 'utf8');
+      next.json = body;
+      if (change.headers === undefined) {
+        const { 'content-encoding': _encoding, ...rest } = next.headers;
+        next.headers = { ...rest, 'content-type': 'application/json' };
+      }
+    }
+  }
+  return next;
+}
+
+function exchangeInfo(req: AppRequest, requestId: string, status?: number): ExchangeInfo {
   const routePath = req.route && typeof req.route.path === 'string' ? req.route.path : undefined;
   return {
     requestId,

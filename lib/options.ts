@@ -6,15 +6,28 @@ import type { Logger } from 'winston';
 import { ShadowOptionsError, showValue } from './errors.js';
 import { createComparator } from './compare.js';
 import { compilePathPattern, type PathPattern } from './json-path.js';
-import type { BreakerOptions, Comparator } from './types.js';
+import type { BreakerOptions, ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
 import { parseTarget, type ParsedTarget } from './target-url.js';
 
 export const DEFAULT_REDACTED_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'x-api-key'];
 
+/** A shadow target after validation. */
+export interface ResolvedTarget {
+  name: string;
+  role: 'candidate' | 'secondary';
+  /** Where calls go: a URL (host fixed by configuration) or the user's function. */
+  endpoint: { kind: 'url'; url: ParsedTarget } | { kind: 'function'; call: ShadowTargetFunction };
+  /** Own sample rate, or `undefined` to follow the top-level one (which `update()` changes). */
+  sampleRate: number | undefined;
+  breaker: Required<BreakerOptions>;
+  transformRequest: ((request: ShadowRequest) => ShadowRequestChange | Promise<ShadowRequestChange>) | undefined;
+  transformResponse: ((answer: ComparedAnswer) => ComparedAnswer) | undefined;
+}
+
 /** Options after validation, with every default filled in. */
 export interface ResolvedOptions {
-  target: ParsedTarget;
-  targetName: string;
+  targets: ResolvedTarget[];
+  assemble: ((events: string[]) => string) | undefined;
   logFile: string;
   logger: Logger | undefined;
   sampleRate: number;
@@ -33,19 +46,19 @@ export interface ResolvedOptions {
   stripHeaders: ReadonlySet<string>;
   redactHeaders: ReadonlySet<string>;
   redactPaths: PathPattern[];
-  breaker: Required<BreakerOptions>;
   summaryIntervalMs: number;
   comparator: Comparator | undefined;
   enabled: boolean;
 }
 
 const KNOWN_OPTIONS = [
-  'target', 'name', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
+  'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
+const KNOWN_TARGET_OPTIONS = ['name', 'url', 'target', 'sampleRate', 'breaker', 'transformRequest', 'transformResponse'] as const;
 
 /** Connection errors, timeouts and 5xx open the breaker. */
 export function defaultIsFailure(outcome: { status?: number; errorCode?: string }): boolean {
@@ -62,10 +75,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const options = input as Record<string, unknown>;
   rejectUnknownKeys(options, KNOWN_OPTIONS, '');
 
-  if (options.target === undefined) {
-    throw new ShadowOptionsError('target', `is required: the shadow's base URL, e.g. { target: 'http://127.0.0.1:9000' }`);
-  }
-  const target = parseTarget(options.target);
+  const breakerDefaults = resolveBreaker(options.breaker, 'breaker', undefined);
+  const topBehaviour = {
+    transformRequest: optionalFunction<ResolvedTarget['transformRequest']>(options, 'transformRequest'),
+    transformResponse: optionalFunction<ResolvedTarget['transformResponse']>(options, 'transformResponse'),
+  };
+  const targets = resolveTargets(options, breakerDefaults, topBehaviour);
   const logger = options.logger;
   if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof (logger as Logger).log !== 'function')) {
     throw new ShadowOptionsError('logger', `must be a winston logger (with a log() method), got ${showValue(logger)}`);
@@ -74,16 +89,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     throw new ShadowOptionsError('logFile', `cannot be combined with \`logger\`: records go to the logger you pass`);
   }
 
-  const breakerInput = options.breaker ?? {};
-  if (typeof breakerInput !== 'object' || breakerInput === null || Array.isArray(breakerInput)) {
-    throw new ShadowOptionsError('breaker', `must be an object like { failureThreshold: 5, cooldownMs: 30000 }, got ${showValue(breakerInput)}`);
-  }
-  rejectUnknownKeys(breakerInput as Record<string, unknown>, KNOWN_BREAKER_OPTIONS, 'breaker.');
-  const breaker = breakerInput as BreakerOptions;
-
   return {
-    target,
-    targetName: optionalString(options, 'name') ?? target.display,
+    targets,
+    assemble: optionalFunction(options, 'assemble'),
     logFile: optionalString(options, 'logFile') ?? 'shadow.log',
     logger: logger as Logger | undefined,
     sampleRate: validateSampleRate('sampleRate', options.sampleRate ?? 1),
@@ -104,14 +112,94 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       (options.redactHeaders === undefined ? DEFAULT_REDACTED_HEADERS : stringList(options, 'redactHeaders')).map((h) => h.toLowerCase()),
     ),
     redactPaths: stringList(options, 'redact').map((pattern, i) => compileOptionPath(`redact[${i}]`, pattern)),
-    breaker: {
-      failureThreshold: positiveInteger('breaker.failureThreshold', breaker.failureThreshold ?? 5),
-      cooldownMs: nonNegativeInteger('breaker.cooldownMs', breaker.cooldownMs ?? 30_000),
-      isFailure: optionalFunction(breakerInput as Record<string, unknown>, 'isFailure', 'breaker.') ?? defaultIsFailure,
-    },
     summaryIntervalMs: nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000),
     comparator: resolveComparator(options.compare),
     enabled: optionalBoolean(options, 'enabled') ?? true,
+  };
+}
+
+function resolveBreaker(value: unknown, option: string, defaults: Required<BreakerOptions> | undefined): Required<BreakerOptions> {
+  const input = value ?? {};
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ShadowOptionsError(option, `must be an object like { failureThreshold: 5, cooldownMs: 30000 }, got ${showValue(input)}`);
+  }
+  const breaker = input as Record<string, unknown>;
+  rejectUnknownKeys(breaker, KNOWN_BREAKER_OPTIONS, `${option}.`);
+  return {
+    failureThreshold: positiveInteger(`${option}.failureThreshold`, breaker.failureThreshold ?? defaults?.failureThreshold ?? 5),
+    cooldownMs: nonNegativeInteger(`${option}.cooldownMs`, breaker.cooldownMs ?? defaults?.cooldownMs ?? 30_000),
+    isFailure: optionalFunction(breaker, 'isFailure', `${option}.`) ?? defaults?.isFailure ?? defaultIsFailure,
+  };
+}
+
+type Behaviour = Pick<ResolvedTarget, 'transformRequest' | 'transformResponse'>;
+
+/** `target` (one), `targets` (several) and `secondary` become one list; names must be unique. */
+function resolveTargets(options: Record<string, unknown>, breaker: Required<BreakerOptions>, behaviour: Behaviour): ResolvedTarget[] {
+  const targets: ResolvedTarget[] = [];
+  if (options.target !== undefined && options.targets !== undefined) {
+    throw new ShadowOptionsError('targets', 'cannot be combined with `target`: list every candidate in `targets`');
+  }
+  if (options.targets !== undefined) {
+    if (options.name !== undefined) throw new ShadowOptionsError('name', 'names the single `target`; with `targets`, name each entry');
+    if (!Array.isArray(options.targets) || options.targets.length === 0) {
+      throw new ShadowOptionsError('targets', `must be a non-empty array like [{ name: 'v2', url: 'http://...' }], got ${showValue(options.targets)}`);
+    }
+    options.targets.forEach((entry, i) => targets.push(resolveTargetEntry(entry, `targets[${i}]`, 'candidate', breaker, behaviour)));
+  } else if (options.target !== undefined) {
+    targets.push(resolveTargetEntry({ name: options.name, target: options.target }, 'target', 'candidate', breaker, behaviour));
+  } else {
+    throw new ShadowOptionsError('target', `is required: the shadow's base URL, e.g. { target: 'http://127.0.0.1:9000' }`);
+  }
+  if (options.secondary !== undefined) {
+    const secondary = typeof options.secondary === 'object' && options.secondary !== null ? options.secondary : { target: options.secondary };
+    targets.push(resolveTargetEntry({ name: 'secondary', ...secondary }, 'secondary', 'secondary', breaker, behaviour));
+  }
+  const seen = new Set<string>();
+  for (const target of targets) {
+    if (seen.has(target.name)) throw new ShadowOptionsError('targets', `has two targets named ${showValue(target.name)}; names must be unique`);
+    seen.add(target.name);
+  }
+  return targets;
+}
+
+function resolveTargetEntry(
+  input: unknown,
+  option: string,
+  role: ResolvedTarget['role'],
+  breaker: Required<BreakerOptions>,
+  behaviour: Behaviour,
+): ResolvedTarget {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ShadowOptionsError(option, `must be an object like { name: 'v2', url: 'http://...' }, got ${showValue(input)}`);
+  }
+  const entry = input as Record<string, unknown>;
+  if (option !== 'target') rejectUnknownKeys(entry, KNOWN_TARGET_OPTIONS, `${option}.`);
+  const where = option === 'target' ? 'target' : `${option}.target`;
+  const given = entry.url ?? entry.target;
+  if (entry.url !== undefined && entry.target !== undefined) throw new ShadowOptionsError(option, 'takes `url` or `target`, not both');
+  let endpoint: ResolvedTarget['endpoint'];
+  let defaultName: string | undefined;
+  if (typeof given === 'function') {
+    endpoint = { kind: 'function', call: given as ShadowTargetFunction };
+  } else {
+    const url = parseTarget(given, entry.url !== undefined ? `${option}.url` : where);
+    endpoint = { kind: 'url', url };
+    defaultName = url.display;
+  }
+  const nameOption = option === 'target' ? 'name' : `${option}.name`;
+  const name = entry.name === undefined ? defaultName : entry.name;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new ShadowOptionsError(nameOption, `is required for a function target (it names the target in records), got ${showValue(name)}`);
+  }
+  return {
+    name,
+    role,
+    endpoint,
+    sampleRate: entry.sampleRate === undefined ? undefined : validateSampleRate(`${option}.sampleRate`, entry.sampleRate),
+    breaker: entry.breaker === undefined ? breaker : resolveBreaker(entry.breaker, `${option}.breaker`, breaker),
+    transformRequest: optionalFunction(entry, 'transformRequest', `${option}.`) ?? behaviour.transformRequest,
+    transformResponse: optionalFunction(entry, 'transformResponse', `${option}.`) ?? behaviour.transformResponse,
   };
 }
 

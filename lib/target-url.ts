@@ -14,22 +14,22 @@ export interface ParsedTarget {
   display: string;
 }
 
-export function parseTarget(value: unknown): ParsedTarget {
+export function parseTarget(value: unknown, option = 'target'): ParsedTarget {
   let url: URL;
   try {
     if (typeof value !== 'string') throw new Error('not a string');
     url = new URL(value);
   } catch {
-    throw new ShadowOptionsError('target', `must be an absolute http(s) URL like 'http://127.0.0.1:9000', got ${showValue(value)}`);
+    throw new ShadowOptionsError(option, `must be an absolute http(s) URL like 'http://127.0.0.1:9000', got ${showValue(value)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ShadowOptionsError('target', `must use http: or https:, got ${showValue(value)}`);
+    throw new ShadowOptionsError(option, `must use http: or https:, got ${showValue(value)}`);
   }
   if (url.username || url.password) {
-    throw new ShadowOptionsError('target', `must not carry credentials in the URL (they would be logged); inject them with a header instead`);
+    throw new ShadowOptionsError(option, `must not carry credentials in the URL (they would be logged); inject them with a header instead`);
   }
   if (url.search || url.hash) {
-    throw new ShadowOptionsError('target', `must not have a query or fragment (the request's own query is appended), got ${showValue(value)}`);
+    throw new ShadowOptionsError(option, `must not have a query or fragment (the request's own query is appended), got ${showValue(value)}`);
   }
   const basePath = url.pathname.replace(/\/+$/, '');
   return { origin: url.origin, basePath, protocol: url.protocol, display: url.origin + basePath };

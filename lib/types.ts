@@ -17,6 +17,18 @@ export interface LoggedBody {
   bodyBytes?: number;
 }
 
+/** Measurements of a streamed (chunked) answer. */
+export interface StreamMeasurements {
+  /** Milliseconds to the first body byte. */
+  ttfbMs: number;
+  /** Body chunks written (production) or received (shadow). */
+  chunks: number;
+  /** Server-sent events (`text/event-stream`) or JSON lines (`application/x-ndjson`, `application/jsonl`) seen. */
+  events?: number;
+  /** The output assembled from the events (capped at `maxLoggedBodyBytes`), what the comparison looks at. */
+  assembled?: string;
+}
+
 /** Where the mirrored request body came from. */
 export type BodySource =
   /** The exact bytes the client sent, captured off the request stream. */
@@ -43,7 +55,7 @@ export interface ProductionRecord {
   /** Milliseconds from the middleware seeing the request to the last byte of the response. */
   durationMs: number;
   request: { headers: HeaderMap; bodySource: BodySource } & LoggedBody;
-  response: { headers: HeaderMap } & LoggedBody;
+  response: { headers: HeaderMap; stream?: StreamMeasurements } & LoggedBody;
 }
 
 /** Code of a shadow call that produced no response. */
@@ -74,7 +86,10 @@ export interface ShadowRecord {
   response?: { headers: HeaderMap } & LoggedBody & {
     /** `true` when the shadow sent more than `maxShadowResponseBytes` and reading stopped there. */
     responseTruncated?: true;
+    stream?: StreamMeasurements;
   };
+  /** `"secondary"` for the production replica used to measure noise. */
+  role?: 'secondary';
   error?: { code: ShadowErrorCode; message: string };
 }
 
@@ -157,8 +172,14 @@ export interface ComparisonRecord {
   /** `true` when there were more differences than the cap and the list was cut. */
   differencesTruncated?: true;
   score?: number;
-  /** Set when a custom comparator threw; `match` is then false. */
+  /** Set when a custom comparator or `transformResponse` threw; `match` is then false. */
   error?: string;
+  /** `"secondary"`: this compares production with its own replica; its differences are noise. */
+  role?: 'secondary';
+  /** Paths of `differences` where production and the secondary also differed for this request. */
+  noise?: string[];
+  /** `match`, ignoring the differences at noisy paths. Present when a secondary answered this request. */
+  matchWithoutNoise?: boolean;
   /** Shadow duration minus production duration, in ms. */
   latencyDeltaMs: number;
 }
@@ -208,11 +229,26 @@ export interface BreakerOptions {
 }
 
 /** Options of `shadowMiddleware`. Only `target` is required. */
-export interface ShadowOptions {
-  /** Shadow base URL, absolute http(s). The request's path and query are appended (a base path is kept). */
-  target: string;
-  /** Name of the target in records and stats. Default: the target URL. */
+export interface ShadowOptions extends TargetBehaviour {
+  /**
+   * The shadow: a base URL, absolute http(s) (the request's path and query are appended; a base path is kept),
+   * or a function that calls it (an SDK client, say). Give `target` or `targets`.
+   */
+  target?: string | ShadowTargetFunction;
+  /** Name of the target in records and stats. Default: the target URL (required for a function target). */
   name?: string;
+  /** Several candidates at once, each with its own sample rate, breaker, stats and records. Instead of `target`. */
+  targets?: TargetOptions[];
+  /**
+   * Another replica of the production model. Differences between production and it are noise (production is not
+   * deterministic); candidates' comparisons mark differences at those paths, and the report removes them.
+   */
+  secondary?: string | ShadowTargetFunction | TargetOptions;
+  /**
+   * Turns the events of a streamed answer (`text/event-stream` data payloads, or lines of a JSON-lines stream)
+   * into the output that is compared. Default: the payloads concatenated.
+   */
+  assemble?: (events: string[]) => string;
   /** JSON-lines log file, written through winston. Default `./shadow.log`. Ignored when `logger` is given. */
   logFile?: string;
   /** An existing winston logger to write records to instead of `logFile`. It is not closed by `close()`. */
@@ -259,6 +295,62 @@ export interface ShadowOptions {
   enabled?: boolean;
 }
 
+/** The request as handed to a function target or `transformRequest`. */
+export interface ShadowRequest {
+  requestId: string;
+  method: string;
+  /** Path and query as the client sent them (`req.originalUrl`); for URL targets, appended to the target's base path. */
+  path: string;
+  headers: HeaderMap;
+  /** The exact body bytes; `undefined` when the request had none. */
+  body: Buffer | undefined;
+  /** The body parsed, when it is JSON. */
+  json?: unknown;
+}
+
+/** What `transformRequest` may return: any of these replaced. A `body` that is neither Buffer nor string is sent as JSON. */
+export interface ShadowRequestChange {
+  method?: string;
+  path?: string;
+  headers?: HeaderMap;
+  body?: Buffer | string | unknown;
+}
+
+/** What a function target answers. The body may be bytes, text, or a stream (an async iterable of chunks). */
+export interface ShadowResponse {
+  status: number;
+  headers?: HeaderMap;
+  body?: Buffer | Uint8Array | string | AsyncIterable<Uint8Array | string>;
+}
+
+/**
+ * A shadow reached through code rather than a URL (SageMaker `InvokeEndpoint`, Azure ML, gRPC). Abort when
+ * `signal` fires: it does on `timeoutMs` and on `close()`.
+ */
+export type ShadowTargetFunction = (request: ShadowRequest, context: { signal: AbortSignal }) => Promise<ShadowResponse>;
+
+/** Per-target behaviour, settable at the top level (applies to every target) or per target. */
+export interface TargetBehaviour {
+  /** Rewrites the captured request into the shadow's format (path, fields, the shadow's own credentials). */
+  transformRequest?: (request: ShadowRequest) => ShadowRequestChange | Promise<ShadowRequestChange>;
+  /** Normalises the shadow's answer before comparison. The raw answer is still logged. */
+  transformResponse?: (answer: ComparedAnswer) => ComparedAnswer;
+}
+
+/** One candidate of `targets`. */
+export interface TargetOptions extends TargetBehaviour {
+  /** Name in records, stats and the report. Required for function targets. Default: the URL. */
+  name?: string;
+  /** The candidate's base URL. */
+  url?: string;
+  /** Or a function that calls it. */
+  target?: ShadowTargetFunction;
+  /** This candidate's fraction of requests. Default: the top-level `sampleRate`. */
+  sampleRate?: number;
+  /** This candidate's circuit breaker. Default: the top-level `breaker`. */
+  breaker?: BreakerOptions;
+}
+
 /** What `shadow.update()` can change at run time. */
 export interface ShadowUpdate {
   enabled?: boolean;
@@ -289,7 +381,19 @@ export interface ShadowStats {
   queued: number;
   queuedBytes: number;
   breakers: Record<string, BreakerState>;
-  /** Shadow latency over the most recent calls (up to 1024). */
+  /** Shadow latency over the most recent calls (up to 1024), all targets together. */
+  latencyMs: LatencySummary;
+  /** The same figures per target. */
+  targets: Record<string, TargetStats>;
+}
+
+export interface TargetStats {
+  role: 'candidate' | 'secondary';
+  sampleRate: number;
+  mirrored: number;
+  succeeded: number;
+  failed: Record<string, number>;
+  breaker: BreakerState;
   latencyMs: LatencySummary;
 }
 

@@ -11,6 +11,22 @@ import { ShadowLogReadError, type FileReadStats } from './types.js';
 
 const CHUNK_BYTES = 256 * 1024;
 
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a parent is not a directory',
+  EMFILE: 'too many open files',
+};
+
+/** The reason without the absolute path Node puts in its messages, so the text is the same on every machine. */
+function describeError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const text = e.code === undefined ? undefined : ERRNO_TEXT[e.code];
+  return text === undefined ? e.message : `${text} (${e.code})`;
+}
+
 export class LineSource {
   readonly stats: FileReadStats;
   /** `true` once every line has been handed out. */
@@ -54,7 +70,7 @@ export class LineSource {
     try {
       handle = await open(absolutePath, 'r');
     } catch (err) {
-      throw new ShadowLogReadError('ERR_SHADOW_LOG_UNREADABLE', `Cannot open ${displayPath}: ${(err as Error).message}`, displayPath, { cause: err });
+      throw new ShadowLogReadError('ERR_SHADOW_LOG_UNREADABLE', `Cannot open ${displayPath}: ${describeError(err)}`, displayPath, { cause: err });
     }
     try {
       const info = await handle.stat();
@@ -78,7 +94,7 @@ export class LineSource {
       return new LineSource(handle, stats, maxLineLength);
     } catch (err) {
       await handle.close().catch(() => undefined);
-      throw new ShadowLogReadError('ERR_SHADOW_LOG_UNREADABLE', `Cannot read ${displayPath}: ${(err as Error).message}`, displayPath, { cause: err });
+      throw new ShadowLogReadError('ERR_SHADOW_LOG_UNREADABLE', `Cannot read ${displayPath}: ${describeError(err)}`, displayPath, { cause: err });
     }
   }
 

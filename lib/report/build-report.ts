@@ -5,6 +5,7 @@
 import { readShadowLog } from '../read/read-shadow-log.js';
 import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from '../read/types.js';
 import type { ShadowRecord } from '../types.js';
+import { plural } from './format.js';
 import { LatencyHistogram } from './histogram.js';
 import { compileLabelPath, evaluatePath, type PathStep } from './label-path.js';
 import { Timeline } from './timeline.js';
@@ -136,6 +137,11 @@ export class ReportBuilder {
   #comparisons = 0;
   #matches = 0;
   #statusMatches = 0;
+  #secondaryComparisons = 0;
+  #secondaryMatches = 0;
+  #noiseAware = 0;
+  #noiseAwareMatches = 0;
+  #comparatorErrors = 0;
   #skipped: Record<string, number> = {};
   #notMirrored: Record<string, number> = {};
   #summarySeen = 0;
@@ -277,6 +283,8 @@ export class ReportBuilder {
     }
 
     for (const shadow of entry.shadows) {
+      // A production replica measures noise; it is not the model under test.
+      if (shadow.role === 'secondary') continue;
       this.#shadowCalls++;
       const target = this.#target(String(shadow.target));
       target.shadowCalls++;
@@ -307,6 +315,16 @@ export class ReportBuilder {
     }
 
     for (const comparison of entry.comparisons) {
+      if (comparison.role === 'secondary') {
+        this.#secondaryComparisons++;
+        if (comparison.match === true) this.#secondaryMatches++;
+        continue;
+      }
+      if (typeof comparison.matchWithoutNoise === 'boolean') {
+        this.#noiseAware++;
+        if (comparison.matchWithoutNoise) this.#noiseAwareMatches++;
+      }
+      if (typeof comparison.error === 'string') this.#comparatorErrors++;
       this.#comparisons++;
       route.comparisons++;
       const target = this.#target(String(comparison.target));
@@ -461,6 +479,7 @@ export class ReportBuilder {
         production: this.#production,
         shadowCalls: this.#shadowCalls,
         comparisons: this.#comparisons,
+        comparatorErrors: this.#comparatorErrors,
         skipped,
         skippedByReason: sortKeys(this.#skipped),
         notMirrored,
@@ -474,6 +493,8 @@ export class ReportBuilder {
       match: {
         overall,
         statusMatch: wilson(this.#statusMatches, this.#comparisons),
+        secondary: wilson(this.#secondaryMatches, this.#secondaryComparisons),
+        withoutNoise: wilson(this.#noiseAwareMatches, this.#noiseAware),
         byRoute,
         byTarget,
       },
@@ -544,7 +565,7 @@ function verdictOf(report: Report, gate: number | undefined): Verdict {
   const rateText =
     overall.rate === null
       ? 'no comparisons'
-      : `match rate ${formatPercent(overall.rate)} (95% CI ${formatPercent(overall.low ?? 0)}–${formatPercent(overall.high ?? 0)}) over ${overall.total} comparison${overall.total === 1 ? '' : 's'}`;
+      : `match rate ${formatPercent(overall.rate)} (95% CI ${formatPercent(overall.low ?? 0)}–${formatPercent(overall.high ?? 0)}) over ${plural(overall.total, 'comparison')}`;
   if (gate === undefined) {
     return { status: 'none', failUnderMatch: null, headline: overall.rate === null ? 'No comparisons in these logs.' : `${capitalise(rateText)}.` };
   }

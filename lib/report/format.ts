@@ -49,3 +49,8 @@ export function describeCounts(counts: Record<string, number>): string {
   const parts = Object.entries(counts).map(([k, n]) => `${k} ${formatCount(n)}`);
   return parts.join(', ');
 }
+
+/** `1 file`, `2 files`. */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${formatCount(n)} ${n === 1 ? word : many}`;
+}

@@ -4,6 +4,7 @@
  */
 import {
   describeCounts,
+  plural,
   formatCount,
   formatInterval,
   formatMs,
@@ -180,7 +181,7 @@ export function renderHtml(report: Report): string {
       ['', 'count', 'detail'],
       [
         ['requests seen', formatCount(totals.requestsSeen), `mirrored + skipped + not mirrored`],
-        ['mirrored', formatCount(totals.mirrored), `${formatCount(totals.production)} production, ${formatCount(totals.shadowCalls)} shadow calls`],
+        ['mirrored', formatCount(totals.mirrored), `${formatCount(totals.production)} production, ${plural(totals.shadowCalls, 'shadow call')}`],
         ['compared', formatCount(totals.comparisons), ''],
         ['skipped', formatCount(totals.skipped), describeCounts(totals.skippedByReason)],
         ['not mirrored', formatCount(totals.notMirrored), report.filters.route === null ? describeCounts(totals.notMirroredByReason) : 'not counted per route'],
@@ -231,6 +232,13 @@ export function renderHtml(report: Report): string {
     ),
   );
   s.push(`<p class="note">Status match: ${esc(formatPercent(match.statusMatch.rate))} of comparisons (95% CI ${esc(formatInterval(match.statusMatch))}). Intervals are 95% Wilson score intervals.</p>`);
+  if (match.withoutNoise.total > 0 || match.secondary.total > 0) {
+    s.push(
+      `<p class="note">Ignoring noisy paths: ${esc(formatPercent(match.withoutNoise.rate))} (${esc(formatInterval(match.withoutNoise))}). ` +
+        `Noise floor, production against its own replica: ${esc(formatPercent(match.secondary.rate))} (${esc(formatInterval(match.secondary))}) over ${formatCount(match.secondary.total)}.</p>`,
+    );
+  }
+  if (totals.comparatorErrors > 0) s.push(`<p class="note">Comparator errors: ${formatCount(totals.comparatorErrors)} (counted as mismatches).</p>`);
   if (match.byTarget.length > 1) {
     s.push(
       tableHtml(

@@ -3,6 +3,7 @@
  */
 import {
   describeCounts,
+  plural,
   formatCount,
   formatInterval,
   formatMs,
@@ -72,7 +73,7 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
       formatCount(totals.requestsSeen),
       `mirrored ${formatCount(totals.mirrored)} + skipped ${formatCount(totals.skipped)} + not mirrored ${formatCount(totals.notMirrored)}`,
     ],
-    ['mirrored', formatCount(totals.mirrored), `${formatCount(totals.production)} production, ${formatCount(totals.shadowCalls)} shadow calls`],
+    ['mirrored', formatCount(totals.mirrored), `${formatCount(totals.production)} production, ${plural(totals.shadowCalls, 'shadow call')}`],
     ['compared', formatCount(totals.comparisons), ''],
     ['skipped', formatCount(totals.skipped), describeCounts(totals.skippedByReason)],
     [
@@ -121,6 +122,13 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
   }
   out.push(...table(matchRows, ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']));
   out.push(`  status match: ${formatPercent(match.statusMatch.rate)} of comparisons (${formatInterval(match.statusMatch)})`);
+  if (match.withoutNoise.total > 0) {
+    out.push(`  ignoring noisy paths: ${formatPercent(match.withoutNoise.rate)} (${formatInterval(match.withoutNoise)}) over ${plural(match.withoutNoise.total, 'comparison')}`);
+  }
+  if (match.secondary.total > 0) {
+    out.push(`  noise floor: production matched its own replica on ${formatPercent(match.secondary.rate)} (${formatInterval(match.secondary)}) of ${plural(match.secondary.total, 'request')}`);
+  }
+  if (totals.comparatorErrors > 0) out.push(`  comparator errors: ${formatCount(totals.comparatorErrors)} (counted as mismatches)`);
   if (match.byTarget.length > 1) {
     out.push('');
     out.push(...table(

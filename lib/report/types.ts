@@ -146,6 +146,8 @@ export interface Report {
     production: number;
     shadowCalls: number;
     comparisons: number;
+    /** Comparisons where a custom comparator (or transform) threw; they count as mismatches. */
+    comparatorErrors: number;
     skipped: number;
     skippedByReason: Record<string, number>;
     /** From `summary` records; not per route, so left out (0) when `route` is set. */
@@ -158,7 +160,17 @@ export interface Report {
     shadow5xx: number;
     orphans: { noShadow: number; noProduction: number; late: number };
   };
-  match: { overall: Rate; statusMatch: Rate; byRoute: RouteFigures[]; byTarget: TargetFigures[] };
+  match: {
+    /** Over comparison records of the shadow (not of a `secondary` production replica). */
+    overall: Rate;
+    statusMatch: Rate;
+    /** Production against its own replica (`role: "secondary"` records): the noise floor. `total` 0 without a replica. */
+    secondary: Rate;
+    /** `matchWithoutNoise` over the comparisons that carry it: the match rate once paths that differ between production and its replica are ignored. */
+    withoutNoise: Rate;
+    byRoute: RouteFigures[];
+    byTarget: TargetFigures[];
+  };
   /** Rows: production status; columns: shadow status, or the error code when the shadow failed. */
   statusAgreement: { production: string[]; shadow: string[]; counts: number[][] };
   latency: {

@@ -14,5 +14,8 @@ export function wilson(count: number, total: number): Rate {
   const denominator = 1 + z2 / total;
   const centre = (p + z2 / (2 * total)) / denominator;
   const half = (Z / denominator) * Math.sqrt((p * (1 - p)) / total + z2 / (4 * total * total));
-  return { count, total, rate: p, low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+  // The bounds are exactly 0 and 1 at the extremes; say so rather than leave rounding error (0.9999999999999999).
+  const low = count <= 0 ? 0 : Math.max(0, centre - half);
+  const high = count >= total ? 1 : Math.min(1, centre + half);
+  return { count, total, rate: p, low, high };
 }
