@@ -120,13 +120,15 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
         if (parsed.kind === 'blank') continue;
         stats.lines++;
         fileStats.lines++;
+        if (parsed.kind === 'record') {
+          stats.records++;
+          fileStats.records++;
+        }
         if (stats.lines >= nextProgress) {
           nextProgress += progressEvery;
           report();
         }
         if (parsed.kind === 'record') {
-          stats.records++;
-          fileStats.records++;
           return { source, index, record: parsed.record, time: parsed.time };
         }
         let problem: 'unparseable' | 'unrecognised' | 'truncated' | 'too_long' = parsed.kind;
