@@ -3,3 +3,6 @@ export { shadowMiddleware } from './middleware.js';
 export { ShadowOptionsError, ShadowUsageError, ShadowMissingPeerError } from './errors.js';
 export { isValidRequestId } from './request-id.js';
 export type * from './types.js';
+export type { MetricsOptions } from './metrics.js';
+export { DEFAULT_LATENCY_BUCKETS } from './metrics.js';
+export * from './report/index.js';

@@ -11,6 +11,7 @@ import { isSampledIn, sampleBucket } from './decide.js';
 import { BoundedQueue, callFunctionTarget, createShadowClient, type ShadowOutcome } from './dispatch.js';
 import { ShadowOptionsError, ShadowUsageError, showValue } from './errors.js';
 import { droppedHeaderSet, headersForLog, shadowRequestHeaders } from './headers.js';
+import { createMetrics, type MetricsOptions } from './metrics.js';
 import { parsePath, redactPaths, type PathPattern, type PathSegment } from './json-path.js';
 import { bodyForLog, decodeBody, decodeContent, isJsonContentType, type DecodedBody } from './logged-body.js';
 import { resolveOptions, validateSampleRate, type ResolvedTarget } from './options.js';
@@ -50,9 +51,6 @@ interface AppRequest extends IncomingMessage {
 interface AppResponse extends ServerResponse {
   locals?: Record<string, unknown>;
 }
-
-/** Where observers (metrics) attach to a middleware; not part of the public API. */
-export const kObservers = Symbol('express-shadow.observers');
 
 /** Receives what happens, for metrics. Every call is guarded: an observer that throws changes nothing. */
 export interface ShadowObserver {
@@ -733,7 +731,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       // A fault of ours never reaches production: the request simply is not mirrored.
     }
     next();
-  } as ShadowMiddleware & { [kObservers]: ShadowObserver[] };
+  } as ShadowMiddleware;
 
   middleware.close = (closeOptions: CloseOptions = {}) => {
     const timeoutMs = closeOptions.timeoutMs ?? 10_000;
@@ -790,7 +788,10 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     };
   };
 
-  middleware[kObservers] = observers;
+  middleware.registerMetrics = (registry?: unknown, metricsOptions: MetricsOptions = {}) => {
+    observers.push(createMetrics(registry, metricsOptions, middleware.stats));
+  };
+
   return middleware;
 }
 

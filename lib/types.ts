@@ -410,4 +410,9 @@ export interface ShadowMiddleware {
   /** Changes `enabled` and `sampleRate`; takes effect on the next request. */
   update(update: ShadowUpdate): void;
   stats(): ShadowStats;
+  /**
+   * Registers Prometheus metrics on a prom-client `Registry` (default: prom-client's global one).
+   * Needs the optional peer `prom-client`; throws `ShadowMissingPeerError` without it.
+   */
+  registerMetrics(registry?: object, options?: { prefix?: string; buckets?: number[] }): void;
 }

@@ -273,6 +273,21 @@ describe('readShadowLog: bounded memory', () => {
   });
 });
 
+describe('readShadowLog: progress', () => {
+  it('reports progress every progressEvery lines and once at the end, with bytes read of the total', async () => {
+    const lines = [];
+    for (let i = 0; i < 10; i++) lines.push(production(`r${i}`, i), shadow(`r${i}`, i + 1), comparison(`r${i}`, i + 1));
+    const log = await writeLog('a.log', lines, { gzip: true });
+    const calls: { lines: number; records: number; bytesRead: number; bytesTotal: number }[] = [];
+    await readAll(log, { progressEvery: 10, onProgress: (p) => calls.push({ ...p }) });
+    expect(calls.map((c) => c.lines)).toEqual([10, 20, 30, 30]);
+    expect(calls.map((c) => c.records)).toEqual([10, 20, 30, 30]);
+    const last = calls.at(-1);
+    expect(last?.bytesRead).toBe(last?.bytesTotal);
+    expect(last?.bytesTotal).toBeGreaterThan(0);
+  });
+});
+
 describe('readShadowLog: errors', () => {
   it('rejects with ERR_SHADOW_LOG_NO_FILES when no file matches', async () => {
     const reader = readShadowLog(join(dir, '*.nothing'));

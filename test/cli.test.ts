@@ -1,0 +1,173 @@
+/**
+ * End-to-end tests of the built bin: spawned with TZ=UTC and FORCE_COLOR=0, stdout/stderr and exit code compared with
+ * snapshot files in test/snapshots named after the arguments. Regenerate with UPDATE_SNAPSHOTS=1.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BIN = join(ROOT, 'dist/cli/express-shadow.js');
+const SNAPSHOTS = join(ROOT, 'test/snapshots');
+const FIXTURE = 'test/fixtures/basic/*';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC', FORCE_COLOR: '0', ...env };
+  delete baseEnv.NO_COLOR;
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: baseEnv }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+function snapshotName(args: string[]): string {
+  return (
+    args
+      .join(' ')
+      .replace(/test\/fixtures\//g, '')
+      .replace(/[^A-Za-z0-9.]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 120) + '.txt'
+  );
+}
+
+async function expectSnapshot(args: string[], result: Run): Promise<void> {
+  const text = `$ express-shadow ${args.join(' ')}\nexit code: ${result.code}\n--- stdout ---\n${result.stdout}--- stderr ---\n${result.stderr}`;
+  const file = join(SNAPSHOTS, snapshotName(args));
+  if (process.env.UPDATE_SNAPSHOTS === '1') {
+    await mkdir(SNAPSHOTS, { recursive: true });
+    await writeFile(file, text);
+    return;
+  }
+  if (!existsSync(file)) throw new Error(`No snapshot ${file}; run with UPDATE_SNAPSHOTS=1 to write it.`);
+  expect(text).toBe(await readFile(file, 'utf8'));
+}
+
+let dir: string;
+beforeAll(async () => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run "npm run build" first (npm test does).`);
+  dir = await mkdtemp(join(tmpdir(), 'express-shadow-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('express-shadow report: output', () => {
+  it('prints the text report of the fixture and exits 0', async () => {
+    const args = ['report', FIXTURE, '--label-path', '$.label'];
+    const result = await run(args);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe(''); // no progress bar when stderr is not a terminal
+    await expectSnapshot(args, result);
+  });
+
+  it('prints the JSON report, filtered to one route', async () => {
+    const result = await run(['report', FIXTURE, '--format', 'json', '--route', '/classify/:id']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { filters: { route: string }; match: { overall: { count: number; total: number } } };
+    expect(report.filters.route).toBe('/classify/:id');
+    expect(report.match.overall).toMatchObject({ count: 3, total: 4 });
+  });
+
+  it('writes the HTML report to --out, choosing the format from the extension', async () => {
+    const out = join(dir, 'report.html');
+    const result = await run(['report', FIXTURE, '--out', out]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`Match rate 77.8% (95% CI 45.3%–93.7%) over 9 comparisons.\nReport (html) written to ${out}\n`);
+    expect(result.stderr).toContain('1 unparseable lines, 1 unrecognised records, 1 truncated files, 2 orphans');
+    const html = await readFile(out, 'utf8');
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html).toContain('data-chart="latency-cdf"');
+  });
+
+  it('colours the verdict when FORCE_COLOR is set', async () => {
+    const result = await run(['report', FIXTURE, '--fail-under-match', '0.99'], { FORCE_COLOR: '1' });
+    expect(result.stdout).toContain('\u001b[1;31mFAIL');
+    const plain = await run(['report', FIXTURE, '--fail-under-match', '0.99']);
+    expect(plain.stdout).not.toContain('\u001b[');
+  });
+
+  it('prints help and version', async () => {
+    const help = await run(['report', '--help']);
+    expect(help.code).toBe(0);
+    await expectSnapshot(['report', '--help'], help);
+    const version = await run(['--version']);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(version).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+  });
+});
+
+describe('express-shadow report: exit codes', () => {
+  it('exits 1 when the match rate is below --fail-under-match', async () => {
+    const args = ['report', FIXTURE, '--fail-under-match', '0.99'];
+    const result = await run(args);
+    expect(result.code).toBe(1);
+    await expectSnapshot(args, result);
+  });
+
+  it('exits 0 when the match rate is at or above --fail-under-match', async () => {
+    const result = await run(['report', FIXTURE, '--fail-under-match', '75%']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('PASS: match rate 77.8%');
+  });
+
+  it('exits 1 when the gate is set and nothing was compared', async () => {
+    const args = ['report', FIXTURE, '--since', '2024-05-01T10:05:00Z', '--until', '2024-05-01T10:05:59Z', '--fail-under-match', '0.5'];
+    const result = await run(args);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('FAIL: no comparisons to judge');
+    await expectSnapshot(args, result);
+  });
+
+  it.each([
+    [['report', FIXTURE, '--fromat', 'json'], 'Unknown option --fromat. Did you mean --format?'],
+    [['report', FIXTURE, '--format', 'pdf'], '--format must be one of text, json, html'],
+    [['report', FIXTURE, '--fail-under-match', '1.5'], '--fail-under-match must be a ratio between 0 and 1'],
+    [['report', FIXTURE, '--label-path', 'label'], '--label-path: Label path must start with "$"'],
+    [['report', FIXTURE, '--since', 'yesterday'], '--since must be an ISO time'],
+    [['report', FIXTURE, '--since', '2024-05-02', '--until', '2024-05-01'], 'must be before --until'],
+    [['report', FIXTURE, '--top', '0'], '--top must be a positive whole number'],
+    [['report'], 'No log files given'],
+    [['compare', FIXTURE], 'unknown command "compare"'],
+  ])('exits 2 on bad arguments: %j', async (args, message) => {
+    const result = await run(args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(message);
+  });
+
+  it('explains an unknown option with a suggestion (snapshot)', async () => {
+    const args = ['report', FIXTURE, '--fromat', 'json'];
+    await expectSnapshot(args, await run(args));
+  });
+
+  it('exits 3 when a log file is missing', async () => {
+    const args = ['report', 'test/fixtures/basic/shadow-a.log', 'test/fixtures/basic/missing.log'];
+    const result = await run(args);
+    expect(result.code).toBe(3);
+    await expectSnapshot(args, result);
+  });
+
+  it('exits 3 when no file matches the globs', async () => {
+    const result = await run(['report', 'test/fixtures/basic/*.nothing']);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('No log files matched "test/fixtures/basic/*.nothing"');
+  });
+
+  it('exits 3 when the output cannot be written', async () => {
+    const result = await run(['report', FIXTURE, '--out', join(dir, 'no/such/dir/report.txt')]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('cannot write');
+  });
+});
