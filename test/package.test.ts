@@ -79,6 +79,6 @@ void shadow.close();
     } catch (error) {
       output = String((error as { stdout?: string }).stdout);
     }
-    expect(output).toMatch(/app\.ts\(2,20\).*Type 'number' is not assignable to type 'string'/);
+    expect(output).toMatch(/app\.ts\(2,20\).*Type 'number' is not assignable to type 'string \| ShadowTargetFunction \| undefined'/);
   });
 });
