@@ -116,6 +116,15 @@ describe('express-shadow report: exit codes', () => {
     await expectSnapshot(args, result);
   });
 
+  it('reports several candidates, streaming and noise side by side, and exits 1 when one candidate is below the gate', async () => {
+    // Pooled, the candidates match 54.5% (above 50%); model-b alone matches 40%.
+    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.5'];
+    const result = await run(args);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('FAIL: 1 of 2 candidates below the 50% gate: model-b 40.0%');
+    await expectSnapshot(args, result);
+  });
+
   it('exits 0 when the match rate is at or above --fail-under-match', async () => {
     const result = await run(['report', FIXTURE, '--fail-under-match', '75%']);
     expect(result.code).toBe(0);

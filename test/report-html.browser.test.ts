@@ -26,6 +26,13 @@ interface ChartInfo {
   dots: number;
 }
 
+const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+async function launch(): Promise<Browser> {
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+  return browser;
+}
+
 afterAll(async () => {
   await browser?.close();
 });
@@ -41,11 +48,7 @@ describe('HTML report in headless Chromium', () => {
     const file = join(OUTPUT, 'report.html');
     await writeFile(file, renderReport(report, 'html'));
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const page = await (await launch()).newPage({ viewport: { width: 1200, height: 900 } });
     const problems: string[] = [];
     const requests: string[] = [];
     page.on('console', (message) => {
@@ -84,5 +87,43 @@ describe('HTML report in headless Chromium', () => {
 
     await page.screenshot({ path: join(OUTPUT, 'report.png'), fullPage: true });
     expect(existsSync(join(OUTPUT, 'report.png'))).toBe(true);
+  });
+
+  it.skipIf(!hasChromium)('shows candidates, streaming and noise tables for the SSE fixture', async () => {
+    const report = await buildReport(['test/fixtures/streaming/shadow.log'], { cwd: ROOT, failUnderMatch: 0.5 });
+    await mkdir(OUTPUT, { recursive: true });
+    const file = join(OUTPUT, 'report-streaming.html');
+    await writeFile(file, renderReport(report, 'html'));
+    const page = await (await launch()).newPage({ viewport: { width: 1200, height: 900 } });
+    const problems: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning') problems.push(`${message.type()}: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+    await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+
+    expect(problems).toEqual([]);
+    expect(await page.locator('#verdict').textContent()).toContain('FAIL: 1 of 2 candidates below the 50% gate: model-b 40.0%');
+    // The first column of each table that follows the section heading, up to the next heading.
+    const firstColumns = await page.evaluate<Record<string, string[][]>>(`
+      Object.fromEntries(['candidates', 'streaming', 'noise'].map((id) => {
+        const tables = [];
+        for (let el = document.getElementById(id).nextElementSibling; el && el.tagName !== 'H2'; el = el.nextElementSibling) {
+          if (el.tagName === 'TABLE') tables.push([...el.querySelectorAll('tr')].map((tr) => tr.firstElementChild.textContent));
+        }
+        return [id, tables];
+      }))
+    `);
+    expect(firstColumns.candidates).toEqual([
+      ['candidate', 'model-a', 'model-b'],
+      ['latency (ms)', 'production', 'model-a', 'model-a / production', 'model-b', 'model-b / production'],
+    ]);
+    expect(firstColumns.streaming).toEqual([
+      ['time to first byte (ms)', 'production', 'model-a', 'model-b'],
+      ['total time (ms)', 'production', 'model-a', 'model-b'],
+      ['median per answer', 'production', 'model-a', 'model-b'],
+    ]);
+    expect(firstColumns.noise).toEqual([['path', '$.text', '$.finish_reason']]);
+    await page.screenshot({ path: join(OUTPUT, 'report-streaming.png'), fullPage: true });
   });
 });

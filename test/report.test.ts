@@ -20,7 +20,7 @@
  *   breaker open 10:05:30, half_open 10:06:00, closed 10:06:01; one unparseable line, one unrecognised record, a cut last line.
  */
 import { describe, expect, it } from 'vitest';
-import { buildReport, getExitCode, ExitCode, renderReport, ReportBuilder, type Report } from '../lib/report/index.js';
+import { buildReport, getExitCode, ExitCode, renderReport, ReportBuilder, type Rate, type Report, type StreamSideFigures } from '../lib/report/index.js';
 import { LatencyHistogram } from '../lib/report/histogram.js';
 import { compileLabelPath, evaluatePath } from '../lib/report/label-path.js';
 import { Timeline } from '../lib/report/timeline.js';
@@ -292,6 +292,172 @@ describe('building blocks', () => {
     const report = builder.build();
     expect(report.differences.paths.map((p) => p.path)).toEqual(['$.a', '$.b']);
     expect(report.differences.otherPaths).toBe(2);
+  });
+});
+
+/**
+ * test/fixtures/streaming/shadow.log: a chat route answering in SSE, two candidates (model-a, model-b) and a production
+ * replica (prod-replica, role "secondary"). One request a minute from 09:00; q6 is an ordinary JSON answer (content-length,
+ * no stream measurements). Assembled outputs are {"text", "finish_reason"}; ms are durationMs, ttfb/chunks/events from `stream`.
+ *
+ *   id  production            prod-replica                model-a                                   model-b
+ *       ms  ttfb ch ev        differs at                  ms  ttfb ch ev  differs at (noise)         ms  ttfb ch ev  differs at (noise)
+ *   q1  100  10  5  4         $.text                      120  15  6  4   –                          90   8  3  2   $.text ($.text)
+ *   q2  200  20  6  5         $.text, $.finish_reason     260  25  7  5   $.text ($.text)            ECONNRESET (3 ms)
+ *   q3  300  30  7  6         –                           330  45  8  6   –                          280  12  4  3   $.text (–)
+ *   q4  400  40  8  6         $.text                      480  60  9  6   $.text, $.finish_reason    350  16  5  3   $.text ($.text)
+ *                                                                         ($.text)
+ *   q5  500  50  9  7         timeout: no noise known     550  70 10  7   –                          420  20  6  5   –
+ *   q6   50 (JSON)            –                            60 (JSON)      –                          40 (JSON)      –
+ *
+ * matchWithoutNoise (where the replica compared): model-a q1 q2 q3 q6 yes, q4 no ($.finish_reason is not noise for q4);
+ * model-b q1 q4 q6 yes, q3 no.
+ */
+const STREAMING = ['test/fixtures/streaming/shadow.log'];
+
+describe('streaming, several candidates and noise over the hand-computed SSE fixture', async () => {
+  const report = await buildReport(STREAMING);
+  const byTarget = Object.fromEntries(report.match.byTarget.map((t) => [t.target, t]));
+  const interval = (rate: Rate | undefined) => [rate?.count, rate?.total, round3(rate?.rate ?? null), round3(rate?.low ?? null), round3(rate?.high ?? null)];
+
+  it('keeps the replica out of the candidate figures: 12 candidate calls, 11 comparisons, its timeout not counted', () => {
+    expect(report.totals).toMatchObject({
+      requestsSeen: 6,
+      mirrored: 6,
+      production: 6,
+      shadowCalls: 12, // model-a 6 + model-b 6 (one ECONNRESET)
+      comparisons: 11,
+      shadowErrors: 1,
+      shadowErrorsByCode: { ECONNRESET: 1 },
+      timeouts: 0,
+      shadow5xx: 0,
+    });
+    expect(report.match.byTarget.map((t) => t.target)).toEqual(['model-a', 'model-b']);
+    expect(report.statusAgreement).toEqual({ production: ['200'], shadow: ['200', 'ECONNRESET'], counts: [[11, 1]] });
+  });
+
+  it('gives each candidate its match rate with interval, raw and without noise, side by side', () => {
+    expect(interval(report.match.overall)).toEqual([6, 11, 0.545, 0.28, 0.787]);
+    expect(interval(report.match.withoutNoise)).toEqual([7, 9, 0.778, 0.453, 0.937]);
+    expect(interval(byTarget['model-a']?.match)).toEqual([4, 6, 0.667, 0.3, 0.903]);
+    expect(interval(byTarget['model-a']?.withoutNoise)).toEqual([4, 5, 0.8, 0.376, 0.964]); // q5 has no replica answer
+    expect(interval(byTarget['model-b']?.match)).toEqual([2, 5, 0.4, 0.118, 0.769]);
+    expect(interval(byTarget['model-b']?.withoutNoise)).toEqual([3, 4, 0.75, 0.301, 0.954]);
+  });
+
+  it('gives each candidate its errors and latency, and its ratio to production', () => {
+    expect(byTarget['model-a']).toMatchObject({ shadowCalls: 6, shadowErrors: 0, timeouts: 0, shadow5xx: 0 });
+    expect(byTarget['model-b']).toMatchObject({ shadowCalls: 6, shadowErrors: 1, timeouts: 0, shadow5xx: 0 });
+    // production: 50 100 200 300 400 500 → ranks 3, 6, 6
+    expect(report.latency.production).toMatchObject({ count: 6, p50: 200, p90: 500, p99: 500, max: 500 });
+    // model-a: 60 120 260 330 480 550 → ranks 3, 6, 6
+    expect(byTarget['model-a']?.latency).toMatchObject({ count: 6, p50: 260, p90: 550, p99: 550, max: 550 });
+    expect(byTarget['model-a']?.ratio).toEqual({ p50: 1.3, p90: 1.1, p99: 1.1, max: 1.1 });
+    // model-b answers: 40 90 280 350 420 → ranks 3, 5, 5
+    expect(byTarget['model-b']?.latency).toMatchObject({ count: 5, p50: 280, p90: 420, p99: 420, max: 420 });
+    expect(byTarget['model-b']?.ratio).toEqual({ p50: 1.4, p90: 0.84, p99: 0.84, max: 0.84 });
+    // all candidate answers together (11): 40 60 90 120 260 280 330 350 420 480 550 → ranks 6, 10, 11
+    expect(report.latency.shadow).toMatchObject({ count: 11, p50: 280, p90: 480, p99: 550, max: 550 });
+  });
+
+  it('gives time to first byte, total time and median chunks/events of streamed answers only, per side', () => {
+    const streaming = report.streaming;
+    const side = (s: StreamSideFigures | undefined) => ({
+      name: s?.name,
+      answers: s?.answers,
+      ttfb: [s?.ttfb.p50, s?.ttfb.p90, s?.ttfb.p99, s?.ttfb.max],
+      total: [s?.total.p50, s?.total.p90, s?.total.p99, s?.total.max],
+      chunksP50: s?.chunksP50,
+      eventsP50: s?.eventsP50,
+    });
+    // production q1–q5 (q6 is not streamed): ttfb 10..50, total 100..500, chunks 5..9, events 4 5 6 6 7 → rank 3, 5, 5
+    expect(side(streaming?.production)).toEqual({ name: 'production', answers: 5, ttfb: [30, 50, 50, 50], total: [300, 500, 500, 500], chunksP50: 7, eventsP50: 6 });
+    expect(streaming?.candidates.map((c) => c.name)).toEqual(['model-a', 'model-b']); // the replica streams too, but is no candidate
+    // model-a q1–q5: ttfb 15 25 45 60 70, total 120 260 330 480 550, chunks 6..10, events 4 5 6 6 7
+    expect(side(streaming?.candidates[0])).toEqual({ name: 'model-a', answers: 5, ttfb: [45, 70, 70, 70], total: [330, 550, 550, 550], chunksP50: 8, eventsP50: 6 });
+    // model-b q1 q3 q4 q5: ttfb 8 12 16 20, total 90 280 350 420, chunks 3 4 5 6, events 2 3 3 5 → rank 2, 4, 4
+    expect(side(streaming?.candidates[1])).toEqual({ name: 'model-b', answers: 4, ttfb: [12, 20, 20, 20], total: [280, 420, 420, 420], chunksP50: 4, eventsP50: 3 });
+    expect(streaming?.production.ttfb.count).toBe(5);
+    expect(streaming?.production.total.count).toBe(5);
+  });
+
+  it('gives the noise level per path from the replica, and how many candidate differences were marked noise there', () => {
+    expect(report.match.secondary).toMatchObject({ count: 2, total: 5 }); // q3, q6 identical
+    const noise = report.noise;
+    expect(noise).toMatchObject({ targets: ['prod-replica'], calls: 6, errors: 1, comparisons: 5, distinctPaths: 2, otherPaths: 0 });
+    expect(noise?.paths.map((p) => [p.path, ...interval(p.rate), p.markedInCandidates])).toEqual([
+      ['$.text', 3, 5, 0.6, 0.231, 0.882, 4], // q1 q2 q4; marked: model-a q2 q4, model-b q1 q4
+      ['$.finish_reason', 1, 5, 0.2, 0.036, 0.624, 0], // q2; model-a's q4 difference there is not noise for q4
+    ]);
+    expect(report.differences.paths).toEqual([
+      { path: '$.text', count: 5, exampleRequestIds: ['q1', 'q2', 'q3'] },
+      { path: '$.finish_reason', count: 1, exampleRequestIds: ['q4'] },
+    ]);
+  });
+
+  it('omits the streaming and noise sections for logs without stream measurements or a replica', async () => {
+    const basic = await buildReport(FIXTURE);
+    expect(basic.streaming).toBeNull();
+    expect(basic.noise).toBeNull();
+    expect(renderReport(basic, 'text')).not.toMatch(/^(Streaming|Noise|Candidates)/m);
+    expect(renderReport(basic, 'html')).not.toMatch(/id="(streaming|noise|candidates)"/);
+  });
+
+  it('names every candidate in the headline when there are several and no gate', () => {
+    expect(report.verdict).toEqual({
+      status: 'none',
+      failUnderMatch: null,
+      failing: [],
+      headline:
+        'Match rate by candidate: model-a 66.7% (95% CI 30.0%–90.3%) over 6 comparisons; model-b 40.0% (95% CI 11.8%–76.9%) over 5 comparisons.',
+    });
+  });
+});
+
+describe('the gate with several candidates: every candidate must pass', () => {
+  it('fails when one candidate is below the gate even though the pooled rate (54.5%) is above it', async () => {
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.5 });
+    expect(report.verdict.status).toBe('fail');
+    expect(report.verdict.failing).toEqual(['model-b']);
+    expect(report.verdict.headline).toBe('FAIL: 1 of 2 candidates below the 50% gate: model-b 40.0% (95% CI 11.8%–76.9%) over 5 comparisons.');
+    expect(getExitCode(report)).toBe(ExitCode.belowThreshold);
+  });
+
+  it('passes when every candidate is at or above the gate', async () => {
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.4 });
+    expect(report.verdict).toMatchObject({ status: 'pass', failing: [] });
+    expect(report.verdict.headline).toMatch(/^PASS: all 2 candidates are at or above the 40% gate: model-a 66\.7% .*; model-b 40\.0% /);
+    expect(getExitCode(report)).toBe(ExitCode.ok);
+  });
+
+  it('lists every failing candidate', async () => {
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.7 });
+    expect(report.verdict.failing).toEqual(['model-a', 'model-b']);
+    expect(report.verdict.headline).toMatch(/^FAIL: 2 of 2 candidates below the 70% gate: model-a 66\.7% .*; model-b 40\.0% /);
+  });
+
+  it('fails a candidate that answered nothing it could be compared on', () => {
+    const builder = new ReportBuilder({ failUnderMatch: 0.5 });
+    const t = '2024-05-01T10:00:00Z';
+    builder.addEntry({
+      requestId: 'r1', closedBy: 'complete', orphan: null, skipped: null,
+      production: { type: 'production', requestId: 'r1', timestamp: t, method: 'GET', path: '/p', route: '/p', status: 200, durationMs: 5, request: { headers: {}, bodySource: 'none' }, response: { headers: {} } },
+      shadows: [
+        { type: 'shadow', requestId: 'r1', timestamp: t, target: 'good', status: 200, durationMs: 7 },
+        { type: 'shadow', requestId: 'r1', timestamp: t, target: 'down', durationMs: 1, error: { code: 'ECONNREFUSED', message: 'refused' } },
+      ],
+      comparisons: [{ type: 'comparison', requestId: 'r1', timestamp: t, target: 'good', statusMatch: true, match: true, differences: [], latencyDeltaMs: 2 }],
+    });
+    const report = builder.build();
+    expect(report.match.overall).toMatchObject({ count: 1, total: 1 });
+    expect(report.verdict.failing).toEqual(['down']);
+    expect(report.verdict.headline).toBe('FAIL: 1 of 2 candidates below the 50% gate: down: no comparisons.');
+    expect(getExitCode(report)).toBe(1);
+  });
+
+  it('names the single candidate as failing when there is only one', async () => {
+    const report = await buildReport(FIXTURE, { failUnderMatch: 0.99 });
+    expect(report.verdict.failing).toEqual(['model-v2']);
   });
 });
 

@@ -30,7 +30,9 @@ Options:
       --label-path <path>        JSON path of the predicted label in both bodies (e.g. $.label):
                                  adds the confusion matrix and agreement per class.
       --fail-under-match <ratio> Exit 1 when the match rate is below it (0.99 or 99%),
-                                 or when nothing was compared.
+                                 or when nothing was compared. With several candidates,
+                                 each must reach it: exit 1 if any is below it or has
+                                 no comparisons.
       --window <duration>        Join window in log time. Default 60s.
       --max-open <n>             Join window in open requests. Default 100000.
       --top <n>                  Differing paths listed. Default 20.
@@ -39,7 +41,8 @@ Options:
 
 Exit codes:
   0  report written (and the --fail-under-match gate passed)
-  1  match rate below --fail-under-match, or no comparisons with the gate set
+  1  match rate (of any candidate) below --fail-under-match, or no comparisons
+     with the gate set
   2  bad arguments
   3  a log file is missing or unreadable, no file matched, or the output cannot be written
 

@@ -8,11 +8,28 @@ import type { ShadowRecord } from '../types.js';
 import { plural } from './format.js';
 import { LatencyHistogram } from './histogram.js';
 import { compileLabelPath, evaluatePath, type PathStep } from './label-path.js';
+import { StreamAccumulator } from './streaming.js';
 import { Timeline } from './timeline.js';
-import type { BreakerTransition, LabelFigures, Report, ReportOptions, RouteFigures, Verdict } from './types.js';
+import type {
+  BreakerTransition,
+  LabelFigures,
+  LatencyFigures,
+  LatencyRatio,
+  NoiseFigures,
+  Rate,
+  Report,
+  ReportOptions,
+  RouteFigures,
+  StreamingFigures,
+  TargetFigures,
+  Verdict,
+} from './types.js';
 import { wilson } from './wilson.js';
 
 const OTHER_ROUTES = '(other routes)';
+const OTHER_TARGETS = '(other targets)';
+/** Candidates tracked one by one (each holds a few histograms); the same bound as the reader's learned targets. */
+const MAX_TARGETS = 64;
 const UNKNOWN_ROUTE = '(unknown)';
 const OTHER_LABEL = '(other)';
 const MAX_STATUS_KEYS = 30;
@@ -33,7 +50,31 @@ interface TargetAccumulator {
   shadowCalls: number;
   comparisons: number;
   matches: number;
+  noiseAware: number;
+  noiseAwareMatches: number;
   shadowErrors: number;
+  timeouts: number;
+  shadow5xx: number;
+  latency: LatencyHistogram;
+  stream: StreamAccumulator;
+}
+
+/** Counts of one path, bounded like the differing paths. */
+class PathCounter {
+  readonly counts = new Map<string, number>();
+  other = 0;
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  add(path: string): void {
+    const n = this.counts.get(path);
+    if (n !== undefined) this.counts.set(path, n + 1);
+    else if (this.counts.size < this.#max) this.counts.set(path, 1);
+    else this.other++;
+  }
 }
 
 function toTime(name: string, value: string | number | Date | undefined): number | null {
@@ -78,6 +119,17 @@ function labelKey(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return JSON.stringify(value);
+}
+
+/** The distinct string paths of a comparison's `differences`. */
+function uniquePaths(differences: unknown): Set<string> {
+  const paths = new Set<string>();
+  if (!Array.isArray(differences)) return paths;
+  for (const difference of differences) {
+    const path = typeof difference === 'object' && difference !== null ? (difference as { path?: unknown }).path : undefined;
+    if (typeof path === 'string') paths.add(path);
+  }
+  return paths;
 }
 
 function shadowColumn(shadow: ShadowRecord): string {
@@ -142,6 +194,15 @@ export class ReportBuilder {
   #noiseAware = 0;
   #noiseAwareMatches = 0;
   #comparatorErrors = 0;
+  readonly #secondaryNames = new Set<string>();
+  #secondaryCalls = 0;
+  #secondaryErrors = 0;
+  /** Secondary comparisons without a comparator error: their differences are known. */
+  #secondaryKnown = 0;
+  readonly #noisePaths: PathCounter;
+  readonly #noiseMarked: PathCounter;
+  readonly #productionStream = new StreamAccumulator();
+  #streamed = false;
   #skipped: Record<string, number> = {};
   #notMirrored: Record<string, number> = {};
   #summarySeen = 0;
@@ -186,6 +247,8 @@ export class ReportBuilder {
     this.#maxDistinctPaths = positiveInteger('maxDistinctPaths', options.maxDistinctPaths, 10_000);
     this.#maxRoutes = positiveInteger('maxRoutes', options.maxRoutes, 200);
     this.#maxLabels = positiveInteger('maxLabels', options.maxLabels, 50);
+    this.#noisePaths = new PathCounter(this.#maxDistinctPaths);
+    this.#noiseMarked = new PathCounter(this.#maxDistinctPaths);
   }
 
   #inPeriod(time: number): boolean {
@@ -215,7 +278,19 @@ export class ReportBuilder {
   #target(name: string): TargetAccumulator {
     let target = this.#targets.get(name);
     if (target === undefined) {
-      target = { shadowCalls: 0, comparisons: 0, matches: 0, shadowErrors: 0 };
+      if (this.#targets.size >= MAX_TARGETS && name !== OTHER_TARGETS) return this.#target(OTHER_TARGETS);
+      target = {
+        shadowCalls: 0,
+        comparisons: 0,
+        matches: 0,
+        noiseAware: 0,
+        noiseAwareMatches: 0,
+        shadowErrors: 0,
+        timeouts: 0,
+        shadow5xx: 0,
+        latency: new LatencyHistogram(),
+        stream: new StreamAccumulator(),
+      };
       this.#targets.set(name, target);
     }
     return target;
@@ -280,11 +355,17 @@ export class ReportBuilder {
       this.#productionLatency.add(production.durationMs);
       route.production.add(production.durationMs);
       this.#timeline.add(time, 'requests');
+      if (this.#productionStream.add(production.response?.stream, production.durationMs)) this.#streamed = true;
     }
 
     for (const shadow of entry.shadows) {
       // A production replica measures noise; it is not the model under test.
-      if (shadow.role === 'secondary') continue;
+      if (shadow.role === 'secondary') {
+        this.#secondaryNames.add(String(shadow.target));
+        this.#secondaryCalls++;
+        if (shadow.error !== undefined) this.#secondaryErrors++;
+        continue;
+      }
       this.#shadowCalls++;
       const target = this.#target(String(shadow.target));
       target.shadowCalls++;
@@ -298,13 +379,19 @@ export class ReportBuilder {
         this.#timeline.add(shadowTime, 'shadowErrors');
         if (code === 'timeout') {
           this.#timeouts++;
+          target.timeouts++;
           route.timeouts++;
           this.#timeline.add(shadowTime, 'timeouts');
         }
       } else {
         this.#shadowLatency.add(shadow.durationMs);
+        target.latency.add(shadow.durationMs);
         route.shadow.add(shadow.durationMs);
-        if (typeof shadow.status === 'number' && shadow.status >= 500) this.#shadow5xx++;
+        if (typeof shadow.status === 'number' && shadow.status >= 500) {
+          this.#shadow5xx++;
+          target.shadow5xx++;
+        }
+        if (target.stream.add(shadow.response?.stream, shadow.durationMs)) this.#streamed = true;
       }
       if (production !== null) {
         this.#countStatus(String(production.status), shadowColumn(shadow));
@@ -316,19 +403,32 @@ export class ReportBuilder {
 
     for (const comparison of entry.comparisons) {
       if (comparison.role === 'secondary') {
+        this.#secondaryNames.add(String(comparison.target));
         this.#secondaryComparisons++;
         if (comparison.match === true) this.#secondaryMatches++;
+        // A comparator error leaves no differences to learn from: it is not evidence that nothing was noisy.
+        if (typeof comparison.error !== 'string') {
+          this.#secondaryKnown++;
+          for (const path of uniquePaths(comparison.differences)) this.#noisePaths.add(path);
+        }
         continue;
-      }
-      if (typeof comparison.matchWithoutNoise === 'boolean') {
-        this.#noiseAware++;
-        if (comparison.matchWithoutNoise) this.#noiseAwareMatches++;
       }
       if (typeof comparison.error === 'string') this.#comparatorErrors++;
       this.#comparisons++;
       route.comparisons++;
       const target = this.#target(String(comparison.target));
       target.comparisons++;
+      if (typeof comparison.matchWithoutNoise === 'boolean') {
+        this.#noiseAware++;
+        target.noiseAware++;
+        if (comparison.matchWithoutNoise) {
+          this.#noiseAwareMatches++;
+          target.noiseAwareMatches++;
+        }
+      }
+      if (Array.isArray(comparison.noise)) {
+        for (const path of new Set(comparison.noise)) if (typeof path === 'string') this.#noiseMarked.add(path);
+      }
       const comparisonTime = Date.parse(comparison.timestamp);
       this.#timeline.add(comparisonTime, 'comparisons');
       if (comparison.match === true) {
@@ -443,9 +543,30 @@ export class ReportBuilder {
       }))
       .sort((a, b) => b.requests - a.requests || (a.route < b.route ? -1 : 1));
 
-    const byTarget = [...this.#targets.entries()]
-      .map(([target, t]) => ({ target, shadowCalls: t.shadowCalls, match: wilson(t.matches, t.comparisons), shadowErrors: t.shadowErrors }))
-      .sort((a, b) => (a.target < b.target ? -1 : 1));
+    const ratios = (side: LatencyFigures): LatencyRatio => ({
+      p50: ratio(side.p50, production.p50),
+      p90: ratio(side.p90, production.p90),
+      p99: ratio(side.p99, production.p99),
+      max: ratio(side.max, production.max),
+    });
+    const targets = [...this.#targets.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const byTarget: TargetFigures[] = targets.map(([target, t]) => {
+      const latency = t.latency.figures();
+      return {
+        target,
+        shadowCalls: t.shadowCalls,
+        match: wilson(t.matches, t.comparisons),
+        withoutNoise: wilson(t.noiseAwareMatches, t.noiseAware),
+        shadowErrors: t.shadowErrors,
+        timeouts: t.timeouts,
+        shadow5xx: t.shadow5xx,
+        latency,
+        ratio: ratios(latency),
+      };
+    });
+    const streaming: StreamingFigures | null = this.#streamed
+      ? { production: this.#productionStream.figures('production'), candidates: targets.map(([name, t]) => t.stream.figures(name)) }
+      : null;
 
     const productionStatuses = [...this.#status.keys()].sort(compareStatus);
     const shadowStatuses = [...this.#shadowStatuses].sort(compareStatus);
@@ -461,7 +582,7 @@ export class ReportBuilder {
 
     const report: Report = {
       version: 1,
-      verdict: { status: 'none', failUnderMatch: null, headline: '' },
+      verdict: { status: 'none', failUnderMatch: null, failing: [], headline: '' },
       filters: {
         route: options.route ?? null,
         since: this.#since === null ? null : new Date(this.#since).toISOString(),
@@ -503,16 +624,8 @@ export class ReportBuilder {
         shadow: shadowStatuses,
         counts: productionStatuses.map((p) => shadowStatuses.map((s) => this.#status.get(p)?.get(s) ?? 0)),
       },
-      latency: {
-        production,
-        shadow,
-        ratio: {
-          p50: ratio(shadow.p50, production.p50),
-          p90: ratio(shadow.p90, production.p90),
-          p99: ratio(shadow.p99, production.p99),
-          max: ratio(shadow.max, production.max),
-        },
-      },
+      latency: { production, shadow, ratio: ratios(shadow) },
+      streaming,
       differences: {
         paths,
         distinctPaths: this.#paths.size,
@@ -520,6 +633,7 @@ export class ReportBuilder {
         truncatedLists: this.#truncatedLists,
         numeric,
       },
+      noise: this.#noiseFigures(),
       labels: this.#labelFigures(),
       timeline: this.#timeline.result(),
       breakers: { transitions: [...this.#transitions].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)), moreTransitions: this.#moreTransitions, openDrops: sortKeys(this.#openDrops) },
@@ -527,6 +641,24 @@ export class ReportBuilder {
     };
     report.verdict = verdictOf(report, options.failUnderMatch);
     return report;
+  }
+
+  #noiseFigures(): NoiseFigures | null {
+    if (this.#secondaryCalls === 0 && this.#secondaryComparisons === 0) return null;
+    const known = this.#secondaryKnown;
+    const paths = [...this.#noisePaths.counts.entries()]
+      .sort(([pa, a], [pb, b]) => b - a || (pa < pb ? -1 : 1))
+      .slice(0, this.#topPaths)
+      .map(([path, count]) => ({ path, rate: wilson(count, known), markedInCandidates: this.#noiseMarked.counts.get(path) ?? 0 }));
+    return {
+      targets: [...this.#secondaryNames].sort(),
+      calls: this.#secondaryCalls,
+      errors: this.#secondaryErrors,
+      comparisons: known,
+      paths,
+      distinctPaths: this.#noisePaths.counts.size,
+      otherPaths: this.#noisePaths.other,
+    };
   }
 
   #labelFigures(): LabelFigures | null {
@@ -560,32 +692,58 @@ export class ReportBuilder {
   }
 }
 
+/** `77.8% (95% CI 45.3%–93.7%) over 9 comparisons`, for a rate with a total. */
+function rateFigures(rate: Rate): string {
+  return `${formatPercent(rate.rate ?? 0)} (95% CI ${formatPercent(rate.low ?? 0)}–${formatPercent(rate.high ?? 0)}) over ${plural(rate.total, 'comparison')}`;
+}
+
+/**
+ * The gate. With one candidate (or none) it judges the overall match rate. With several, every candidate must reach it:
+ * the verdict fails when any is below it or has no comparisons, and names them. No comparisons at all always fails.
+ */
 function verdictOf(report: Report, gate: number | undefined): Verdict {
-  const { overall } = report.match;
-  const rateText =
-    overall.rate === null
-      ? 'no comparisons'
-      : `match rate ${formatPercent(overall.rate)} (95% CI ${formatPercent(overall.low ?? 0)}–${formatPercent(overall.high ?? 0)}) over ${plural(overall.total, 'comparison')}`;
+  const { overall, byTarget } = report.match;
+  const several = byTarget.length > 1;
+  const candidate = (t: TargetFigures): string => (t.match.rate === null ? `${t.target}: no comparisons` : `${t.target} ${rateFigures(t.match)}`);
+  const each = (): string => byTarget.map(candidate).join('; ');
   if (gate === undefined) {
-    return { status: 'none', failUnderMatch: null, headline: overall.rate === null ? 'No comparisons in these logs.' : `${capitalise(rateText)}.` };
+    const headline = overall.rate === null ? 'No comparisons in these logs.' : several ? `Match rate by candidate: ${each()}.` : `Match rate ${rateFigures(overall)}.`;
+    return { status: 'none', failUnderMatch: null, failing: [], headline };
   }
   if (overall.rate === null) {
     return {
       status: 'fail',
       failUnderMatch: gate,
+      failing: byTarget.map((t) => t.target),
       headline: `FAIL: no comparisons to judge; the ${formatGate(gate)} match gate needs at least one.`,
     };
   }
-  const pass = overall.rate >= gate;
+  const failing = byTarget.filter((t) => t.match.rate === null || t.match.rate < gate);
+  if (!several) {
+    const pass = overall.rate >= gate;
+    return {
+      status: pass ? 'pass' : 'fail',
+      failUnderMatch: gate,
+      failing: pass ? [] : byTarget.map((t) => t.target),
+      headline: `${pass ? 'PASS' : 'FAIL'}: match rate ${rateFigures(overall)} is ${pass ? 'at or above' : 'below'} the ${formatGate(gate)} gate.`,
+    };
+  }
+  if (failing.length === 0) {
+    return {
+      status: 'pass',
+      failUnderMatch: gate,
+      failing: [],
+      headline: `PASS: all ${byTarget.length} candidates are at or above the ${formatGate(gate)} gate: ${each()}.`,
+    };
+  }
   return {
-    status: pass ? 'pass' : 'fail',
+    status: 'fail',
     failUnderMatch: gate,
-    headline: `${pass ? 'PASS' : 'FAIL'}: ${rateText} is ${pass ? 'at or above' : 'below'} the ${formatGate(gate)} gate.`,
+    failing: failing.map((t) => t.target),
+    headline:
+      `FAIL: ${failing.length} of ${byTarget.length} candidates below the ${formatGate(gate)} gate: ` +
+      `${failing.map(candidate).join('; ')}.`,
   };
-}
-
-function capitalise(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Options of {@link buildReport}: the reader's and the summary's. */

@@ -6,7 +6,7 @@ import type { Report } from './types.js';
 export const ExitCode = {
   /** The report was written (and the gate, when set, passed). */
   ok: 0,
-  /** `--fail-under-match` was set and the match rate is below it, or nothing was compared. */
+  /** `--fail-under-match` was set and a candidate's match rate is below it (every candidate must pass), or nothing was compared. */
   belowThreshold: 1,
   /** Bad arguments: unknown option, bad value, no files given. */
   badArguments: 2,

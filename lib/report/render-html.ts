@@ -15,7 +15,7 @@ import {
   formatDuration,
 } from './format.js';
 import { escapeXml as esc, lineChart } from './svg-chart.js';
-import type { Rate, Report } from './types.js';
+import type { LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
 
 const PRODUCTION_COLOUR = '#2563eb';
 const SHADOW_COLOUR = '#ea580c';
@@ -76,6 +76,14 @@ function matrixHtml(corner: string, rowsLabels: string[], columns: string[], cou
     })
     .join('');
   return `<table><thead>${head}</thead><tbody>${body}</tbody></table>`;
+}
+
+function latencyRow(name: string, figures: LatencyFigures, count = figures.count): string[] {
+  return [name, formatCount(count), formatMs(figures.p50), formatMs(figures.p90), formatMs(figures.p99), formatMs(figures.max)];
+}
+
+function ratioRow(name: string, ratio: LatencyRatio): string[] {
+  return [name, '', formatRatio(ratio.p50), formatRatio(ratio.p90), formatRatio(ratio.p99), formatRatio(ratio.max)];
 }
 
 export function renderHtml(report: Report): string {
@@ -240,12 +248,33 @@ export function renderHtml(report: Report): string {
   }
   if (totals.comparatorErrors > 0) s.push(`<p class="note">Comparator errors: ${formatCount(totals.comparatorErrors)} (counted as mismatches).</p>`);
   if (match.byTarget.length > 1) {
+    s.push('<h2 id="candidates">Candidates</h2><p class="note">Each candidate against production. A <code>--fail-under-match</code> gate applies to each: every candidate must reach it.</p>');
+    const noiseAware = match.byTarget.some((t) => t.withoutNoise.total > 0);
     s.push(
       tableHtml(
-        ['target', 'calls', 'compared', 'rate', '95% CI', 'errors'],
-        match.byTarget.map((t) => [`<td class="l"><code>${esc(t.target)}</code></td>`, `<td>${formatCount(t.shadowCalls)}</td>`, `<td>${formatCount(t.match.total)}</td>`, rateCell(t.match), `<td>${formatCount(t.shadowErrors)}</td>`]),
+        ['candidate', 'calls', 'compared', 'matches', 'rate', '95% CI', ...(noiseAware ? ['w/o noise', '95% CI', 'noise-aware'] : []), 'errors', 'timeouts', '5xx'],
+        match.byTarget.map((t) => [
+          `<td class="l"><code>${esc(t.target)}</code></td>`,
+          `<td>${formatCount(t.shadowCalls)}</td>`,
+          `<td>${formatCount(t.match.total)}</td>`,
+          `<td>${formatCount(t.match.count)}</td>`,
+          rateCell(t.match),
+          ...(noiseAware ? [rateCell(t.withoutNoise), `<td>${formatCount(t.withoutNoise.total)}</td>`] : []),
+          `<td>${formatCount(t.shadowErrors)}</td>`,
+          `<td>${formatCount(t.timeouts)}</td>`,
+          `<td>${formatCount(t.shadow5xx)}</td>`,
+        ]),
         1,
         true,
+      ),
+    );
+    if (noiseAware) {
+      s.push('<p class="note">w/o noise: <code>matchWithoutNoise</code> over the comparisons where the secondary answered too (noise-aware).</p>');
+    }
+    s.push(
+      tableHtml(
+        ['latency (ms)', 'count', 'p50', 'p90', 'p99', 'max'],
+        [latencyRow('production', latency.production), ...match.byTarget.flatMap((t) => [latencyRow(t.target, t.latency), ratioRow(`${t.target} / production`, t.ratio)])],
       ),
     );
   }
@@ -259,13 +288,27 @@ export function renderHtml(report: Report): string {
     tableHtml(
       ['', 'count', 'p50', 'p90', 'p99', 'max'],
       [
-        ['production', formatCount(latency.production.count), formatMs(latency.production.p50), formatMs(latency.production.p90), formatMs(latency.production.p99), formatMs(latency.production.max)],
-        ['shadow', formatCount(latency.shadow.count), formatMs(latency.shadow.p50), formatMs(latency.shadow.p90), formatMs(latency.shadow.p99), formatMs(latency.shadow.max)],
-        ['shadow / production', '', formatRatio(latency.ratio.p50), formatRatio(latency.ratio.p90), formatRatio(latency.ratio.p99), formatRatio(latency.ratio.max)],
+        latencyRow('production', latency.production),
+        latencyRow('shadow', latency.shadow),
+        ratioRow('shadow / production', latency.ratio),
       ],
     ),
   );
   s.push('<p class="note">Percentiles are within 2% of the exact value (log-bucketed histogram); max is exact. Shadow latency counts calls that got an answer.</p>');
+
+  const streaming = report.streaming;
+  if (streaming !== null) {
+    const sides = [streaming.production, ...streaming.candidates];
+    s.push('<h2 id="streaming">Streaming</h2><p class="note">Answers with stream measurements only (no content-length, or an event-stream / JSON-lines type).</p>');
+    s.push(tableHtml(['time to first byte (ms)', 'answers', 'p50', 'p90', 'p99', 'max'], sides.map((side) => latencyRow(side.name, side.ttfb, side.answers))));
+    s.push(tableHtml(['total time (ms)', 'answers', 'p50', 'p90', 'p99', 'max'], sides.map((side) => latencyRow(side.name, side.total, side.answers))));
+    s.push(
+      tableHtml(
+        ['median per answer', 'chunks', 'events'],
+        sides.map((side) => [side.name, side.chunksP50 === null ? '–' : formatNumber(side.chunksP50), side.eventsP50 === null ? '–' : formatNumber(side.eventsP50)]),
+      ),
+    );
+  }
 
   s.push('<h2>Most frequent differing paths</h2>');
   if (differences.paths.length === 0) s.push('<p>None.</p>');
@@ -294,6 +337,30 @@ export function renderHtml(report: Report): string {
         true,
       ),
     );
+  }
+
+  const noise = report.noise;
+  if (noise !== null) {
+    s.push('<h2 id="noise">Noise</h2>');
+    s.push(
+      `<p class="note">Production against its replica ${esc(noise.targets.join(', '))}: ${esc(plural(noise.comparisons, 'comparison'))}` +
+        (noise.errors > 0 ? `; ${formatCount(noise.errors)} of ${esc(plural(noise.calls, 'call'))} failed` : '') +
+        '. Rate: share of those comparisons that differed at the path. Marked in candidates: candidate differences at the path that the replica also had for the same request.</p>',
+    );
+    if (noise.paths.length === 0) s.push(`<p>${noise.comparisons === 0 ? 'Nothing compared.' : 'None: production and its replica never differed.'}</p>`);
+    else {
+      s.push(
+        tableHtml(
+          ['path', 'differed', 'rate', '95% CI', 'marked in candidates'],
+          noise.paths.map((p) => [`<td class="l"><code>${esc(p.path)}</code></td>`, `<td>${formatCount(p.rate.count)}</td>`, rateCell(p.rate), `<td>${formatCount(p.markedInCandidates)}</td>`]),
+          1,
+          true,
+        ),
+      );
+      if (noise.distinctPaths > noise.paths.length || noise.otherPaths > 0) {
+        s.push(`<p class="note">${formatCount(noise.distinctPaths)} distinct paths; ${formatCount(noise.otherPaths)} differences beyond the path cap.</p>`);
+      }
+    }
   }
 
   const labels = report.labels;

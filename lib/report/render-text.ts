@@ -12,7 +12,7 @@ import {
   formatRatio,
   formatTime,
 } from './format.js';
-import type { Report } from './types.js';
+import type { LatencyFigures, LatencyRatio, Report } from './types.js';
 
 export interface TextRenderOptions {
   /** ANSI colour and bold. Default false. */
@@ -40,6 +40,16 @@ function table(rows: string[][], align: Align[], indent = '  '): string[] {
         .trimEnd(),
   );
 }
+
+function latencyRow(name: string, figures: LatencyFigures, count = figures.count): string[] {
+  return [name, formatCount(count), formatMs(figures.p50), formatMs(figures.p90), formatMs(figures.p99), formatMs(figures.max)];
+}
+
+function ratioRow(name: string, ratio: LatencyRatio): string[] {
+  return [name, '', formatRatio(ratio.p50), formatRatio(ratio.p90), formatRatio(ratio.p99), formatRatio(ratio.max)];
+}
+
+const NUMBERS: Align[] = ['left', 'right', 'right', 'right', 'right', 'right'];
 
 export function renderText(report: Report, options: TextRenderOptions = {}): string {
   const color = options.color === true;
@@ -129,16 +139,48 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
     out.push(`  noise floor: production matched its own replica on ${formatPercent(match.secondary.rate)} (${formatInterval(match.secondary)}) of ${plural(match.secondary.total, 'request')}`);
   }
   if (totals.comparatorErrors > 0) out.push(`  comparator errors: ${formatCount(totals.comparatorErrors)} (counted as mismatches)`);
-  if (match.byTarget.length > 1) {
-    out.push('');
-    out.push(...table(
-      [['target', 'calls', 'compared', 'rate', '95% CI', 'errors'], ...match.byTarget.map((t) => [
-        t.target, formatCount(t.shadowCalls), formatCount(t.match.total), formatPercent(t.match.rate), formatInterval(t.match), formatCount(t.shadowErrors),
-      ])],
-      ['left', 'right', 'right', 'right', 'right', 'right'],
-    ));
-  }
   out.push('');
+
+  if (match.byTarget.length > 1) {
+    out.push(heading('Candidates') + ' (each against production; a --fail-under-match gate applies to each)');
+    const noiseAware = match.byTarget.some((t) => t.withoutNoise.total > 0);
+    out.push(
+      ...table(
+        [
+          ['candidate', 'calls', 'compared', 'matches', 'rate', '95% CI', ...(noiseAware ? ['w/o noise', '95% CI'] : []), 'errors', 'timeouts', '5xx'],
+          ...match.byTarget.map((t) => [
+            t.target,
+            formatCount(t.shadowCalls),
+            formatCount(t.match.total),
+            formatCount(t.match.count),
+            formatPercent(t.match.rate),
+            formatInterval(t.match),
+            ...(noiseAware ? [formatPercent(t.withoutNoise.rate), formatInterval(t.withoutNoise)] : []),
+            formatCount(t.shadowErrors),
+            formatCount(t.timeouts),
+            formatCount(t.shadow5xx),
+          ]),
+        ],
+        ['left', ...Array.from({ length: noiseAware ? 11 : 9 }, (): Align => 'right')],
+      ),
+    );
+    const partial = match.byTarget.filter((t) => t.withoutNoise.total > 0 && t.withoutNoise.total < t.match.total);
+    if (partial.length > 0) {
+      out.push(`  w/o noise is over the comparisons where the secondary answered too: ${partial.map((t) => `${t.target} ${formatCount(t.withoutNoise.total)} of ${formatCount(t.match.total)}`).join(', ')}`);
+    }
+    out.push('');
+    out.push(
+      ...table(
+        [
+          ['latency (ms)', 'count', 'p50', 'p90', 'p99', 'max'],
+          latencyRow('production', latency.production),
+          ...match.byTarget.flatMap((t) => [latencyRow(t.target, t.latency), ratioRow(`${t.target}/production`, t.ratio)]),
+        ],
+        NUMBERS,
+      ),
+    );
+    out.push('');
+  }
 
   const status = report.statusAgreement;
   out.push(heading('Status agreement') + ' (rows: production status, columns: shadow status or error)');
@@ -156,14 +198,33 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
     ...table(
       [
         ['', 'count', 'p50', 'p90', 'p99', 'max'],
-        ['production', formatCount(latency.production.count), formatMs(latency.production.p50), formatMs(latency.production.p90), formatMs(latency.production.p99), formatMs(latency.production.max)],
-        ['shadow', formatCount(latency.shadow.count), formatMs(latency.shadow.p50), formatMs(latency.shadow.p90), formatMs(latency.shadow.p99), formatMs(latency.shadow.max)],
-        ['shadow/production', '', formatRatio(latency.ratio.p50), formatRatio(latency.ratio.p90), formatRatio(latency.ratio.p99), formatRatio(latency.ratio.max)],
+        latencyRow('production', latency.production),
+        latencyRow('shadow', latency.shadow),
+        ratioRow('shadow/production', latency.ratio),
       ],
-      ['left', 'right', 'right', 'right', 'right', 'right'],
+      NUMBERS,
     ),
   );
   out.push('');
+
+  const streaming = report.streaming;
+  if (streaming !== null) {
+    const sides = [streaming.production, ...streaming.candidates];
+    out.push(heading('Streaming') + ' (answers with stream measurements; ms)');
+    // One table with three blocks, so their columns line up.
+    const rows = [
+      ['time to first byte', 'answers', 'p50', 'p90', 'p99', 'max'],
+      ...sides.map((side) => latencyRow(side.name, side.ttfb, side.answers)),
+      [''],
+      ['total time', 'answers', 'p50', 'p90', 'p99', 'max'],
+      ...sides.map((side) => latencyRow(side.name, side.total, side.answers)),
+      [''],
+      ['median per answer', 'chunks', 'events'],
+      ...sides.map((side) => [side.name, side.chunksP50 === null ? '–' : formatNumber(side.chunksP50), side.eventsP50 === null ? '–' : formatNumber(side.eventsP50)]),
+    ];
+    out.push(...table(rows, NUMBERS).map((line) => line.trimEnd()));
+    out.push('');
+  }
 
   out.push(heading('Most frequent differing paths'));
   if (differences.paths.length === 0) {
@@ -188,6 +249,35 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
     );
   }
   out.push('');
+
+  const noise = report.noise;
+  if (noise !== null) {
+    out.push(
+      heading('Noise') +
+        ` (production against its replica ${noise.targets.join(', ')}: ${plural(noise.comparisons, 'comparison')}` +
+        (noise.errors > 0 ? `; ${formatCount(noise.errors)} of ${plural(noise.calls, 'call')} failed` : '') +
+        ')',
+    );
+    if (noise.paths.length === 0) {
+      out.push(noise.comparisons === 0 ? '  nothing compared' : '  none: production and its replica never differed');
+    } else {
+      out.push(
+        ...table(
+          [
+            ['path', 'differed', 'rate', '95% CI', 'marked in candidates'],
+            ...noise.paths.map((p) => [p.path, formatCount(p.rate.count), formatPercent(p.rate.rate), formatInterval(p.rate), formatCount(p.markedInCandidates)]),
+          ],
+          ['left', 'right', 'right', 'right', 'right'],
+        ),
+      );
+      const notes = [
+        noise.distinctPaths > noise.paths.length ? `${formatCount(noise.distinctPaths)} distinct paths in all` : null,
+        noise.otherPaths > 0 ? `${formatCount(noise.otherPaths)} differences at paths beyond the cap` : null,
+      ].filter((n) => n !== null);
+      if (notes.length > 0) out.push(`  (${notes.join('; ')})`);
+    }
+    out.push('');
+  }
 
   const labels = report.labels;
   if (labels !== null) {
@@ -226,7 +316,7 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
   if (reading !== null) {
     out.push(heading('Reading'));
     out.push(
-      `  ${formatCount(reading.files.length)} files, ${formatCount(reading.lines)} lines, ${formatCount(reading.records)} records; ` +
+      `  ${plural(reading.files.length, 'file')}, ${formatCount(reading.lines)} lines, ${formatCount(reading.records)} records; ` +
         `unparseable ${formatCount(reading.unparseable)}, unrecognised ${formatCount(reading.unrecognised)}, truncated files ${formatCount(reading.truncated)}, duplicates ${formatCount(reading.duplicates)}`,
     );
     const evicted = reading.closedBy.time_window + reading.closedBy.count_window;

@@ -18,7 +18,10 @@ export interface ReportOptions {
   until?: string | number | Date;
   /** JSON path of the predicted label in both response bodies, e.g. `$.label` or `$.predictions[0].class`. Turns on the confusion matrix. */
   labelPath?: string;
-  /** The gate: the verdict fails when the match rate is below this ratio (0..1), or when nothing was compared. */
+  /**
+   * The gate, a ratio 0..1. Every candidate must reach it: the verdict fails when any candidate's match rate is below
+   * it, or has no comparisons, or when nothing at all was compared. With one candidate this is the overall match rate.
+   */
   failUnderMatch?: number;
   /** Differing paths listed. Default 20. */
   topPaths?: number;
@@ -65,11 +68,82 @@ export interface RouteFigures {
   shadowP99: number | null;
 }
 
+/** One candidate (a shadow target that is not the production replica), side by side with the others. */
 export interface TargetFigures {
   target: string;
   shadowCalls: number;
+  /** Raw: `match` over this candidate's comparisons. */
   match: Rate;
+  /**
+   * `matchWithoutNoise` over this candidate's comparisons that carry it (those where the secondary answered the same
+   * request): the match rate once differences production also had against its replica are ignored. `total` 0 without a replica.
+   */
+  withoutNoise: Rate;
+  /** Calls that got no response, any code. */
   shadowErrors: number;
+  timeouts: number;
+  /** Answers with a 5xx status. */
+  shadow5xx: number;
+  /** Latency of the calls that got an answer. */
+  latency: LatencyFigures;
+  /** This candidate's percentile divided by production's (all production records, as in `latency.ratio`). */
+  ratio: LatencyRatio;
+}
+
+/** One side's percentile divided by production's; `null` when either is missing or production's is 0. */
+export interface LatencyRatio {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+/** Streamed answers of one side: only records that carry `response.stream`. */
+export interface StreamSideFigures {
+  /** `production`, or the candidate's target name. */
+  name: string;
+  /** Answers with stream measurements. */
+  answers: number;
+  /** Time to first byte (`stream.ttfbMs`). */
+  ttfb: LatencyFigures;
+  /** Total time (`durationMs`) of the same answers. */
+  total: LatencyFigures;
+  /** Median (nearest rank) of `stream.chunks`; `null` without streamed answers. Within 2%, exact below 50. */
+  chunksP50: number | null;
+  /** Median of `stream.events` over the answers that counted events (SSE, JSON lines); `null` when none did. */
+  eventsP50: number | null;
+}
+
+/** Streaming figures; the report's `streaming` is `null` when no record had stream measurements. */
+export interface StreamingFigures {
+  production: StreamSideFigures;
+  /** Every candidate, in target-name order (answers 0 when it never streamed). The secondary is left out. */
+  candidates: StreamSideFigures[];
+}
+
+/** How often production and its replica differed at one path. */
+export interface NoisePath {
+  path: string;
+  /** `count`: secondary comparisons listing this path; `total`: secondary comparisons with known differences. */
+  rate: Rate;
+  /** Candidate differences at this path marked as noise (listed in a candidate comparison's `noise`). */
+  markedInCandidates: number;
+}
+
+/** Production against its own replica (`role: "secondary"` records); the report's `noise` is `null` without them. */
+export interface NoiseFigures {
+  /** Names of the secondary targets seen. */
+  targets: string[];
+  /** Secondary calls, and those that got no response. */
+  calls: number;
+  errors: number;
+  /** Secondary comparisons without a comparator error: the denominator of each path's rate. */
+  comparisons: number;
+  /** Most often noisy first, at most `topPaths`. */
+  paths: NoisePath[];
+  distinctPaths: number;
+  /** Noisy differences at paths beyond `maxDistinctPaths`. */
+  otherPaths: number;
 }
 
 export interface DifferingPath {
@@ -124,6 +198,8 @@ export type VerdictStatus = 'pass' | 'fail' | 'none';
 export interface Verdict {
   status: VerdictStatus;
   failUnderMatch: number | null;
+  /** Candidates below the gate (or with no comparisons), in target-name order; empty when it passed or was not set. */
+  failing: string[];
   /** One sentence for a person. */
   headline: string;
 }
@@ -169,6 +245,7 @@ export interface Report {
     /** `matchWithoutNoise` over the comparisons that carry it: the match rate once paths that differ between production and its replica are ignored. */
     withoutNoise: Rate;
     byRoute: RouteFigures[];
+    /** Per candidate, in target-name order; the secondary is not a candidate. */
     byTarget: TargetFigures[];
   };
   /** Rows: production status; columns: shadow status, or the error code when the shadow failed. */
@@ -177,8 +254,12 @@ export interface Report {
     production: LatencyFigures;
     shadow: LatencyFigures;
     /** Shadow percentile divided by the production one. */
-    ratio: { p50: number | null; p90: number | null; p99: number | null; max: number | null };
+    ratio: LatencyRatio;
   };
+  /** Time to first byte, total time, chunks and events of streamed answers; `null` when no record had stream measurements. */
+  streaming: StreamingFigures | null;
+  /** Per-path noise from the secondary's comparisons; `null` when there were none. */
+  noise: NoiseFigures | null;
   differences: {
     paths: DifferingPath[];
     distinctPaths: number;
