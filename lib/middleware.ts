@@ -2,6 +2,7 @@
  * `shadowMiddleware(options)`: the glue between the stages. Per request it only decides, starts the captures and
  * calls `next()`; everything else happens after production's response has finished, off the response path.
  */
+import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CircuitBreaker } from './breaker.js';
 import { BudgetHold, ByteBudget } from './byte-budget.js';
@@ -125,6 +126,9 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     maxResponseBytes: config.maxShadowResponseBytes,
   });
   const cancel = new AbortController();
+  // Each call in flight listens for cancellation until it settles: up to maxConcurrent listeners at once is expected,
+  // more would be a leak worth the warning.
+  setMaxListeners(config.maxConcurrent + 1, cancel.signal);
   const droppedHeaders = droppedHeaderSet(config.forwardCredentials, config.stripHeaders);
   const assemble = config.assemble ?? concatenatePayloads;
   // Each instance marks requests with its own symbol, so mounting the same instance twice mirrors once.
@@ -147,6 +151,8 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   const queue = new BoundedQueue<ShadowJob>(config.maxQueue);
   const inFlight = new Set<ShadowJob>();
   let finishing = 0;
+  /** Request bodies still arriving after production answered; close() stops waiting for them when it times out. */
+  const awaitingBody = new Set<RequestCapture>();
   let idleWaiters: (() => void)[] = [];
 
   const targets: TargetRuntime[] = config.targets.map((target) => ({
@@ -349,7 +355,10 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     }
     if (closing) return giveUp('closing', 'close() was called before this request could be queued');
 
+    awaitingBody.add(requestCapture);
     const captured = await requestCapture.outcome;
+    awaitingBody.delete(requestCapture);
+    if (cancel.signal.aborted) return giveUp('closing', 'close() timed out while the request body was still arriving');
     let body: Buffer;
     let bodySource: BodySource;
     switch (captured.kind) {
@@ -402,6 +411,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     const productionHeaders = res.getHeaders() as HeaderMap;
     const production = await decodeAnswer(res.statusCode, productionHeaders, response, response.firstWriteAt === undefined ? undefined : response.firstWriteAt - startedAt);
     const record = productionRecord(req, productionHeaders, info, productionDurationMs, bodySource, requestBody, production);
+    record.targets = selection.map(({ target }) => target.config.name);
     if (closing) return giveUp('closing', 'close() was called before this request could be queued');
     if (!(Math.max(0, config.maxConcurrent - inFlight.size) + (config.maxQueue - queue.length) >= selection.length)) {
       return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
@@ -451,25 +461,30 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
 
   async function callTarget(job: ShadowJob): Promise<ShadowOutcome> {
     const { target } = job;
-    if (!job.isProbe && target.breaker.state !== 'closed' && target.breaker.admit() === 'no') {
-      // Queued before the breaker opened: not sent to a target known to be failing.
-      return { ok: false, code: 'breaker_open', message: 'circuit open; not sent', durationMs: 0 };
+    let isProbe = job.isProbe;
+    if (!isProbe && target.breaker.state !== 'closed') {
+      // Accepted before the breaker opened: not sent to a target known to be failing; after the cooldown it is the
+      // probe, and must report back as one or the breaker would wait for it forever.
+      const admission = target.breaker.admit();
+      if (admission === 'no') return { ok: false, code: 'breaker_open', message: 'circuit open; not sent', durationMs: 0 };
+      isProbe = admission === 'probe';
     }
     let request = job.group.request;
     if (target.config.transformRequest) {
       try {
         request = applyRequestChange(request, await target.config.transformRequest(request));
       } catch (error) {
-        if (job.isProbe) target.breaker.releaseProbe();
+        if (isProbe) target.breaker.releaseProbe();
         return { ok: false, code: 'transform_error', message: `transformRequest threw: ${errorMessage(error)}`, durationMs: 0 };
       }
     }
     const outcome = await target.send(request, cancel.signal);
-    if (outcome.ok || outcome.code !== 'bad_url') {
-      target.breaker.record(outcome.ok ? { status: outcome.status } : { errorCode: outcome.code }, job.isProbe);
+    // A call close() cancelled says nothing about the target: neither a breaker failure nor a latency.
+    if (outcome.ok || (outcome.code !== 'bad_url' && outcome.code !== 'cancelled')) {
+      target.breaker.record(outcome.ok ? { status: outcome.status } : { errorCode: outcome.code }, isProbe);
       target.latency.add(outcome.durationMs);
       latency.add(outcome.durationMs);
-    } else if (job.isProbe) {
+    } else if (isProbe) {
       target.breaker.releaseProbe();
     }
     return outcome;
@@ -711,6 +726,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     if (result === 'timeout') {
       // Cancel what is left: queued jobs are never sent, in-flight calls are aborted; each gets its record.
       cancel.abort();
+      for (const capture of awaitingBody) capture.abandon();
       for (let job = queue.shift(); job; job = queue.shift()) {
         await recordOutcome(job, { ok: false, code: 'cancelled', message: 'cancelled by close() before it was sent', durationMs: 0 }).catch(() => {});
         finishJob(job);

@@ -54,6 +54,8 @@ export interface ProductionRecord {
   status: number;
   /** Milliseconds from the middleware seeing the request to the last byte of the response. */
   durationMs: number;
+  /** Names of the targets this request is sent to (one `shadow` record follows for each). */
+  targets?: string[];
   request: { headers: HeaderMap; bodySource: BodySource } & LoggedBody;
   response: { headers: HeaderMap; stream?: StreamMeasurements } & LoggedBody;
 }

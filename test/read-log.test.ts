@@ -44,6 +44,18 @@ async function readAll(paths: string | string[], options: ReadShadowLogOptions =
 }
 
 describe('readShadowLog: the join', () => {
+  it('completes a request as soon as the targets its production record names have answered', async () => {
+    // v3 samples 10%: r2 went to v2 only. Without `targets` in the production record it would wait for v3 until the window.
+    const log = await writeLog('a.log', [
+      production('r1', 0, { targets: ['v2', 'v3'] }), shadow('r1', 10), comparison('r1', 10), shadow('r1', 11, 'v3'), comparison('r1', 11, 'v3'),
+      production('r2', 100, { targets: ['v2'] }), shadow('r2', 110), comparison('r2', 110),
+      production('r3', 90_000, { targets: ['v2'] }),
+    ]);
+    const { byId } = await readAll(log);
+    expect(byId.get('r1')?.closedBy).toBe('complete');
+    expect(byId.get('r2')?.closedBy).toBe('complete');
+  });
+
   it('joins one request whose production, shadow and comparison records sit in three different files', async () => {
     const a = await writeLog('a.log', [production('r1', 0)]);
     const b = await writeLog('b.log', [shadow('r1', 12)]);

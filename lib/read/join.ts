@@ -120,7 +120,9 @@ export class Joiner {
   #isComplete(entry: OpenEntry): boolean {
     if (entry.skipped !== null) return true;
     if (entry.production === null || entry.shadows.length === 0) return false;
-    for (const target of this.#targets) {
+    // The production record names the targets its request was sent to; older logs without it fall back to the
+    // targets given or learned.
+    for (const target of entry.production.targets ?? this.#targets) {
       if (!entry.shadows.some((s) => s.target === target)) return false;
     }
     for (const comparison of entry.comparisons) {
