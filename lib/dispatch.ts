@@ -70,9 +70,16 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
     let bytesRead = 0;
     let truncated = false;
     let settled = false;
+    // got's abort listener stays on the signal it is given until its stream is destroyed, which a completed stream
+    // never is (autoDestroy off): on the middleware's long-lived signal that would keep every call alive. got gets
+    // a signal of its own per call instead, linked to ours only until the call settles.
+    const callAbort = new AbortController();
+    const onCancel = (): void => callAbort.abort(signal.reason);
+    signal.addEventListener('abort', onCancel, { once: true });
     const settle = (outcome: ShadowOutcome): void => {
       if (settled) return;
       settled = true;
+      signal.removeEventListener('abort', onCancel);
       resolve(outcome);
     };
     const finishWithBody = (): void => {
@@ -95,7 +102,7 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
       body: call.body,
       // got refuses a GET body unless told; a GET without one must not be sent with an empty body either.
       allowGetBody: call.body !== undefined,
-      signal,
+      signal: callAbort.signal,
     });
     // Without a body, got's stream waits for one to be written (except for GET and HEAD): end it.
     if (call.body === undefined && call.method !== 'GET' && call.method !== 'HEAD') stream.end();

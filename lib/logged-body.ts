@@ -94,14 +94,38 @@ export function bodyForLog(
     logged.body = redact.length > 0 ? redactPaths(body.json, redact) : body.json;
     return logged;
   }
+  if (redact.length > 0 && isJsonContentType(contentType)) return maskedJsonForLog(body, logged, maxLoggedBodyBytes, redact);
   const shown = body.bytes.length > maxLoggedBodyBytes ? body.bytes.subarray(0, maxLoggedBodyBytes) : body.bytes;
-  if (isTextContentType(contentType) && isUtf8(cut ? trimPartialUtf8(shown) : shown)) {
+  // Whole JSON that did not parse is logged as bytes: as a string it would read like a JSON string value.
+  const invalidJson = !cut && isJsonContentType(contentType);
+  if (isTextContentType(contentType) && !invalidJson && isUtf8(cut ? trimPartialUtf8(shown) : shown)) {
     logged.body = shown.toString('utf8');
   } else {
     logged.body = shown.toString('base64');
     logged.bodyEncoding = 'base64';
   }
   if (cut) logged.truncated = true;
+  return logged;
+}
+
+/**
+ * A JSON body under `redact` that cannot be logged parsed. Too long to log whole: masked first, then cut. Not parsed
+ * (invalid, or cut off before it could be): the fields to mask cannot be found, so none of it is logged.
+ */
+function maskedJsonForLog(body: DecodedBody, logged: LoggedBody, maxLoggedBodyBytes: number, redact: readonly PathPattern[]): LoggedBody {
+  if (!body.isJson) {
+    logged.body = '[REDACTED]';
+    if (body.truncated) logged.truncated = true;
+    return logged;
+  }
+  const masked = redactPaths(body.json, redact);
+  const text = Buffer.from(JSON.stringify(masked), 'utf8');
+  if (text.length <= maxLoggedBodyBytes) {
+    logged.body = masked;
+    return logged;
+  }
+  logged.body = trimPartialUtf8(text.subarray(0, maxLoggedBodyBytes)).toString('utf8');
+  logged.truncated = true;
   return logged;
 }
 

@@ -128,7 +128,7 @@ function resolveBreaker(value: unknown, option: string, defaults: Required<Break
   return {
     failureThreshold: positiveInteger(`${option}.failureThreshold`, breaker.failureThreshold ?? defaults?.failureThreshold ?? 5),
     cooldownMs: nonNegativeInteger(`${option}.cooldownMs`, breaker.cooldownMs ?? defaults?.cooldownMs ?? 30_000),
-    isFailure: optionalFunction(breaker, 'isFailure', `${option}.`) ?? defaults?.isFailure ?? defaultIsFailure,
+    isFailure: guardIsFailure(optionalFunction(breaker, 'isFailure', `${option}.`)) ?? defaults?.isFailure ?? defaultIsFailure,
   };
 }
 
@@ -254,6 +254,18 @@ function optionalBoolean(options: Record<string, unknown>, key: string): boolean
   if (value === undefined) return undefined;
   if (typeof value !== 'boolean') throw new ShadowOptionsError(key, `must be true or false, got ${showValue(value)}`);
   return value;
+}
+
+/** A user's `isFailure` that throws must neither lose the shadow record nor leave a probe unreported: the default rule decides. */
+function guardIsFailure(isFailure: BreakerOptions['isFailure']): BreakerOptions['isFailure'] {
+  if (!isFailure) return undefined;
+  return (outcome) => {
+    try {
+      return Boolean(isFailure(outcome));
+    } catch {
+      return defaultIsFailure(outcome);
+    }
+  };
 }
 
 function optionalFunction<F>(options: Record<string, unknown>, key: string, prefix = ''): F | undefined {

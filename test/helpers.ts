@@ -1,12 +1,14 @@
 /**
  * Test harness: real servers on 127.0.0.1, a shadow that records what it receives, log files read back as JSON.
  */
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 import type { ShadowLogRecord } from '../lib/index.js';
 
 export interface ReceivedRequest {
@@ -140,4 +142,244 @@ export function sendRaw(url: string, options: { method?: string; path?: string; 
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/** A promise with its resolve function outside: an event a test can await. */
+export interface Deferred<T = void> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export interface MemoryLog {
+  logger: winston.Logger;
+  /** Every record written so far, in order, without winston's own fields. */
+  records: ShadowLogRecord[];
+  /** Resolves once `count` records of `type` have been written. */
+  waitFor<T extends ShadowLogRecord['type']>(type: T, count?: number): Promise<Extract<ShadowLogRecord, { type: T }>[]>;
+  /** Resolves once `check(records)` holds (checked now and after every record). */
+  waitUntil(check: (records: ShadowLogRecord[]) => boolean): Promise<void>;
+  /** Called synchronously for every record as it is written. */
+  onRecord?: (record: ShadowLogRecord) => void;
+}
+
+/** A winston logger that keeps records in memory, so a test can await "the shadow record was written". */
+export function memoryLog(): MemoryLog {
+  const records: ShadowLogRecord[] = [];
+  const waiters: { check: () => boolean; resolve: () => void }[] = [];
+  const waitUntil = (check: () => boolean): Promise<void> => {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve) => waiters.push({ check, resolve }));
+  };
+  const log: MemoryLog = {
+    logger: undefined as unknown as winston.Logger,
+    records,
+    async waitFor(type, count = 1) {
+      await waitUntil(() => recordsOfType(records, type).length >= count);
+      return recordsOfType(records, type);
+    },
+    waitUntil: (check) => waitUntil(() => check(records)),
+  };
+  const stream = new Writable({
+    objectMode: true,
+    write(info: Record<string, unknown>, _encoding, callback) {
+      // As a log file would hold it: plain JSON, without winston's own fields.
+      const { level: _level, message: _message, ...fields } = info;
+      const record = JSON.parse(JSON.stringify(fields)) as ShadowLogRecord;
+      records.push(record);
+      log.onRecord?.(record);
+      for (const waiter of [...waiters]) {
+        if (waiter.check()) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
+      }
+      callback();
+    },
+  });
+  log.logger = winston.createLogger({ level: 'info', transports: [new winston.transports.Stream({ stream })] });
+  return log;
+}
+
+export interface TcpServer {
+  url: string;
+  port: number;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Resolves once `count` connections have been accepted. */
+  waitForConnections(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A plain TCP server on 127.0.0.1 (no HTTP parsing): each accepted socket goes to `onConnection`. */
+export async function startTcpServer(onConnection: (socket: net.Socket) => void): Promise<TcpServer> {
+  const sockets = new Set<net.Socket>();
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    result.connections++;
+    for (const waiter of [...waiters]) {
+      if (result.connections >= waiter.count) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+    onConnection(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const result: TcpServer = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    connections: 0,
+    waitForConnections(count) {
+      if (result.connections >= count) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ count, resolve }));
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  return result;
+}
+
+/** A shadow that accepts connections and reads everything, but never answers: a black hole. */
+export function startBlackHoleServer(): Promise<TcpServer> {
+  return startTcpServer((socket) => socket.resume());
+}
+
+/** A shadow that answers the first bytes of every connection with `reply` (not HTTP, or broken HTTP), then ends the connection or keeps it open. */
+export function startGarbageServer(reply: string | Buffer, after: 'end' | 'keep-open' = 'end'): Promise<TcpServer> {
+  return startTcpServer((socket) => {
+    socket.once('data', () => {
+      if (after === 'end') socket.end(reply);
+      else socket.write(reply);
+    });
+  });
+}
+
+/** A shadow that starts a valid JSON response (headers and part of the body), then resets the connection (TCP RST). */
+export function startResettingServer(): Promise<TcpServer> {
+  return startTcpServer((socket) => {
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"label":"posi', () => socket.resetAndDestroy());
+    });
+  });
+}
+
+export interface RawClient {
+  socket: net.Socket;
+  /** Writes bytes and resolves once they are handed to the kernel. */
+  write(bytes: string | Buffer): Promise<void>;
+  /** Everything the server sent, once it closed the connection (or the client destroyed it). */
+  response: Promise<Buffer>;
+}
+
+/** A raw TCP connection to a server, for requests no HTTP client would send. */
+export async function connectRaw(port: number): Promise<RawClient> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => {});
+  const response = new Promise<Buffer>((resolve) => socket.on('close', () => resolve(Buffer.concat(chunks))));
+  return {
+    socket,
+    write: (bytes) => new Promise<void>((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve()))),
+    response,
+  };
+}
+
+/** Sends exactly `bytes` on a fresh connection and resolves with everything the server sent back before closing. */
+export async function exchangeRaw(port: number, bytes: string | Buffer): Promise<string> {
+  const client = await connectRaw(port);
+  await client.write(bytes);
+  return (await client.response).toString('latin1');
+}
+
+/** Collects `unhandledRejection` events while a test runs; `stop()` removes the listener. */
+export function trackUnhandledRejections(): { reasons: unknown[]; stop(): void } {
+  const reasons: unknown[] = [];
+  const listener = (reason: unknown) => reasons.push(reason);
+  process.on('unhandledRejection', listener);
+  return { reasons, stop: () => process.off('unhandledRejection', listener) };
+}
+
+export interface HeldShadowServer extends RecordingServer {
+  /** Answers the oldest call still waiting. */
+  releaseOne(): void;
+  /** Answers every waiting call, and the ones to come until `hold()`. */
+  releaseAll(): void;
+  /** Makes the calls to come wait again. */
+  hold(): void;
+}
+
+/** A recording shadow whose answers (200 JSON) wait until the test releases them, so calls can be held in flight. */
+export async function startHeldShadowServer(): Promise<HeldShadowServer> {
+  const parked: http.ServerResponse[] = [];
+  let open = false;
+  const answer = (res: http.ServerResponse) => {
+    res.setHeader('content-type', 'application/json');
+    res.end('{"label":"positive","model":"shadow"}');
+  };
+  const server = await startShadowServer((_req, res) => {
+    if (open) answer(res);
+    else parked.push(res);
+  });
+  return Object.assign(server, {
+    releaseOne() {
+      const res = parked.shift();
+      if (res) answer(res);
+    },
+    releaseAll() {
+      open = true;
+      for (const res of parked.splice(0)) answer(res);
+    },
+    hold() {
+      open = false;
+    },
+  });
+}
+
+/**
+ * A request handler that reads the body and answers with its length in bytes. `waitForBytes(path, n)` resolves once
+ * it has read `n` bytes of a request to `path`: the event a test awaits before checking what is held meanwhile.
+ */
+export function byteCountingHandler() {
+  const progress = new EventEmitter();
+  const seen = new Map<string, number>();
+  const handler = (req: http.IncomingMessage & { originalUrl?: string }, res: http.ServerResponse) => {
+    const path = req.originalUrl ?? req.url ?? '';
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      seen.set(path, bytes);
+      progress.emit('bytes');
+    });
+    req.on('end', () => res.end(String(bytes)));
+  };
+  const waitForBytes = async (path: string, bytes: number) => {
+    while ((seen.get(path) ?? 0) < bytes) await once(progress, 'bytes');
+  };
+  return { handler, waitForBytes };
+}
+
+/** Starts a raw upload: headers declaring `declared` bytes, then the first `first` bytes of the body (all `a`). */
+export async function startRawUpload(port: number, path: string, declared: number, first: number, connection: 'close' | 'keep-alive' = 'close'): Promise<RawClient> {
+  const client = await connectRaw(port);
+  await client.write(
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declared}\r\nConnection: ${connection}\r\n\r\n`,
+  );
+  if (first > 0) await client.write(Buffer.alloc(first, 0x61));
+  return client;
 }
