@@ -100,6 +100,24 @@ describe('Prometheus metrics', () => {
     expect(samples(text).get('express_shadow_requests_mirrored_total{route="/items/:id"}')).toBe(1000);
   });
 
+  it('ships a Grafana dashboard whose every query uses a metric the middleware registers', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const dashboard = JSON.parse(await readFile(new URL('../demo-app/grafana/express-shadow-dashboard.json', import.meta.url), 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const shadow = shadowMiddleware({ target: 'http://127.0.0.1:9', logFile: '/dev/null' });
+    cleanups.push(() => shadow.close());
+    const registry = new Registry();
+    shadow.registerMetrics(registry);
+    const registered = new Set((await registry.getMetricsAsJSON()).map((metric) => metric.name));
+    const used = dashboard.panels.flatMap((panel) => panel.targets.flatMap((target) => target.expr.match(/express_shadow_\w+/g) ?? []));
+    expect(used.length).toBeGreaterThan(10);
+    for (const name of used) expect(registered, name).toContain(name.replace(/_(bucket|count|sum)$/, ''));
+    expect(dashboard.panels.map((panel) => panel.title)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^Agreement rate/), expect.stringMatching(/Breaker state/), expect.stringMatching(/by reason/)]),
+    );
+  });
+
   it('throws a clear error for a registry that is not one', () => {
     const shadow = shadowMiddleware({ target: 'http://127.0.0.1:9', logFile: '/dev/null' });
     cleanups.push(() => shadow.close());
