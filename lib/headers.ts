@@ -61,15 +61,21 @@ function connectionTokens(connection: string | undefined): Set<string> {
   return tokens;
 }
 
+/** Which headers go into the log: all, none, or a list. */
+export type HeaderLogPolicy = { kind: 'all' } | { kind: 'none' } | { kind: 'only'; names: ReadonlySet<string> };
+
 /** A copy of headers for the log, with sensitive values replaced. Never the live object. */
 export function headersForLog(
   headers: IncomingHttpHeaders | OutgoingHttpHeaders,
   redacted: ReadonlySet<string>,
+  policy: HeaderLogPolicy = { kind: 'all' },
 ): HeaderMap {
   const copy: HeaderMap = {};
+  if (policy.kind === 'none') return copy;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const key = name.toLowerCase();
+    if (policy.kind === 'only' && !policy.names.has(key)) continue;
     if (redacted.has(key)) copy[key] = '[REDACTED]';
     else copy[key] = Array.isArray(value) ? value.map(String) : String(value);
   }

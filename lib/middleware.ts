@@ -412,7 +412,8 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     const production = await decodeAnswer(res.statusCode, productionHeaders, response, response.firstWriteAt === undefined ? undefined : response.firstWriteAt - startedAt);
     const record = productionRecord(req, productionHeaders, info, productionDurationMs, bodySource, requestBody, production);
     record.targets = selection.map(({ target }) => target.config.name);
-    if (closing) return giveUp('closing', 'close() was called before this request could be queued');
+    // close() waits for requests past this point (`finishing`); only its timeout makes us give up here.
+    if (cancel.signal.aborted) return giveUp('closing', 'close() timed out before this request could be queued');
     if (!(Math.max(0, config.maxConcurrent - inFlight.size) + (config.maxQueue - queue.length) >= selection.length)) {
       return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
     }
@@ -525,7 +526,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       ...base,
       status: outcome.status,
       response: {
-        headers: headersForLog(outcome.headers, config.redactHeaders),
+        headers: headersForLog(outcome.headers, config.redactHeaders, config.logHeaders),
         ...bodyForLog(shadowBody, contentType, config.maxLoggedBodyBytes, config.redactPaths),
         ...(outcome.truncated ? { responseTruncated: true as const } : {}),
         ...(stream ? { stream: stream.measurements } : {}),
@@ -596,6 +597,8 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
     };
     if (!answer) return { ...base, match: false, differences: [], error: kept.error ?? 'no answer to compare' };
+    // A shadow that answered with another status (an error page, say) gave no answer to compare field by field.
+    if (!base.statusMatch) return { ...base, match: false, differences: [] };
     try {
       const result = config.comparator!(group.production, answer);
       const listed = result.differences ?? [];
@@ -640,12 +643,12 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       status: info.status ?? 0,
       durationMs: round(durationMs),
       request: {
-        headers: headersForLog(req.headers, config.redactHeaders),
+        headers: headersForLog(req.headers, config.redactHeaders, config.logHeaders),
         bodySource,
         ...bodyForLog(requestBody, requestType, config.maxLoggedBodyBytes, config.redactPaths),
       },
       response: {
-        headers: headersForLog(headers, config.redactHeaders),
+        headers: headersForLog(headers, config.redactHeaders, config.logHeaders),
         ...bodyForLog(production.decoded, headerString(headers['content-type']), config.maxLoggedBodyBytes, config.redactPaths),
         ...(production.stream ? { stream: production.stream } : {}),
       },

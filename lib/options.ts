@@ -8,6 +8,7 @@ import { createComparator } from './compare.js';
 import { compilePathPattern, type PathPattern } from './json-path.js';
 import type { BreakerOptions, ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
 import { parseTarget, type ParsedTarget } from './target-url.js';
+import type { HeaderLogPolicy } from './headers.js';
 
 export const DEFAULT_REDACTED_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'x-api-key'];
 
@@ -45,6 +46,7 @@ export interface ResolvedOptions {
   forwardCredentials: boolean;
   stripHeaders: ReadonlySet<string>;
   redactHeaders: ReadonlySet<string>;
+  logHeaders: HeaderLogPolicy;
   redactPaths: PathPattern[];
   summaryIntervalMs: number;
   comparator: Comparator | undefined;
@@ -54,7 +56,7 @@ export interface ResolvedOptions {
 const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes',
-  'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
+  'forwardCredentials', 'stripHeaders', 'redactHeaders', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
@@ -108,6 +110,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxQueuedBytes: nonNegativeInteger('maxQueuedBytes', options.maxQueuedBytes ?? 64 * 1_048_576),
     forwardCredentials: optionalBoolean(options, 'forwardCredentials') ?? false,
     stripHeaders: new Set(stringList(options, 'stripHeaders').map((h) => h.toLowerCase())),
+    logHeaders: resolveLogHeaders(options.logHeaders),
     redactHeaders: new Set(
       (options.redactHeaders === undefined ? DEFAULT_REDACTED_HEADERS : stringList(options, 'redactHeaders')).map((h) => h.toLowerCase()),
     ),
@@ -201,6 +204,15 @@ function resolveTargetEntry(
     transformRequest: optionalFunction(entry, 'transformRequest', `${option}.`) ?? behaviour.transformRequest,
     transformResponse: optionalFunction(entry, 'transformResponse', `${option}.`) ?? behaviour.transformResponse,
   };
+}
+
+function resolveLogHeaders(value: unknown): HeaderLogPolicy {
+  if (value === undefined || value === true) return { kind: 'all' };
+  if (value === false) return { kind: 'none' };
+  if (Array.isArray(value) && value.every((name) => typeof name === 'string' && name.length > 0)) {
+    return { kind: 'only', names: new Set((value as string[]).map((name) => name.toLowerCase())) };
+  }
+  throw new ShadowOptionsError('logHeaders', `must be true, false or an array of header names, got ${showValue(value)}`);
 }
 
 function resolveComparator(value: unknown): Comparator | undefined {

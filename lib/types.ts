@@ -285,6 +285,8 @@ export interface ShadowOptions extends TargetBehaviour {
   stripHeaders?: string[];
   /** Header names whose values are logged as `"[REDACTED]"`. Default authorization, cookie, set-cookie, proxy-authorization, x-api-key. */
   redactHeaders?: string[];
+  /** Headers written into records: all (`true`), none (`false`), or only those named. Default true. */
+  logHeaders?: boolean | string[];
   /** JSON paths of body fields masked in the log (request and both responses). */
   redact?: string[];
   /** Circuit breaker of the target. */

@@ -238,6 +238,42 @@ describe('correlated records', () => {
     }
   });
 
+  it('does not compare bodies field by field when the shadow answered with another status', async () => {
+    const shadowServer = await startShadowServer((_req, res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"model crashed"}'));
+    const logFile = await tempLogFile();
+    const shadow = shadowMiddleware({ target: shadowServer.url, logFile });
+    cleanups.push(() => shadowServer.close(), () => shadow.close());
+    const app = express();
+    app.use(shadow);
+    app.get('/p', (_req, res) => res.json({ label: 'positive' }));
+    await request(app).get('/p').expect(200);
+    await shadowServer.waitFor(1);
+    await shadow.close();
+    const [comparison] = recordsOfType(await readRecords(logFile), 'comparison');
+    expect(comparison).toMatchObject({ statusMatch: false, match: false, differences: [] });
+  });
+
+  it('logs only the headers logHeaders names, or none', async () => {
+    const shadowServer = await startShadowServer();
+    const someFile = await tempLogFile();
+    const noneFile = await tempLogFile();
+    const some = shadowMiddleware({ target: shadowServer.url, logFile: someFile, logHeaders: ['Content-Type', 'authorization'] });
+    const none = shadowMiddleware({ target: shadowServer.url, logFile: noneFile, logHeaders: false });
+    cleanups.push(() => shadowServer.close(), () => some.close(), () => none.close());
+    const app = express();
+    app.use(some, none);
+    app.post('/p', express.json(), (_req, res) => res.json({ ok: true }));
+    await request(app).post('/p').set('authorization', 'Bearer x').set('x-other', '1').send({ a: 1 }).expect(200);
+    await shadowServer.waitFor(2);
+    await Promise.all([some.close(), none.close()]);
+    const [someProduction] = recordsOfType(await readRecords(someFile), 'production');
+    expect(someProduction!.request.headers).toEqual({ 'content-type': 'application/json', authorization: '[REDACTED]' });
+    expect(someProduction!.response.headers).toEqual({ 'content-type': 'application/json; charset=utf-8' });
+    const noneRecords = await readRecords(noneFile);
+    expect(recordsOfType(noneRecords, 'production')[0]!.request.headers).toEqual({});
+    expect(recordsOfType(noneRecords, 'shadow')[0]!.response!.headers).toEqual({});
+  });
+
   it('replaces an invalid x-request-id and never echoes it', async () => {
     const { shadowServer, logFile, shadow } = await setup();
     const app = express();

@@ -29,6 +29,11 @@ describe('option validation at construction', () => {
     ['a logger that is not one', { target, logger: 'winston' }, /`logger` must be a winston logger/],
     ['bad redact path', { target, redact: ['$..password'] }, /`redact\[0\]` is not a valid JSON path/],
     ['bad compare tolerance', { target, compare: { numericTolerance: { absolute: -1 } } }, /compare\.numericTolerance\.absolute/],
+    ['logHeaders as a string', { target, logHeaders: 'content-type' }, /`logHeaders` must be true, false or an array of header names/],
+    ['targets with target', { target, targets: [{ url: target }] }, /`targets` cannot be combined with `target`/],
+    ['function target without a name', { target: async () => ({ status: 200 }) }, /`name` is required for a function target/],
+    ['two targets with one name', { targets: [{ name: 'v2', url: target }, { name: 'v2', url: target }] }, /two targets named "v2"/],
+    ['bad candidate sample rate', { targets: [{ name: 'v2', url: target, sampleRate: 2 }] }, /`targets\[0\]\.sampleRate` must be a number from 0 to 1/],
     ['breaker threshold of 0', { target, breaker: { failureThreshold: 0 } }, /`breaker\.failureThreshold` must be a positive integer/],
   ];
   for (const [name, options, message] of bad) {
