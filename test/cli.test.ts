@@ -180,3 +180,17 @@ describe('express-shadow report: exit codes', () => {
     expect(result.stderr).toContain('cannot write');
   });
 });
+
+describe('express-shadow report: a reader that goes away', () => {
+  it('exits quietly with the report’s code when stdout is closed early (report | head)', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, 'report', FIXTURE, '--format', 'json'], { cwd: ROOT, env: { ...process.env, TZ: 'UTC' } });
+    // Close our end before the report is written: its write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolvePromise) => child.on('close', resolvePromise));
+    expect(stderr).not.toMatch(/EPIPE|Error|at /);
+    expect(code).toBe(0);
+  });
+});

@@ -214,6 +214,8 @@ function progressBar(): { onProgress: NonNullable<BuildReportOptions['onProgress
       const seconds = Math.max(0.001, (Date.now() - started) / 1000);
       const payload = { records: progress.records.toLocaleString('en-US'), rate: Math.round(progress.records / seconds).toLocaleString('en-US') };
       if (bar === undefined) {
+        // A read that is over in a blink needs no bar flashing on the terminal.
+        if (Date.now() - started < 300) return;
         bar = new cliProgress.SingleBar(
           {
             stream: process.stderr,
@@ -316,6 +318,12 @@ async function main(argv: string[]): Promise<number> {
   }
   return fail(`unknown command ${JSON.stringify(command)}; the command is "report".\nRun "${NAME} --help" for usage.`, ExitCode.badArguments);
 }
+
+// `report | head` closes the pipe early: stop quietly with the report's exit code, as Unix tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? 0);
+});
 
 main(process.argv.slice(2)).then(
   (code) => {
