@@ -1,6 +1,8 @@
 /**
  * The gateway: the app a user of express-shadow already has. It serves `POST /predict` by asking the production
- * model, and express-shadow mirrors each of those requests to the candidate model after production has answered.
+ * model, and `POST /generate` by streaming the production model's explanation through (Server-Sent Events), and
+ * express-shadow mirrors each of those requests to the candidate model after production has answered. `GET /metrics`
+ * exposes express-shadow's Prometheus metrics; it and `GET /health` are not mirrored.
  *
  *   PROD_MODEL_URL=http://127.0.0.1:8001 SHADOW_MODEL_URL=http://127.0.0.1:8002 tsx demo-app/gateway.ts
  *
@@ -10,15 +12,19 @@
  *   SHADOW_LOG_FILE    where express-shadow writes its JSON lines; default demo-app/logs/shadow.log
  *   PORT, HOST         where the gateway listens; default 3000 on 127.0.0.1 (PORT=0 picks a free port)
  *
- * Both model URLs are base URLs: the production call goes to `$PROD_MODEL_URL/predict`, and express-shadow appends
- * the request's own path, so the mirror goes to `$SHADOW_MODEL_URL/predict`.
+ * Both model URLs are base URLs: the production call goes to `$PROD_MODEL_URL/predict` (or `/generate`), and
+ * express-shadow appends the request's own path, so the mirror goes to `$SHADOW_MODEL_URL/predict` (or `/generate`).
  *
  * On SIGTERM or SIGINT it stops accepting requests, lets the ones in progress finish, then drains the shadow
  * (`await shadow.close()`), which waits for mirrored calls still in flight and flushes the log.
  */
 import express from 'express';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { shadowMiddleware, type ShadowMiddleware } from 'express-shadow';
+import { Registry } from 'prom-client';
 import { announce, isMain, onStop } from './support/lifecycle.js';
 
 export interface GatewayOptions {
@@ -33,13 +39,28 @@ export interface GatewayOptions {
 export interface Gateway {
   app: express.Express;
   shadow: ShadowMiddleware;
+  /** The Prometheus registry behind `GET /metrics`, with express-shadow's metrics on it. */
+  registry: Registry;
 }
 
-/** How long the gateway waits for the production model before answering 502. */
+/** How long the gateway waits for the production model (for /generate: for its first byte) before answering 502. */
 const PRODUCTION_TIMEOUT_MS = 2000;
+
+/**
+ * The compared output of a streamed answer: the model streams OpenAI-style delta chunks
+ * (`data: {"choices":[{"delta":{"content":"Hel"}}]}` ... `data: [DONE]`), and what it said is their contents joined.
+ * Without this, express-shadow would compare the raw `data:` payloads, which carry the model's name.
+ */
+function assembleDeltas(events: string[]): string {
+  return events
+    .filter((event) => event !== '[DONE]')
+    .map((event) => (JSON.parse(event) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? '')
+    .join('');
+}
 
 export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: GatewayOptions): Gateway {
   const predictUrl = `${prodModelUrl.replace(/\/+$/, '')}/predict`;
+  const generateUrl = `${prodModelUrl.replace(/\/+$/, '')}/generate`;
 
   const shadow = shadowMiddleware({
     target: shadowModelUrl,
@@ -52,16 +73,26 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
     // agreement: `model` and `version` name the model that answered, and `score` is each model's own scale.
     // Scores still go to the log, and the report's confusion matrix is built from `$.label`.
     compare: { ignorePaths: ['$.model', '$.version', '$.score'] },
+    // For /generate: turn the streamed delta chunks into the text the two models said, which is what is compared.
+    assemble: assembleDeltas,
     // One summary record (requests seen / left out) every 10 s instead of every minute, so a short run shows some.
     summaryIntervalMs: 10_000,
   });
 
+  // express-shadow's Prometheus metrics (requests mirrored, comparisons by outcome, shadow latency, breaker...) on
+  // the app's own registry. A registry per gateway rather than prom-client's global one, so tests can make several.
+  const registry = new Registry();
+  shadow.registerMetrics(registry);
+
   const app = express();
   app.disable('x-powered-by');
 
-  // Not mirrored: the shadow is mounted on /predict only.
+  // Not mirrored: the shadow is mounted on /predict and /generate only.
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
   });
 
   // The shadow goes before the body parser, so it mirrors the exact bytes the client sent ("bodySource": "raw").
@@ -87,7 +118,54 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
     }
   });
 
-  return { app, shadow };
+  // A streaming route: the production model's Server-Sent Events go through to the client as they come, unbuffered.
+  // express-shadow only watches what is written (time to first byte, chunks, events), then mirrors the request and
+  // reads the shadow's stream in full.
+  app.post('/generate', shadow, express.json({ limit: '64kb' }), async (req, res) => {
+    const text: unknown = (req.body as { text?: unknown } | undefined)?.text;
+    if (typeof text !== 'string' || text.trim() === '') {
+      res.status(400).json({ error: 'send {"text": "..."} as JSON' });
+      return;
+    }
+    const requestId = res.locals.shadowRequestId as string | undefined;
+    if (requestId) res.setHeader('x-request-id', requestId);
+    // Stop asking production when the client goes away, or when production has not started answering in time.
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const firstByte = setTimeout(() => abort.abort(new Error(`no answer within ${PRODUCTION_TIMEOUT_MS} ms`)), PRODUCTION_TIMEOUT_MS);
+    let answer: Response;
+    try {
+      answer = await fetch(generateUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(requestId ? { 'x-request-id': requestId } : {}) },
+        body: JSON.stringify({ text }),
+        signal: abort.signal,
+      });
+    } catch (error) {
+      if (!res.headersSent && !res.destroyed) {
+        res.status(502).json({ error: `production model unavailable: ${error instanceof Error ? error.message : String(error)}` });
+      }
+      return;
+    } finally {
+      clearTimeout(firstByte);
+    }
+    res.status(answer.status);
+    res.setHeader('content-type', answer.headers.get('content-type') ?? 'application/octet-stream');
+    if (!answer.body) {
+      res.end();
+      return;
+    }
+    res.setHeader('cache-control', 'no-cache');
+    try {
+      // Each chunk is written as it arrives; the response ends when production's stream does.
+      await pipeline(Readable.fromWeb(answer.body as WebReadableStream<Uint8Array>), res);
+    } catch {
+      // Production dropped the stream, or the client left: the client's response is cut off too (pipeline
+      // destroyed it), and express-shadow does not mirror a request whose answer never finished.
+    }
+  });
+
+  return { app, shadow, registry };
 }
 
 async function main(): Promise<void> {

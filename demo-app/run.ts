@@ -3,8 +3,10 @@
  *
  * 1. Starts two real sentiment models behind HTTP: v1 in production, v2 (the candidate) in shadow.
  * 2. Starts the gateway, an ordinary Express app that answers from v1 and mirrors to v2 with express-shadow.
- * 3. Sends the demo's sentences through the gateway as live traffic.
- * 4. Stops the gateway, which drains the shadow and completes the log, then stops the models.
+ * 3. Sends the demo's sentences through the gateway as live traffic: most to `POST /predict`, a share to the
+ *    streaming `POST /generate`.
+ * 4. Saves the gateway's Prometheus metrics (`GET /metrics`) once the shadow has caught up, stops the gateway, which
+ *    drains the shadow and completes the log, then stops the models.
  * 5. Runs `express-shadow report` on the log: prints the text report, writes the HTML and JSON reports.
  *
  * Everything listens on 127.0.0.1 on free ports. Ctrl-C stops the traffic and goes straight to step 4; a second
@@ -17,6 +19,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseSamples, sumBy, sumOf, type Sample } from './support/prometheus.js';
 import { Service } from './support/services.js';
 import { loadSentences, sendTraffic, type TrafficResult } from './traffic.js';
 
@@ -32,14 +35,17 @@ Options:
   --requests <n>              Requests to send. Default 400 (0 with --serve).
   --rate <n>                  Requests started per second; 0 for no limit. Default 50.
   --concurrency <n>           Requests in flight at once. Default 8.
+  --generate-share <f>        Fraction of the requests sent to the streaming POST /generate. Default 0.2.
   --shadow-latency-ms <ms>    Extra latency of v2 (mean, spread ±50%). Default $SHADOW_LATENCY_MS or 20.
   --shadow-failure-rate <f>   Fraction of v2 calls that fail (half 500s, half dropped connections).
                               Default $SHADOW_FAILURE_RATE or 0.02.
   --prod-latency-ms <ms>      Latency of v1 (mean, spread ±50%). Default 5.
   --seed <n>                  Order of the sentences. Default 1.
   --serve                     Keep the servers up for your own curl requests; Ctrl-C stops them and reports.
+  --port <n>                  The gateway's port (for a Prometheus scrape config, say). Default 0: a free one.
   --log-dir <dir>             Where the shadow log goes (shadow.log, replaced each run). Default demo-app/logs.
-  --out-dir <dir>             Where the reports go (report.html, report.json, run.json). Default demo-app/out.
+  --out-dir <dir>             Where the reports go (report.html, report.json, metrics.txt, run.json).
+                              Default demo-app/out.
   -h, --help                  Show this help.
 `;
 
@@ -47,11 +53,13 @@ interface DemoOptions {
   requests: number;
   rate: number;
   concurrency: number;
+  generateShare: number;
   shadowLatencyMs: number;
   shadowFailureRate: number;
   prodLatencyMs: number;
   seed: number;
   serve: boolean;
+  port: number;
   logDir: string;
   outDir: string;
 }
@@ -63,11 +71,13 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
       requests: { type: 'string' },
       rate: { type: 'string', default: '50' },
       concurrency: { type: 'string', default: '8' },
+      'generate-share': { type: 'string', default: '0.2' },
       'shadow-latency-ms': { type: 'string', default: process.env.SHADOW_LATENCY_MS ?? '20' },
       'shadow-failure-rate': { type: 'string', default: process.env.SHADOW_FAILURE_RATE ?? '0.02' },
       'prod-latency-ms': { type: 'string', default: '5' },
       seed: { type: 'string', default: '1' },
       serve: { type: 'boolean', default: false },
+      port: { type: 'string', default: '0' },
       'log-dir': { type: 'string', default: path.join(HERE, 'logs') },
       'out-dir': { type: 'string', default: path.join(HERE, 'out') },
       help: { type: 'boolean', short: 'h', default: false },
@@ -85,11 +95,13 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
     requests: number('requests', values.requests ?? (values.serve ? '0' : '400'), 0, 1_000_000, true),
     rate: number('rate', values.rate, 0, 100_000),
     concurrency: number('concurrency', values.concurrency, 1, 1000, true),
+    generateShare: number('generate-share', values['generate-share'], 0, 1),
     shadowLatencyMs: number('shadow-latency-ms', values['shadow-latency-ms'], 0, 60_000),
     shadowFailureRate: number('shadow-failure-rate', values['shadow-failure-rate'], 0, 1),
     prodLatencyMs: number('prod-latency-ms', values['prod-latency-ms'], 0, 60_000),
     seed: number('seed', values.seed, 0, 2 ** 32 - 1, true),
     serve: values.serve,
+    port: number('port', values.port, 0, 65_535, true),
     logDir: path.resolve(values['log-dir']),
     outDir: path.resolve(values['out-dir']),
   };
@@ -121,6 +133,8 @@ interface RunManifest {
   urls: Record<string, string>;
   logFile: string;
   reports: { html: string; json: string };
+  /** The last scrape of the gateway's `GET /metrics`, taken once the shadow had caught up, before it stopped. */
+  metrics: string | null;
   traffic: TrafficResult;
   drained: unknown;
   interrupted: boolean;
@@ -141,10 +155,12 @@ async function main(): Promise<number> {
   const logFile = path.join(options.logDir, 'shadow.log');
   const htmlReport = path.join(options.outDir, 'report.html');
   const jsonReport = path.join(options.outDir, 'report.json');
+  const metricsFile = path.join(options.outDir, 'metrics.txt');
   await mkdir(options.logDir, { recursive: true });
   await mkdir(options.outDir, { recursive: true });
   // A fresh log each run: the report is about this run only.
   await rm(logFile, { force: true });
+  await rm(metricsFile, { force: true });
 
   // ---- Ctrl-C: first stops the traffic (or the --serve wait) and goes to the drain; second kills everything.
   const services: Service[] = [];
@@ -169,7 +185,18 @@ async function main(): Promise<number> {
     urls: {},
     logFile,
     reports: { html: htmlReport, json: jsonReport },
-    traffic: { sent: 0, byStatus: {}, errors: {}, labels: {}, requestIds: [], durationMs: 0, stopped: false },
+    metrics: null,
+    traffic: {
+      sent: 0,
+      byRoute: {},
+      byStatus: {},
+      errors: {},
+      labels: {},
+      streams: { answers: 0, events: 0, incomplete: 0 },
+      requestIds: [],
+      durationMs: 0,
+      stopped: false,
+    },
     drained: null,
     interrupted: false,
     exits: {},
@@ -185,6 +212,7 @@ async function main(): Promise<number> {
   );
   services.push(v1, v2);
   let gateway: Service | undefined;
+  let gatewayUrl: string | undefined;
   let failure: unknown;
 
   try {
@@ -194,10 +222,10 @@ async function main(): Promise<number> {
     const shadowModelUrl = String(v2Ready.url);
     gateway = new Service('gateway', path.join(HERE, 'gateway.ts'), [], {
       cwd: ROOT,
-      env: { PROD_MODEL_URL: prodModelUrl, SHADOW_MODEL_URL: shadowModelUrl, SHADOW_LOG_FILE: logFile, PORT: '0', HOST: '127.0.0.1' },
+      env: { PROD_MODEL_URL: prodModelUrl, SHADOW_MODEL_URL: shadowModelUrl, SHADOW_LOG_FILE: logFile, PORT: String(options.port), HOST: '127.0.0.1' },
     });
     services.push(gateway);
-    const gatewayUrl = String((await gateway.waitFor('listening', 30_000)).url);
+    gatewayUrl = String((await gateway.waitFor('listening', 30_000)).url);
     await checkHealth(gatewayUrl);
     timings.startup = performance.now() - startedAt;
 
@@ -213,18 +241,24 @@ async function main(): Promise<number> {
       v2.pid,
       `${String(v2Ready.model)}, ~${options.prodLatencyMs + options.shadowLatencyMs} ms, fails ${formatPercent(options.shadowFailureRate)}`,
     );
-    row('gateway', gatewayUrl, gateway.pid, 'Express 5 + express-shadow: POST /predict is mirrored, GET /health is not');
+    row('gateway', gatewayUrl, gateway.pid, 'Express 5 + express-shadow: POST /predict and /generate (SSE) are mirrored');
+    say(`  ${'metrics'.padEnd(14)}${`${gatewayUrl}/metrics`.padEnd(38)}Prometheus, not mirrored (nor is GET /health)`);
     say(`  ${'shadow log'.padEnd(14)}${show(logFile)}`);
     say(`Ready in ${seconds(timings.startup)}.\n`);
 
     if (options.requests > 0 && !interrupt.signal.aborted) {
-      say(`Sending ${options.requests} requests${options.rate > 0 ? ` at ${options.rate} req/s` : ''}, ${options.concurrency} at a time, from ${show(fileURLToPath(new URL('./data/sentences.txt', import.meta.url)))}:`);
+      const share = options.generateShare > 0 ? ` (${formatPercent(options.generateShare)} to /generate)` : '';
+      say(
+        `Sending ${options.requests} requests${share}${options.rate > 0 ? ` at ${options.rate} req/s` : ''}, ${options.concurrency} at a time, ` +
+          `from ${show(fileURLToPath(new URL('./data/sentences.txt', import.meta.url)))}:`,
+      );
       const traffic = await sendTraffic({
         url: gatewayUrl,
         sentences: loadSentences(),
         requests: options.requests,
         rate: options.rate,
         concurrency: options.concurrency,
+        generateShare: options.generateShare,
         seed: options.seed,
         signal: interrupt.signal,
       });
@@ -244,6 +278,20 @@ async function main(): Promise<number> {
   // ---- The ending: drain, stop, report. Runs after an error or Ctrl-C too, so the log is always complete.
   manifest.interrupted = interrupt.signal.aborted && !options.serve;
   const drainStarted = performance.now();
+  if (gateway?.running && gatewayUrl && !failure) {
+    // What a Prometheus server would have scraped last. Taken once the shadow has caught up with the traffic (no
+    // call in flight or queued, every request seen accounted for), so the counters match the log.
+    try {
+      const scrape = await scrapeSettled(gatewayUrl, 5000);
+      await writeFile(metricsFile, scrape.text);
+      manifest.metrics = metricsFile;
+      timings.metricsScrape = scrape.waitedMs;
+      say(`Metrics: ${describeMetrics(scrape.samples)}`);
+      say(`  Last scrape of GET /metrics saved to ${show(metricsFile)}${scrape.settled ? '' : ' (the shadow had not caught up after 5 s)'}.\n`);
+    } catch (error) {
+      say(`Could not scrape ${gatewayUrl}/metrics: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
   if (gateway?.running) {
     say('Stopping the gateway: it finishes the requests in progress and drains the shadow...');
     const exit = await gateway.stop(20_000);
@@ -274,6 +322,7 @@ async function main(): Promise<number> {
     say(`HTML report: ${show(htmlReport)}   (${pathToFileURL(htmlReport).href})`);
     say(`JSON report: ${show(jsonReport)}`);
     say(`Shadow log:  ${show(logFile)}`);
+    if (manifest.metrics) say(`Metrics:     ${show(manifest.metrics)}   (Grafana dashboard: ${show(path.join(HERE, 'grafana/express-shadow-dashboard.json'))})`);
   }
 
   timings.total = performance.now() - startedAt;
@@ -295,11 +344,55 @@ async function checkBuilt(): Promise<void> {
 }
 
 async function checkHealth(baseUrl: string): Promise<void> {
-  const req = http.get(new URL('/health', baseUrl), { agent: false, timeout: 5000 });
+  await getText(new URL('/health', baseUrl));
+}
+
+/** GET, expecting a 200; the body as text. */
+async function getText(url: URL): Promise<string> {
+  const req = http.get(url, { agent: false, timeout: 5000 });
   req.on('timeout', () => req.destroy(new Error('timed out')));
   const [res] = (await once(req, 'response')) as [http.IncomingMessage];
-  res.resume();
-  if (res.statusCode !== 200) throw new Error(`gateway /health answered ${res.statusCode}`);
+  let body = '';
+  res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+  await once(res, 'end');
+  if (res.statusCode !== 200) throw new Error(`gateway ${url.pathname} answered ${res.statusCode}`);
+  return body;
+}
+
+/**
+ * Scrapes `GET /metrics` until the shadow has caught up with the traffic: nothing in flight or queued, and every
+ * request the middleware saw is counted as mirrored, skipped or left out (a request is counted once production's
+ * response has closed, a moment after the client has it). Gives up waiting after `timeoutMs`.
+ */
+async function scrapeSettled(baseUrl: string, timeoutMs: number): Promise<{ text: string; samples: Sample[]; settled: boolean; waitedMs: number }> {
+  const started = performance.now();
+  for (;;) {
+    const text = await getText(new URL('/metrics', baseUrl));
+    const samples = parseSamples(text);
+    const seen = sumOf(samples, 'express_shadow_requests_seen_total');
+    const accounted =
+      sumOf(samples, 'express_shadow_requests_mirrored_total') +
+      sumOf(samples, 'express_shadow_requests_skipped_total') +
+      sumOf(samples, 'express_shadow_requests_not_mirrored_total');
+    const settled = sumOf(samples, 'express_shadow_in_flight') === 0 && sumOf(samples, 'express_shadow_queued') === 0 && seen === accounted;
+    const waitedMs = performance.now() - started;
+    if (settled || waitedMs >= timeoutMs) return { text, samples, settled, waitedMs };
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function describeMetrics(samples: Sample[]): string {
+  const list = (counts: Record<string, number>): string =>
+    Object.entries(counts)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, count]) => `${key} ${count}`)
+      .join(', ') || 'none';
+  return (
+    `requests_mirrored_total ${list(sumBy(samples, 'express_shadow_requests_mirrored_total', 'route'))}; ` +
+    `comparisons_total ${list(sumBy(samples, 'express_shadow_comparisons_total', 'outcome'))}; ` +
+    `shadow_errors_total ${list(sumBy(samples, 'express_shadow_shadow_errors_total', 'code'))}; ` +
+    `5xx ${sumOf(samples, 'express_shadow_shadow_responses_total', { status_class: '5xx' })}.`
+  );
 }
 
 /**
@@ -350,24 +443,43 @@ async function runCli(bin: string, args: string[], stdout: 'inherit' | 'ignore')
 async function printDisagreements(logFile: string): Promise<void> {
   const { readShadowLog } = await import('express-shadow');
   const examples: string[] = [];
+  const streamed: string[] = [];
   let disagreements = 0;
+  let streamedDisagreements = 0;
   let firstId: string | undefined;
   for await (const entry of readShadowLog([logFile])) {
     const comparison = entry.comparisons[0];
     const shadow = entry.shadows[0];
     if (!entry.production || !comparison || comparison.match || !shadow || shadow.status !== 200) continue;
+    const text = (entry.production.request.body as { text?: unknown } | undefined)?.text;
+    if (entry.production.route === '/generate') {
+      // A streamed answer: what each model said is the text its events assembled to.
+      streamedDisagreements++;
+      if (streamed.length >= 2) continue;
+      streamed.push(
+        `  ${JSON.stringify(text)}\n` +
+          `    v1: ${JSON.stringify(entry.production.response.stream?.assembled)}\n` +
+          `    v2: ${JSON.stringify(shadow.response?.stream?.assembled)}`,
+      );
+      continue;
+    }
     disagreements++;
     if (examples.length >= 5) continue;
-    const text = (entry.production.request.body as { text?: unknown } | undefined)?.text;
     const v1Label = (entry.production.response.body as { label?: unknown } | undefined)?.label;
     const v2Label = (shadow.response?.body as { label?: unknown } | undefined)?.label;
     examples.push(`  ${String(v1Label).padEnd(8)} → ${String(v2Label).padEnd(8)}  ${JSON.stringify(text)}`);
     firstId ??= entry.requestId;
   }
-  if (disagreements === 0) return;
-  say(`Some of the ${disagreements} answers where v2 disagrees with v1 (v1 → v2):`);
-  for (const line of examples) say(line);
-  say(`  Each request's records share its requestId: grep ${firstId} ${show(logFile)}\n`);
+  if (disagreements > 0) {
+    say(`Some of the ${disagreements} /predict answers where v2 disagrees with v1 (v1 → v2):`);
+    for (const line of examples) say(line);
+    say(`  Each request's records share its requestId: grep ${firstId} ${show(logFile)}\n`);
+  }
+  if (streamedDisagreements > 0) {
+    say(`Some of the ${streamedDisagreements} streamed /generate answers where v2 said something else (compared after assembling the deltas):`);
+    for (const line of streamed) say(line);
+    say('');
+  }
 }
 
 async function hasRecords(logFile: string): Promise<boolean> {
@@ -379,6 +491,14 @@ async function hasRecords(logFile: string): Promise<boolean> {
 }
 
 function describeTraffic(traffic: TrafficResult): string {
+  const routes = Object.entries(traffic.byRoute)
+    .sort(([a], [b]) => b.localeCompare(a))
+    .map(([route, count]) => `${count} ${route}`);
+  const streams =
+    traffic.streams.answers > 0
+      ? ` /generate answered with ${traffic.streams.answers} event streams, ${(traffic.streams.events / traffic.streams.answers).toFixed(1)} events each on average` +
+        `${traffic.streams.incomplete > 0 ? `, ${traffic.streams.incomplete} without [DONE]` : ''}.`
+      : '';
   const statuses = Object.entries(traffic.byStatus)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([status, count]) => `${count} × ${status}`);
@@ -388,8 +508,8 @@ function describeTraffic(traffic: TrafficResult): string {
     .map(([label, count]) => `${count} ${label}`);
   const rate = traffic.durationMs > 0 ? (traffic.sent / (traffic.durationMs / 1000)).toFixed(0) : '-';
   return (
-    `Sent ${traffic.sent} requests in ${seconds(traffic.durationMs)} (${rate} req/s)${traffic.stopped ? ', stopped early' : ''}: ` +
-    `${[...statuses, ...errors].join(', ') || 'no answers'}. Production said: ${labels.join(', ') || '-'}.`
+    `Sent ${traffic.sent} requests (${routes.join(', ') || 'none'}) in ${seconds(traffic.durationMs)} (${rate} req/s)${traffic.stopped ? ', stopped early' : ''}: ` +
+    `${[...statuses, ...errors].join(', ') || 'no answers'}.${streams} Production said: ${labels.join(', ') || '-'}.`
   );
 }
 
@@ -408,6 +528,8 @@ function printCurlHelp(gatewayUrl: string, prodModelUrl: string, shadowModelUrl:
   const body = JSON.stringify({ text: 'Not a fan of the new design.' });
   say('The servers stay up. In another terminal, try:\n');
   say(`  curl -si ${gatewayUrl}/predict -H 'content-type: application/json' -d '${body}'`);
+  say(`  curl -sN ${gatewayUrl}/generate -H 'content-type: application/json' -d '${body}'   # streamed (SSE)`);
+  say(`  curl -s ${gatewayUrl}/metrics                                         # Prometheus; not mirrored`);
   say(`  curl -s ${gatewayUrl}/health                                          # not mirrored`);
   say(`  curl -s ${shadowModelUrl}/predict -d '${body}'   # v2 directly`);
   say(`  curl -s ${prodModelUrl}/predict -d '${body}'   # v1 directly`);

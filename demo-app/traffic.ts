@@ -1,10 +1,12 @@
 /**
- * Traffic: sends the demo's sentences to the gateway's `POST /predict`, at a steady rate with a bounded number of
- * requests in flight, as users would.
+ * Traffic: sends the demo's sentences to the gateway, at a steady rate with a bounded number of requests in flight,
+ * as users would. Most go to `POST /predict`; a share (`--generate-share`, default 20%) go to the streaming
+ * `POST /generate`, whose Server-Sent Events are read as they come.
  *
- *   tsx demo-app/traffic.ts --url http://127.0.0.1:3000 --requests 200 --rate 50 --concurrency 8
+ *   tsx demo-app/traffic.ts --url http://127.0.0.1:3000 --requests 200 --rate 50 --concurrency 8 --generate-share 0.2
  *
- * Sentences are sent in a shuffled order fixed by `--seed`; every sentence goes once before any goes twice.
+ * Sentences are sent in a shuffled order fixed by `--seed`; every sentence goes once before any goes twice. The
+ * /generate requests are spread evenly: with a share of 0.2, every fifth request.
  * A progress bar is drawn on stderr when stderr is a terminal.
  */
 import { readFileSync } from 'node:fs';
@@ -31,6 +33,8 @@ export interface TrafficOptions {
   /** Requests started per second; 0 for as fast as `concurrency` allows. */
   rate: number;
   concurrency: number;
+  /** Fraction of the requests sent to the streaming `POST /generate` instead of `POST /predict`, 0..1. Default 0.2. */
+  generateShare?: number;
   /** Seed of the shuffle. Default 1. */
   seed?: number;
   /** When aborted, no further request starts; those in flight finish. */
@@ -42,12 +46,16 @@ export interface TrafficOptions {
 export interface TrafficResult {
   /** Requests sent (fewer than asked when stopped early). */
   sent: number;
+  /** Requests sent, by route (`/predict`, `/generate`). */
+  byRoute: Record<string, number>;
   /** Answers by HTTP status. */
   byStatus: Record<string, number>;
   /** Requests that got no answer, by error code. */
   errors: Record<string, number>;
-  /** Production labels the gateway answered with. */
+  /** Production labels the gateway answered with (for /generate, the label its explanation starts with). */
   labels: Record<string, number>;
+  /** The /generate answers: how many were streams, their events in all, and how many ended without `[DONE]`. */
+  streams: { answers: number; events: number; incomplete: number };
   /** The `x-request-id` of every answer, in the order the answers came. */
   requestIds: string[];
   durationMs: number;
@@ -58,15 +66,35 @@ interface Answer {
   status: number;
   requestId: string | undefined;
   label: string | undefined;
+  /** Server-sent events: their count, and whether the last one was `[DONE]`. */
+  stream?: { events: number; done: boolean };
+}
+
+export const ROUTES = { predict: '/predict', generate: '/generate' } as const;
+
+/** Whether request `index` goes to /generate: `share` of the requests, spread evenly (0.2: indexes 4, 9, 14, ...). */
+export function isGenerate(index: number, share: number): boolean {
+  return Math.floor((index + 1) * share) > Math.floor(index * share);
 }
 
 export async function sendTraffic(options: TrafficOptions): Promise<TrafficResult> {
   const { url, sentences, requests, rate, concurrency, signal } = options;
+  const generateShare = options.generateShare ?? 0.2;
   if (sentences.length === 0) throw new Error('no sentences to send');
+  if (!(generateShare >= 0 && generateShare <= 1)) throw new Error(`generateShare must be from 0 to 1, got ${generateShare}`);
   const order = shuffledCycle(sentences.length, options.seed ?? 1);
-  const target = new URL('/predict', url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const result: TrafficResult = { sent: 0, byStatus: {}, errors: {}, labels: {}, requestIds: [], durationMs: 0, stopped: false };
+  const result: TrafficResult = {
+    sent: 0,
+    byRoute: {},
+    byStatus: {},
+    errors: {},
+    labels: {},
+    streams: { answers: 0, events: 0, incomplete: 0 },
+    requestIds: [],
+    durationMs: 0,
+    stopped: false,
+  };
 
   const showProgress = options.progress ?? process.stderr.isTTY === true;
   const bar = showProgress
@@ -98,13 +126,20 @@ export async function sendTraffic(options: TrafficOptions): Promise<TrafficResul
       if (wait > 0) await sleep(wait, signal);
       if (signal?.aborted) return;
       const text = sentences[order(index)]!;
+      const route = isGenerate(index, generateShare) ? ROUTES.generate : ROUTES.predict;
       result.sent++;
+      increment(result.byRoute, route);
       try {
-        const answer = await postJson(target, { text }, agent);
+        const answer = await postJson(new URL(route, url), { text }, agent);
         increment(result.byStatus, String(answer.status));
         if (answer.status >= 400) failed++;
         if (answer.requestId) result.requestIds.push(answer.requestId);
         if (answer.label) increment(result.labels, answer.label);
+        if (answer.stream) {
+          result.streams.answers++;
+          result.streams.events += answer.stream.events;
+          if (!answer.stream.done) result.streams.incomplete++;
+        }
       } catch (error) {
         failed++;
         increment(result.errors, (error as NodeJS.ErrnoException).code ?? 'error');
@@ -123,6 +158,7 @@ export async function sendTraffic(options: TrafficOptions): Promise<TrafficResul
   return result;
 }
 
+/** POSTs JSON; reads a JSON answer for its label, or a Server-Sent Events answer for its events and the text they carry. */
 function postJson(url: URL, body: unknown, agent: http.Agent): Promise<Answer> {
   const bytes = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
@@ -133,16 +169,36 @@ function postJson(url: URL, body: unknown, agent: http.Agent): Promise<Answer> {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
+        // A stream cut off halfway (the production model dropped it) ends with 'aborted'/'error', not 'end'.
+        res.on('aborted', () => reject(Object.assign(new Error('stream cut off'), { code: 'ECONNRESET' })));
         res.on('end', () => {
-          let label: string | undefined;
-          try {
-            const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { label?: unknown };
-            if (typeof parsed.label === 'string') label = parsed.label;
-          } catch {
-            // Not JSON: counted by status only.
-          }
+          const text = Buffer.concat(chunks).toString('utf8');
           const requestId = res.headers['x-request-id'];
-          resolve({ status: res.statusCode ?? 0, requestId: typeof requestId === 'string' ? requestId : undefined, label });
+          const answer: Answer = { status: res.statusCode ?? 0, requestId: typeof requestId === 'string' ? requestId : undefined, label: undefined };
+          if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+            const events = sseData(text);
+            const said = events
+              .filter((event) => event !== '[DONE]')
+              .map((event) => {
+                try {
+                  return (JSON.parse(event) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content ?? '';
+                } catch {
+                  return '';
+                }
+              })
+              .join('');
+            answer.stream = { events: events.length, done: events.at(-1) === '[DONE]' };
+            // The explanation starts with the label: "negative: terrible (-3)".
+            answer.label = /^(\w+):/.exec(said)?.[1];
+          } else {
+            try {
+              const parsed = JSON.parse(text) as { label?: unknown };
+              if (typeof parsed.label === 'string') answer.label = parsed.label;
+            } catch {
+              // Not JSON: counted by status only.
+            }
+          }
+          resolve(answer);
         });
       },
     );
@@ -150,6 +206,14 @@ function postJson(url: URL, body: unknown, agent: http.Agent): Promise<Answer> {
     req.on('error', reject);
     req.end(bytes);
   });
+}
+
+/** The `data:` payload of each event of a Server-Sent Events body (single-line data, as the demo's models send). */
+function sseData(body: string): string[] {
+  return body
+    .split(/\r?\n\r?\n/)
+    .map((event) => /^data: ?(.*)$/m.exec(event)?.[1])
+    .filter((data): data is string => data !== undefined);
 }
 
 /** Index → sentence index: a seeded shuffle of all sentences, repeated. */
@@ -197,6 +261,7 @@ async function main(): Promise<void> {
       requests: { type: 'string', default: '200' },
       rate: { type: 'string', default: '50' },
       concurrency: { type: 'string', default: '8' },
+      'generate-share': { type: 'string', default: '0.2' },
       seed: { type: 'string', default: '1' },
     },
   });
@@ -208,6 +273,7 @@ async function main(): Promise<void> {
     requests: Number(values.requests),
     rate: Number(values.rate),
     concurrency: Number(values.concurrency),
+    generateShare: Number(values['generate-share']),
     seed: Number(values.seed),
     signal: stop.signal,
   });

@@ -1,5 +1,9 @@
 /**
- * One sentiment model behind HTTP: `POST /predict {"text": "..."}` → `{"label", "score", "model", "version"}`.
+ * One sentiment model behind HTTP:
+ * - `POST /predict {"text": "..."}` → `{"label", "score", "model", "version"}`;
+ * - `POST /generate {"text": "..."}` → `text/event-stream`: a short explanation ("negative: terrible (-3), love (-3)")
+ *   streamed token by token as OpenAI-style chunks, `data: {"choices":[{"delta":{"content":" terrible"}}]}`, one
+ *   event per token, then `data: [DONE]`.
  *
  *   tsx demo-app/models/model-server.ts --model v1 --port 8001
  *   tsx demo-app/models/model-server.ts --model v2 --port 8002 --latency-ms 20 --failure-rate 0.02
@@ -7,9 +11,12 @@
  * Options (each also read from the environment variable in brackets):
  *   --model v1|v2          which model to serve [MODEL]; required
  *   --port N               port on 127.0.0.1, 0 for a free one [PORT]; default 0
- *   --latency-ms N         mean extra latency per prediction, spread ±50% [LATENCY_MS]; default 0
+ *   --latency-ms N         mean extra latency per prediction, spread ±50% [LATENCY_MS]; default 0. For /generate,
+ *                          the wait before the first token
+ *   --token-ms N           mean time between two streamed tokens, spread ±50% [TOKEN_MS]; default 3
  *   --failure-rate F       fraction of predictions that fail, 0..1 [FAILURE_RATE]; default 0. Half of the failures
- *                          answer 500, half drop the connection (as a crashed worker would)
+ *                          answer 500, half drop the connection (as a crashed worker would; /generate drops it
+ *                          halfway through the stream)
  *
  * Prints `{"event":"listening","url":...}` on stdout once it accepts requests; stops on SIGTERM or SIGINT.
  */
@@ -17,22 +24,24 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { announce, isMain, onStop } from '../support/lifecycle.js';
-import { isModelVersion, MODELS, type Model } from './models.js';
+import { explain, isModelVersion, MODELS, tokens, type Model } from './models.js';
 
 export interface ModelServerOptions {
   model: Model;
   latencyMs: number;
   failureRate: number;
+  /** Mean time between two tokens of a /generate stream. Default 3 ms. */
+  tokenMs?: number;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-export function createModelServer({ model, latencyMs, failureRate }: ModelServerOptions): http.Server {
+export function createModelServer({ model, latencyMs, failureRate, tokenMs = 3 }: ModelServerOptions): http.Server {
   return http.createServer((req, res) => {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/health') return sendJson(res, 200, { ok: true, model: model.description, version: model.version });
-    if (url !== '/predict') return sendJson(res, 404, { error: `no route ${req.method} ${url}; try POST /predict` });
-    if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST /predict with {"text": "..."}' });
+    if (url !== '/predict' && url !== '/generate') return sendJson(res, 404, { error: `no route ${req.method} ${url}; try POST /predict or POST /generate` });
+    if (req.method !== 'POST') return sendJson(res, 405, { error: `use POST ${url} with {"text": "..."}` });
 
     readBody(req, (body) => {
       if (body === undefined) return sendJson(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
@@ -46,19 +55,49 @@ export function createModelServer({ model, latencyMs, failureRate }: ModelServer
       const input = text;
 
       // Simulated inference time: the analysers themselves take well under a millisecond.
-      const delay = latencyMs > 0 ? latencyMs * (0.5 + Math.random()) : 0;
       setTimeout(() => {
         if (res.destroyed) return;
-        if (Math.random() < failureRate) {
-          if (Math.random() < 0.5) return sendJson(res, 500, { error: 'inference failed', version: model.version });
-          // A worker that dies mid-request: the caller sees the connection reset, not an answer.
-          req.socket.destroy();
-          return;
-        }
+        // Decided up front, so a failing stream can fail halfway through.
+        const failure = Math.random() < failureRate ? (Math.random() < 0.5 ? 'status_500' : 'drop') : undefined;
+        if (failure === 'status_500') return sendJson(res, 500, { error: 'inference failed', version: model.version });
+        if (url === '/generate') return streamExplanation(req, res, model, input, tokenMs, failure === 'drop');
+        // A worker that dies mid-request: the caller sees the connection reset, not an answer.
+        if (failure === 'drop') return void req.socket.destroy();
         sendJson(res, 200, model.predict(input));
-      }, delay);
+      }, jitter(latencyMs));
     });
   });
+}
+
+/** Mean `ms`, spread ±50%. */
+function jitter(ms: number): number {
+  return ms > 0 ? ms * (0.5 + Math.random()) : 0;
+}
+
+/**
+ * `POST /generate`: the explanation as Server-Sent Events, one OpenAI-style delta chunk per token with `tokenMs`
+ * between them, a last chunk with `finish_reason`, then `[DONE]`. `drop` resets the connection halfway through.
+ */
+function streamExplanation(req: http.IncomingMessage, res: http.ServerResponse, model: Model, text: string, tokenMs: number, drop: boolean): void {
+  const parts = tokens(explain(model, text));
+  const chunk = (delta: { content?: string }, finishReason: string | null): string =>
+    JSON.stringify({ model: model.name, choices: [{ index: 0, delta, finish_reason: finishReason }] });
+  const events = [...parts.map((content) => chunk({ content }, null)), chunk({}, 'stop'), '[DONE]'];
+  const dropAt = drop ? Math.max(1, Math.floor(parts.length / 2)) : -1;
+
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  let sent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  res.on('close', () => clearTimeout(timer));
+  const next = (): void => {
+    if (res.destroyed) return;
+    if (sent === dropAt) return void req.socket.destroy();
+    res.write(`data: ${events[sent++]}\n\n`);
+    if (sent === events.length) return void res.end();
+    // The last chunks (finish_reason, [DONE]) follow the last token at once, as they do from a real model.
+    timer = setTimeout(next, sent < parts.length ? jitter(tokenMs) : 0);
+  };
+  next();
 }
 
 function readBody(req: http.IncomingMessage, done: (body: Buffer | undefined) => void): void {
@@ -96,6 +135,7 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       'latency-ms': { type: 'string' },
       'failure-rate': { type: 'string' },
+      'token-ms': { type: 'string' },
     },
   });
   const version = values.model ?? process.env.MODEL;
@@ -103,9 +143,10 @@ async function main(): Promise<void> {
   const model = MODELS[version];
   const latencyMs = numberOption('latency-ms', values['latency-ms'] ?? process.env.LATENCY_MS, 0, 0, 60_000);
   const failureRate = numberOption('failure-rate', values['failure-rate'] ?? process.env.FAILURE_RATE, 0, 0, 1);
+  const tokenMs = numberOption('token-ms', values['token-ms'] ?? process.env.TOKEN_MS, 3, 0, 10_000);
   const port = numberOption('port', values.port ?? process.env.PORT, 0, 0, 65_535);
 
-  const server = createModelServer({ model, latencyMs, failureRate });
+  const server = createModelServer({ model, latencyMs, failureRate, tokenMs });
   server.keepAliveTimeout = 30_000;
   server.listen(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
@@ -115,6 +156,7 @@ async function main(): Promise<void> {
     url: `http://127.0.0.1:${boundPort}`,
     model: model.description,
     latencyMs,
+    tokenMs,
     failureRate,
     pid: process.pid,
   });
