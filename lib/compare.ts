@@ -4,6 +4,7 @@
  * mirrored request, so options are validated and patterns compiled once, in `createComparator`,
  * and the walk itself only compares values and segment arrays.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import {
@@ -88,8 +89,16 @@ function compareAnswers(production: ComparedAnswer, shadow: ComparedAnswer, sett
   return { match: false, differences, differenceCount: 1 };
 }
 
-/** A binary body in a difference: its size and hash, never its content. */
-function describeBytes(bytes: Buffer): { bytes: number; sha256: string } {
+/** Short texts (an assembled LLM answer, say) are worth reading in the difference itself. */
+const MAX_SHOWN_TEXT_BYTES = 1024;
+
+/** A body in a difference: short UTF-8 text as it is; anything else by its size and hash, never its content. */
+function describeBytes(bytes: Buffer): string | { bytes: number; sha256: string } {
+  if (bytes.length <= MAX_SHOWN_TEXT_BYTES && isUtf8(bytes)) return bytes.toString('utf8');
+  return hashOf(bytes);
+}
+
+function hashOf(bytes: Buffer): { bytes: number; sha256: string } {
   return { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
