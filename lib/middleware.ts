@@ -391,8 +391,8 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       }
     }
 
-    const freeSlots = Math.max(0, config.maxConcurrent - inFlight.size);
-    const hasRoom = (): boolean => freeSlots + (config.maxQueue - queue.length) >= selection.length;
+    // Room for every call of this request, counting free slots and free queue places.
+    const hasRoom = (): boolean => Math.max(0, config.maxConcurrent - inFlight.size) + (config.maxQueue - queue.length) >= selection.length;
     // Shed before spending anything on a request that cannot be queued anyway.
     if (!hasRoom()) return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
 
@@ -414,9 +414,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     record.targets = selection.map(({ target }) => target.config.name);
     // close() waits for requests past this point (`finishing`); only its timeout makes us give up here.
     if (cancel.signal.aborted) return giveUp('closing', 'close() timed out before this request could be queued');
-    if (!(Math.max(0, config.maxConcurrent - inFlight.size) + (config.maxQueue - queue.length) >= selection.length)) {
-      return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
-    }
+    if (!hasRoom()) return giveUp('queue_full', `${config.maxQueue} requests already waiting (maxQueue)`);
 
     const group: RequestGroup = {
       requestId,
