@@ -176,6 +176,26 @@ describe('the shadow request', () => {
     expect(production!.request.headers.cookie).toBe('[REDACTED]');
   });
 
+  it('never retries: a PUT answered 503 and a DELETE whose connection is reset each reach the shadow once', async () => {
+    const shadowServer = await startShadowServer((req, res) => {
+      if (req.method === 'PUT') res.writeHead(503).end('busy');
+      else res.socket?.destroy();
+    });
+    const logFile = await tempLogFile();
+    const shadow = shadowMiddleware({ target: shadowServer.url, logFile });
+    cleanups.push(() => shadowServer.close(), () => shadow.close());
+    const app = express();
+    app.use(shadow);
+    app.all('/item', (_req, res) => res.send('ok'));
+    await request(app).put('/item').send('v').expect(200);
+    await request(app).delete('/item').expect(200);
+    await shadowServer.waitFor(2);
+    await shadow.close();
+    expect(shadowServer.received.map((r) => r.method).sort()).toEqual(['DELETE', 'PUT']);
+    const shadows = recordsOfType(await readRecords(logFile), 'shadow');
+    expect(shadows.map((r) => r.status ?? r.error?.code).sort()).toEqual([503, 'ECONNRESET'].sort());
+  });
+
   it('forwards credentials when forwardCredentials is true', async () => {
     const shadowServer = await startShadowServer();
     const shadow = shadowMiddleware({ target: shadowServer.url, logFile: await tempLogFile(), forwardCredentials: true });
