@@ -108,6 +108,12 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
     if (call.body === undefined && call.method !== 'GET' && call.method !== 'HEAD') stream.end();
     stream.on('response', (res: Response) => {
       response = res;
+      // Announced as larger than the cap: reading its first megabyte would cost far more than it could tell.
+      if (Number(res.headers['content-length']) > maxResponseBytes) {
+        truncated = true;
+        finishWithBody();
+        stream.destroy();
+      }
     });
     stream.on('data', (chunk: Buffer) => {
       firstByteAt ??= performance.now();

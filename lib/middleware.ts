@@ -480,7 +480,9 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     const outcome = await target.send(request, cancel.signal);
     // A call close() cancelled says nothing about the target: neither a breaker failure nor a latency.
     if (outcome.ok || (outcome.code !== 'bad_url' && outcome.code !== 'cancelled')) {
-      target.breaker.record(outcome.ok ? { status: outcome.status } : { errorCode: outcome.code }, isProbe);
+      // An answer over maxShadowResponseBytes counts as a failure: a shadow sending huge bodies costs production CPU.
+      const reported = outcome.ok ? (outcome.truncated ? { status: outcome.status, errorCode: 'response_too_large' } : { status: outcome.status }) : { errorCode: outcome.code };
+      target.breaker.record(reported, isProbe);
       target.latency.add(outcome.durationMs);
       latency.add(outcome.durationMs);
     } else if (isProbe) {

@@ -226,7 +226,10 @@ export interface BreakerOptions {
   failureThreshold?: number;
   /** How long it stays open before one probe is let through. Default 30 000 ms. */
   cooldownMs?: number;
-  /** Decides whether an outcome counts as a failure. Default: connection errors, timeouts and 5xx. */
+  /**
+   * Decides whether an outcome counts as a failure. Default: connection errors, timeouts, 5xx, and answers over
+   * `maxShadowResponseBytes` (`errorCode: "response_too_large"`, with their status).
+   */
   isFailure?: (outcome: { status?: number; errorCode?: string }) => boolean;
 }
 

@@ -466,6 +466,25 @@ describe('hostile shadow answers', () => {
     expect(shadow.stats()).toMatchObject({ succeeded: 1, inFlight: 0 });
   });
 
+  it('stops at once when content-length announces more than maxShadowResponseBytes, and counts it as a breaker failure', async () => {
+    // Announces 5 MB and never sends it: only the header can end this call before the timeout.
+    const announcing = closeLater(
+      await startShadowServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(5 * 1024 * 1024) });
+        res.write('first bytes');
+      }),
+    );
+    const log = memoryLog();
+    const shadow = mirror({ target: announcing.url, logger: log.logger, timeoutMs: 10_000, breaker: { failureThreshold: 2, cooldownMs: 60_000 } });
+    const app = await startApp(shadow);
+    await sendRaw(app.url, { method: 'GET', path: '/predict' });
+    await sendRaw(app.url, { method: 'GET', path: '/predict' });
+    const records = await log.waitFor('shadow', 2);
+    for (const record of records) expect(record).toMatchObject({ status: 200, response: { responseTruncated: true } });
+    const [breaker] = await log.waitFor('breaker');
+    expect(breaker).toMatchObject({ state: 'open', reason: '2 consecutive failures, last response_too_large' });
+  });
+
   it('cuts a compressed answer at maxShadowResponseBytes after decompression (a gzip bomb)', async () => {
     const bomb = gzipSync(Buffer.alloc(20 * 1024 * 1024));
     const bomber = closeLater(

@@ -2,10 +2,11 @@ import express from 'express';
 import express4 from 'express4';
 import multer from 'multer';
 import request from 'supertest';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shadowMiddleware, type ShadowMiddleware } from '../lib/index.js';
-import { readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempLogFile } from './helpers.js';
+import { readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempDir, tempLogFile } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -292,6 +293,22 @@ describe('correlated records', () => {
     const noneRecords = await readRecords(noneFile);
     expect(recordsOfType(noneRecords, 'production')[0]!.request.headers).toEqual({});
     expect(recordsOfType(noneRecords, 'shadow')[0]!.response!.headers).toEqual({});
+  });
+
+  it('creates the log file's directory and has every record on disk when close() resolves', async () => {
+    const shadowServer = await startShadowServer();
+    const logFile = path.join(await tempDir(), 'nested', 'deeper', 'shadow.log');
+    const shadow = shadowMiddleware({ target: shadowServer.url, logFile });
+    cleanups.push(() => shadowServer.close(), () => shadow.close());
+    const app = express();
+    app.use(shadow);
+    app.get('/p', (_req, res) => res.send('ok'));
+    await Promise.all(Array.from({ length: 50 }, () => request(app).get('/p').expect(200)));
+    await shadowServer.waitFor(50);
+    await shadow.close();
+    const records = await readRecords(logFile);
+    expect(recordsOfType(records, 'production')).toHaveLength(50);
+    expect(recordsOfType(records, 'shadow')).toHaveLength(50);
   });
 
   it('replaces an invalid x-request-id and never echoes it', async () => {
