@@ -295,7 +295,7 @@ describe('correlated records', () => {
     expect(recordsOfType(noneRecords, 'shadow')[0]!.response!.headers).toEqual({});
   });
 
-  it('creates the log file's directory and has every record on disk when close() resolves', async () => {
+  it('creates the log file directory and has every record on disk when close() resolves', async () => {
     const shadowServer = await startShadowServer();
     const logFile = path.join(await tempDir(), 'nested', 'deeper', 'shadow.log');
     const shadow = shadowMiddleware({ target: shadowServer.url, logFile });
