@@ -8,8 +8,9 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import express from 'express';
 import winston from 'winston';
-import type { ShadowLogRecord } from '../lib/index.js';
+import { shadowMiddleware, type ShadowLogRecord, type ShadowMiddleware, type ShadowOptions } from '../lib/index.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -382,4 +383,41 @@ export async function startRawUpload(port: number, path: string, declared: numbe
   );
   if (first > 0) await client.write(Buffer.alloc(first, 0x61));
   return client;
+}
+
+/** The answer of the stand-in production handler. */
+export const answerJson: express.RequestHandler = (_req, res) => {
+  res.json({ label: 'positive', model: 'production' });
+};
+
+/**
+ * One test file's cleanup list, with helpers that register on it: servers, middlewares and apps are closed, last
+ * opened first, by `cleanUp()` (call it in `afterEach`).
+ */
+export function testScope() {
+  const cleanups: (() => unknown)[] = [];
+  const closeLater = <T extends { close(): Promise<void> }>(thing: T): T => {
+    cleanups.push(() => thing.close());
+    return thing;
+  };
+  return {
+    cleanups,
+    closeLater,
+    /** A middleware closed after the test without waiting for calls still in flight. */
+    mirror(options: ShadowOptions): ShadowMiddleware {
+      const shadow = shadowMiddleware(options);
+      cleanups.push(() => shadow.close({ timeoutMs: 0 }));
+      return shadow;
+    },
+    /** An Express app with `shadow` (when given) mounted in front of `handler`. */
+    async startApp(shadow: ShadowMiddleware | undefined, handler: express.RequestHandler = answerJson) {
+      const app = express();
+      if (shadow) app.use(shadow);
+      app.use(handler);
+      return closeLater(await serve(app));
+    },
+    async cleanUp(): Promise<void> {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    },
+  };
 }

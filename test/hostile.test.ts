@@ -7,7 +7,7 @@ import express from 'express';
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { shadowMiddleware, type ShadowMiddleware, type ShadowOptions } from '../lib/index.js';
+import type { ShadowOptions } from '../lib/index.js';
 import {
   byteCountingHandler,
   connectRaw,
@@ -27,44 +27,21 @@ import {
   startShadowServer,
   startTcpServer,
   tempLogFile,
+  testScope,
   trackUnhandledRejections,
 } from './helpers.js';
 
-const cleanups: (() => unknown)[] = [];
+const { cleanups, closeLater, mirror, startApp, cleanUp } = testScope();
 let unhandled: ReturnType<typeof trackUnhandledRejections>;
 beforeEach(() => {
   unhandled = trackUnhandledRejections();
 });
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await cleanUp();
   unhandled.stop();
   // Whatever the input, nothing on the shadow path may surface as an unhandled rejection.
   expect(unhandled.reasons).toEqual([]);
 });
-
-function closeLater<T extends { close(): Promise<void> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-
-/** A middleware closed after the test without waiting for calls still in flight. */
-function mirror(options: ShadowOptions): ShadowMiddleware {
-  const shadow = shadowMiddleware(options);
-  cleanups.push(() => shadow.close({ timeoutMs: 0 }));
-  return shadow;
-}
-
-const answerJson: express.RequestHandler = (_req, res) => {
-  res.json({ label: 'positive', model: 'production' });
-};
-
-/** An Express app with `shadow` (when given) mounted in front of `handler`. */
-async function startApp(shadow: ShadowMiddleware | undefined, handler: express.RequestHandler = answerJson) {
-  const app = express();
-  if (shadow) app.use(shadow);
-  app.use(handler);
-  return closeLater(await serve(app));
-}
 
 /** A raw HTTP answer without its Date header, to compare answers given at different times. */
 const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/im, '');

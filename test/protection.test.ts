@@ -2,10 +2,9 @@
  * Protecting production: bounded work, choosing what to mirror, the circuit breaker, runtime control and drain.
  * Every server is real and listens on 127.0.0.1; shadows that must hold calls in flight are released by the test.
  */
-import express from 'express';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { shadowMiddleware, ShadowOptionsError, type ShadowMiddleware, type ShadowOptions } from '../lib/index.js';
+import { ShadowOptionsError, type ShadowMiddleware, type ShadowOptions } from '../lib/index.js';
 import {
   byteCountingHandler,
   deferred,
@@ -14,43 +13,17 @@ import {
   recordsOfType,
   refusedUrl,
   sendRaw,
-  serve,
   startBlackHoleServer,
   startHeldShadowServer,
   startRawUpload,
   startShadowServer,
   tempLogFile,
+  testScope,
   type MemoryLog,
 } from './helpers.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function closeLater<T extends { close(): Promise<void> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-
-/** A middleware closed after the test without waiting for calls still in flight. */
-function mirror(options: ShadowOptions): ShadowMiddleware {
-  const shadow = shadowMiddleware(options);
-  cleanups.push(() => shadow.close({ timeoutMs: 0 }));
-  return shadow;
-}
-
-const answerJson: express.RequestHandler = (_req, res) => {
-  res.json({ label: 'positive', model: 'production' });
-};
-
-/** An Express app with `shadow` mounted in front of `handler`. */
-async function startApp(shadow: ShadowMiddleware, handler: express.RequestHandler = answerJson) {
-  const app = express();
-  app.use(shadow);
-  app.use(handler);
-  return closeLater(await serve(app));
-}
+const { cleanups, closeLater, mirror, startApp, cleanUp } = testScope();
+afterEach(cleanUp);
 
 /** A shadow answering every request with the current `status`. */
 async function startStatusShadow(initial: number) {
