@@ -97,14 +97,9 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
 
   // The shadow goes before the body parser, so it mirrors the exact bytes the client sent ("bodySource": "raw").
   app.post('/predict', shadow, express.json({ limit: '64kb' }), async (req, res) => {
-    const text: unknown = (req.body as { text?: unknown } | undefined)?.text;
-    if (typeof text !== 'string' || text.trim() === '') {
-      res.status(400).json({ error: 'send {"text": "..."} as JSON' });
-      return;
-    }
-    // express-shadow puts the id that ties this request's production and shadow records in res.locals.
-    const requestId = res.locals.shadowRequestId as string | undefined;
-    if (requestId) res.setHeader('x-request-id', requestId);
+    const text = textOf(req, res);
+    if (text === undefined) return;
+    const requestId = exposeRequestId(res);
     try {
       const answer = await fetch(predictUrl, {
         method: 'POST',
@@ -122,13 +117,9 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
   // express-shadow only watches what is written (time to first byte, chunks, events), then mirrors the request and
   // reads the shadow's stream in full.
   app.post('/generate', shadow, express.json({ limit: '64kb' }), async (req, res) => {
-    const text: unknown = (req.body as { text?: unknown } | undefined)?.text;
-    if (typeof text !== 'string' || text.trim() === '') {
-      res.status(400).json({ error: 'send {"text": "..."} as JSON' });
-      return;
-    }
-    const requestId = res.locals.shadowRequestId as string | undefined;
-    if (requestId) res.setHeader('x-request-id', requestId);
+    const text = textOf(req, res);
+    if (text === undefined) return;
+    const requestId = exposeRequestId(res);
     // Stop asking production when the client goes away, or when production has not started answering in time.
     const abort = new AbortController();
     res.on('close', () => abort.abort());
@@ -206,4 +197,19 @@ if (isMain(import.meta.url)) {
     console.error(`gateway: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   });
+}
+
+/** The `text` of a `{"text": "..."}` body, or `undefined` after answering 400. */
+function textOf(req: express.Request, res: express.Response): string | undefined {
+  const text: unknown = (req.body as { text?: unknown } | undefined)?.text;
+  if (typeof text === 'string' && text.trim() !== '') return text;
+  res.status(400).json({ error: 'send {"text": "..."} as JSON' });
+  return undefined;
+}
+
+/** express-shadow puts the id that ties this request's production and shadow records in res.locals; hand it back. */
+function exposeRequestId(res: express.Response): string | undefined {
+  const requestId = res.locals.shadowRequestId as string | undefined;
+  if (requestId) res.setHeader('x-request-id', requestId);
+  return requestId;
 }

@@ -21,7 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseSamples, sumBy, sumOf, type Sample } from './support/prometheus.js';
 import { Service } from './support/services.js';
-import { loadSentences, sendTraffic, type TrafficResult } from './traffic.js';
+import { emptyTrafficResult, loadSentences, sendTraffic, type TrafficResult } from './traffic.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -186,17 +186,7 @@ async function main(): Promise<number> {
     logFile,
     reports: { html: htmlReport, json: jsonReport },
     metrics: null,
-    traffic: {
-      sent: 0,
-      byRoute: {},
-      byStatus: {},
-      errors: {},
-      labels: {},
-      streams: { answers: 0, events: 0, incomplete: 0 },
-      requestIds: [],
-      durationMs: 0,
-      stopped: false,
-    },
+    traffic: emptyTrafficResult(),
     drained: null,
     interrupted: false,
     exits: {},

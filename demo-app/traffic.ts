@@ -70,6 +70,21 @@ interface Answer {
   stream?: { events: number; done: boolean };
 }
 
+/** A result with nothing sent yet. */
+export function emptyTrafficResult(): TrafficResult {
+  return {
+    sent: 0,
+    byRoute: {},
+    byStatus: {},
+    errors: {},
+    labels: {},
+    streams: { answers: 0, events: 0, incomplete: 0 },
+    requestIds: [],
+    durationMs: 0,
+    stopped: false,
+  };
+}
+
 export const ROUTES = { predict: '/predict', generate: '/generate' } as const;
 
 /** Whether request `index` goes to /generate: `share` of the requests, spread evenly (0.2: indexes 4, 9, 14, ...). */
@@ -84,17 +99,7 @@ export async function sendTraffic(options: TrafficOptions): Promise<TrafficResul
   if (!(generateShare >= 0 && generateShare <= 1)) throw new Error(`generateShare must be from 0 to 1, got ${generateShare}`);
   const order = shuffledCycle(sentences.length, options.seed ?? 1);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const result: TrafficResult = {
-    sent: 0,
-    byRoute: {},
-    byStatus: {},
-    errors: {},
-    labels: {},
-    streams: { answers: 0, events: 0, incomplete: 0 },
-    requestIds: [],
-    durationMs: 0,
-    stopped: false,
-  };
+  const result = emptyTrafficResult();
 
   const showProgress = options.progress ?? process.stderr.isTTY === true;
   const bar = showProgress
