@@ -72,7 +72,8 @@ interface TargetRuntime {
   succeeded: number;
   failed: Record<string, number>;
   breakerOpenInPeriod: number;
-  send(request: ShadowRequest, signal: AbortSignal): Promise<ShadowOutcome>;
+  /** `url`: the shadow URL already built for this request's own path (URL targets), if the path was not transformed. */
+  send(request: ShadowRequest, signal: AbortSignal, url?: URL): Promise<ShadowOutcome>;
 }
 
 /** A request accepted for mirroring: its production side, and its shadow calls until all have ended. */
@@ -94,6 +95,8 @@ interface ShadowJob {
   group: RequestGroup;
   target: TargetRuntime;
   isProbe: boolean;
+  /** Built (and checked) once when the request was accepted; URL targets only. */
+  url: URL | undefined;
 }
 
 /** Facts about the production exchange, kept for records written later. */
@@ -179,13 +182,9 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     if (endpoint.kind === 'function') {
       return (request, signal) => callFunctionTarget(endpoint.call, request, signal, config.timeoutMs, config.maxShadowResponseBytes);
     }
-    return async (request, signal) => {
-      const url = shadowUrlFor(endpoint.url, request.path);
+    return async (request, signal, url = shadowUrlFor(endpoint.url, request.path)) => {
       if (!url) return { ok: false, code: 'bad_url', message: `path ${showValue(request.path)} cannot be sent to ${target.name}`, durationMs: 0 };
-      const headers = { ...request.headers };
-      if (request.body !== undefined) headers['content-length'] = String(request.body.length);
-      else delete headers['content-length'];
-      return client.send({ method: request.method, url, headers, body: request.body }, signal);
+      return client.send({ method: request.method, url, headers: request.headers, body: request.body }, signal);
     };
   }
 
@@ -383,12 +382,14 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     }
 
     const path = req.originalUrl ?? req.url ?? '';
-    // Checked once against every URL target up front, so a hostile path is one `skipped` record, not one error per target.
+    // Built once per URL target up front, so a hostile path is one `skipped` record, not one error per target.
+    const urls = new Map<TargetRuntime, URL>();
     for (const { target } of selection) {
       const endpoint = target.config.endpoint;
-      if (endpoint.kind === 'url' && !shadowUrlFor(endpoint.url, path)) {
-        return giveUp('bad_url', 'the request target cannot be mirrored to the configured target');
-      }
+      if (endpoint.kind !== 'url') continue;
+      const url = shadowUrlFor(endpoint.url, path);
+      if (!url) return giveUp('bad_url', 'the request target cannot be mirrored to the configured target');
+      urls.set(target, url);
     }
 
     // Room for every call of this request, counting free slots and free queue places.
@@ -433,7 +434,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     write(record);
     for (const { target, isProbe } of selection) {
       target.mirrored++;
-      const job: ShadowJob = { group, target, isProbe };
+      const job: ShadowJob = { group, target, isProbe, url: urls.get(target) };
       if (inFlight.size < config.maxConcurrent) void run(job);
       else queue.push(job);
     }
@@ -477,7 +478,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
         return { ok: false, code: 'transform_error', message: `transformRequest threw: ${errorMessage(error)}`, durationMs: 0 };
       }
     }
-    const outcome = await target.send(request, cancel.signal);
+    const outcome = await target.send(request, cancel.signal, request.path === job.group.request.path ? job.url : undefined);
     // A call close() cancelled says nothing about the target: neither a breaker failure nor a latency.
     if (outcome.ok || (outcome.code !== 'bad_url' && outcome.code !== 'cancelled')) {
       // An answer over maxShadowResponseBytes counts as a failure: a shadow sending huge bodies costs production CPU.
@@ -837,6 +838,11 @@ function applyRequestChange(request: ShadowRequest, change: ShadowRequestChange 
         next.headers = { ...rest, 'content-type': 'application/json' };
       }
     }
+  }
+  // content-length always describes the bytes sent (the untransformed request has it from shadowRequestHeaders).
+  if (change.headers !== undefined || 'body' in change) {
+    const { 'content-length': _length, ...headers } = next.headers;
+    next.headers = next.body === undefined ? headers : { ...headers, 'content-length': String(next.body.length) };
   }
   return next;
 }
