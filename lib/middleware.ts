@@ -4,23 +4,23 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CircuitBreaker } from './breaker.js';
+import { CircuitBreaker } from './engine/breaker.js';
 import { BudgetHold, ByteBudget } from './byte-budget.js';
-import { RequestCapture } from './capture-request.js';
-import { ResponseCapture, type CapturedResponse } from './capture-response.js';
-import { isSampledIn, sampleBucket } from './decide.js';
-import { BoundedQueue, callFunctionTarget, createShadowClient, type ShadowOutcome } from './dispatch.js';
+import { RequestCapture } from './tap/capture-request.js';
+import { ResponseCapture, type CapturedResponse } from './tap/capture-response.js';
+import { isSampledIn, sampleBucket } from './tap/decide.js';
+import { BoundedQueue, callFunctionTarget, createShadowClient, type ShadowOutcome } from './engine/dispatch.js';
 import { ShadowOptionsError, ShadowUsageError, showValue } from './errors.js';
-import { droppedHeaderSet, headersForLog, shadowRequestHeaders } from './headers.js';
+import { droppedHeaderSet, headersForLog, shadowRequestHeaders } from './engine/headers.js';
 import { createMetrics, type MetricsOptions } from './metrics.js';
 import { parsePath, redactPaths, type PathPattern, type PathSegment } from './json-path.js';
-import { bodyForLog, decodeBody, decodeContent, isJsonContentType, type DecodedBody } from './logged-body.js';
+import { bodyForLog, decodeBody, decodeContent, isJsonContentType, type DecodedBody } from './engine/logged-body.js';
 import { resolveOptions, validateSampleRate, type ResolvedTarget } from './options.js';
 import { createRecordSink } from './record.js';
-import { requestIdFor } from './request-id.js';
+import { requestIdFor } from './tap/request-id.js';
 import { increment, LatencyWindow } from './stats.js';
-import { concatenatePayloads, eventPayloads, streamFormatOf } from './stream-events.js';
-import { shadowUrlFor } from './target-url.js';
+import { concatenatePayloads, eventPayloads, streamFormatOf } from './engine/stream-events.js';
+import { shadowUrlFor } from './engine/target-url.js';
 import type {
   BodySource,
   CloseOptions,

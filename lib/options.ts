@@ -4,11 +4,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
 import { ShadowOptionsError, showValue } from './errors.js';
-import { createComparator } from './compare.js';
+import { createComparator } from './engine/compare.js';
 import { compilePathPattern, type PathPattern } from './json-path.js';
 import type { BreakerOptions, ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
-import { parseTarget, type ParsedTarget } from './target-url.js';
-import type { HeaderLogPolicy } from './headers.js';
+import { parseTarget, type ParsedTarget } from './engine/target-url.js';
+import type { HeaderLogPolicy } from './engine/headers.js';
 
 export const DEFAULT_REDACTED_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'x-api-key'];
 

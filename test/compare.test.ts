@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createComparator, DEFAULT_MAX_DIFFERENCES, MAX_COMPARE_DEPTH } from '../lib/compare.js';
+import { createComparator, DEFAULT_MAX_DIFFERENCES, MAX_COMPARE_DEPTH } from '../lib/engine/compare.js';
 import type { ComparedAnswer, CompareOptions } from '../lib/types.js';
 
 function jsonAnswer(json: unknown, bytes = JSON.stringify(json) ?? '', status = 200): ComparedAnswer {

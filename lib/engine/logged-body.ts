@@ -5,8 +5,8 @@
 import { isUtf8 } from 'node:buffer';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { redactPaths, type PathPattern } from './json-path.js';
-import type { LoggedBody } from './types.js';
+import { redactPaths, type PathPattern } from '../json-path.js';
+import type { LoggedBody } from '../types.js';
 
 /** A body decoded and, when JSON, parsed: shared by the log record and the comparator. */
 export interface DecodedBody {

@@ -2,7 +2,7 @@
  * Headers of the shadow request and of logged messages.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { HeaderMap } from './types.js';
+import type { HeaderMap } from '../types.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and others that describe one connection, not the message. */
 const HOP_BY_HOP = new Set([

@@ -3,7 +3,7 @@
  * the response finished. Every argument is passed through unchanged, so what is sent is exactly what the app wrote.
  */
 import type { ServerResponse } from 'node:http';
-import type { BudgetHold } from './byte-budget.js';
+import type { BudgetHold } from '../byte-budget.js';
 
 type WriteArgs = Parameters<ServerResponse['write']>;
 type EndArgs = Parameters<ServerResponse['end']>;

@@ -2,7 +2,7 @@
  * Circuit breaker of one shadow target: after `failureThreshold` consecutive failures it opens and nothing is sent
  * for `cooldownMs`; then one probe goes through (half-open) and its outcome closes or reopens it.
  */
-import type { BreakerOptions, BreakerState } from './types.js';
+import type { BreakerOptions, BreakerState } from '../types.js';
 
 export interface BreakerTransition {
   state: BreakerState;

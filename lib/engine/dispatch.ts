@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { got, type Got, type Response } from 'got';
-import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from './types.js';
+import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from '../types.js';
 
 export interface ShadowCall {
   method: string;

@@ -7,7 +7,7 @@
  * middleware ran (an async middleware ahead of it) are picked up from the readable buffer without consuming them.
  */
 import type { IncomingMessage } from 'node:http';
-import type { BudgetHold } from './byte-budget.js';
+import type { BudgetHold } from '../byte-budget.js';
 
 export type RequestCaptureOutcome =
   /** The complete body, exactly as received. */

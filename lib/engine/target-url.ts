@@ -2,7 +2,7 @@
  * Where a shadow request goes. The host is fixed by configuration; nothing a client sends can change it
  * (protocol-relative `//host` paths, backslashes, encoded slashes and absolute-form request targets included).
  */
-import { ShadowOptionsError, showValue } from './errors.js';
+import { ShadowOptionsError, showValue } from '../errors.js';
 
 export interface ParsedTarget {
   /** `http://host:port`, no trailing slash. */

@@ -14,8 +14,8 @@ import {
   someEndsAt,
   type PathPattern,
   type PathSegment,
-} from './json-path.js';
-import type { ComparedAnswer, CompareOptions, ComparisonResult, Difference } from './types.js';
+} from '../json-path.js';
+import type { ComparedAnswer, CompareOptions, ComparisonResult, Difference } from '../types.js';
 
 export const DEFAULT_MAX_DIFFERENCES = 20;
 
