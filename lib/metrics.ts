@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { ShadowMissingPeerError, ShadowOptionsError, showValue } from './errors.js';
-import type { ShadowObserver } from './middleware.js';
+import type { ShadowObserver } from './tap/tap.js';
 import type { BreakerState, ShadowStats } from './types.js';
 
 /** Options of `shadow.registerMetrics()`. */

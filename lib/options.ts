@@ -51,12 +51,20 @@ export interface ResolvedOptions {
   summaryIntervalMs: number;
   comparator: Comparator | undefined;
   enabled: boolean;
+  /** Where the engine runs: `undefined` lets the hooks decide (worker when they can cross threads). */
+  engine: 'worker' | 'in-thread' | undefined;
+  maxQueueWaitMs: number;
+  requestId: ((req: IncomingMessage) => unknown) | undefined;
+  requestIdHeader: string;
+  resLocals: boolean;
+  reopenOnSignal: NodeJS.Signals | false;
 }
 
 const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
+  'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
@@ -118,7 +126,25 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     summaryIntervalMs: nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000),
     comparator: resolveComparator(options.compare),
     enabled: optionalBoolean(options, 'enabled') ?? true,
+    engine: resolveEngine(options.engine),
+    maxQueueWaitMs: positiveInteger('maxQueueWaitMs', options.maxQueueWaitMs ?? 30_000),
+    requestId: optionalFunction(options, 'requestId'),
+    requestIdHeader: (optionalString(options, 'requestIdHeader') ?? 'x-request-id').toLowerCase(),
+    resLocals: optionalBoolean(options, 'resLocals') ?? false,
+    reopenOnSignal: resolveReopenSignal(options.reopenOnSignal),
   };
+}
+
+function resolveEngine(value: unknown): ResolvedOptions['engine'] {
+  if (value === undefined || value === 'worker' || value === 'in-thread') return value;
+  throw new ShadowOptionsError('engine', `must be 'worker' or 'in-thread', got ${showValue(value)}`);
+}
+
+function resolveReopenSignal(value: unknown): NodeJS.Signals | false {
+  if (value === undefined) return 'SIGHUP';
+  if (value === false) return false;
+  if (typeof value === 'string' && /^SIG[A-Z0-9]+$/.test(value) && value !== 'SIGKILL' && value !== 'SIGSTOP') return value as NodeJS.Signals;
+  throw new ShadowOptionsError('reopenOnSignal', `must be a signal name like 'SIGHUP' or false, got ${showValue(value)}`);
 }
 
 function resolveBreaker(value: unknown, option: string, defaults: Required<BreakerOptions> | undefined): Required<BreakerOptions> {

@@ -9,6 +9,10 @@ import type { ShadowLogRecord } from './types.js';
 
 export interface RecordSink {
   write(record: ShadowLogRecord): void;
+  /** Resolves once what was written so far has reached the file. */
+  flush?(): Promise<void>;
+  /** Opens the file again (after rotation). */
+  reopen?(): void;
   /** Flushes, and closes the transports we opened (never a logger the app passed in). */
   close(): Promise<void>;
 }
@@ -38,6 +42,10 @@ function fileSink(filename: string): RecordSink {
   return {
     write(record) {
       logger.info(JSON.stringify(record));
+    },
+    async flush() {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (file.writableLength > 0) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
     },
     close() {
       return new Promise<void>((resolve) => {

@@ -43,7 +43,10 @@ export type HeaderMap = Record<string, string | string[]>;
 /** Written once per mirrored request, when production has finished answering. */
 export interface ProductionRecord {
   type: 'production';
+  /** Unique per request: a uuid v7 made by the middleware. Every record of the request carries it. */
   requestId: string;
+  /** The client's `x-request-id` (or the app's `requestId`), when valid; not unique, never a join key. */
+  clientRequestId?: string;
   /** ISO 8601 time the production response finished. */
   timestamp: string;
   method: string;
@@ -110,6 +113,7 @@ export type SkipReason =
 export interface SkippedRecord {
   type: 'skipped';
   requestId: string;
+  clientRequestId?: string;
   timestamp: string;
   reason: SkipReason;
   method: string;
@@ -142,6 +146,8 @@ export interface SummaryRecord {
   notMirrored: Record<string, number>;
   /** Per target, requests not sent because its breaker was open. */
   breakerOpen?: Record<string, number>;
+  /** Requests shed for lack of room (counted here instead of one `skipped` record each), with a few of their ids. */
+  shed?: { queue_full: number; sampleRequestIds: string[] };
 }
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -300,6 +306,28 @@ export interface ShadowOptions extends TargetBehaviour {
   compare?: CompareOptions | Comparator | false;
   /** Start enabled. Default true. */
   enabled?: boolean;
+  /**
+   * Where the engine (shadow calls, comparison, records, the log file) runs. Default: on one worker thread per
+   * process when every engine hook can cross threads (data, or module specifiers `{ module, export }`), otherwise
+   * in the app's thread. `'worker'` insists (a plain function hook then throws); `'in-thread'` never starts a worker.
+   */
+  engine?: 'worker' | 'in-thread';
+  /**
+   * A call that waited this long for a free slot is not sent; its shadow record says `queue_timeout`. Keeps every
+   * shadow record within the reader's join window. Default 30 000 ms.
+   */
+  maxQueueWaitMs?: number;
+  /**
+   * The app's own id for a request (pino-http's `req.id`, say), logged as `clientRequestId` when it is 1–128
+   * characters of `[A-Za-z0-9._:-]`. Default: the `requestIdHeader` header.
+   */
+  requestId?: (req: IncomingMessage) => string | number | undefined;
+  /** Header carrying the client's request id, logged as `clientRequestId`. Default `x-request-id`. */
+  requestIdHeader?: string;
+  /** Also put the id in `res.locals.shadowRequestId` (changes what templates rendering `res.locals` see). Default false; use `shadowRequestId(req)`. */
+  resLocals?: boolean;
+  /** Signal on which log files are reopened (after logrotate renamed them), or false. Default `'SIGHUP'`. */
+  reopenOnSignal?: NodeJS.Signals | false;
 }
 
 /** The request as handed to a function target or `transformRequest`. */
@@ -392,6 +420,8 @@ export interface ShadowStats {
   latencyMs: LatencySummary;
   /** The same figures per target. */
   targets: Record<string, TargetStats>;
+  /** Where the engine runs, and whether it is up (false after a worker crash, until the next mirrored request). */
+  engine: { mode: 'worker' | 'in-thread'; available: boolean };
 }
 
 export interface TargetStats {
@@ -417,6 +447,10 @@ export interface ShadowMiddleware {
   /** Changes `enabled` and `sampleRate`; takes effect on the next request. */
   update(update: ShadowUpdate): void;
   stats(): ShadowStats;
+  /** Resolves once every request seen so far has been mirrored or skipped and its records written. */
+  whenIdle(): Promise<void>;
+  /** Reopens the log file (after logrotate renamed it); also done on `reopenOnSignal`. */
+  reopen(): void;
   /**
    * Registers Prometheus metrics on a prom-client `Registry` (default: prom-client's global one).
    * Needs the optional peer `prom-client`; throws `ShadowMissingPeerError` without it.

@@ -25,6 +25,11 @@ export class CircuitBreaker {
     return this.#state;
   }
 
+  /** When an open breaker lets its next probe through (`Date.now()` clock); 0 when not open. */
+  get reopensAt(): number {
+    return this.#state === 'open' ? this.#openedAt + this.options.cooldownMs : 0;
+  }
+
   /**
    * May a new call be admitted? In half-open state only one (the probe) is, until it reports back.
    * Returns `'probe'` for that one so its outcome can be told apart.

@@ -69,3 +69,12 @@ function originFormOf(requestTarget: string): string | undefined {
   // `*` (OPTIONS *), authority form (CONNECT) and anything else are not mirrored.
   return undefined;
 }
+
+/**
+ * The request-target sent to the shadow: the target's base path and the client's path and query exactly as
+ * received (no dot-segment resolution, no re-encoding), once `shadowUrlFor` has accepted them.
+ */
+export function rawShadowPath(target: ParsedTarget, requestTarget: string): string | undefined {
+  if (!requestTarget.startsWith('/')) return undefined;
+  return target.basePath + requestTarget;
+}
