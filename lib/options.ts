@@ -58,13 +58,14 @@ export interface ResolvedOptions {
   requestIdHeader: string;
   resLocals: boolean;
   reopenOnSignal: NodeJS.Signals | false;
+  dnsServers: string[] | undefined;
 }
 
 const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
-  'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal',
+  'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
@@ -132,6 +133,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     requestIdHeader: (optionalString(options, 'requestIdHeader') ?? 'x-request-id').toLowerCase(),
     resLocals: optionalBoolean(options, 'resLocals') ?? false,
     reopenOnSignal: resolveReopenSignal(options.reopenOnSignal),
+    dnsServers: options.dnsServers === undefined ? undefined : stringList(options, 'dnsServers'),
   };
 }
 

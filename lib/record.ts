@@ -44,8 +44,9 @@ function fileSink(filename: string): RecordSink {
       logger.info(JSON.stringify(record));
     },
     async flush() {
+      // winston hands lines on synchronously unless back-pressured; a write's callback runs after every earlier write.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (file.writableLength > 0) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
+      if (file.writable) await new Promise<void>((resolve) => file.write('', () => resolve()));
     },
     close() {
       return new Promise<void>((resolve) => {

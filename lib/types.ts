@@ -328,6 +328,11 @@ export interface ShadowOptions extends TargetBehaviour {
   resLocals?: boolean;
   /** Signal on which log files are reopened (after logrotate renamed them), or false. Default `'SIGHUP'`. */
   reopenOnSignal?: NodeJS.Signals | false;
+  /**
+   * DNS servers (`'10.0.0.2'`, `'127.0.0.1:5353'`) for the shadow's host name. Shadow hosts are always resolved
+   * with c-ares, off the threadpool the app's own `dns.lookup` calls use. Default: the system's servers.
+   */
+  dnsServers?: string[];
 }
 
 /** The request as handed to a function target or `transformRequest`. */

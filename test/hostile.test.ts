@@ -675,9 +675,11 @@ describe('hostile request targets', () => {
     const cases: { target: string; outcome: string }[] = [
       { target: `//${evilHost}/steal`, outcome: `/v2//${evilHost}/steal` },
       { target: `///${evilHost}/steal`, outcome: `/v2///${evilHost}/steal` },
-      { target: `/\\${evilHost}/steal`, outcome: `/v2//${evilHost}/steal` },
+      { target: `/\\${evilHost}/steal`, outcome: `/v2/\\${evilHost}/steal` },
       { target: `/%5c${evilHost}/steal`, outcome: `/v2/%5c${evilHost}/steal` },
       { target: `http://${evilHost}/steal?q=1`, outcome: '/v2/steal?q=1' },
+      { target: '/a/../b?x={"y"}', outcome: '/v2/a/../b?x={"y"}' },
+      { target: '/a/%2e%2e/b/{c}/`d`', outcome: '/v2/a/%2e%2e/b/{c}/`d`' },
       { target: '/../admin', outcome: 'bad_url' },
       { target: '/%2e%2e/admin', outcome: 'bad_url' },
       { target: '*', outcome: 'bad_url' },

@@ -21,7 +21,6 @@ import type {
   TargetStats,
 } from '../types.js';
 import {
-  applyRequestChange,
   asBuffer,
   decodeProductionAnswer,
   errorMessage,
@@ -43,6 +42,7 @@ import { headersForLog, droppedHeaderSet, shadowRequestHeaders } from './headers
 import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';
 import { safeRecord } from './safe-record.js';
+import { createShadowLookup } from './resolve-host.js';
 
 /** A request accepted for mirroring: its production side, and its shadow calls until all have ended. */
 interface RequestGroup {
@@ -119,7 +119,12 @@ export class ShadowPipeline {
     this.#answers = new ByteBudget(config.maxQueuedBytes);
     this.#limits = { maxBytes: config.maxShadowResponseBytes, maxLoggedBodyBytes: config.maxLoggedBodyBytes, assemble: config.assemble ?? concatenatePayloads };
     this.#droppedHeaders = droppedHeaderSet(config.forwardCredentials, config.stripHeaders);
-    this.#client = createShadowClient({ timeoutMs: config.timeoutMs, maxConcurrent: config.maxConcurrent, maxResponseBytes: config.maxShadowResponseBytes });
+    this.#client = createShadowClient({
+      timeoutMs: config.timeoutMs,
+      maxConcurrent: config.maxConcurrent,
+      maxResponseBytes: config.maxShadowResponseBytes,
+      lookup: createShadowLookup({ timeoutMs: config.timeoutMs, servers: config.dnsServers }),
+    });
     // Each call in flight listens for cancellation until it settles: up to maxConcurrent listeners is expected.
     setMaxListeners(config.maxConcurrent + 1, this.#cancel.signal);
     this.#targets = new Map(
