@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
 import { ShadowOptionsError, showValue } from './errors.js';
 import { createComparator } from './engine/compare.js';
+import { closestName } from './did-you-mean.js';
 import { compilePathPattern, type PathPattern } from './json-path.js';
 import type { BreakerOptions, ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
 import { parseTarget, type ParsedTarget } from './engine/target-url.js';
@@ -299,37 +300,10 @@ function stringList(options: Record<string, unknown>, key: string): string[] {
 function rejectUnknownKeys(options: Record<string, unknown>, known: readonly string[], prefix: string): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const suggestion = closest(key, known);
+    const suggestion = closestName(key, known);
     throw new ShadowOptionsError(
       prefix + key,
       `is not an option of express-shadow${suggestion ? `. Did you mean \`${prefix}${suggestion}\`?` : `. Known options: ${known.join(', ')}`}`,
     );
   }
-}
-
-/** The known name nearest to a misspelt one (Levenshtein distance up to a third of its length), for "did you mean". */
-function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

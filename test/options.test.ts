@@ -27,7 +27,7 @@ describe('option validation at construction', () => {
     ['methods not a list', { target, methods: 'POST' }, /`methods` must be an array of non-empty strings/],
     ['logger and logFile together', { target, logFile: 'a.log', logger: { log() {} } }, /`logFile` cannot be combined with `logger`/],
     ['a logger that is not one', { target, logger: 'winston' }, /`logger` must be a winston logger/],
-    ['bad redact path', { target, redact: ['$..password'] }, /`redact\[0\]` is not a valid JSON path/],
+    ['bad redact path', { target, redact: ['$.password['] }, /`redact\[0\]` is not a valid JSON path/],
     ['bad compare tolerance', { target, compare: { numericTolerance: { absolute: -1 } } }, /compare\.numericTolerance\.absolute/],
     ['logHeaders as a string', { target, logHeaders: 'content-type' }, /`logHeaders` must be true, false or an array of header names/],
     ['targets with target', { target, targets: [{ url: target }] }, /`targets` cannot be combined with `target`/],
