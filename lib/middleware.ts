@@ -13,8 +13,9 @@ import { BoundedQueue, callFunctionTarget, createShadowClient, type ShadowOutcom
 import { ShadowOptionsError, ShadowUsageError, showValue } from './errors.js';
 import { droppedHeaderSet, headersForLog, shadowRequestHeaders } from './engine/headers.js';
 import { createMetrics, type MetricsOptions } from './metrics.js';
-import { parsePath, redactPaths, type PathPattern, type PathSegment } from './json-path.js';
 import { bodyForLog, decodeBody, decodeContent, isJsonContentType, type DecodedBody } from './engine/logged-body.js';
+import { redactDifference, redactText } from './engine/redact-body.js';
+import { maskQuery, removeQueryParams } from './engine/redact-query.js';
 import { resolveOptions, validateSampleRate, type ResolvedTarget } from './options.js';
 import { createRecordSink } from './record.js';
 import { requestIdFor } from './tap/request-id.js';
@@ -26,7 +27,6 @@ import type {
   CloseOptions,
   ComparedAnswer,
   ComparisonRecord,
-  Difference,
   HeaderMap,
   NotMirroredReason,
   ProductionRecord,
@@ -132,7 +132,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   // Each call in flight listens for cancellation until it settles: up to maxConcurrent listeners at once is expected,
   // more would be a leak worth the warning.
   setMaxListeners(config.maxConcurrent + 1, cancel.signal);
-  const droppedHeaders = droppedHeaderSet(config.forwardCredentials, config.stripHeaders);
+  const droppedHeaders = droppedHeaderSet(config.secrets.withheldHeaders, config.stripHeaders);
   const assemble = config.assemble ?? concatenatePayloads;
   // Each instance marks requests with its own symbol, so mounting the same instance twice mirrors once.
   const kHandled = Symbol('express-shadow.handled');
@@ -186,6 +186,12 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       if (!url) return { ok: false, code: 'bad_url', message: `path ${showValue(request.path)} cannot be sent to ${target.name}`, durationMs: 0 };
       return client.send({ method: request.method, url, headers: request.headers, body: request.body }, signal);
     };
+  }
+
+  /** A path as logged: credential query values masked, other values through value masking. */
+  function loggedPath(path: string): string {
+    const masked = maskQuery(path, config.secrets.redactQuery);
+    return config.secrets.maskText ? config.secrets.maskText(masked) : masked;
   }
 
   function notify(event: (observer: ShadowObserver) => void): void {
@@ -246,7 +252,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       timestamp: new Date().toISOString(),
       reason,
       method: info.method,
-      path: info.path,
+      path: loggedPath(info.path),
       route: info.route,
       ...(info.status !== undefined ? { status: info.status } : {}),
       ...(detail !== undefined ? { detail } : {}),
@@ -381,7 +387,8 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
         break;
     }
 
-    const path = req.originalUrl ?? req.url ?? '';
+    // Credentials in the query go only where forwarded by choice; every other byte of the target is kept.
+    const path = removeQueryParams(req.originalUrl ?? req.url ?? '', config.secrets.withheldQuery);
     // Built once per URL target up front, so a hostile path is one `skipped` record, not one error per target.
     const urls = new Map<TargetRuntime, URL>();
     for (const { target } of selection) {
@@ -527,8 +534,8 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       ...base,
       status: outcome.status,
       response: {
-        headers: headersForLog(outcome.headers, config.redactHeaders, config.logHeaders),
-        ...bodyForLog(shadowBody, contentType, config.maxLoggedBodyBytes, config.redactPaths),
+        headers: headersForLog(outcome.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        ...bodyForLog(shadowBody, contentType, config.secrets.bodies, config.secrets.logBodies.response),
         ...(outcome.truncated ? { responseTruncated: true as const } : {}),
         ...(stream ? { stream: stream.measurements } : {}),
       },
@@ -605,7 +612,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       const listed = result.differences ?? [];
       const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
       // A field masked by `redact` must not come back through a difference's values.
-      const differences = config.redactPaths.length > 0 ? listed.map((d) => redactDifference(d, config.redactPaths)) : listed;
+      const differences = listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response));
       const record: ComparisonRecord = {
         ...base,
         match: Boolean(result.match),
@@ -639,18 +646,18 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       requestId: info.requestId,
       timestamp: new Date().toISOString(),
       method: info.method,
-      path: info.path,
+      path: loggedPath(info.path),
       route: info.route,
       status: info.status ?? 0,
       durationMs: round(durationMs),
       request: {
-        headers: headersForLog(req.headers, config.redactHeaders, config.logHeaders),
+        headers: headersForLog(req.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
         bodySource,
-        ...bodyForLog(requestBody, requestType, config.maxLoggedBodyBytes, config.redactPaths),
+        ...bodyForLog(requestBody, requestType, config.secrets.bodies, config.secrets.logBodies.request),
       },
       response: {
-        headers: headersForLog(headers, config.redactHeaders, config.logHeaders),
-        ...bodyForLog(production.decoded, headerString(headers['content-type']), config.maxLoggedBodyBytes, config.redactPaths),
+        headers: headersForLog(headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        ...bodyForLog(production.decoded, headerString(headers['content-type']), config.secrets.bodies, config.secrets.logBodies.response),
         ...(production.stream ? { stream: production.stream } : {}),
       },
     };
@@ -685,7 +692,8 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     if (!format && !chunked) return undefined;
     const measurements: StreamMeasurements = { ttfbMs: round(ttfbMs), chunks };
     if (!format) return { measurements };
-    const events = eventPayloads(bytes.toString('utf8'), format);
+    // Masked before assembly, so neither the assembled text nor a difference in it can carry a masked field.
+    const events = eventPayloads(bytes.toString('utf8'), format).map((payload) => redactText(payload, config.secrets.bodies));
     let assembled: string;
     try {
       assembled = assemble(events);
@@ -693,7 +701,10 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       assembled = `[assemble threw: ${errorMessage(error)}]`;
     }
     measurements.events = events.length;
-    measurements.assembled = assembled.length > config.maxLoggedBodyBytes ? assembled.slice(0, config.maxLoggedBodyBytes) : assembled;
+    if (config.secrets.logBodies.response) {
+      const logged = redactText(assembled, config.secrets.bodies);
+      measurements.assembled = logged.length > config.maxLoggedBodyBytes ? logged.slice(0, config.maxLoggedBodyBytes) : logged;
+    }
     const assembledBytes = Buffer.from(assembled, 'utf8');
     let json: unknown;
     let isJson = false;
@@ -879,44 +890,6 @@ function reserialiseParsedBody(req: AppRequest): Buffer | undefined {
     return Buffer.from(form.toString(), 'utf8');
   }
   return undefined;
-}
-
-function redactDifference(difference: Difference, patterns: readonly PathPattern[]): Difference {
-  let segments: PathSegment[];
-  try {
-    segments = parsePath(difference.path);
-  } catch {
-    return difference;
-  }
-  if (patterns.some((pattern) => pattern.covers(segments))) {
-    return { path: difference.path, production: '[REDACTED]', shadow: '[REDACTED]' };
-  }
-  // A difference at a parent path carries the subtree: mask inside it.
-  const relative = patterns.filter((pattern) => pattern.matchesPrefix(segments));
-  if (relative.length === 0) return difference;
-  return {
-    path: difference.path,
-    ...('production' in difference ? { production: redactBelow(difference.production, segments, relative) } : {}),
-    ...('shadow' in difference ? { shadow: redactBelow(difference.shadow, segments, relative) } : {}),
-  };
-}
-
-/** Redacts `value`, which sits at `at` in the document, with patterns written for the whole document. */
-function redactBelow(value: unknown, at: PathSegment[], patterns: readonly PathPattern[]): unknown {
-  let wrapped: unknown = value;
-  for (let i = at.length - 1; i >= 0; i--) {
-    const segment = at[i]!;
-    if (typeof segment === 'number') {
-      const array: unknown[] = [];
-      array[segment] = wrapped;
-      wrapped = array;
-    } else {
-      wrapped = { [segment]: wrapped };
-    }
-  }
-  let redacted = redactPaths(wrapped, patterns);
-  for (const segment of at) redacted = (redacted as Record<string | number, unknown>)[segment];
-  return redacted;
 }
 
 function headerString(value: unknown): string | undefined {
