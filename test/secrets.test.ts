@@ -26,7 +26,6 @@ const CREDENTIAL_HEADERS = [
   'ocp-apim-subscription-key',
   'x-hub-signature-256',
 ];
-const CREDENTIAL_PARAMS = ['api_key', 'access_token'];
 const KINDS = ['json', 'form', 'multipart', 'text-json', 'untyped-json', 'sse'] as const;
 type Kind = (typeof KINDS)[number];
 

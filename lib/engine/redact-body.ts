@@ -194,23 +194,20 @@ export function streamTextForLog(text: string, format: StreamFormat, rules: Pick
   }
   // SSE: the data lines of one event form its payload; a payload changed by masking is written back as one line.
   const out: string[] = [];
-  let run: string[] = [];
-  let runSeparator = '';
+  let run: { line: string; separator: string }[] = [];
   const flush = (): void => {
     if (run.length === 0) return;
-    const payload = run.map((line) => line.slice(line[5] === ' ' ? 6 : 5)).join('\n');
+    const payload = run.map(({ line }) => line.slice(line[5] === ' ' ? 6 : 5)).join('\n');
     const masked = redactText(payload, rules);
-    if (masked === payload) out.push(run.join(runSeparator));
-    else out.push(`data: ${masked.replace(/\r\n|\r|\n/g, ' ')}`);
-    out.push(runSeparator);
+    if (masked === payload) for (const { line, separator } of run) out.push(line, separator);
+    else out.push(`data: ${masked.replace(/\r\n|\r|\n/g, ' ')}`, run[run.length - 1]!.separator);
     run = [];
   };
   for (let index = 0; index < pieces.length; index += 2) {
     const line = pieces[index]!;
     const separator = pieces[index + 1] ?? '';
     if (line.startsWith('data:')) {
-      run.push(line);
-      runSeparator = separator || runSeparator;
+      run.push({ line, separator });
       continue;
     }
     flush();
