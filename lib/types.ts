@@ -73,7 +73,7 @@ export interface ProductionRecord {
   /** ISO 8601 time the production response finished. */
   timestamp: string;
   method: string;
-  /** `req.originalUrl`: path and query as the client sent them. */
+  /** `req.originalUrl`: path and query as the client sent them, credential query values masked (`redactQuery`). */
   path: string;
   /** The matched route pattern (`req.baseUrl + req.route.path`), or `null` when no route matched. */
   route: string | null;
@@ -139,6 +139,7 @@ export interface SkippedRecord {
   timestamp: string;
   reason: SkipReason;
   method: string;
+  /** As in `ProductionRecord.path`: credential query values masked. */
   path: string;
   route: string | null;
   /** Production status, when production answered. */
@@ -380,8 +381,12 @@ export interface NameListOption {
 export interface ShadowRequest {
   requestId: string;
   method: string;
-  /** Path and query as the client sent them (`req.originalUrl`); for URL targets, appended to the target's base path. */
+  /**
+   * Path and query as the client sent them (`req.originalUrl`) minus credential query parameters not forwarded
+   * (see `forwardCredentials`); for URL targets, appended to the target's base path.
+   */
   path: string;
+  /** The client's headers minus hop-by-hop, trace, `stripHeaders` and credential headers not forwarded. */
   headers: HeaderMap;
   /** The exact body bytes; `undefined` when the request had none. */
   body: Buffer | undefined;
