@@ -132,16 +132,28 @@ export function startStates(patterns: readonly PathPattern[]): PatternStates {
   return patterns.map((pattern) => ({ pattern, step: 0 }));
 }
 
-/** The states once `segment` is appended to the current path; a shared empty array when none is left. */
+/**
+ * The states once `segment` is appended to the current path; a shared empty array when none is left. When nothing
+ * changes (a `..` pattern still waiting for its name, the usual case deep in a body) `states` itself is returned,
+ * so walking a document allocates only where a pattern moves.
+ */
 export function advanceStates(states: PatternStates, segment: PathSegment): PatternStates {
   if (states.length === 0) return NO_STATES;
-  const next: PatternState[] = [];
-  for (const state of states) {
+  let next: PatternState[] | null = null;
+  for (let index = 0; index < states.length; index++) {
+    const state = states[index]!;
     const step = state.pattern.steps[state.step];
-    if (step === undefined) continue;
-    if (step.descendant) addState(next, state);
-    if (step.accepts === WILDCARD || step.accepts === segment) addState(next, { pattern: state.pattern, step: state.step + 1 });
+    const accepted = step !== undefined && (step.accepts === WILDCARD || step.accepts === segment);
+    const stays = step !== undefined && step.descendant;
+    if (stays && !accepted) {
+      if (next) addState(next, state);
+      continue;
+    }
+    next ??= states.slice(0, index);
+    if (stays) addState(next, state);
+    if (accepted) addState(next, { pattern: state.pattern, step: state.step + 1 });
   }
+  if (next === null) return states;
   return next.length === 0 ? NO_STATES : next;
 }
 
@@ -172,23 +184,63 @@ export function redactJson(value: unknown, patterns: readonly PathPattern[], opt
  * comparison difference at `$.user` needs so that `$..password` still masks `user.password` inside it.
  */
 export function redactAt(value: unknown, at: readonly PathSegment[], patterns: readonly PathPattern[], options: RedactOptions = {}): unknown {
-  const walk: Walk = { mask: options.mask ?? '[REDACTED]', mapScalar: options.mapScalar };
-  if (patterns.length === 0 && !walk.mapScalar) return value;
-  let states = startStates(patterns);
-  for (const segment of at) {
+  if (patterns.length === 0 && !options.mapScalar) return value;
+  const split = splitPatterns(patterns);
+  const walk: Walk = { mask: options.mask ?? '[REDACTED]', mapScalar: options.mapScalar, anyDepth: split.anyDepth };
+  let states = startStates(split.general);
+  if (at.length === 0 && masks(states, value)) return walk.mask;
+  for (let index = 0; index < at.length; index++) {
+    const segment = at[index]!;
     // A pattern that named a parent masks this value too, unless it spares containers (the parent was one).
-    if (masks(states, CONTAINER)) return walk.mask;
+    const here = index === at.length - 1 ? value : CONTAINER;
     states = advanceStates(states, segment);
+    if (masks(states, here) || masksByName(walk, segment, here)) return walk.mask;
   }
-  if (masks(states, value)) return walk.mask;
   return redactBelow(value, states, 0, walk);
 }
 
 interface Walk {
   mask: unknown;
   mapScalar: ((value: string | number) => unknown) | undefined;
+  /** `$..name` patterns by name (the defaults): one map lookup per member instead of a state each. */
+  anyDepth: ReadonlyMap<string, { scalarsOnly: boolean }> | undefined;
 }
 
+interface SplitPatterns {
+  anyDepth: ReadonlyMap<string, { scalarsOnly: boolean }> | undefined;
+  general: readonly PathPattern[];
+}
+
+const splitCache = new WeakMap<readonly PathPattern[], SplitPatterns>();
+
+/** `$..name` patterns apart from the rest; cached per array, as options hold one array for the middleware's life. */
+function splitPatterns(patterns: readonly PathPattern[]): SplitPatterns {
+  const cached = splitCache.get(patterns);
+  if (cached) return cached;
+  const anyDepth = new Map<string, { scalarsOnly: boolean }>();
+  const general: PathPattern[] = [];
+  for (const pattern of patterns) {
+    const [only, ...more] = pattern.steps;
+    if (only && more.length === 0 && only.descendant && typeof only.accepts === 'string') {
+      // Two patterns for one name: the one that also masks containers wins.
+      const scalarsOnly = pattern.scalarsOnly && (anyDepth.get(only.accepts)?.scalarsOnly ?? true);
+      anyDepth.set(only.accepts, { scalarsOnly });
+    } else {
+      general.push(pattern);
+    }
+  }
+  const split = { anyDepth: anyDepth.size > 0 ? anyDepth : undefined, general };
+  splitCache.set(patterns, split);
+  return split;
+}
+
+function masksByName(walk: Walk, segment: PathSegment, value: unknown): boolean {
+  if (walk.anyDepth === undefined || typeof segment !== 'string') return false;
+  const named = walk.anyDepth.get(segment);
+  return named !== undefined && (!named.scalarsOnly || !isContainer(value));
+}
+
+/** Adds a state unless the same pattern already stands at the same step (two `..` paths can meet). */
 function addState(states: PatternState[], state: PatternState): void {
   for (const kept of states) if (kept.pattern === state.pattern && kept.step === state.step) return;
   states.push(state);
@@ -205,7 +257,7 @@ function masks(states: PatternStates, value: unknown): boolean {
 
 function redactBelow(value: unknown, live: PatternStates, depth: number, walk: Walk): unknown {
   if (typeof value === 'string' || typeof value === 'number') return walk.mapScalar ? walk.mapScalar(value) : value;
-  if (!isContainer(value) || (live.length === 0 && !walk.mapScalar)) return value;
+  if (!isContainer(value) || (live.length === 0 && !walk.mapScalar && !walk.anyDepth)) return value;
   if (depth >= MAX_REDACT_DEPTH) return walk.mask;
   if (Array.isArray(value)) {
     let copy: unknown[] | null = null;
@@ -234,6 +286,7 @@ function redactBelow(value: unknown, live: PatternStates, depth: number, walk: W
 }
 
 function redactChild(child: unknown, live: PatternStates, depth: number, segment: PathSegment, walk: Walk): unknown {
+  if (masksByName(walk, segment, child)) return walk.mask;
   const narrowed = advanceStates(live, segment);
   if (masks(narrowed, child)) return walk.mask;
   return redactBelow(child, narrowed, depth + 1, walk);
