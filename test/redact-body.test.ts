@@ -156,3 +156,12 @@ describe('bodies not logged', () => {
     expect(bodyDigestForLog(body(''))).toEqual({});
   });
 });
+
+describe('long bodies', () => {
+  it('parses a whole text/plain JSON body too long to log whole, masks it, then cuts it', () => {
+    const long = JSON.stringify({ password: 'hunter2', pad: 'y'.repeat(300) });
+    const logged = redactedBodyForLog(body(long, 'text/plain'), 'text/plain', rules({ max: 80 }));
+    expect(logged.truncated).toBe(true);
+    expect(String(logged.body)).toMatch(/^\{"password":"\[REDACTED\]","pad":"y+$/);
+  });
+});

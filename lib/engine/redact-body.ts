@@ -93,7 +93,8 @@ export function redactedBodyForLog(body: DecodedBody, contentType: string | unde
   const cut = body.truncated || body.bytes.length > rules.maxLoggedBodyBytes;
   if (body.isJson) return jsonForLog(body.json, body, rules, logged);
   const stream = streamFormatOf(contentType);
-  const sniffed = cut || stream ? undefined : sniffJson(body.bytes);
+  // A whole capture is parsed even when too long to log whole: it is masked first, then cut.
+  const sniffed = body.truncated || stream ? undefined : sniffJson(body.bytes);
   if (sniffed) return jsonForLog(sniffed.json, body, rules, logged);
   if (!stream && rules.paths.length > 0 && looksLikeJson(body.bytes)) {
     // JSON we could not parse (cut off, or invalid): the fields to mask cannot be found, so none of it is logged.
