@@ -41,6 +41,8 @@ export const CREDENTIAL_PARAM_NAMES: readonly string[] = Object.freeze(['key', '
 /** `auth` counts only as a word of the name: `x-auth-token`, `hmac-auth`, `auth`, but not `author` or `oauth2-state`... */
 const AUTH_WORDS = new Set(['auth', 'authorization', 'authentication']);
 
+const MAX_REMEMBERED_NAMES = 1024;
+
 const EVERYTHING: NameMatcher = Object.freeze({ has: () => true });
 const NOTHING: NameMatcher = Object.freeze({ has: () => false });
 
@@ -79,12 +81,16 @@ export interface NameListChanges {
 export function createNameMatcher(isDefault: (name: string) => boolean, changes: NameListChanges = { add: [], allow: [] }): NameMatcher {
   const added = new Set(changes.add.map((name) => name.toLowerCase()));
   const allowed = new Set(changes.allow.map((name) => name.toLowerCase()));
+  // The same few header names come with every request: remember the answers, up to a bound hostile names cannot pass.
+  const seen = new Map<string, boolean>();
   return Object.freeze({
     has(name: string): boolean {
+      const known = seen.get(name);
+      if (known !== undefined) return known;
       const lower = name.toLowerCase();
-      if (added.has(lower)) return true;
-      if (allowed.has(lower)) return false;
-      return isDefault(lower);
+      const answer = added.has(lower) || (!allowed.has(lower) && isDefault(lower));
+      if (seen.size < MAX_REMEMBERED_NAMES) seen.set(name, answer);
+      return answer;
     },
   });
 }
