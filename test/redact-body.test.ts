@@ -145,6 +145,14 @@ describe('redactText and redactDifference', () => {
     expect(redactDifference({ path: '$', production: '{"token":"a"}', shadow: 'plain' }, rules())).toEqual({ path: '$', production: '{"token":"[REDACTED]"}', shadow: 'plain' });
   });
 
+  it("masks a custom comparator's difference at a path it cannot read as if it were the whole document", () => {
+    expect(redactDifference({ path: 'user', production: { password: 'a' }, shadow: '{"token":"b"}' }, rules())).toEqual({
+      path: 'user',
+      production: { password: '[REDACTED]' },
+      shadow: '{"token":"[REDACTED]"}',
+    });
+  });
+
   it('keeps only the path when answers are not logged', () => {
     expect(redactDifference({ path: '$.label', production: 'cat', shadow: 'dog' }, rules(), false)).toEqual({ path: '$.label' });
   });
