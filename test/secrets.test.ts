@@ -256,6 +256,18 @@ describe('secrets and personal data, end to end', () => {
     });
   });
 
+  it('masks credential query values in the path of skipped records too', async () => {
+    const shadowServer = closeLater(await startShadowServer());
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: shadowServer.url, logFile, maxBodyBytes: 4 });
+    const app = await startApp(shadow);
+    await sendRaw(app.url, { path: '/big?access_token=S_skip_token_Z&q=1', headers: { 'content-type': 'text/plain' }, body: 'more than four bytes' });
+    await shadow.close();
+    const [skipped] = recordsOfType(await readRecords(logFile), 'skipped');
+    expect(skipped).toMatchObject({ reason: 'body_too_large', path: '/big?access_token=[REDACTED]&q=1' });
+    expect(await readFile(logFile, 'utf8')).not.toContain('S_skip_token_Z');
+  });
+
   it('masks credential query values in the logged path and keeps the rest of it', async () => {
     const { logFile } = await runScenario(SCENARIOS[0]!, 99);
     const production = recordsOfType(await readRecords(logFile), 'production').find((record) => record.path.startsWith('/json'));
