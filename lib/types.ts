@@ -5,16 +5,42 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
 
-/** A body as it appears in the log: parsed JSON, UTF-8 text, or base64 of the raw bytes. */
+/**
+ * A body as it appears in the log: parsed JSON, UTF-8 text, base64 of the raw bytes, or the parts of a multipart
+ * form; with secrets masked (see `redact`, `redactValues`). With `logBodies` off for its side, only its size and
+ * SHA-256.
+ */
 export interface LoggedBody {
-  /** Parsed JSON (content type JSON and it parsed), a UTF-8 string (text), or base64 (anything else). Absent when there was no body. */
+  /**
+   * Parsed JSON (a body that parses as a JSON object or array, whatever its content type), a UTF-8 string (text,
+   * forms, event streams), base64 (anything else), or `MultipartPartLog[]`. Absent when there was no body, or when
+   * bodies are not logged.
+   */
   body?: unknown;
-  /** Present and `"base64"` when `body` holds base64 of the bytes. */
-  bodyEncoding?: 'base64';
+  /** `"base64"` when `body` holds base64 of the bytes; `"multipart"` when it holds the parts of a multipart form. */
+  bodyEncoding?: 'base64' | 'multipart';
   /** `true` when the body was longer than `maxLoggedBodyBytes` (or the capture cap) and was cut. */
   truncated?: true;
   /** Size in bytes of the whole body as sent (before truncation, after decompression when it was compressed). */
   bodyBytes?: number;
+  /** SHA-256 (hex) of the body's bytes, in place of `body` when `logBodies` leaves this side out. */
+  bodySha256?: string;
+}
+
+/** One part of a logged multipart body: a text field with its (masked) value, or a file described, never its bytes. */
+export interface MultipartPartLog {
+  /** The field name. */
+  name: string;
+  /** A text field's value, `"[REDACTED]"` when the name is a secret. Absent for files and for values past the byte cap. */
+  value?: string;
+  /** A file's name as the client gave it. */
+  filename?: string;
+  /** A file's media type. */
+  type?: string;
+  /** Size in bytes (files, and values past the byte cap). */
+  bytes?: number;
+  /** SHA-256 (hex) of the part's bytes (files, and values past the byte cap). */
+  sha256?: string;
 }
 
 /** Measurements of a streamed (chunked) answer. */
@@ -50,7 +76,7 @@ export interface ProductionRecord {
   /** ISO 8601 time the production response finished. */
   timestamp: string;
   method: string;
-  /** `req.originalUrl`: path and query as the client sent them. */
+  /** `req.originalUrl`: path and query as the client sent them, credential query values masked (`redactQuery`). */
   path: string;
   /** The matched route pattern (`req.baseUrl + req.route.path`), or `null` when no route matched. */
   route: string | null;
@@ -117,6 +143,7 @@ export interface SkippedRecord {
   timestamp: string;
   reason: SkipReason;
   method: string;
+  /** As in `ProductionRecord.path`: credential query values masked. */
   path: string;
   route: string | null;
   /** Production status, when production answered. */
@@ -288,16 +315,56 @@ export interface ShadowOptions extends TargetBehaviour {
   maxQueue?: number;
   /** Bytes of captured request bodies held (waiting or being captured). Default 64 MiB. */
   maxQueuedBytes?: number;
-  /** Forward `authorization`, `cookie`, `proxy-authorization` and `x-api-key` to the shadow. Default false. */
-  forwardCredentials?: boolean;
+  /**
+   * Credentials withheld from the shadow are sent after all: `true` for every one, or a list of header and query
+   * parameter names (case-insensitive). They are still masked in the log. Default `false`.
+   *
+   * Withheld by default: request headers `authorization`, `proxy-authorization`, `cookie`, `x-amz-security-token`,
+   * `x-goog-api-key`, `ocp-apim-subscription-key`, and any header whose name contains `token`, `secret`, `password`,
+   * `passwd`, `api-key`/`apikey`/`api_key`, `session`, `signature`, `credential` or the word `auth` (`x-auth-*`);
+   * query parameters by the same rules plus `key`, `sig` and `code` (the rest of the request-target is sent byte
+   * for byte). `redactHeaders.allow` and `redactQuery.allow` take names out of these rules. See docs/secrets.md.
+   * @example forwardCredentials: ['x-tenant-token']
+   */
+  forwardCredentials?: boolean | string[];
   /** Extra request headers removed from the shadow request. */
   stripHeaders?: string[];
-  /** Header names whose values are logged as `"[REDACTED]"`. Default authorization, cookie, set-cookie, proxy-authorization, x-api-key. */
-  redactHeaders?: string[];
+  /**
+   * Header names logged as `"[REDACTED]"` (request and both answers), added to the credential rules of
+   * `forwardCredentials` plus `set-cookie`. `{ add, allow }` also takes names out of the default rules (they are then
+   * logged and forwarded). Names are case-insensitive.
+   * @example redactHeaders: ['x-tenant'] // or { add: ['x-tenant'], allow: ['x-session-region'] }
+   */
+  redactHeaders?: string[] | NameListOption;
+  /**
+   * Query parameter names masked in every logged `path` and removed from the shadow's request-target, added to the
+   * default rules (see `forwardCredentials`). `{ add, allow }` also takes names out of the defaults.
+   * @example redactQuery: ['tenant'] // or { allow: ['code'] }
+   */
+  redactQuery?: string[] | NameListOption;
   /** Headers written into records: all (`true`), none (`false`), or only those named. Default true. */
   logHeaders?: boolean | string[];
-  /** JSON paths of body fields masked in the log (request and both responses). */
-  redact?: string[];
+  /**
+   * JSON paths of body fields masked in the log (requests, both answers, each streamed event and the assembled
+   * answer, comparison differences), added to the defaults `$..password`, `$..passwd`, `$..secret`, `$..token`,
+   * `$..access_token`, `$..refresh_token`, `$..api_key`, `$..card_number`, `$..cvv`, `$..ssn`. They apply to JSON
+   * whatever its content type says, and to urlencoded and multipart field names. `{ add, allow }` removes defaults
+   * by their text. The defaults mask only strings and numbers (`{"token": {"text": "Hi"}}` keeps its object).
+   * @example redact: ['$.user.email'] // or { add: ['$.user.email'], allow: ['$..token'] }
+   */
+  redact?: string[] | NameListOption;
+  /**
+   * Values masked wherever they appear in logged bodies, paths, headers and differences: `card` (13–19 digits
+   * passing the Luhn check), `email`, `jwt` (`eyJ…`). Masks read `[REDACTED:card]` and so on. Default none.
+   * @example redactValues: ['card', 'email', 'jwt']
+   */
+  redactValues?: ('card' | 'email' | 'jwt')[];
+  /**
+   * Which bodies the log holds: all (`true`), none (`false`), only requests or only answers. A body left out is
+   * logged as its size and SHA-256; comparison still runs in memory, and its differences then keep only their paths
+   * (when answers are left out). Default true.
+   */
+  logBodies?: boolean | 'request' | 'response';
   /** Circuit breaker of the target. */
   breaker?: BreakerOptions;
   /** How often the summary record of requests left out on purpose is written, ms. Default 60 000. 0 turns it off (the last one is still written by `close()`). */
@@ -335,12 +402,24 @@ export interface ShadowOptions extends TargetBehaviour {
   dnsServers?: string[];
 }
 
+/** A name list that adds to the defaults and, explicitly, takes defaults out. */
+export interface NameListOption {
+  /** Added to the defaults. */
+  add?: string[];
+  /** Default names (or default `redact` paths, as written) to leave out. */
+  allow?: string[];
+}
+
 /** The request as handed to a function target or `transformRequest`. */
 export interface ShadowRequest {
   requestId: string;
   method: string;
-  /** Path and query as the client sent them (`req.originalUrl`); for URL targets, appended to the target's base path. */
+  /**
+   * Path and query as the client sent them (`req.originalUrl`) minus credential query parameters not forwarded
+   * (see `forwardCredentials`); for URL targets, appended to the target's base path.
+   */
   path: string;
+  /** The client's headers minus hop-by-hop, trace, `stripHeaders` and credential headers not forwarded. */
   headers: HeaderMap;
   /** The exact body bytes; `undefined` when the request had none. */
   body: Buffer | undefined;

@@ -2,8 +2,8 @@
  * Turning captured bytes into what is compared and logged: production's and the shadow's answers decoded once
  * (content-encoding undone, JSON parsed, streams assembled), and the records built from them.
  */
-import { parsePath, redactPaths, type PathPattern, type PathSegment } from '../json-path.js';
-import type { ComparedAnswer, Difference, HeaderMap, ShadowRequest, ShadowRequestChange, StreamMeasurements } from '../types.js';
+import type { ComparedAnswer, HeaderMap, ShadowRequest, ShadowRequestChange, StreamMeasurements } from '../types.js';
+import { redactText, type BodyRules } from './redact-body.js';
 import { showValue } from '../errors.js';
 import { decodeBody, decodeContent, type DecodedBody } from './logged-body.js';
 import { eventPayloads, streamFormatOf } from './stream-events.js';
@@ -19,6 +19,10 @@ export interface AnswerLimits {
   maxBytes: number;
   maxLoggedBodyBytes: number;
   assemble: (events: string[]) => string;
+  /** What is masked in logged bodies and events. */
+  bodies: BodyRules;
+  /** Whether response bodies (and the assembled stream) are logged at all. */
+  logResponseBodies: boolean;
 }
 
 /** Production's answer decoded once, for the log and the comparator. */
@@ -57,7 +61,8 @@ export function streamMeasurements(
   if (!format && !chunked) return undefined;
   const measurements: StreamMeasurements = { ttfbMs: round(ttfbMs), chunks };
   if (!format) return { measurements };
-  const events = eventPayloads(bytes.toString('utf8'), format);
+  // Masked before assembly, so neither the assembled text nor a difference in it can carry a masked field.
+  const events = eventPayloads(bytes.toString('utf8'), format).map((payload) => redactText(payload, limits.bodies));
   let assembled: string;
   try {
     assembled = limits.assemble(events);
@@ -65,7 +70,10 @@ export function streamMeasurements(
     assembled = `[assemble threw: ${errorMessage(error)}]`;
   }
   measurements.events = events.length;
-  measurements.assembled = assembled.length > limits.maxLoggedBodyBytes ? assembled.slice(0, limits.maxLoggedBodyBytes) : assembled;
+  if (limits.logResponseBodies) {
+    const logged = redactText(assembled, limits.bodies);
+    measurements.assembled = logged.length > limits.maxLoggedBodyBytes ? logged.slice(0, limits.maxLoggedBodyBytes) : logged;
+  }
   const assembledBytes = Buffer.from(assembled, 'utf8');
   let json: unknown;
   let isJson = false;
@@ -108,45 +116,6 @@ export function applyRequestChange(request: ShadowRequest, change: ShadowRequest
     next.headers = next.body === undefined ? headers : { ...headers, 'content-length': String(next.body.length) };
   }
   return next;
-}
-
-/** A difference with every field masked by `redact` replaced, so a secret never comes back through a comparison. */
-export function redactDifference(difference: Difference, patterns: readonly PathPattern[]): Difference {
-  let segments: PathSegment[];
-  try {
-    segments = parsePath(difference.path);
-  } catch {
-    return difference;
-  }
-  if (patterns.some((pattern) => pattern.covers(segments))) {
-    return { path: difference.path, production: '[REDACTED]', shadow: '[REDACTED]' };
-  }
-  // A difference at a parent path carries the subtree: mask inside it.
-  const relative = patterns.filter((pattern) => pattern.matchesPrefix(segments));
-  if (relative.length === 0) return difference;
-  return {
-    path: difference.path,
-    ...('production' in difference ? { production: redactBelow(difference.production, segments, relative) } : {}),
-    ...('shadow' in difference ? { shadow: redactBelow(difference.shadow, segments, relative) } : {}),
-  };
-}
-
-/** Redacts `value`, which sits at `at` in the document, with patterns written for the whole document. */
-function redactBelow(value: unknown, at: PathSegment[], patterns: readonly PathPattern[]): unknown {
-  let wrapped: unknown = value;
-  for (let i = at.length - 1; i >= 0; i--) {
-    const segment = at[i]!;
-    if (typeof segment === 'number') {
-      const array: unknown[] = [];
-      array[segment] = wrapped;
-      wrapped = array;
-    } else {
-      wrapped = { [segment]: wrapped };
-    }
-  }
-  let redacted = redactPaths(wrapped, patterns);
-  for (const segment of at) redacted = (redacted as Record<string | number, unknown>)[segment];
-  return redacted;
 }
 
 export function headerString(value: unknown): string | undefined {

@@ -26,7 +26,6 @@ import {
   errorMessage,
   headerString,
   joinChunks,
-  redactDifference,
   round,
   streamMeasurements,
   type AnswerLimits,
@@ -42,6 +41,8 @@ import { headersForLog, droppedHeaderSet, shadowRequestHeaders } from './headers
 import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';
 import { safeRecord } from './safe-record.js';
+import { redactDifference } from './redact-body.js';
+import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
 
 /** A request accepted for mirroring: its production side, and its shadow calls until all have ended. */
@@ -97,7 +98,7 @@ export class ShadowPipeline {
   readonly #answers: ByteBudget;
   readonly #cancel = new AbortController();
   readonly #limits: AnswerLimits;
-  readonly #droppedHeaders: ReadonlySet<string>;
+  readonly #droppedHeaders: ReturnType<typeof droppedHeaderSet>;
   readonly #client;
   readonly #latency = new LatencyWindow();
   readonly #totals = { mirrored: 0, succeeded: 0 };
@@ -117,8 +118,14 @@ export class ShadowPipeline {
     this.#feedback = feedback;
     this.#queue = new BoundedQueue<ShadowJob>(config.maxQueue);
     this.#answers = new ByteBudget(config.maxQueuedBytes);
-    this.#limits = { maxBytes: config.maxShadowResponseBytes, maxLoggedBodyBytes: config.maxLoggedBodyBytes, assemble: config.assemble ?? concatenatePayloads };
-    this.#droppedHeaders = droppedHeaderSet(config.forwardCredentials, config.stripHeaders);
+    this.#limits = {
+      maxBytes: config.maxShadowResponseBytes,
+      maxLoggedBodyBytes: config.maxLoggedBodyBytes,
+      assemble: config.assemble ?? concatenatePayloads,
+      bodies: config.secrets.bodies,
+      logResponseBodies: config.secrets.logBodies.response,
+    };
+    this.#droppedHeaders = droppedHeaderSet(config.secrets.withheldHeaders, config.stripHeaders);
     this.#client = createShadowClient({
       timeoutMs: config.timeoutMs,
       maxConcurrent: config.maxConcurrent,
@@ -158,7 +165,7 @@ export class ShadowPipeline {
       timestamp: new Date().toISOString(),
       reason: skipped.reason,
       method: skipped.method,
-      path: skipped.path,
+      path: this.#loggedPath(skipped.path),
       route: skipped.route,
       ...(skipped.status !== undefined ? { status: skipped.status } : {}),
       ...(skipped.detail !== undefined ? { detail: skipped.detail } : {}),
@@ -256,11 +263,13 @@ export class ShadowPipeline {
       releaseProbes();
       return this.#skipAccepted(exchange, 'closing', 'close() timed out before this request could be queued');
     }
+    // Credentials in the query go only where forwarded by choice; every other byte of the target is kept.
+    const shadowPath = removeQueryParams(exchange.path, config.secrets.withheldQuery);
     // Built once per URL target up front, so a hostile path is one `skipped` record, not one error per target.
     const urls = new Map<TargetRuntime, URL>();
     for (const { target } of selection) {
       if (target.config.endpoint.kind !== 'url') continue;
-      const url = shadowUrlFor(target.config.endpoint.url, exchange.path);
+      const url = shadowUrlFor(target.config.endpoint.url, shadowPath);
       if (!url) {
         releaseProbes();
         return this.#skipAccepted(exchange, 'bad_url', 'the request target cannot be mirrored to the configured target');
@@ -281,7 +290,7 @@ export class ShadowPipeline {
     const request: ShadowRequest = {
       requestId: exchange.requestId,
       method: exchange.method,
-      path: exchange.path,
+      path: shadowPath,
       headers: shadowRequestHeaders(requestHeaders, this.#droppedHeaders, exchange.requestId, hasBody ? bodyBytes : undefined, exchange.bodySource === 'parsed'),
       body: hasBody ? bodyBytes : undefined,
       ...(requestBody.isJson ? { json: requestBody.json } : {}),
@@ -383,18 +392,18 @@ export class ShadowPipeline {
       ...(exchange.clientRequestId !== undefined ? { clientRequestId: exchange.clientRequestId } : {}),
       timestamp: new Date().toISOString(),
       method: exchange.method,
-      path: exchange.path,
+      path: this.#loggedPath(exchange.path),
       route: exchange.route,
       status: exchange.status,
       durationMs: round(exchange.durationMs),
       request: {
-        headers: headersForLog(exchange.headers, config.redactHeaders, config.logHeaders),
+        headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
         bodySource: exchange.bodySource,
-        ...bodyForLog(requestBody, headerString(exchange.headers['content-type']), config.maxLoggedBodyBytes, config.redactPaths),
+        ...bodyForLog(requestBody, headerString(exchange.headers['content-type']), config.secrets.bodies, config.secrets.logBodies.request),
       },
       response: {
-        headers: headersForLog(exchange.responseHeaders, config.redactHeaders, config.logHeaders),
-        ...bodyForLog(production.decoded, headerString(exchange.responseHeaders['content-type']), config.maxLoggedBodyBytes, config.redactPaths),
+        headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        ...bodyForLog(production.decoded, headerString(exchange.responseHeaders['content-type']), config.secrets.bodies, config.secrets.logBodies.response),
         ...(production.stream ? { stream: production.stream } : {}),
       },
     };
@@ -493,8 +502,8 @@ export class ShadowPipeline {
       ...base,
       status: outcome.status,
       response: {
-        headers: headersForLog(outcome.headers, config.redactHeaders, config.logHeaders),
-        ...bodyForLog(shadowBody, contentType, config.maxLoggedBodyBytes, config.redactPaths),
+        headers: headersForLog(outcome.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        ...bodyForLog(shadowBody, contentType, config.secrets.bodies, config.secrets.logBodies.response),
         ...(outcome.truncated ? { responseTruncated: true as const } : {}),
         ...(stream ? { stream: stream.measurements } : {}),
       },
@@ -573,7 +582,7 @@ export class ShadowPipeline {
       const listed = result.differences ?? [];
       const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
       // A field masked by `redact` must not come back through a difference's values.
-      const differences = config.redactPaths.length > 0 ? listed.map((d) => redactDifference(d, config.redactPaths)) : listed;
+      const differences = listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response));
       const record: ComparisonRecord = {
         ...base,
         match: Boolean(result.match),
@@ -590,6 +599,12 @@ export class ShadowPipeline {
     } catch (error) {
       return { ...base, match: false, differences: [], error: `compare threw: ${errorMessage(error)}` };
     }
+  }
+
+  /** A path as logged: credential query values masked, other values through value masking. */
+  #loggedPath(path: string): string {
+    const masked = maskQuery(path, this.#config.secrets.redactQuery);
+    return this.#config.secrets.maskText ? this.#config.secrets.maskText(masked) : masked;
   }
 
   #write(record: ShadowLogRecord): void {
