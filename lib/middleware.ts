@@ -16,7 +16,7 @@ import { createMetrics, type MetricsOptions } from './metrics.js';
 import { parsePath, redactPaths, type PathPattern, type PathSegment } from './json-path.js';
 import { bodyForLog, decodeBody, decodeContent, isJsonContentType, type DecodedBody } from './logged-body.js';
 import { resolveOptions, validateSampleRate, type ResolvedTarget } from './options.js';
-import { createRecordSink } from './record.js';
+import { appLoggerSink, checkLogFile, openFileSink, type RecordSink } from './engine/sink.js';
 import { requestIdFor } from './request-id.js';
 import { increment, LatencyWindow } from './stats.js';
 import { concatenatePayloads, eventPayloads, streamFormatOf } from './stream-events.js';
@@ -113,6 +113,16 @@ interface Selection {
   isProbe: boolean;
 }
 
+/** The most close() gives the log beyond its timeout (see drain). */
+const LOG_CLOSE_GRACE_MS = 1000;
+
+/** The app's logger as given, or the log file: checked now, opened on the first record. */
+function recordSinkFor(config: ReturnType<typeof resolveOptions>): RecordSink {
+  if (config.logger !== undefined) return appLoggerSink(config.logger);
+  checkLogFile(config.logFile);
+  return openFileSink(config.logFile, { maxPendingBytes: config.maxPendingLogBytes });
+}
+
 export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   // eslint-disable-next-line prefer-rest-params
   if (arguments.length >= 3 && typeof arguments[2] === 'function') {
@@ -121,7 +131,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     );
   }
   const config = resolveOptions(options);
-  const sink = createRecordSink(config.logger, config.logFile);
+  const sink = recordSinkFor(config);
   const budget = new ByteBudget(config.maxQueuedBytes);
   const client = createShadowClient({
     timeoutMs: config.timeoutMs,
@@ -722,6 +732,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
 
   let closed: Promise<void> | undefined;
   async function drain(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
     closing = true;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -741,7 +752,9 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     writeSummary();
     sinkClosed = true;
     client.destroy();
-    await sink.close();
+    // What is left of timeoutMs, and at least min(timeoutMs, 1 s): the records of cancelled calls are written
+    // after the timeout, and a healthy disk needs a moment to take them; a stuck one cannot hold close() longer.
+    await sink.close(Math.max(deadline - performance.now(), Math.min(timeoutMs, LOG_CLOSE_GRACE_MS)));
   }
 
   const middleware = function shadow(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
@@ -805,6 +818,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       breakers,
       latencyMs: latency.summary(),
       targets: perTarget,
+      log: sink.stats(),
     };
   };
 
