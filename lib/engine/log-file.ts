@@ -77,6 +77,9 @@ export class LogFile {
   private failing = false;
   private overloaded = false;
   private current: Opening | undefined;
+  /** The opening a reopen() is closing: new lines wait for it, so the path never has two writers out of order. */
+  private draining: Opening | undefined;
+  private readonly waitingForDrain: Batch[] = [];
   private open: Batch | undefined;
   private handOverScheduled = false;
   private readonly unsettled = new Set<Batch>();
@@ -173,6 +176,7 @@ export class LogFile {
   /** Where winston's output lands: the current opening of the path, opened on the first batch. */
   private toFile(batch: Batch): void {
     if (this.retryTimer) return this.settle(batch, 'write_error');
+    if (this.draining) return void this.waitingForDrain.push(batch);
     const opening = (this.current ??= this.openPath());
     opening.batches.add(batch);
     const text = batch.text;
@@ -243,14 +247,23 @@ export class LogFile {
     this.retryDelayMs = this.firstRetryDelayMs;
   }
 
-  /** After rotation: the old stream writes what it holds to the renamed file and closes; new lines open the path. */
+  /**
+   * After rotation: the old stream writes what it holds to the renamed file and closes; then new lines open the
+   * path again (lines arriving meanwhile wait, counted in pendingBytes).
+   */
   reopen(): void {
     // An operator reopening is also the moment to try a failing path again.
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const old = this.current;
+    if (!old) return;
     this.current = undefined;
-    old?.stream.end();
+    this.draining = old;
+    old.stream.once('close', () => {
+      this.draining = undefined;
+      for (const batch of this.waitingForDrain.splice(0)) this.toFile(batch);
+    });
+    old.stream.end();
   }
 
   /** Resolves once every line accepted so far has been written or dropped. */
