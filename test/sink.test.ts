@@ -85,7 +85,7 @@ async function fifoWithReader() {
 }
 
 describe('log file: opening', () => {
-  it('creates no file until the first record, neither for the sink nor for the middleware', async () => {
+  it('creates no file until the first record, neither for the sink nor for the middleware, and writes the line as serialised', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'shadow.log');
     mirror({ target: 'http://127.0.0.1:9', logFile: file });
@@ -94,7 +94,8 @@ describe('log file: opening', () => {
     expect(await readdir(dir)).toEqual([]);
     opened.write(record(1));
     await opened.flush();
-    expect(await seqsIn(file)).toEqual([1]);
+    // Through winston, yet byte for byte our serialisation: no level, message or timestamp added.
+    expect(await readFile(file, 'utf8')).toBe(`${JSON.stringify(record(1))}\n`);
   });
 
   it('refuses a log file in a missing directory, or a directory, with ShadowOptionsError naming logFile', async () => {
@@ -251,7 +252,6 @@ describe('log file: back-pressure', () => {
     const stuck = log.stats();
     expect(highest).toBeLessThanOrEqual(maxPendingBytes);
     expect(stuck.dropped.backpressure).toBeGreaterThan(0);
-    expect(stuck.written + stuck.dropped.backpressure! + stuck.pendingBytes / 1000).toBeGreaterThan(0);
 
     reader.resume();
     await log.flush();
@@ -261,7 +261,7 @@ describe('log file: back-pressure', () => {
     expect(after.dropped.backpressure).toBe(stuck.dropped.backpressure);
     expect(after.written + after.dropped.backpressure!).toBe(2100);
     expect(after.pendingBytes).toBe(0);
-    await expect.poll(() => reader.lines().length).toBe(after.written);
+    await expect.poll(() => reader.lines().length, { timeout: 15_000 }).toBe(after.written);
     expect(reader.lines().slice(-100).map((line) => (JSON.parse(line) as { seen: number }).seen)).toEqual(Array.from({ length: 100 }, (_, i) => 10_000 + i));
     expect(warnings).toHaveLength(1);
   });
@@ -291,7 +291,10 @@ describe('log file: back-pressure', () => {
     await shadowServer.waitFor(10);
     await shadow.close({ timeoutMs: 100 });
     expect(shadow.stats().log.pendingBytes).toBeGreaterThan(0);
+    // Once read, what close() left behind still reaches the FIFO.
     reader.resume();
+    await expect.poll(() => shadow.stats().log.pendingBytes, { timeout: 15_000 }).toBe(0);
+    expect(shadow.stats().log).toMatchObject({ dropped: {}, failing: false });
   });
 });
 
