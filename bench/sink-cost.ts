@@ -1,7 +1,8 @@
 /**
  * Per-record cost of the log file sink: 100 000 records of a typical size, written 1 000 per tick (as a busy engine
- * would), timed until every line is on disk. Prints µs per record of the thread's CPU (what the engine's event loop
- * pays) and of wall time, median of interleaved rounds, for:
+ * would), timed until every line is on disk. Prints µs per record of this thread's CPU (what the engine's event loop
+ * pays), of the whole process's CPU (adds the fs threadpool and GC threads) and of wall time, median of interleaved
+ * rounds, for:
  *   - `floor`: building the record and JSON.stringify only (what any sink pays),
  *   - `before`: lib/record.ts as it was (one winston call per record, winston's Stream transport over fs.WriteStream),
  *   - `sink, one call per record`: lib/engine/sink.ts with batching off,
@@ -9,7 +10,7 @@
  *
  *   npx tsx bench/sink-cost.ts [records] [rounds]
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -73,9 +74,21 @@ function record(i: number): ShadowLogRecord {
   } as unknown as ShadowLogRecord;
 }
 
-async function measure(make: (filename: string) => Writer): Promise<{ cpuUs: number; wallUs: number }> {
+/** CPU time of this thread alone, ns (Linux schedstat): what the engine's event loop pays, without the threadpool. */
+function threadCpuNs(): number {
+  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+}
+
+interface Cost {
+  threadUs: number;
+  cpuUs: number;
+  wallUs: number;
+}
+
+async function measure(make: (filename: string) => Writer): Promise<Cost> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sink-cost-'));
   const writer = make(path.join(dir, 'shadow.log'));
+  const thread = threadCpuNs();
   const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   for (let i = 0; i < records; i++) {
@@ -85,8 +98,9 @@ async function measure(make: (filename: string) => Writer): Promise<{ cpuUs: num
   await writer.close();
   const wallNs = Number(process.hrtime.bigint() - started);
   const used = process.cpuUsage(cpu);
+  const threadNs = threadCpuNs() - thread;
   await rm(dir, { recursive: true, force: true });
-  return { cpuUs: (used.user + used.system) / records, wallUs: wallNs / 1000 / records };
+  return { threadUs: threadNs / 1000 / records, cpuUs: (used.user + used.system) / records, wallUs: wallNs / 1000 / records };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
@@ -103,16 +117,16 @@ const variants: [string, (filename: string) => Writer][] = [
   ['sink, one call per record', (f) => newSink(f, false)],
   ['sink, batched per tick', (f) => newSink(f, true)],
 ];
-const results = new Map<string, { cpuUs: number[]; wallUs: number[] }>(variants.map(([name]) => [name, { cpuUs: [], wallUs: [] }]));
+const results = new Map<string, Cost[]>(variants.map(([name]) => [name, []]));
 await measure(legacySink); // warm-up
 for (let round = 0; round < rounds; round++) {
   for (const [name, make] of variants) {
-    const { cpuUs, wallUs } = await measure(make);
-    results.get(name)?.cpuUs.push(cpuUs);
-    results.get(name)?.wallUs.push(wallUs);
+    results.get(name)?.push(await measure(make));
   }
 }
 console.log(`${records} records, ${PER_TICK} per tick, median of ${rounds} rounds (Node ${process.version})`);
-for (const [name, { cpuUs, wallUs }] of results) {
-  console.log(`${name.padEnd(28)} cpu ${median(cpuUs).toFixed(2).padStart(6)} µs/record   wall ${median(wallUs).toFixed(2).padStart(6)} µs/record`);
+const show = (costs: Cost[], key: keyof Cost) => median(costs.map((c) => c[key])).toFixed(2).padStart(6);
+console.log(`${''.padEnd(28)} µs per record: this thread | whole process | wall`);
+for (const [name, costs] of results) {
+  console.log(`${name.padEnd(28)} ${show(costs, 'threadUs')} | ${show(costs, 'cpuUs')} | ${show(costs, 'wallUs')}`);
 }

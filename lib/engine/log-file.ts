@@ -127,21 +127,24 @@ export class LogFile {
       line = undefined;
     }
     if (line === undefined) return this.drop('unserialisable');
-    this.append(`${line}\n`);
+    this.append(line);
   }
 
   drop(reason: string, records = 1): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + records;
   }
 
+  /** Queues one line (without its newline; JSON has none inside). */
   private append(line: string): void {
     if (this.retryTimer) return this.drop('write_error');
-    const bytes = Buffer.byteLength(line);
+    // Measured on the flat string JSON.stringify returned: measuring `line + '\n'` would flatten a copy first.
+    const bytes = Buffer.byteLength(line) + 1;
     if (this.pendingBytes + bytes > this.maxPendingBytes) return this.dropForBackpressure();
     if (this.overloaded && this.pendingBytes <= this.maxPendingBytes / 2) this.overloaded = false;
     this.pendingBytes += bytes;
     const batch = (this.open ??= { text: '', records: 0, bytes: 0, settled: false, onSettled: undefined });
     batch.text += line;
+    batch.text += '\n';
     batch.records += 1;
     batch.bytes += bytes;
     if (!this.batchLines || batch.bytes >= MAX_BATCH_BYTES) return this.handOver();
