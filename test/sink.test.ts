@@ -342,6 +342,14 @@ describe('logger option', () => {
     }
   });
 
+  it('takes maxPendingLogBytes as a positive integer, for the log file only', async () => {
+    const logFile = path.join(await tempDir(), 'shadow.log');
+    expect(() => mirror({ target: 'http://127.0.0.1:9', logFile, maxPendingLogBytes: 0 })).toThrow(/`maxPendingLogBytes` must be a positive integer, got 0/);
+    expect(() => mirror({ target: 'http://127.0.0.1:9', logger: { write() {} }, maxPendingLogBytes: 1024 })).toThrow(/`maxPendingLogBytes` cannot be combined with `logger`/);
+    const shadow = mirror({ target: 'http://127.0.0.1:9', logFile, maxPendingLogBytes: 1024 });
+    expect(shadow.stats().log).toEqual({ written: 0, dropped: {}, pendingBytes: 0, failing: false });
+  });
+
   it('counts the records of a logger that throws and warns once', async () => {
     const warnings = collectWarnings('EXPRESS_SHADOW_LOG');
     const shadowServer = closeLater(await startShadowServer());
