@@ -132,10 +132,14 @@ describe('log file: opening', () => {
 describe('log file: write errors', () => {
   it('on a full disk (/dev/full): counts every record dropped, warns once, reports failing, and close() resolves', async () => {
     const warnings = collectWarnings('EXPRESS_SHADOW_LOG');
-    const full = sink('/dev/full', { retryDelayMs: 5 });
+    const full = sink('/dev/full');
     for (let i = 0; i < 200; i++) {
       full.write(record(i));
-      if (i % 20 === 19) await full.flush();
+      if (i % 20 === 19) {
+        await full.flush();
+        // Opens the path again at once rather than after the backoff: ten failed attempts, still one episode.
+        full.reopen();
+      }
     }
     await full.flush();
     expect(full.stats()).toMatchObject({ written: 0, dropped: { write_error: 200 }, pendingBytes: 0, failing: true });
@@ -225,7 +229,7 @@ describe('log file: rotation', () => {
     await rename(file, `${file}.2`);
     for (let i = 200; i < 2200; i++) {
       log.write(record(i, 200));
-      if (i % 500 === 0) log.reopen();
+      if (i % 100 === 50) log.reopen();
       if (i % 100 === 0) await nextTick();
     }
     await log.flush();
@@ -234,6 +238,23 @@ describe('log file: rotation', () => {
     expect([...rotated, ...current].filter((s) => s >= 200).sort((a, b) => a - b)).toEqual(Array.from({ length: 2000 }, (_, i) => 200 + i));
     expect(current).toEqual([...current].sort((a, b) => a - b));
     expect(log.stats()).toMatchObject({ written: 2200, dropped: {}, pendingBytes: 0 });
+  });
+});
+
+describe('log file: rotation, with a stalled reader', () => {
+  it('after reopen(), new lines wait until the old stream has written everything it held', async () => {
+    const reader = await fifoWithReader();
+    const log = sink(reader.fifo);
+    // More than the pipe holds, so the old stream is still writing when reopen() is called.
+    for (let i = 0; i < 300; i++) log.write(record(i, 1000));
+    await nextTick();
+    log.reopen();
+    for (let i = 300; i < 600; i++) log.write(record(i, 1000));
+    await nextTick();
+    reader.resume();
+    await log.flush();
+    await expect.poll(() => reader.lines().length, { timeout: 15_000 }).toBe(600);
+    expect(reader.lines().map((line) => (JSON.parse(line) as { seen: number }).seen)).toEqual(Array.from({ length: 600 }, (_, i) => i));
   });
 });
 
