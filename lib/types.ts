@@ -434,7 +434,11 @@ export interface TargetStats {
 }
 
 export interface CloseOptions {
-  /** How long to wait for in-flight and queued calls before cancelling them. Default 10 000 ms. */
+  /**
+   * How long to wait for in-flight and queued calls before cancelling them. Default 10 000 ms. Writing the log
+   * then gets what is left of it, and at least min(timeoutMs, 1 s), so `close()` resolves within about twice
+   * `timeoutMs` at worst, whatever the disk does; lines still pending keep being written in the background.
+   */
   timeoutMs?: number;
 }
 
