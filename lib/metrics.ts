@@ -121,6 +121,21 @@ export function createMetrics(registry: unknown, options: MetricsOptions, stats:
       this.set(stats().queuedBytes);
     },
   });
+  const droppedSeen: Record<string, number> = {};
+  new prom.Counter({
+    name: `${prefix}records_dropped_total`,
+    help: 'Log records lost, by reason (write_error, backpressure, unserialisable, logger_error, closed).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      // The sink counts; a scrape adds what it counted since the last one.
+      for (const [reason, count] of Object.entries(stats().log.dropped)) {
+        const added = count - (droppedSeen[reason] ?? 0);
+        if (added > 0) this.inc({ reason }, added);
+        droppedSeen[reason] = count;
+      }
+    },
+  });
   new prom.Gauge({
     name: `${prefix}breaker_state`,
     help: 'Circuit breaker per target: 0 closed, 0.5 half-open, 1 open.',

@@ -2,10 +2,10 @@
  * Option validation and defaulting: done once, when `shadowMiddleware(options)` is called, never per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'winston';
 import { ShadowOptionsError, showValue } from './errors.js';
 import { createComparator } from './engine/compare.js';
 import { closestName } from './did-you-mean.js';
+import { DEFAULT_MAX_PENDING_LOG_BYTES, validateLogger } from './engine/sink.js';
 import { compilePathPattern, type PathPattern } from './json-path.js';
 import type { BreakerOptions, ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
 import { parseTarget, type ParsedTarget } from './engine/target-url.js';
@@ -62,7 +62,9 @@ export interface ResolvedOptions {
   targets: ResolvedTarget[];
   assemble: ((events: string[]) => string) | undefined;
   logFile: string;
-  logger: Logger | undefined;
+  /** The app's logger (winston, pino or a `{ write(record) }` object), checked by shape. */
+  logger: unknown;
+  maxPendingLogBytes: number;
   sampleRate: number;
   sampleBy: ((req: IncomingMessage) => string) | undefined;
   filter: ((req: IncomingMessage) => boolean) | undefined;
@@ -93,7 +95,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
-  'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes',
+  'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes', 'maxPendingLogBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redactQuery', 'redactValues', 'logBodies', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
   'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers',
 ] as const;
@@ -123,18 +125,19 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   };
   const targets = resolveTargets(options, breakerDefaults, topBehaviour);
   const logger = options.logger;
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof (logger as Logger).log !== 'function')) {
-    throw new ShadowOptionsError('logger', `must be a winston logger (with a log() method), got ${showValue(logger)}`);
-  }
-  if (logger !== undefined && options.logFile !== undefined) {
-    throw new ShadowOptionsError('logFile', `cannot be combined with \`logger\`: records go to the logger you pass`);
+  if (logger !== undefined) validateLogger(logger);
+  for (const fileOption of ['logFile', 'maxPendingLogBytes'] as const) {
+    if (logger !== undefined && options[fileOption] !== undefined) {
+      throw new ShadowOptionsError(fileOption, `cannot be combined with \`logger\`: records go to the logger you pass`);
+    }
   }
 
   return {
     targets,
     assemble: optionalFunction(options, 'assemble'),
     logFile: optionalString(options, 'logFile') ?? 'shadow.log',
-    logger: logger as Logger | undefined,
+    logger,
+    maxPendingLogBytes: positiveInteger('maxPendingLogBytes', options.maxPendingLogBytes ?? DEFAULT_MAX_PENDING_LOG_BYTES),
     sampleRate: validateSampleRate('sampleRate', options.sampleRate ?? 1),
     sampleBy: optionalFunction(options, 'sampleBy'),
     filter: optionalFunction(options, 'filter'),

@@ -4,6 +4,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
+import type { SinkStats } from './engine/sink.js';
+
+export type { SinkStats };
 
 /**
  * A body as it appears in the log: parsed JSON, UTF-8 text, base64 of the raw bytes, or the parts of a multipart
@@ -289,8 +292,15 @@ export interface ShadowOptions extends TargetBehaviour {
   assemble?: (events: string[]) => string;
   /** JSON-lines log file, written through winston. Default `./shadow.log`. Ignored when `logger` is given. */
   logFile?: string;
-  /** An existing winston logger to write records to instead of `logFile`. It is not closed by `close()`. */
-  logger?: Logger;
+  /**
+   * A logger of the app's to write records to instead of `logFile`: a winston logger, a pino logger, or any object
+   * with `write(record)` (it gets each record as an object; a Node byte stream such as `process.stdout` gets one
+   * JSON line per record). It is never closed by `close()`; when it throws, the record is counted in
+   * `stats().log.dropped.logger_error` and one warning is emitted.
+   * @example
+   * shadowMiddleware({ target, logger: pino(pino.destination('shadow.log')) })
+   */
+  logger?: Logger | PinoLikeLogger | ShadowRecordWriter;
   /** Fraction of requests mirrored, 0..1. Default 1. */
   sampleRate?: number;
   /** Makes sampling deterministic: requests with the same key are always in or always out. */
@@ -315,6 +325,12 @@ export interface ShadowOptions extends TargetBehaviour {
   maxQueue?: number;
   /** Bytes of captured request bodies held (waiting or being captured). Default 64 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * Bytes of records waiting to be written to `logFile` (a slow disk, a FIFO nobody reads). Past it, records are
+   * dropped and counted in `stats().log.dropped.backpressure` rather than held in memory. Default 16 MiB
+   * (about 10 000 typical records). Not with `logger`.
+   */
+  maxPendingLogBytes?: number;
   /**
    * Credentials withheld from the shadow are sent after all: `true` for every one, or a list of header and query
    * parameter names (case-insensitive). They are still masked in the log. Default `false`.
@@ -506,6 +522,19 @@ export interface ShadowStats {
   targets: Record<string, TargetStats>;
   /** Where the engine runs, and whether it is up (false after a worker crash, until the next mirrored request). */
   engine: { mode: 'worker' | 'in-thread'; available: boolean };
+  /** The log: records written and dropped by reason, bytes waiting for the disk, whether writes are failing. */
+  log: SinkStats;
+}
+
+/** pino's shape, recognised without importing pino: `info(object, message)` and a `levels` table, no `log()`. */
+export interface PinoLikeLogger {
+  info(record: object, message?: string): void;
+  levels: object;
+}
+
+/** Any object that takes records one by one. */
+export interface ShadowRecordWriter {
+  write(record: ShadowLogRecord): unknown;
 }
 
 export interface TargetStats {
@@ -519,7 +548,11 @@ export interface TargetStats {
 }
 
 export interface CloseOptions {
-  /** How long to wait for in-flight and queued calls before cancelling them. Default 10 000 ms. */
+  /**
+   * How long to wait for in-flight and queued calls before cancelling them. Default 10 000 ms. Writing the log
+   * then gets what is left of it, and at least min(timeoutMs, 1 s), so `close()` resolves within about twice
+   * `timeoutMs` at worst, whatever the disk does; lines still pending keep being written in the background.
+   */
   timeoutMs?: number;
 }
 

@@ -295,9 +295,9 @@ describe('correlated records', () => {
     expect(recordsOfType(noneRecords, 'shadow')[0]!.response!.headers).toEqual({});
   });
 
-  it('creates the log file directory and has every record on disk when close() resolves', async () => {
+  it('has every record on disk when close() resolves', async () => {
     const shadowServer = await startShadowServer();
-    const logFile = path.join(await tempDir(), 'nested', 'deeper', 'shadow.log');
+    const logFile = path.join(await tempDir(), 'shadow.log');
     const shadow = shadowMiddleware({ target: shadowServer.url, logFile });
     cleanups.push(() => shadowServer.close(), () => shadow.close());
     const app = express();

@@ -36,7 +36,7 @@ import type { EngineFeedback, Exchange, SkippedExchange, TapPeriod } from './exc
 import { decodeBody, decodeContent, bodyForLog } from './logged-body.js';
 import { concatenatePayloads } from './stream-events.js';
 import { createTargetRuntime, type TargetRuntime } from './target-runtime.js';
-import type { RecordSink } from '../record.js';
+import type { RecordSink, SinkStats } from './sink.js';
 import { headersForLog, droppedHeaderSet, shadowRequestHeaders } from './headers.js';
 import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';
@@ -85,6 +85,8 @@ export interface EngineStats {
   breakers: Record<string, BreakerState>;
   latencyMs: LatencySummary;
   targets: Record<string, Omit<TargetStats, 'sampleRate'>>;
+  /** The log sink's counters (added by the host, which owns the sink). */
+  log?: SinkStats;
 }
 
 export class ShadowPipeline {

@@ -12,6 +12,7 @@ import type { CloseOptions, ShadowMiddleware, ShadowOptions, ShadowStats, Shadow
 import { inThreadLink, workerLink, type EngineLink } from './engine-link.js';
 import { Tap, type AppRequest, type AppResponse } from './tap.js';
 import { watchReopenSignal } from './reopen-signal.js';
+import { checkLogFile } from '../engine/sink.js';
 
 /**
  * Mirrors requests to a shadow model after production has answered, and logs both answers side by side.
@@ -29,6 +30,7 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   }
   // Module hooks run in the engine; here they only need to pass validation.
   const config = resolveOptions(replaceModuleHooks(options, () => moduleHookPlaceholder));
+  if (!config.logger) checkLogFile(config.logFile);
   const tap = new Tap(config);
   tap.link = connectEngine(options as unknown as Record<string, unknown>, config, tap);
   const summaryTimer = config.summaryIntervalMs > 0 ? setInterval(() => tap.flushPeriod(), config.summaryIntervalMs) : undefined;
@@ -146,6 +148,7 @@ function statsOf(tap: Tap, config: ResolvedOptions): ShadowStats {
     latencyMs: engine.latencyMs,
     targets,
     engine: { mode: tap.link.mode, available: tap.link.available },
+    log: engine.log ?? { written: 0, dropped: {}, pendingBytes: 0, failing: false },
   };
 }
 
