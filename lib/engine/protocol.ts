@@ -11,7 +11,8 @@ export type ToEngine =
   | { op: 'events'; id: number; on: boolean }
   | { op: 'idle'; id: number; seq: number }
   | { op: 'close'; id: number; seq: number; timeoutMs: number; period: TapPeriod }
-  | { op: 'reopen' };
+  | { op: 'reopen' }
+  | { op: 'retire' };
 
 export type FromEngine = { op: 'feedback'; items: FeedbackItem[] } | { op: 'reply'; seq: number; error?: string };
 

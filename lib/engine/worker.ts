@@ -122,7 +122,15 @@ port.on('message', (message: ToEngine) => {
       else eventsWanted.delete(message.id);
       return;
     case 'idle':
-      reply(message.seq, inOrder(message.id, () => host.whenIdle(message.id)));
+      reply(
+        message.seq,
+        inOrder(message.id, async () => {
+          await host.whenIdle(message.id);
+          // The tap reads stats() right after: send the state as of now, whatever the throttle says.
+          flushFeedback(true);
+          post({ op: 'feedback', items: [{ id: message.id, settled: 0, settledBytes: 0, stats: host.stats(message.id) }] });
+        }),
+      );
       return;
     case 'close':
       reply(
@@ -140,6 +148,10 @@ port.on('message', (message: ToEngine) => {
       return;
     case 'reopen':
       host.reopen();
+      return;
+    case 'retire':
+      // No instance left: stop listening, so the thread ends once the log has written what it still holds.
+      port.close();
       return;
   }
 });

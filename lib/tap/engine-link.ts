@@ -42,7 +42,6 @@ export interface EngineLink {
 export function inThreadLink(config: ResolvedOptions, tap: TapFeedback): EngineLink {
   const host = new EngineHost();
   let eventsOn = false;
-  let finalStats: EngineStats | undefined;
   host.register(0, config, {
     settled: (bytes) => tap.settled(1, bytes),
     breaker: (target, state, reopensAt) => tap.breaker(target, state, reopensAt),
@@ -56,10 +55,10 @@ export function inThreadLink(config: ResolvedOptions, tap: TapFeedback): EngineL
     handOff: (exchange) => host.accept(0, exchange),
     skip: (skipped) => host.skip(0, skipped),
     summary: (period) => host.writeSummary(0, period),
-    stats: () => host.stats(0) ?? finalStats,
+    stats: () => host.stats(0),
     whenIdle: () => host.whenIdle(0),
     close: async (timeoutMs, lastPeriod) => {
-      finalStats = await host.close(0, timeoutMs, lastPeriod);
+      await host.close(0, timeoutMs, lastPeriod);
     },
     reopen: () => host.reopen(),
     wantEvents: (on) => {
@@ -129,9 +128,12 @@ class EngineWorker {
     keepStats(member.stats);
     this.#members.delete(id);
     if (this.#members.size === 0 && this.#worker) {
+      // The last instance closed: the worker finishes writing what its log still holds (a stuck disk had
+      // close()'s timeout), then ends on its own; it never keeps the process alive. A new instance starts a new one.
       const worker = this.#worker;
       this.#worker = undefined;
-      await worker.terminate();
+      worker.postMessage({ op: 'retire' } satisfies ToEngine);
+      worker.unref();
     }
   }
 
