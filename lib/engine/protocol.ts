@@ -12,6 +12,8 @@ export type ToEngine =
   | { op: 'idle'; id: number; seq: number }
   | { op: 'close'; id: number; seq: number; timeoutMs: number; period: TapPeriod }
   | { op: 'reopen' }
+  /** Messages queued in one turn of the app's loop, posted at once. */
+  | { op: 'batch'; messages: ToEngine[] }
   | { op: 'retire' };
 
 export type FromEngine = { op: 'feedback'; items: FeedbackItem[] } | { op: 'reply'; seq: number; error?: string };

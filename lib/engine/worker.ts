@@ -95,8 +95,13 @@ function reply(seq: number, work: Promise<void>): void {
   );
 }
 
-port.on('message', (message: ToEngine) => {
+port.on('message', receive);
+
+function receive(message: ToEngine): void {
   switch (message.op) {
+    case 'batch':
+      for (const each of message.messages) receive(each);
+      return;
     case 'register':
       if (message.events) eventsWanted.add(message.id);
       reply(message.seq, inOrder(message.id, () => register(message.id, message.options)));
@@ -154,4 +159,4 @@ port.on('message', (message: ToEngine) => {
       port.close();
       return;
   }
-});
+}
