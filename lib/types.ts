@@ -4,6 +4,20 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
+import type { ExpressRequestOr, ExpressResponseOr, PromRegistryOr } from './optional-peers.js';
+
+/**
+ * The request the hooks (`filter`, `sampleBy`, `mirrorIf`) receive by default: Express's `Request` when
+ * `@types/express` is installed, Node's `IncomingMessage` otherwise. A hook typed with `IncomingMessage` is accepted
+ * either way; for a request type of your own, pass it as the first type argument of `shadowMiddleware`.
+ */
+export type ShadowHookRequest = ExpressRequestOr<IncomingMessage>;
+
+/** The response `mirrorIf` receives by default: Express's `Response` with `@types/express`, `ServerResponse` otherwise. */
+export type ShadowHookResponse = ExpressResponseOr<ServerResponse>;
+
+/** A prom-client `Registry` when prom-client is installed; any object otherwise (it is checked at run time). */
+export type ShadowMetricsRegistry = PromRegistryOr<object>;
 
 /** A body as it appears in the log: parsed JSON, UTF-8 text, or base64 of the raw bytes. */
 export interface LoggedBody {
@@ -233,17 +247,48 @@ export interface BreakerOptions {
   isFailure?: (outcome: { status?: number; errorCode?: string }) => boolean;
 }
 
-/** Options of `shadowMiddleware`. Only `target` is required. */
-export interface ShadowOptions extends TargetBehaviour {
-  /**
-   * The shadow: a base URL, absolute http(s) (the request's path and query are appended; a base path is kept),
-   * or a function that calls it (an SDK client, say). Give `target` or `targets`.
-   */
-  target?: string | ShadowTargetFunction;
-  /** Name of the target in records and stats. Default: the target URL (required for a function target). */
-  name?: string;
-  /** Several candidates at once, each with its own sample rate, breaker, stats and records. Instead of `target`. */
-  targets?: TargetOptions[];
+/**
+ * Options of `shadowMiddleware`: give exactly one of `target` (one shadow) or `targets` (several candidates);
+ * everything else is optional.
+ *
+ * `Req` and `Res` are what the hooks receive (see `ShadowHookRequest`).
+ *
+ * @example
+ * ```ts
+ * import type { ShadowOptions } from 'express-shadow';
+ *
+ * const options: ShadowOptions = {
+ *   target: 'http://127.0.0.1:9000',
+ *   sampleRate: 0.1,
+ *   filter: (req) => req.path !== '/admin',
+ * };
+ * ```
+ */
+export type ShadowOptions<Req extends IncomingMessage = ShadowHookRequest, Res extends ServerResponse = ShadowHookResponse> =
+  ShadowSettings<Req, Res> & ShadowTargetChoice;
+
+/** `target` (optionally with `name`) or `targets`: one of them is required, and they cannot be combined. */
+export type ShadowTargetChoice =
+  | {
+      /**
+       * The shadow: a base URL, absolute http(s) (the request's path and query are appended; a base path is kept),
+       * or a function that calls it (an SDK client, say). Give `target` or `targets`.
+       */
+      target: string | ShadowTargetFunction;
+      /** Name of the target in records and stats. Default: the target URL (required for a function target). */
+      name?: string;
+      targets?: undefined;
+    }
+  | {
+      target?: undefined;
+      name?: undefined;
+      /** Several candidates at once, each with its own sample rate, breaker, stats and records. Instead of `target`. */
+      targets: TargetOptions[];
+    };
+
+/** The fields of `ShadowOptions`; the type `ShadowOptions` adds that `target` or `targets` is required. */
+export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest, Res extends ServerResponse = ShadowHookResponse>
+  extends TargetBehaviour {
   /**
    * Another replica of the production model. Differences between production and it are noise (production is not
    * deterministic); candidates' comparisons mark differences at those paths, and the report removes them.
@@ -261,13 +306,13 @@ export interface ShadowOptions extends TargetBehaviour {
   /** Fraction of requests mirrored, 0..1. Default 1. */
   sampleRate?: number;
   /** Makes sampling deterministic: requests with the same key are always in or always out. */
-  sampleBy?: (req: IncomingMessage) => string;
+  sampleBy?: (req: Req) => string;
   /** Eligibility, decided before anything is buffered. Return false to leave the request out. */
-  filter?: (req: IncomingMessage) => boolean;
+  filter?: (req: Req) => boolean;
   /** Allowlist of methods to mirror (upper case). Default: all. */
   methods?: string[];
   /** Decided once production has answered; return false to leave the request out (`production_status`). */
-  mirrorIf?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  mirrorIf?: (req: Req, res: Res) => boolean;
   /** Per shadow request, ms. Default 5000. */
   timeoutMs?: number;
   /** Larger request bodies are not mirrored (logged as `body_too_large`). Default 1 MiB. */
@@ -280,9 +325,16 @@ export interface ShadowOptions extends TargetBehaviour {
   maxConcurrent?: number;
   /** Requests waiting for a free slot. Default 1000. */
   maxQueue?: number;
-  /** Bytes of captured request bodies held (waiting or being captured). Default 64 MiB. */
+  /**
+   * Bytes held at once, over all requests: request bodies being captured, waiting or in flight, production answers
+   * kept for comparison, and shadow answers kept until every target of the request has answered. A request that
+   * would go over it is skipped (`queue_full`) and its buffers freed. Default 64 MiB.
+   */
   maxQueuedBytes?: number;
-  /** Forward `authorization`, `cookie`, `proxy-authorization` and `x-api-key` to the shadow. Default false. */
+  /**
+   * Forward `authorization`, `cookie` and `x-api-key` to the shadow. Default false. (`proxy-authorization` is a
+   * hop-by-hop header and is never forwarded.)
+   */
   forwardCredentials?: boolean;
   /** Extra request headers removed from the shadow request. */
   stripHeaders?: string[];
@@ -421,5 +473,5 @@ export interface ShadowMiddleware {
    * Registers Prometheus metrics on a prom-client `Registry` (default: prom-client's global one).
    * Needs the optional peer `prom-client`; throws `ShadowMissingPeerError` without it.
    */
-  registerMetrics(registry?: object, options?: { prefix?: string; buckets?: number[] }): void;
+  registerMetrics(registry?: ShadowMetricsRegistry, options?: { prefix?: string; buckets?: number[] }): void;
 }

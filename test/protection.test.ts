@@ -414,7 +414,7 @@ describe('choosing what to mirror', () => {
 
 describe('circuit breaker', () => {
   /** An app behind `shadow`; `call()` sends one GET and waits until it is decided: left out, or mirrored with its shadow record written. */
-  async function breakerRig(options: Omit<ShadowOptions, 'logger'>) {
+  async function breakerRig(options: ShadowOptions) {
     const log = memoryLog();
     const shadow = mirror({ ...options, logger: log.logger, compare: false });
     const app = await startApp(shadow);
