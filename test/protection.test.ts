@@ -483,11 +483,12 @@ describe('circuit breaker', () => {
 
   it('after cooldownMs lets one probe through (half-open) and closes when it succeeds', async () => {
     const target = await startStatusShadow(500);
-    const { shadow, log, call, transitions } = await breakerRig({ target: target.server.url, name: 'candidate', breaker: { failureThreshold: 1, cooldownMs: 50 } });
+    // A cooldown long enough that the next call, even on a loaded machine, comes while the breaker is still open.
+    const { shadow, log, call, transitions } = await breakerRig({ target: target.server.url, name: 'candidate', breaker: { failureThreshold: 1, cooldownMs: 1000 } });
     expect(await call()).toBe('mirrored');
     expect(await call()).toBe('left out');
     target.status = 200;
-    await afterCooldown(60);
+    await afterCooldown(1050);
     expect(await call()).toBe('mirrored');
     expect(transitions()).toEqual(['open', 'half_open', 'closed']);
     expect(recordsOfType(log.records, 'breaker').map((r) => r.target)).toEqual(['candidate', 'candidate', 'candidate']);
@@ -498,9 +499,9 @@ describe('circuit breaker', () => {
 
   it('reopens for another cooldown when the probe fails', async () => {
     const target = await startStatusShadow(503);
-    const { shadow, log, call, transitions } = await breakerRig({ target: target.server.url, breaker: { failureThreshold: 1, cooldownMs: 50 } });
+    const { shadow, log, call, transitions } = await breakerRig({ target: target.server.url, breaker: { failureThreshold: 1, cooldownMs: 1000 } });
     await call();
-    await afterCooldown(60);
+    await afterCooldown(1050);
     expect(await call()).toBe('mirrored');
     expect(transitions()).toEqual(['open', 'half_open', 'open']);
     expect(recordsOfType(log.records, 'breaker')[2]!.reason).toMatch(/probe failed/);
