@@ -26,14 +26,15 @@ describe('the published package', () => {
     execFileSync('tar', ['-xzf', path.join(project, packed!.filename), '-C', path.join(project, 'node_modules', 'express-shadow'), '--strip-components=1']);
   }, 60_000);
 
-  it('contains dist, README, LICENSE and package.json, and no sources, tests, demo or bench', () => {
+  it('contains dist, the log schema, README, LICENSE and package.json, and no sources, tests, demo or bench', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('dist/cli/express-shadow.js');
     expect(files).toContain('README.md');
     expect(files).toContain('LICENSE');
     expect(files).toContain('package.json');
-    const unexpected = files.filter((file) => !/^(dist\/|README\.md$|LICENSE$|package\.json$)/.test(file) || file.endsWith('.map'));
+    expect(files).toContain('schema/shadow-log.schema.json');
+    const unexpected = files.filter((file) => !/^(dist\/|schema\/shadow-log\.schema\.json$|README\.md$|LICENSE$|package\.json$)/.test(file) || file.endsWith('.map'));
     expect(unexpected).toEqual([]);
   });
 
