@@ -86,6 +86,21 @@ describe('readShadowLog against repeated records', () => {
   });
 });
 
+describe('readShadowLog splitting lines on bytes', () => {
+  it('keeps multi-byte characters whole where a line crosses a read chunk, plain and gzipped', async () => {
+    // Lines of about 100 KB of 3- and 4-byte characters: chunk boundaries (every 256 KiB) fall inside characters.
+    const text = (i: number): string => `${'€'.repeat(11_000 + i)}🙂${'é'.repeat(30_000 + i)}`;
+    const lines = Array.from({ length: 12 }, (_, i) =>
+      request(`r${i}`, i * 10).map((l) => (l.type === 'production' ? { ...l, response: { headers: {}, body: { text: text(i) } } } : l)),
+    ).flat();
+    for (const gzip of [false, true]) {
+      const { entries, stats } = await readAll(await writeLog(gzip ? 'utf8.log.gz' : 'utf8.log', lines, gzip));
+      expect(stats.unparseable + stats.unrecognised).toBe(0);
+      expect(entries.map((e) => (e.production?.response.body as { text: string }).text)).toEqual(Array.from({ length: 12 }, (_, i) => text(i)));
+    }
+  });
+});
+
 describe('readShadowLog with keys named like Object.prototype members', () => {
   it('joins and counts requestIds and targets named __proto__, constructor and toString like any other', async () => {
     const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'];
