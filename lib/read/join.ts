@@ -10,7 +10,7 @@
  * they had, to tell a repeated record (a duplicate) from a straggler (late).
  */
 import type { ComparisonRecord, ProductionRecord, ShadowRecord, SkippedRecord } from '../types.js';
-import { StampedQueue } from './fifo.js';
+import { StampedQueue } from './stamped-queue.js';
 import type { EntryClosedBy, OrphanKind, ReadStats, ShadowLogEntry } from './types.js';
 
 type RequestRecord = ProductionRecord | ShadowRecord | ComparisonRecord | SkippedRecord;

@@ -1,11 +1,11 @@
 /**
- * First-in first-out queues on arrays with a moving head: push and shift in amortised O(1), unlike `Array#shift`
+ * A first-in first-out queue on arrays with a moving head: push and shift in amortised O(1), unlike `Array#shift`
  * (which moves every item) or deleting from the front of a `Map` (whose deleted slots V8 walks again on every iteration).
  */
 
-/** Drops the dead front of `items` once it is most of the array: each item is copied at most once more. */
-function compact<T>(items: T[], head: number): boolean {
-  return head >= 1024 && head * 2 >= items.length;
+/** Whether to drop the dead front: once it is most of the array, so each item is copied at most once more. */
+function worthCompacting(length: number, head: number): boolean {
+  return head >= 1024 && head * 2 >= length;
 }
 
 /**
@@ -39,7 +39,7 @@ export class StampedQueue {
   shift(): void {
     if (this.#head >= this.#ids.length) return;
     this.#ids[this.#head++] = undefined;
-    if (compact(this.#ids, this.#head)) {
+    if (worthCompacting(this.#ids.length, this.#head)) {
       this.#ids = this.#ids.slice(this.#head);
       this.#stamps = this.#stamps.slice(this.#head);
       this.#head = 0;
