@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseTimestamp } from '../lib/read/parse-record.js';
 import { readShadowLog, type ReadShadowLogOptions, type ShadowLogEntry } from '../lib/report/index.js';
 
 let dir: string;
@@ -210,5 +211,17 @@ describe('readShadowLog from standard input and pipes', () => {
     const report = JSON.parse(stdout) as Reading;
     expect(report.reading.closedBy.complete).toBe(31);
     expect(report.reading.missingComparisons).toBe(0);
+  });
+});
+
+describe('parseTimestamp', () => {
+  it('agrees with Date.parse on the logger’s shape, the ends of the Date range, and malformed times', () => {
+    const cases = [
+      '2024-05-01T10:00:00.000Z', '0001-01-01T00:00:00.000Z', '0099-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z',
+      '2024-02-29T00:00:00.000Z', '2023-02-29T00:00:00.000Z', '2024-04-31T00:00:00.000Z', '2024-13-01T00:00:00.000Z',
+      '2024-00-10T00:00:00.000Z', '2024-05-01T24:00:00.000Z', '2024-05-01T10:60:00.000Z', '2024-05-01 10:00:00.000Z',
+      '2024-05-0xT10:00:00.000Z', '2024-05-01T10:00:00.000+', '2024-05-01T10:00:00Z', '+275760-09-13T00:00:00.000Z',
+    ];
+    expect(cases.map(parseTimestamp)).toEqual(cases.map((c) => Date.parse(c)));
   });
 });

@@ -36,7 +36,7 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'unrecognised';
   const record = value as Record<string, unknown>;
   if (typeof record.timestamp !== 'string') return 'unrecognised';
-  const time = Date.parse(record.timestamp);
+  const time = parseTimestamp(record.timestamp);
   if (Number.isNaN(time)) return 'unrecognised';
   switch (record.type) {
     case 'production':
@@ -54,6 +54,36 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
       return 'unrecognised';
   }
   return { record: record as unknown as ShadowLogRecord, time, key: time };
+}
+
+/** `Date.parse`, with a fast path for the one shape the logger writes (`2024-05-01T10:00:00.000Z`). */
+export function parseTimestamp(text: string): number {
+  if (text.length !== 24 || text.charCodeAt(23) !== 90 /* Z */ || text.charCodeAt(10) !== 84 /* T */) return Date.parse(text);
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  const hour = digits(text, 11, 2);
+  const minute = digits(text, 14, 2);
+  const second = digits(text, 17, 2);
+  const ms = digits(text, 20, 3);
+  const separators = text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && text.charCodeAt(19) === 46;
+  // Days past the 28th are left to Date.parse, which knows the length of each month; so are years before 100, which
+  // Date.UTC would take as 19xx.
+  if (!separators || month < 1 || month > 12 || day < 1 || day > 28 || hour > 23 || minute > 59 || second > 59 || ms < 0 || year < 100) {
+    return Date.parse(text);
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+}
+
+/** The number written with `count` decimal digits at `start`, or -1 when one is not a digit. */
+function digits(text: string, start: number, count: number): number {
+  let value = 0;
+  for (let i = start; i < start + count; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 function isId(value: unknown): value is string {
