@@ -12,7 +12,8 @@ FROM read_json(getvariable('shadow_log_files'), format = 'newline_delimited', ig
   match: 'BOOLEAN', statusMatch: 'BOOLEAN', matchWithoutNoise: 'BOOLEAN', differences: 'JSON', latencyDeltaMs: 'DOUBLE'
 });
 
--- One row per (requestId, type, target): a log given twice (plain and gzipped, overlapping globs) counts once.
+-- Every request record once per (requestId, type, target): a log given twice (plain and gzipped, overlapping globs)
+-- counts once. The views below de-duplicate on their own columns only, so a query reads no more of the JSON than it uses.
 CREATE OR REPLACE VIEW shadow_log AS
 SELECT DISTINCT ON (requestId, type, target) *
 FROM shadow_log_raw
@@ -20,17 +21,17 @@ WHERE type IN ('production', 'shadow', 'comparison', 'skipped') AND requestId IS
 
 -- Production answers, with the route the report groups by: the matched pattern, else the path without its query.
 CREATE OR REPLACE VIEW production AS
-SELECT requestId, coalesce(route, split_part(path, '?', 1)) AS route, status, durationMs, response -> '$.body' AS body
-FROM shadow_log
-WHERE type = 'production';
+SELECT DISTINCT ON (requestId) requestId, coalesce(route, split_part(path, '?', 1)) AS route, status, durationMs, response -> '$.body' AS body
+FROM shadow_log_raw
+WHERE type = 'production' AND requestId IS NOT NULL;
 
 -- Shadow calls of the candidates (a `secondary` production replica only measures noise).
 CREATE OR REPLACE VIEW candidate_shadow AS
-SELECT requestId, target, status, durationMs, error ->> '$.code' AS error_code, response -> '$.body' AS body
-FROM shadow_log
-WHERE type = 'shadow' AND role IS DISTINCT FROM 'secondary';
+SELECT DISTINCT ON (requestId, target) requestId, target, status, durationMs, error ->> '$.code' AS error_code, response -> '$.body' AS body
+FROM shadow_log_raw
+WHERE type = 'shadow' AND role IS DISTINCT FROM 'secondary' AND requestId IS NOT NULL;
 
 CREATE OR REPLACE VIEW candidate_comparison AS
-SELECT requestId, target, match, statusMatch, matchWithoutNoise
-FROM shadow_log
-WHERE type = 'comparison' AND role IS DISTINCT FROM 'secondary';
+SELECT DISTINCT ON (requestId, target) requestId, target, match, statusMatch, matchWithoutNoise
+FROM shadow_log_raw
+WHERE type = 'comparison' AND role IS DISTINCT FROM 'secondary' AND requestId IS NOT NULL;
