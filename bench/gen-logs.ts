@@ -1,7 +1,8 @@
 /**
  * Synthetic shadow logs for the reader benchmark: N request pairs spread over several app instances (one file each,
  * optionally rotated and gzipped), with realistic records and the usual mess — orphans, skips, shadow errors,
- * mismatches, records of one request in two files, summaries and breaker transitions.
+ * mismatches, records of one request in two files, late shadow answers (written 90 s after their request, past the
+ * join window, in time order with the rest of the file), summaries and breaker transitions.
  *
  * Build and run (TypeScript is bundled by the esbuild that vitest already installs):
  *   npx esbuild bench/gen-logs.ts bench/read-logs.ts --bundle --platform=node --format=esm --packages=external \
@@ -94,6 +95,12 @@ class Sink {
   }
 }
 
+interface Later {
+  due: number;
+  sink: Sink;
+  text: string;
+}
+
 async function main(): Promise<void> {
   await rm(values.out, { recursive: true, force: true });
   await mkdir(values.out, { recursive: true });
@@ -103,9 +110,11 @@ async function main(): Promise<void> {
     const base = join(values.out, `shadow-${i}.log`);
     sinks.push({ old: values.rotate ? new Sink(`${base}.1${suffix}`, values.gzip) : undefined, current: new Sink(`${base}${suffix}`, values.gzip) });
   }
-  const counts = { pairs: 0, skipped: 0, errors: 0, orphanProduction: 0, orphanShadow: 0, mismatches: 0, crossFile: 0, lines: 0 };
+  const counts = { pairs: 0, late: 0, skipped: 0, errors: 0, orphanProduction: 0, orphanShadow: 0, mismatches: 0, crossFile: 0, lines: 0 };
   const notMirrored = Array.from({ length: INSTANCES }, () => ({ sampled_out: 0, method: 0 }));
   const started = Date.now();
+  /** Late records waiting for the clock, in due order (they are all about 90 s ahead, so push keeps the order). */
+  const later: Later[] = [];
 
   for (let n = 0; n < PAIRS; n++) {
     const instance = n % INSTANCES;
@@ -116,10 +125,17 @@ async function main(): Promise<void> {
     const route = pick(ROUTES);
     const path = route.replace(':id', String(Math.floor(random() * 1e6)));
     const roll = random();
-    const write = async (record: unknown, target: Sink = sink): Promise<void> => {
+    const write = async (record: { timestamp: string; [field: string]: unknown }, target: Sink = sink): Promise<void> => {
       counts.lines++;
-      await target.line(JSON.stringify(record));
+      const due = Date.parse(record.timestamp);
+      // A record stamped far ahead (a late answer) is written when the file's clock gets there, as the app would.
+      if (due > t + 10_000) later.push({ due, sink: target, text: JSON.stringify(record) });
+      else await target.line(JSON.stringify(record));
     };
+    while (later.length > 0 && (later[0] as Later).due <= t) {
+      const item = later.shift() as Later;
+      await item.sink.line(item.text);
+    }
 
     if (roll < 0.01) {
       counts.skipped++;
@@ -150,7 +166,8 @@ async function main(): Promise<void> {
       await write({ type: 'shadow', requestId: id, timestamp: new Date(shadowT + (code === 'timeout' ? 5000 : 3)).toISOString(), target: 'model-v2', durationMs: code === 'timeout' ? 5000 : 3, error: { code, message: `shadow call failed: ${code}` } });
       continue;
     }
-    const shadowMs = latency(55);
+    const shadowMs = random() < 0.001 ? 90_000 + latency(55) : latency(55);
+    if (shadowMs > 90_000) counts.late++;
     const mismatch = random() < 0.05;
     if (mismatch) counts.mismatches++;
     const shadowLabel = mismatch ? pick(LABELS.filter((l) => l !== label)) : label;
@@ -182,6 +199,7 @@ async function main(): Promise<void> {
       await write({ type: 'breaker', timestamp: new Date(t + 30_000).toISOString(), target: 'model-v2', state: 'half_open', reason: 'cooldown elapsed' });
     }
   }
+  for (const item of later) await item.sink.line(item.text);
   for (const s of sinks) {
     await s.old?.close();
     await s.current.close();

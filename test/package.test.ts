@@ -15,11 +15,11 @@ describe('the published package', () => {
   });
   afterAll(() => packed?.remove());
 
-  it('contains dist, README, CHANGELOG, LICENSE and package.json, and no sources, tests, demo or bench', () => {
+  it('contains dist, the log schema, README, CHANGELOG, LICENSE and package.json, and no sources, tests, demo or bench', () => {
     const { files } = packed;
     expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/optional-peers.d.ts', 'dist/cli/express-shadow.js']));
-    expect(files).toEqual(expect.arrayContaining(['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json']));
-    const unexpected = files.filter((file) => !/^(dist\/|README\.md$|CHANGELOG\.md$|LICENSE$|package\.json$)/.test(file));
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json', 'schema/shadow-log.schema.json']));
+    const unexpected = files.filter((file) => !/^(dist\/|schema\/shadow-log\.schema\.json$|README\.md$|CHANGELOG\.md$|LICENSE$|package\.json$)/.test(file));
     expect(unexpected).toEqual([]);
   });
 

@@ -19,8 +19,8 @@ const NAME = 'express-shadow';
 
 const HELP = `Usage: ${NAME} report [options] <files or globs...>
 
-Reads express-shadow logs (plain or .gz, any number of files, joined by requestId)
-and reports how the shadow model compares with production.
+Reads express-shadow logs (plain or .gz, any number of files, joined by requestId;
+"-" reads standard input) and reports how the shadow model compares with production.
 
 Options:
   -f, --format <text|json|html>  Output format. Default: from --out's extension, else text.
@@ -36,6 +36,8 @@ Options:
                                  no comparisons.
       --window <duration>        Join window in log time. Default 60s.
       --max-open <n>             Join window in open requests. Default 100000.
+      --no-comparisons           The logs were written with compare: false: do not wait
+                                 for comparison records.
       --top <n>                  Differing paths listed. Default 20.
   -h, --help                     Show this help.
   -v, --version                  Show the version.
@@ -61,6 +63,7 @@ const OPTIONS = {
   'fail-under-match': { type: 'string' },
   window: { type: 'string' },
   'max-open': { type: 'string' },
+  'no-comparisons': { type: 'boolean' },
   top: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -168,6 +171,7 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
   if (values['fail-under-match'] !== undefined) options.failUnderMatch = parseRatio(values['fail-under-match']);
   if (values.window !== undefined) options.windowMs = parseDuration('window', values.window);
   if (values['max-open'] !== undefined) options.maxOpenEntries = parsePositiveInteger('max-open', values['max-open']);
+  if (values['no-comparisons'] === true) options.expectComparisons = false;
   if (values.top !== undefined) options.topPaths = parsePositiveInteger('top', values.top);
   try {
     new ReportBuilder(options); // validates the summary options before any file is opened

@@ -1,9 +1,16 @@
 /**
  * Joins per-request records by requestId inside a window of log time and of open-entry count.
- * Records arrive merged across files in (roughly) timestamp order; entries leave as soon as they are complete, or when the
+ * Records arrive merged across files in (roughly) log-time order; entries leave as soon as they are complete, or when the
  * window moves past them, so memory is bounded by the window and not by the size of the logs.
+ *
+ * Every step is amortised O(1) per record whatever the arrival order: requestIds wait in a queue in the order their
+ * entries opened, stamped with the watermark of that moment, which only grows; so the queue is sorted by stamp and
+ * eviction only ever looks at its front. The id of an entry that completed early stays in the queue (lazy deletion)
+ * and is skipped when it reaches the front. Yielded requests are remembered the same way, as a bit set of the records
+ * they had, to tell a repeated record (a duplicate) from a straggler (late).
  */
 import type { ComparisonRecord, ProductionRecord, ShadowRecord, SkippedRecord } from '../types.js';
+import { StampedQueue } from './stamped-queue.js';
 import type { EntryClosedBy, OrphanKind, ReadStats, ShadowLogEntry } from './types.js';
 
 type RequestRecord = ProductionRecord | ShadowRecord | ComparisonRecord | SkippedRecord;
@@ -14,8 +21,8 @@ interface OpenEntry {
   shadows: ShadowRecord[];
   comparisons: ComparisonRecord[];
   skipped: SkippedRecord | null;
-  /** Log time of its first record, ms. */
-  firstTime: number;
+  /** The watermark when it opened. */
+  openedAt: number;
   /** Its requestId had already been yielded when it opened. */
   late: boolean;
 }
@@ -29,13 +36,38 @@ export interface JoinOptions {
 
 const MAX_LEARNED_TARGETS = 64;
 const MAX_EXAMPLES = 5;
+/**
+ * Answered shadows of a target read without a single comparison for it, after which its entries stop waiting for one:
+ * the log was written with `compare: false` (or a comparator that never logs), and waiting would hold every entry for
+ * the whole window.
+ */
+export const COMPARISON_PROBE = 1000;
+/** Yielded requestIds are remembered for this many windows of log time (and at most this many times `maxOpenEntries`). */
+export const REMEMBER_WINDOWS = 2;
+/**
+ * Targets whose records are remembered after their request was yielded: two bits each (shadow, comparison) after the
+ * production and skipped bits, within the 53 bits a double holds exactly. Records of further targets are not
+ * recognised as repeats once their request was yielded (they count as late).
+ */
+const REMEMBERED_TARGETS = 25;
+const BIT = Array.from({ length: 2 + 2 * REMEMBERED_TARGETS }, (_, i) => 2 ** i);
 
 export class Joiner {
   readonly #open = new Map<string, OpenEntry>();
-  /** requestIds yielded recently, to tell a straggler from a lost request; bounded like the open entries. */
-  readonly #recent = new Map<string, number>();
+  /** Ids of open entries (and of some closed since) in the order they opened, stamped with `openedAt`. */
+  readonly #queue = new StampedQueue();
+  /** requestIds yielded recently, with a bit set of the records they had: repeats are duplicates, others are late. */
+  readonly #closed = new Map<string, number>();
+  /** The same ids in the order they were first yielded, stamped with that watermark. */
+  readonly #closedQueue = new StampedQueue();
+  /** Bit index (shadow; comparison is one more) of the first `REMEMBERED_TARGETS` targets seen. */
+  readonly #targetBits = new Map<string, number>();
   readonly #targets: Set<string>;
   readonly #learnTargets: boolean;
+  /** Answered shadows per target, until the target's first comparison is seen. */
+  readonly #answered = new Map<string, number>();
+  /** Targets that have had a comparison. */
+  readonly #compared = new Set<string>();
   readonly #options: JoinOptions;
   readonly #stats: ReadStats;
   #watermark = -Infinity;
@@ -51,22 +83,32 @@ export class Joiner {
     return this.#open.size;
   }
 
-  /** Adds one record; pushes the entries it completes or evicts onto `out`. */
+  /**
+   * Adds one record at log time `time` (the reader's outlier-proof time, not necessarily its timestamp); pushes the
+   * entries it completes or evicts onto `out`.
+   */
   add(record: RequestRecord, time: number, out: ShadowLogEntry[]): void {
     if (time > this.#watermark) this.#watermark = time;
     const id = record.requestId;
     let entry = this.#open.get(id);
     if (entry === undefined) {
+      const closed = this.#closed.get(id);
+      if (closed !== undefined && hasBit(closed, this.#bitOf(record))) {
+        this.#stats.duplicates++;
+        this.#evict(out);
+        return;
+      }
       entry = {
         requestId: id,
         production: null,
         shadows: [],
         comparisons: [],
         skipped: null,
-        firstTime: time,
-        late: this.#recent.has(id),
+        openedAt: this.#watermark,
+        late: closed !== undefined,
       };
       this.#open.set(id, entry);
+      this.#queue.push(id, entry.openedAt);
       if (this.#open.size > this.#stats.peakOpenEntries) this.#stats.peakOpenEntries = this.#open.size;
     }
     this.#attach(entry, record);
@@ -78,10 +120,10 @@ export class Joiner {
 
   /** Yields every entry still open (end of input). */
   flush(out: ShadowLogEntry[]): void {
-    for (const entry of this.#open.values()) {
-      this.#close(entry, 'end_of_input', out);
-    }
-    this.#recent.clear();
+    for (const entry of this.#open.values()) this.#close(entry, 'end_of_input', out);
+    this.#queue.clear();
+    this.#closed.clear();
+    this.#closedQueue.clear();
   }
 
   #attach(entry: OpenEntry, record: RequestRecord): void {
@@ -100,6 +142,7 @@ export class Joiner {
         } else {
           entry.shadows.push(record);
           this.#learn(record.target);
+          if (record.error === undefined) this.#countAnswered(record.target);
         }
         break;
       case 'comparison':
@@ -108,6 +151,10 @@ export class Joiner {
         } else {
           entry.comparisons.push(record);
           this.#learn(record.target);
+          if (!this.#compared.has(record.target) && this.#compared.size < MAX_LEARNED_TARGETS) {
+            this.#compared.add(record.target);
+            this.#answered.delete(record.target);
+          }
         }
         break;
     }
@@ -117,20 +164,35 @@ export class Joiner {
     if (this.#learnTargets && this.#targets.size < MAX_LEARNED_TARGETS) this.#targets.add(target);
   }
 
+  #countAnswered(target: string): void {
+    if (this.#compared.has(target)) return;
+    const n = this.#answered.get(target);
+    if (n !== undefined) this.#answered.set(target, n + 1);
+    else if (this.#answered.size < MAX_LEARNED_TARGETS) this.#answered.set(target, 1);
+  }
+
+  /** Whether an answered shadow of `target` is worth waiting a comparison for. */
+  #awaitsComparison(target: string): boolean {
+    if (!this.#options.expectComparisons) return false;
+    if (this.#compared.has(target)) return true;
+    return (this.#answered.get(target) ?? 0) < COMPARISON_PROBE;
+  }
+
   #isComplete(entry: OpenEntry): boolean {
     if (entry.skipped !== null) return true;
     if (entry.production === null || entry.shadows.length === 0) return false;
     // The production record names the targets its request was sent to; older logs without it fall back to the
     // targets given or learned.
-    for (const target of entry.production.targets ?? this.#targets) {
+    const targets = Array.isArray(entry.production.targets) ? entry.production.targets : this.#targets;
+    for (const target of targets) {
       if (!entry.shadows.some((s) => s.target === target)) return false;
     }
     for (const comparison of entry.comparisons) {
       if (!entry.shadows.some((s) => s.target === comparison.target)) return false;
     }
-    if (this.#options.expectComparisons) {
-      for (const shadow of entry.shadows) {
-        if (shadow.error === undefined && !entry.comparisons.some((c) => c.target === shadow.target)) return false;
+    for (const shadow of entry.shadows) {
+      if (shadow.error === undefined && this.#awaitsComparison(shadow.target) && !entry.comparisons.some((c) => c.target === shadow.target)) {
+        return false;
       }
     }
     return true;
@@ -138,37 +200,35 @@ export class Joiner {
 
   #evict(out: ShadowLogEntry[]): void {
     const oldest = this.#watermark - this.#options.windowMs;
-    // Entries were opened in (roughly) time order, so the expired ones sit at the front of the Map.
-    for (const entry of this.#open.values()) {
-      if (entry.firstTime >= oldest) break;
-      this.#close(entry, 'time_window', out);
+    const queue = this.#queue;
+    for (let id = queue.peekId(); id !== undefined; id = queue.peekId()) {
+      const entry = this.#open.get(id);
+      // Absent: it completed. Another stamp: this id closed and opened again (late), and its newer place is further on.
+      if (entry !== undefined && entry.openedAt === queue.peekStamp()) {
+        if (entry.openedAt >= oldest && this.#open.size <= this.#options.maxOpenEntries) break;
+        this.#close(entry, entry.openedAt < oldest ? 'time_window' : 'count_window', out);
+      }
+      queue.shift();
     }
-    while (this.#open.size > this.#options.maxOpenEntries) {
-      const first = this.#open.values().next();
-      if (first.done === true) break;
-      this.#close(first.value, 'count_window', out);
-    }
-    for (const [id, time] of this.#recent) {
-      if (time >= oldest && this.#recent.size <= this.#options.maxOpenEntries) break;
-      this.#recent.delete(id);
+    const forgetBefore = this.#watermark - REMEMBER_WINDOWS * this.#options.windowMs;
+    const maxRemembered = REMEMBER_WINDOWS * this.#options.maxOpenEntries;
+    const closedQueue = this.#closedQueue;
+    for (let id = closedQueue.peekId(); id !== undefined; id = closedQueue.peekId()) {
+      if (closedQueue.peekStamp() >= forgetBefore && closedQueue.size <= maxRemembered) break;
+      this.#closed.delete(id);
+      closedQueue.shift();
     }
   }
 
   #close(entry: OpenEntry, closedBy: EntryClosedBy, out: ShadowLogEntry[]): void {
     this.#open.delete(entry.requestId);
-    this.#recent.set(entry.requestId, this.#watermark);
+    this.#remember(entry);
     const stats = this.#stats;
     let orphan: OrphanKind | null = null;
     if (closedBy !== 'complete' && entry.skipped === null) {
       if (entry.production === null) orphan = entry.late ? 'late' : 'no_production';
       else if (entry.shadows.length === 0) orphan = 'no_shadow';
-      if (
-        this.#options.expectComparisons &&
-        entry.production !== null &&
-        entry.shadows.some((s) => s.error === undefined && !entry.comparisons.some((c) => c.target === s.target))
-      ) {
-        stats.missingComparisons++;
-      }
+      if (entry.production !== null && this.#lacksComparison(entry)) stats.missingComparisons++;
     }
     stats.entries++;
     stats.closedBy[closedBy]++;
@@ -186,4 +246,44 @@ export class Joiner {
       orphan,
     });
   }
+
+  /** An answered shadow whose comparison was waited for and never came. */
+  #lacksComparison(entry: OpenEntry): boolean {
+    return entry.shadows.some(
+      (s) => s.error === undefined && this.#awaitsComparison(s.target) && !entry.comparisons.some((c) => c.target === s.target),
+    );
+  }
+
+  #remember(entry: OpenEntry): void {
+    const previous = this.#closed.get(entry.requestId);
+    let bits = previous ?? 0;
+    if (entry.production !== null) bits = withBit(bits, 0);
+    if (entry.skipped !== null) bits = withBit(bits, 1);
+    for (const shadow of entry.shadows) bits = withBit(bits, this.#bitOf(shadow));
+    for (const comparison of entry.comparisons) bits = withBit(bits, this.#bitOf(comparison));
+    this.#closed.set(entry.requestId, bits);
+    // A late entry adds to what is remembered, for as long as the first was.
+    if (previous === undefined) this.#closedQueue.push(entry.requestId, this.#watermark);
+  }
+
+  /** The bit of a record in the set remembered per yielded request; -1 when its target is past the first few. */
+  #bitOf(record: RequestRecord): number {
+    if (record.type === 'production') return 0;
+    if (record.type === 'skipped') return 1;
+    let bit = this.#targetBits.get(record.target);
+    if (bit === undefined) {
+      if (this.#targetBits.size >= REMEMBERED_TARGETS) return -1;
+      bit = 2 + 2 * this.#targetBits.size;
+      this.#targetBits.set(record.target, bit);
+    }
+    return record.type === 'shadow' ? bit : bit + 1;
+  }
+}
+
+function hasBit(bits: number, bit: number): boolean {
+  return bit >= 0 && Math.floor(bits / (BIT[bit] as number)) % 2 === 1;
+}
+
+function withBit(bits: number, bit: number): number {
+  return bit < 0 || hasBit(bits, bit) ? bits : bits + (BIT[bit] as number);
 }

@@ -1,30 +1,43 @@
 /**
- * Reads one log file as lines, pulled a chunk at a time so several files can be merged without buffering any of them.
- * Gzip is detected from the first two bytes, so rotated files (`shadow.log.3.gz`, or compressed without the suffix) are read alike.
+ * Reads one log — a file, a pipe (`/dev/stdin`, `<(zcat …)`) or a stream — as lines, pulled a chunk at a time so several
+ * logs can be merged without buffering any of them. Gzip is detected from the first two bytes, so rotated files
+ * (`shadow.log.3.gz`, or compressed without the suffix) and `gzip -c … | express-shadow report -` are read alike.
+ *
+ * Lines are split on the bytes: each chunk is decoded once, from its first to its last newline, and split there, so
+ * there is no per-line decoding and no string concatenation except for the one line that straddles two chunks.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import type { ReadStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
+import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { Readable } from 'node:stream';
 import { ShadowLogReadError, type FileReadStats } from './types.js';
 
 const CHUNK_BYTES = 256 * 1024;
+const NEWLINE = 0x0a;
+/** Start of an over-long line kept for the bad-line example. */
+const TOO_LONG_KEPT = 120;
 
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EISDIR: 'is a directory',
-  ENOTDIR: 'a parent is not a directory',
-  EMFILE: 'too many open files',
-};
+const ERRNO_TEXT = new Map<string, string>([
+  ['ENOENT', 'no such file'],
+  ['EACCES', 'permission denied'],
+  ['EPERM', 'permission denied'],
+  ['EISDIR', 'is a directory'],
+  ['ENOTDIR', 'a parent is not a directory'],
+  ['EMFILE', 'too many open files'],
+]);
 
 /** The reason without the absolute path Node puts in its messages, so the text is the same on every machine. */
 function describeError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  const text = e.code === undefined ? undefined : ERRNO_TEXT[e.code];
+  const text = e.code === undefined ? undefined : ERRNO_TEXT.get(e.code);
   return text === undefined ? e.message : `${text} (${e.code})`;
+}
+
+function isGzip(chunk: Buffer): boolean {
+  return chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b;
+}
+
+function emptyFileStats(path: string, bytes: number): FileReadStats {
+  return { path, gzip: false, bytes, lines: 0, records: 0, unparseable: 0, unrecognised: 0, truncated: false, error: null };
 }
 
 export class LineSource {
@@ -33,38 +46,34 @@ export class LineSource {
   done = false;
   /** 1-based number of the line last returned by `nextLine()`. */
   lineNumber = 0;
-  /** `true` when the line last returned ended the file without a newline. */
+  /** `true` when the line last returned ended the input without a newline. */
   lastLineUnterminated = false;
   /** Set when the line last returned was cut because it exceeded `maxLineLength` (its text is the start). */
   lastLineTooLong = false;
 
-  readonly #handle: FileHandle;
-  readonly #fileStream: ReadStream;
-  readonly #iterator: AsyncIterator<Buffer>;
-  readonly #decoder = new StringDecoder('utf8');
+  readonly #raw: Readable;
+  readonly #handle: FileHandle | undefined;
   readonly #maxLineLength: number;
+  #chunks: AsyncIterator<Buffer> | undefined;
+  #bytesRead = 0;
   #lines: string[] = [];
   #pos = 0;
-  #rest = '';
-  #restTooLong = false;
+  /** Bytes of a line that started in an earlier chunk (in parts, so a long line is not copied once per chunk). */
+  #carry: Buffer[] | null = null;
+  #carryLength = 0;
+  #carryTooLong = false;
   #unterminatedIndex = -1;
-  #tooLong = new Set<number>();
+  #tooLong: Set<number> | null = null;
   #eof = false;
 
-  private constructor(handle: FileHandle, stats: FileReadStats, maxLineLength: number) {
+  private constructor(raw: Readable, handle: FileHandle | undefined, stats: FileReadStats, maxLineLength: number) {
+    this.#raw = raw;
     this.#handle = handle;
     this.stats = stats;
     this.#maxLineLength = maxLineLength;
-    this.#fileStream = handle.createReadStream({ start: 0, highWaterMark: CHUNK_BYTES, autoClose: false });
-    const stream: Readable = stats.gzip ? this.#fileStream.pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : this.#fileStream;
-    if (stats.gzip) {
-      // An error of the file stream is not forwarded by pipe(); surface it through the gunzip stream we iterate.
-      this.#fileStream.on('error', (err) => stream.destroy(err));
-    }
-    this.#iterator = stream[Symbol.asyncIterator]();
   }
 
-  /** Opens `absolutePath`; throws `ShadowLogReadError` when it cannot be opened or is not a file. */
+  /** Opens a file or a pipe; throws `ShadowLogReadError` when it cannot be opened or is a directory. */
   static async open(absolutePath: string, displayPath: string, maxLineLength: number): Promise<LineSource> {
     let handle: FileHandle;
     try {
@@ -74,33 +83,27 @@ export class LineSource {
     }
     try {
       const info = await handle.stat();
-      if (!info.isFile()) {
+      // Pipes and character devices (`/dev/stdin`, process substitution) are read like files, without a known size.
+      if (!info.isFile() && !info.isFIFO() && !info.isCharacterDevice() && !info.isSocket()) {
         throw new Error('not a regular file');
       }
-      const magic = Buffer.alloc(2);
-      const { bytesRead } = await handle.read(magic, 0, 2, 0);
-      const gzip = bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
-      const stats: FileReadStats = {
-        path: displayPath,
-        gzip,
-        bytes: info.size,
-        lines: 0,
-        records: 0,
-        unparseable: 0,
-        unrecognised: 0,
-        truncated: false,
-        error: null,
-      };
-      return new LineSource(handle, stats, maxLineLength);
+      const stream = handle.createReadStream({ highWaterMark: CHUNK_BYTES, autoClose: false });
+      return new LineSource(stream, handle, emptyFileStats(displayPath, info.isFile() ? info.size : 0), maxLineLength);
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw new ShadowLogReadError('ERR_SHADOW_LOG_UNREADABLE', `Cannot read ${displayPath}: ${describeError(err)}`, displayPath, { cause: err });
     }
   }
 
-  /** Bytes read from disk so far. */
+  /** Reads an already open stream (standard input for `-`). Its size is unknown, so it counts 0 bytes to the total. */
+  static fromStream(stream: NodeJS.ReadableStream, displayPath: string, maxLineLength: number): LineSource {
+    const raw = stream instanceof Readable ? stream : new Readable().wrap(stream);
+    return new LineSource(raw, undefined, emptyFileStats(displayPath, 0), maxLineLength);
+  }
+
+  /** Bytes read from the input so far (compressed bytes for gzip). */
   get bytesRead(): number {
-    return this.#fileStream.bytesRead;
+    return this.#bytesRead;
   }
 
   /** The next buffered line, or `undefined` when `fill()` must be awaited first (or `done` is set). */
@@ -111,7 +114,7 @@ export class LineSource {
     const index = this.#pos++;
     this.lineNumber++;
     this.lastLineUnterminated = index === this.#unterminatedIndex;
-    this.lastLineTooLong = this.#tooLong.size > 0 && this.#tooLong.has(index);
+    this.lastLineTooLong = this.#tooLong !== null && this.#tooLong.has(index);
     return this.#lines[index];
   }
 
@@ -124,11 +127,12 @@ export class LineSource {
     this.#lines = [];
     this.#pos = 0;
     this.#unterminatedIndex = -1;
-    if (this.#tooLong.size > 0) this.#tooLong = new Set();
+    this.#tooLong = null;
+    this.#chunks ??= this.#decoded()[Symbol.asyncIterator]();
     while (this.#lines.length === 0 && !this.#eof) {
       let result: IteratorResult<Buffer>;
       try {
-        result = await this.#iterator.next();
+        result = await this.#chunks.next();
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         // zlib says "unexpected end of file" when a .gz was cut (still being written, or a crash); that is truncation.
@@ -136,53 +140,113 @@ export class LineSource {
         this.stats.error = e.code === 'Z_BUF_ERROR' ? null : `${e.code ?? 'error'}: ${e.message}`;
         result = { done: true, value: undefined };
       }
-      if (result.done) {
+      if (result.done === true) {
         this.#eof = true;
-        const tail = this.#rest + this.#decoder.end();
-        this.#rest = '';
-        if (tail.length > 0 || this.#restTooLong) {
-          this.#lines.push(tail);
-          this.#unterminatedIndex = this.#lines.length - 1;
-          if (this.#restTooLong) this.#tooLong.add(this.#lines.length - 1);
-        }
+        this.#endOfInput();
         await this.close();
       } else {
-        this.#split(this.#decoder.write(result.value));
+        this.#split(result.value);
       }
     }
     this.done = this.#eof && this.#lines.length === 0;
   }
 
-  #split(text: string): void {
-    let start = 0;
-    let nl = text.indexOf('\n');
-    while (nl !== -1) {
-      if (this.#restTooLong) {
-        // The end of an over-long line: hand out only its start, flagged.
-        this.#lines.push(this.#rest);
-        this.#tooLong.add(this.#lines.length - 1);
-        this.#restTooLong = false;
-      } else {
-        this.#lines.push(this.#rest.length > 0 ? this.#rest + text.slice(start, nl) : text.slice(start, nl));
+  /** Raw chunks, counted, then through gunzip when the first bytes say so. */
+  async *#decoded(): AsyncGenerator<Buffer, void, undefined> {
+    const raw = this.#raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let first: Buffer = Buffer.alloc(0);
+    // A pipe may hand over a single byte first; wait for two to decide.
+    while (first.length < 2) {
+      const result = await raw.next();
+      if (result.done === true) break;
+      this.#bytesRead += result.value.length;
+      first = first.length === 0 ? result.value : Buffer.concat([first, result.value]);
+    }
+    const rest = async function* (this: LineSource): AsyncGenerator<Buffer, void, undefined> {
+      if (first.length > 0) yield first;
+      for (let r = await raw.next(); r.done !== true; r = await raw.next()) {
+        this.#bytesRead += r.value.length;
+        yield r.value;
       }
-      this.#rest = '';
-      start = nl + 1;
-      nl = text.indexOf('\n', start);
+    }.call(this);
+    if (!isGzip(first)) {
+      yield* rest;
+      return;
     }
-    if (this.#restTooLong) {
-      return; // still inside an over-long line: keep only its start
-    }
-    this.#rest += text.slice(start);
-    if (this.#rest.length > this.#maxLineLength) {
-      this.#rest = this.#rest.slice(0, 120);
-      this.#restTooLong = true;
+    this.stats.gzip = true;
+    const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
+    // pipeline() destroys gunzip with any error of the input, so iterating gunzip sees it.
+    pipeline(Readable.from(rest, { objectMode: false }), gunzip, () => undefined);
+    yield* gunzip as AsyncIterable<Buffer>;
+  }
+
+  #endOfInput(): void {
+    const carry = this.#carry;
+    this.#carry = null;
+    if (carry === null && !this.#carryTooLong) return;
+    this.#pushLine(carry === null ? '' : Buffer.concat(carry).toString('utf8'), this.#carryTooLong);
+    this.#carryTooLong = false;
+    this.#unterminatedIndex = this.#lines.length - 1;
+  }
+
+  #pushLine(text: string, tooLong: boolean): void {
+    if (tooLong || text.length > this.#maxLineLength) {
+      (this.#tooLong ??= new Set()).add(this.#lines.length);
+      this.#lines.push(text.slice(0, TOO_LONG_KEPT));
+    } else {
+      this.#lines.push(text);
     }
   }
 
-  /** Releases the file; safe to call twice. */
+  #split(chunk: Buffer): void {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      this.#keep(chunk);
+      return;
+    }
+    let start = 0;
+    if (this.#carry !== null || this.#carryTooLong) {
+      // The line that straddles chunks: its start is carried, its end is here.
+      const end = chunk.indexOf(NEWLINE);
+      const parts = this.#carry ?? [];
+      if (!this.#carryTooLong) parts.push(chunk.subarray(0, end));
+      this.#pushLine(Buffer.concat(parts).toString('utf8'), this.#carryTooLong);
+      this.#carry = null;
+      this.#carryTooLong = false;
+      start = end + 1;
+    }
+    if (start <= last) {
+      // Decoding whole lines only: a newline byte never sits inside a multi-byte UTF-8 character.
+      const lines = chunk.toString('utf8', start, last).split('\n');
+      for (const line of lines) {
+        if (line.length > this.#maxLineLength) this.#pushLine(line, true);
+        else this.#lines.push(line);
+      }
+    }
+    if (last + 1 < chunk.length) this.#keep(chunk.subarray(last + 1));
+  }
+
+  /** Carries the start of an unfinished line; only its start when it is already over the limit. */
+  #keep(bytes: Buffer): void {
+    if (this.#carryTooLong) return;
+    const parts = (this.#carry ??= []);
+    if (parts.length === 0) this.#carryLength = 0;
+    this.#carryLength += bytes.length;
+    if (this.#carryLength > this.#maxLineLength) {
+      parts.push(bytes);
+      this.#carry = [Buffer.from(Buffer.concat(parts).subarray(0, TOO_LONG_KEPT))];
+      this.#carryTooLong = true;
+      return;
+    }
+    // Copy, so a short carry does not keep a whole chunk alive.
+    parts.push(Buffer.from(bytes));
+  }
+
+  /** Releases the input; safe to call twice. Standard input is left open for the process to own. */
   async close(): Promise<void> {
     this.#eof = true;
-    this.#fileStream.destroy();
+    if (this.#handle === undefined) return;
+    this.#raw.destroy();
     await this.#handle.close().catch(() => undefined);
   }
 }

@@ -2,20 +2,15 @@
  * `readShadowLog`: streams any number of JSON-lines logs (plain or gzip), merges them by timestamp, and yields the
  * records of each request joined into one entry.
  */
+import { NEEDS_FILL, RecordCursor, type KeyedRecord } from './cursor.js';
 import { Joiner } from './join.js';
 import { LineSource } from './line-source.js';
-import { parseLine } from './parse-record.js';
-import { resolveFiles } from './resolve-files.js';
-import type { ShadowLogRecord } from '../types.js';
+import { resolveFiles, STDIN } from './resolve-files.js';
 import type { ReadShadowLogOptions, ReadStats, ShadowLogEntry, ShadowLogReader } from './types.js';
 
-const MAX_BAD_LINE_EXAMPLES = 5;
-
 interface Head {
-  source: LineSource;
-  index: number;
-  record: ShadowLogRecord;
-  time: number;
+  cursor: RecordCursor;
+  keyed: KeyedRecord;
 }
 
 /** A fresh, zeroed `ReadStats`. */
@@ -57,7 +52,12 @@ function positiveNumber(name: string, value: number | undefined, fallback: numbe
  * Bad lines never stop the reading: they are counted in `reader.stats`, which is final once iteration has ended.
  * No file matching, or a file that cannot be opened, rejects the first `next()` with a {@link ShadowLogReadError}.
  *
- * @param pathsOrGlobs Files or glob patterns (`logs/shadow-*.log*`).
+ * A record whose timestamp is more than a window away from the rest of its file (a clock that jumped) keeps its place
+ * in the file's order instead of its timestamp's, so it cannot stall the merge or cut later requests apart; a jump the
+ * following records agree with (a gap in traffic, a clock stepped back) is followed.
+ *
+ * @param pathsOrGlobs Files, pipes (`/dev/stdin`, `<(zcat …)`), glob patterns (`logs/shadow-*.log*`), or `-` for
+ * standard input (see `stdin`).
  * @example
  * ```ts
  * const reader = readShadowLog(['logs/*.log', 'logs/*.gz'], { windowMs: 30_000 });
@@ -86,7 +86,11 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
     const sources: LineSource[] = [];
     try {
       for (const file of files) {
-        sources.push(await LineSource.open(file.absolutePath, file.displayPath, maxLineLength));
+        sources.push(
+          file.absolutePath === STDIN
+            ? LineSource.fromStream(options.stdin ?? process.stdin, file.displayPath, maxLineLength)
+            : await LineSource.open(file.absolutePath, file.displayPath, maxLineLength),
+        );
       }
     } catch (err) {
       await Promise.all(sources.map((s) => s.close()));
@@ -105,72 +109,39 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
         records: stats.records,
       });
     };
-
-    /** Moves `source` to its next record; `undefined` at its end. */
-    const advance = async (source: LineSource, index: number): Promise<Head | undefined> => {
-      const fileStats = source.stats;
-      for (;;) {
-        let line = source.nextLine();
-        while (line === undefined) {
-          if (source.done) return undefined;
-          await source.fill();
-          line = source.nextLine();
-        }
-        const parsed = source.lastLineTooLong ? ({ kind: 'unparseable' } as const) : parseLine(line);
-        if (parsed.kind === 'blank') continue;
-        stats.lines++;
-        fileStats.lines++;
-        if (parsed.kind === 'record') {
-          stats.records++;
-          fileStats.records++;
-        }
-        if (stats.lines >= nextProgress) {
-          nextProgress += progressEvery;
-          report();
-        }
-        if (parsed.kind === 'record') {
-          return { source, index, record: parsed.record, time: parsed.time };
-        }
-        let problem: 'unparseable' | 'unrecognised' | 'truncated' | 'too_long' = parsed.kind;
-        if (parsed.kind === 'unrecognised') {
-          stats.unrecognised++;
-          fileStats.unrecognised++;
-        } else if (source.lastLineUnterminated && !source.lastLineTooLong) {
-          // A cut last line is what a crash or a file still being written leaves: counted as truncation, not garbage.
-          problem = 'truncated';
-          if (!fileStats.truncated) {
-            fileStats.truncated = true;
-          }
-        } else {
-          if (source.lastLineTooLong) problem = 'too_long';
-          stats.unparseable++;
-          fileStats.unparseable++;
-        }
-        if (stats.badLines.length < MAX_BAD_LINE_EXAMPLES) {
-          stats.badLines.push({ file: fileStats.path, line: source.lineNumber, problem, text: line.slice(0, 120) });
-        }
+    const onLine = (): void => {
+      if (stats.lines >= nextProgress) {
+        nextProgress += progressEvery;
+        report();
       }
     };
+    const cursors = sources.map((source, index) => new RecordCursor(source, index, stats, joinOptions.windowMs, onLine));
 
     const heap = new HeadHeap();
     try {
-      for (let i = 0; i < sources.length; i++) {
-        const head = await advance(sources[i] as LineSource, i);
-        if (head !== undefined) heap.push(head);
+      for (const cursor of cursors) {
+        const keyed = await nextRecord(cursor);
+        if (keyed !== undefined) heap.push({ cursor, keyed });
       }
-      for (let head = heap.pop(); head !== undefined; head = heap.pop()) {
-        const { record, time } = head;
+      for (let head = heap.peek(); head !== undefined; head = heap.peek()) {
+        const { record, key } = head.keyed;
         if (record.type === 'summary' || record.type === 'breaker') {
           onRecord?.(record);
         } else {
-          joiner.add(record, time, out);
+          joiner.add(record, key, out);
           if (out.length > 0) {
             for (const entry of out) yield entry;
             out.length = 0;
           }
         }
-        const next = await advance(head.source, head.index);
-        if (next !== undefined) heap.push(next);
+        let keyed = head.cursor.next();
+        if (keyed === NEEDS_FILL) keyed = await nextRecord(head.cursor);
+        if (keyed === undefined) heap.pop();
+        else {
+          // The same file's next record replaces it at the top: one sift instead of a pop and a push.
+          head.keyed = keyed;
+          heap.replaceTop(head);
+        }
       }
       joiner.flush(out);
       for (const entry of out) yield entry;
@@ -194,9 +165,22 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
   };
 }
 
-/** Min-heap of file heads by record time; ties go to the file given first, keeping the merge deterministic. */
+/** The cursor's next record, reading more of its input as needed; `undefined` at its end. */
+async function nextRecord(cursor: RecordCursor): Promise<KeyedRecord | undefined> {
+  for (;;) {
+    const keyed = cursor.next();
+    if (keyed !== NEEDS_FILL) return keyed;
+    await cursor.fill();
+  }
+}
+
+/** Min-heap of file heads by merge time; ties go to the file given first, keeping the merge deterministic. */
 class HeadHeap {
   readonly #items: Head[] = [];
+
+  peek(): Head | undefined {
+    return this.#items[0];
+  }
 
   push(head: Head): void {
     const items = this.#items;
@@ -216,6 +200,18 @@ class HeadHeap {
     const last = items.pop();
     if (top === undefined || last === undefined || items.length === 0) return top;
     items[0] = last;
+    this.#siftDown();
+    return top;
+  }
+
+  /** Re-sorts after the top's key changed. */
+  replaceTop(head: Head): void {
+    this.#items[0] = head;
+    this.#siftDown();
+  }
+
+  #siftDown(): void {
+    const items = this.#items;
     let i = 0;
     for (;;) {
       const left = 2 * i + 1;
@@ -227,10 +223,9 @@ class HeadHeap {
       [items[i], items[smallest]] = [items[smallest] as Head, items[i] as Head];
       i = smallest;
     }
-    return top;
   }
 }
 
 function before(a: Head, b: Head): boolean {
-  return a.time < b.time || (a.time === b.time && a.index < b.index);
+  return a.keyed.key < b.keyed.key || (a.keyed.key === b.keyed.key && a.cursor.index < b.cursor.index);
 }

@@ -1,11 +1,15 @@
 /**
  * Expands the paths and globs given to the reader into a sorted, de-duplicated list of files.
  * A name that exists is taken literally (log names may contain glob characters); otherwise it is a glob if it looks like one.
+ * `-` is standard input.
  */
 import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { ShadowLogReadError } from './types.js';
+
+/** `absolutePath` of standard input. */
+export const STDIN = '-';
 
 export interface ResolvedFile {
   absolutePath: string;
@@ -20,6 +24,10 @@ export async function resolveFiles(
   const byPath = new Map<string, ResolvedFile>();
   const unmatchedPatterns: string[] = [];
   for (const input of inputs) {
+    if (input === STDIN) {
+      byPath.set(STDIN, { absolutePath: STDIN, displayPath: STDIN });
+      continue;
+    }
     const absolutePath = resolve(cwd, input);
     const exists = await stat(absolutePath).then(
       () => true,

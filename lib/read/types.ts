@@ -94,10 +94,12 @@ export interface ReadShadowLogOptions {
   onProgress?: (progress: ReadProgress) => void;
   /** Lines between two `onProgress` calls. Default 20 000. */
   progressEvery?: number;
-  /** Longer lines are counted as unparseable and skipped, so one runaway line cannot exhaust memory. Default 16 MiB (characters). */
+  /** Longer lines (in UTF-8 bytes) are counted as unparseable and skipped, so one runaway line cannot exhaust memory. Default 16 MiB. */
   maxLineLength?: number;
   /** Directory that relative paths and globs are resolved against. Default `process.cwd()`. */
   cwd?: string;
+  /** The stream read for the path `-` (gzip or plain, detected from its first bytes). Default `process.stdin`. */
+  stdin?: NodeJS.ReadableStream;
 }
 
 /** What was read from one file. */
@@ -106,7 +108,7 @@ export interface FileReadStats {
   path: string;
   /** Whether it was read through gunzip (detected from its first bytes). */
   gzip: boolean;
-  /** Size on disk. */
+  /** Size on disk; 0 for a pipe or standard input. */
   bytes: number;
   lines: number;
   records: number;
@@ -147,7 +149,12 @@ export interface ReadStats {
   unrecognised: number;
   /** Files whose last line or gzip stream was cut. */
   truncated: number;
-  /** Records repeating one already joined (same type, requestId and target); the first one is kept. */
+  /**
+   * Records repeating one already read (same type, requestId and target); the first one is kept. A repeat is
+   * recognised while its request is open and for two join windows of log time after it was yielded (at most
+   * 2 × `maxOpenEntries` requests remembered); files are merged by time, so a copy of a record (a log given plain and
+   * gzipped, overlapping globs) is read right beside the original.
+   */
   duplicates: number;
   entries: number;
   closedBy: Record<EntryClosedBy, number>;
