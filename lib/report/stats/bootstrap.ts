@@ -1,0 +1,46 @@
+/**
+ * Percentile-bootstrap interval of the shift of a quantile (second − first), seeded so it is the same on every run.
+ * Each resample draws n indices into the sorted sample and walks their counts to the wanted rank: O(n) per resample.
+ */
+import { seededRandom } from './random.js';
+
+export interface ShiftInterval {
+  /** Point estimate: quantile of `second` minus quantile of `first` (nearest rank). */
+  shift: number;
+  low: number;
+  high: number;
+}
+
+/** Nearest-rank quantile of an ascending array. */
+export function sortedQuantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+function resampledQuantile(sorted: readonly number[], q: number, random: () => number, counts: Uint32Array): number {
+  const n = sorted.length;
+  counts.fill(0);
+  for (let k = 0; k < n; k++) counts[Math.floor(random() * n)]! += 1;
+  const rank = Math.max(1, Math.ceil(q * n));
+  let seen = 0;
+  for (let i = 0; i < n; i++) {
+    seen += counts[i] as number;
+    if (seen >= rank) return sorted[i] as number;
+  }
+  return sorted[n - 1] as number;
+}
+
+/** 95% interval of quantile(second, q) − quantile(first, q); `null` when a sample is empty. */
+export function bootstrapQuantileShift(first: readonly number[], second: readonly number[], q: number, options: { resamples?: number; seed?: number } = {}): ShiftInterval | null {
+  if (first.length === 0 || second.length === 0) return null;
+  const a = [...first].sort((x, y) => x - y);
+  const b = [...second].sort((x, y) => x - y);
+  const random = seededRandom(options.seed ?? 1);
+  const resamples = options.resamples ?? 400;
+  const countsA = new Uint32Array(a.length);
+  const countsB = new Uint32Array(b.length);
+  const shifts = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) shifts[r] = resampledQuantile(b, q, random, countsB) - resampledQuantile(a, q, random, countsA);
+  shifts.sort();
+  const at = (p: number): number => shifts[Math.min(resamples - 1, Math.max(0, Math.floor(p * resamples)))] as number;
+  return { shift: sortedQuantile(b, q) - sortedQuantile(a, q), low: at(0.025), high: at(0.975) };
+}
