@@ -117,11 +117,11 @@ describe('express-shadow report: exit codes', () => {
   });
 
   it('reports several candidates, streaming and noise side by side, and exits 1 when one candidate is below the gate', async () => {
-    // Pooled, the candidates match 54.5% (above 50%); model-b alone matches 40%.
-    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.5'];
+    // Pooled, the candidates match 77.8% noise-free (above 77%); model-b alone matches 75% noise-free.
+    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.77'];
     const result = await run(args);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain('FAIL: 1 of 2 candidates below the 50% gate: model-b 40.0%');
+    expect(result.stdout).toContain('FAIL: 1 of 2 candidates below the 77% gate: model-b noise-free 75.0%');
     await expectSnapshot(args, result);
   });
 
