@@ -90,13 +90,9 @@ function summaryOf(judged: JudgedCriteria, criteria: Criteria): string {
       : `Criteria not judged: every one had too few samples (fewer than ${criteria.minSamples} a side).`;
   }
   const count = (s: string): number => results.filter((r) => r.status === s).length;
-  const failed = results.filter((r) => r.status === 'fail');
-  const marginal = results.filter((r) => r.status === 'marginal');
-  const shown = (failed.length > 0 ? failed : marginal).slice(0, 2).map((r) => r.reason);
   return (
     `${status.toUpperCase()} (score ${score}/100): ${count('pass')} passed, ${count('marginal')} marginal, ${count('fail')} failed` +
     (count('too_few') > 0 ? `, ${count('too_few')} with too few samples` : '') +
-    (shown.length > 0 ? ` — ${shown.join('; ')}` : '') +
     '.'
   );
 }

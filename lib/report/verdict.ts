@@ -155,7 +155,7 @@ function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, see
   const slower50 = isSlower(p50.shift, base50, criteria);
   const slower99 = p99 !== null && isSlower(p99.shift, base99, criteria);
   const lead = slower50 || !slower99 ? { name: 'p50', interval: p50, base: base50 } : { name: 'p99', interval: p99 as ShiftInterval, base: base99 };
-  const percent = lead.base > 0 ? ` (${lead.interval.shift >= 0 ? '+' : '−'}${formatCount(Math.abs((lead.interval.shift / lead.base) * 100))}%)` : '';
+  const percent = lead.base > 0 ? `${lead.interval.shift >= 0 ? '+' : '−'}${formatCount(Math.abs((lead.interval.shift / lead.base) * 100))}%, ` : '';
   const other = lead.name === 'p50' && p99 !== null ? `, p99 ${signedMs(p99.shift)}` : lead.name === 'p99' ? `, p50 ${signedMs(p50.shift)}` : '';
   return {
     result: {
@@ -165,8 +165,8 @@ function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, see
     regression: (slower50 || slower99) && mw.probabilityGreater > 0.5,
     confirmed: lead.interval.low > 0,
     describe: (_status, pText) =>
-      `${scope}: candidate ${lead.name} ${signedMs(lead.interval.shift)}${percent} ` +
-      `(95% CI ${signedMs(lead.interval.low)} to ${signedMs(lead.interval.high)})${other}, Mann-Whitney ${pText}`,
+      `${scope}: candidate ${lead.name} ${signedMs(lead.interval.shift)} (${percent}95% CI ${signedMs(lead.interval.low).replace(' ms', '')} ` +
+      `to ${signedMs(lead.interval.high)})${other}, Mann-Whitney ${pText}`,
   };
 }
 
