@@ -439,7 +439,7 @@ async function report(args: string[]): Promise<number> {
     } catch (err) {
       return fail(`cannot write ${command.out}: ${(err as Error).message}`, ExitCode.unreadable);
     }
-    process.stdout.write(`${result.verdict.headline}\nReport (${command.format}) written to ${command.out}\n`);
+    process.stdout.write(`${result.verdict.headline}\n${result.verdict.summary}\nReport (${command.format}) written to ${command.out}\n`);
   } else {
     process.stdout.write(output);
   }

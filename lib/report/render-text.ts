@@ -63,7 +63,8 @@ function verdictLines(report: Report, paint: (code: string, text: string) => str
   const status = verdict.status === 'none' ? 'NOT JUDGED' : verdict.status.toUpperCase();
   const out = [`${paint('1', 'Verdict:')} ${paint(`1;${colour}`, status)}${verdict.score === null ? '' : ` (score ${verdict.score}/100)`}`];
   out.push(`  ${verdict.headline}`);
-  out.push(`  ${verdict.summary}`);
+  // The status and score are on the first line already.
+  out.push(`  ${verdict.summary.replace(/^[A-Z]+ \(score [^)]*\): /, 'Criteria: ')}`);
   const listed = verdict.criteria.filter((c) => c.status === 'fail' || c.status === 'marginal');
   const rest = verdict.criteria.length - listed.length;
   const rows = listed.slice(0, CRITERIA_SHOWN).map((c) => [STATUS_LABEL[c.status], c.criterion.replace('_', ' '), c.reason]);
