@@ -84,7 +84,9 @@ describe('express-shadow report: output', () => {
     const out = join(dir, 'report.html');
     const result = await run(['report', FIXTURE, '--out', out]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe(`Match rate 77.8% (95% CI 45.3%–93.7%) over 9 comparisons.\nReport (html) written to ${out}\n`);
+    expect(result.stdout).toBe(
+      `Match rate 77.8% (95% CI 45.3%–93.7%) over 9 comparisons.\nCriteria not judged: every one had too few samples (fewer than 30 a side).\nReport (html) written to ${out}\n`,
+    );
     expect(result.stderr).toContain('1 unparseable lines, 1 unrecognised records, 1 truncated files, 2 orphans');
     const html = await readFile(out, 'utf8');
     expect(html.startsWith('<!doctype html>')).toBe(true);
