@@ -111,6 +111,12 @@ describe('noise that could not be measured', () => {
     expect(report.verdict.noiseNote).toMatch(/^Noise could not be measured/);
     expect(report.verdict.suggestedIgnorePaths).toEqual(['$.nonce', '$.servedAt']);
     expect(renderReport(report, 'text')).toContain('`ignorePaths`: "$.nonce", "$.servedAt"');
+    // Raw match is 0% (every answer carries a fresh time and nonce): not a reason to reject, only to look.
+    expect(report.match.overall.rate).toBe(0);
+    const agreement = report.verdict.criteria.find((c) => c.criterion === 'agreement' && c.route === null);
+    expect(agreement?.status).toBe('marginal');
+    expect(agreement?.reason).toMatch(/; not failed: noise was not measured and differing values look like times or ids$/);
+    expect(report.verdict.status).not.toBe('fail');
   });
 });
 

@@ -702,8 +702,11 @@ export class ReportBuilder {
       breakers: { transitions: [...this.#transitions].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)), moreTransitions: this.#moreTransitions, openDrops: sortKeys(this.#openDrops) },
       reading: readStats,
     };
-    const judged = judge(this.#verdictInput.input(targets.map(([name]) => name), byRoute.map((r) => r.route)), this.#criteria);
-    report.verdict = assembleVerdict(report, options.failUnderMatch, judged, this.#criteria, this.#suggestIgnorePaths());
+    const suggestions = this.#suggestIgnorePaths();
+    const input = this.#verdictInput.input(targets.map(([name]) => name), byRoute.map((r) => r.route));
+    input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
+    const judged = judge(input, this.#criteria);
+    report.verdict = assembleVerdict(report, options.failUnderMatch, judged, this.#criteria, suggestions);
     return report;
   }
 

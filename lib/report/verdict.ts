@@ -54,6 +54,11 @@ export interface VerdictInput {
   cells: CellInput[];
   labels: LabelInput[];
   scores: ScoreInput[];
+  /**
+   * No secondary measured noise, and differing values look like times or ids: a raw match rate cannot tell noise from
+   * disagreement, so a raw-match agreement regression is `marginal` at worst, never `fail`.
+   */
+  unmeasuredNoise?: boolean;
 }
 
 /** A result before the Holm adjustment: `regression` says whether the effect crossed the threshold the wrong way. */
@@ -87,7 +92,7 @@ function tooFew(kind: CriterionKind, target: string, route: string | null, label
   };
 }
 
-function agreementDraft(cell: CellInput, criteria: Criteria, several: boolean): Draft {
+function agreementDraft(cell: CellInput, criteria: Criteria, several: boolean, unmeasuredNoise: boolean): Draft {
   const { count, total, basis } = cell.agreement;
   const scope = where(cell.target, cell.route, several);
   const test = 'Wilson interval vs threshold (score test)';
@@ -101,10 +106,11 @@ function agreementDraft(cell: CellInput, criteria: Criteria, several: boolean): 
       p, adjustedP: null, estimate: observed, low: rate.low, high: rate.high, threshold: criteria.minMatch,
     },
     regression: observed < criteria.minMatch,
-    confirmed: true,
-    describe: (_status, pText) =>
+    confirmed: !(unmeasuredNoise && basis === 'match'),
+    describe: (status, pText) =>
       `${scope}: ${basis} ${formatPercent(observed)} (95% CI ${formatPercent(rate.low)}–${formatPercent(rate.high)}, n=${formatCount(total)}) ` +
-      `${observed < criteria.minMatch ? 'below' : 'at or above'} the ${formatPercent(criteria.minMatch)} minimum, ${pText}`,
+      `${observed < criteria.minMatch ? 'below' : 'at or above'} the ${formatPercent(criteria.minMatch)} minimum, ${pText}` +
+      (status === 'marginal' && unmeasuredNoise && basis === 'match' ? '; not failed: noise was not measured and differing values look like times or ids' : ''),
   };
 }
 
@@ -226,7 +232,7 @@ export function judge(input: VerdictInput, criteria: Criteria): JudgedCriteria {
   const several = new Set(input.cells.map((c) => c.target)).size > 1;
   const drafts: Draft[] = [];
   input.cells.forEach((cell, i) => {
-    drafts.push(agreementDraft(cell, criteria, several), latencyDraft(cell, criteria, several, 1 + i * 2), errorsDraft(cell, criteria, several));
+    drafts.push(agreementDraft(cell, criteria, several, input.unmeasuredNoise === true), latencyDraft(cell, criteria, several, 1 + i * 2), errorsDraft(cell, criteria, several));
   });
   for (const label of input.labels) drafts.push(labelDraft(label, criteria, several));
   for (const score of input.scores) drafts.push(scoreDraft(score, criteria, several));
