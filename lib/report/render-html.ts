@@ -58,7 +58,7 @@ function criteriaHtml(criteria: CriterionResult[]): string {
     `<td class="l st-${c.status}">${esc(c.status === 'too_few' ? 'too few samples' : c.status)}</td>`,
     `<td class="l">${esc(c.criterion.replace('_', ' '))}</td>`,
     `<td class="wrap">${esc(c.reason)}</td>`,
-    `<td>${esc(c.test)}</td>`,
+    `<td class="l">${esc(c.test)}</td>`,
   ]);
   return `<details id="criteria"${criteria.some((c) => c.status === 'fail' || c.status === 'marginal') ? ' open' : ''}><summary>Criteria (${criteria.length})</summary>${tableHtml(['status', 'criterion', 'reason', 'test'], rows, 3, true)}</details>`;
 }
@@ -185,7 +185,7 @@ export function renderHtml(report: Report): string {
   const status = verdict.status === 'none' ? 'NOT JUDGED' : verdict.status.toUpperCase();
   s.push(
     `<div class="verdict ${verdict.status}" id="verdict">${esc(status)}${verdict.score === null ? '' : ` · score ${verdict.score}/100`} — ${esc(verdict.headline)}` +
-      `<div class="summary">${esc(verdict.summary)}</div></div>`,
+      `<div class="summary">${esc(verdict.summary.replace(/^[A-Z]+ \(score [^)]*\): /, 'Criteria: '))}</div></div>`,
   );
   if (verdict.noiseNote !== null) s.push(`<p class="note" id="noise-note">${esc(verdict.noiseNote)}</p>`);
   s.push(criteriaHtml(verdict.criteria));
