@@ -238,6 +238,31 @@ describe('express-shadow report: exit codes', () => {
     await expectSnapshot(args, result);
   });
 
+  it('survives a hostile log: a 100k-deep label, years 0001 and 9999, ANSI escapes, a route named constructor', async () => {
+    const T = '2026-01-01T00:00:00.000Z';
+    const deep = '{"d":'.repeat(100_000) + '"leaf"' + '}'.repeat(100_000);
+    const record = (fields: Record<string, unknown>) => JSON.stringify({ method: 'GET', status: 200, durationMs: 5, request: { headers: {}, bodySource: 'raw' }, ...fields });
+    const lines = [
+      record({ type: 'production', requestId: 'a', timestamp: T, path: '/p', route: '/p', response: { headers: {}, body: { label: 'LABEL' } } }).replace('"LABEL"', deep),
+      JSON.stringify({ type: 'shadow', requestId: 'a', timestamp: T, target: 'c', status: 200, durationMs: 6, response: { headers: {}, body: { label: 'x' } } }),
+      record({ type: 'production', requestId: 'b', timestamp: '0001-01-01T00:00:00Z', path: '/\u001b[31mred\u001b]0;title\u0007', route: null, response: { headers: {} } }),
+      record({ type: 'production', requestId: 'c', timestamp: '9999-12-31T00:00:00Z', path: '/y', route: 'constructor', response: { headers: {} } }),
+    ];
+    const log = join(dir, 'hostile.log');
+    await writeFile(log, `${lines.join('\n')}\n`);
+    const text = await run(['report', log, '--label-path', '$.label']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).not.toContain('\u001b');
+    expect(text.stdout).not.toContain('\u0007');
+    expect(text.stdout).toContain('/\\x1b[31mred\\x1b]0;title\\x07');
+    expect(text.stdout).toMatch(/^\s+constructor\s+1\s/m);
+    for (const format of ['json', 'html']) {
+      const result = await run(['report', log, '--label-path', '$.label', '--format', format]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.length).toBeLessThan(100_000);
+    }
+  });
+
   it('exits 3 when the output cannot be written', async () => {
     const result = await run(['report', FIXTURE, '--out', join(dir, 'no/such/dir/report.txt')]);
     expect(result.code).toBe(3);
