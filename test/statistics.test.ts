@@ -3,7 +3,7 @@
  * or hand-computed tables.
  */
 import { describe, expect, it } from 'vitest';
-import { bootstrapQuantileShift, sortedQuantile } from '../lib/report/stats/bootstrap.js';
+import { bootstrapQuantileShift, bootstrapQuantileShifts, sortedQuantile } from '../lib/report/stats/bootstrap.js';
 import { holmAdjust } from '../lib/report/stats/holm.js';
 import { kolmogorovSmirnov, kolmogorovSurvival } from '../lib/report/stats/kolmogorov-smirnov.js';
 import { mannWhitney, mannWhitneyFromBins } from '../lib/report/stats/mann-whitney.js';
@@ -118,6 +118,17 @@ describe('bootstrap and reservoir', () => {
     expect(a!.high).toBeGreaterThanOrEqual(30);
     expect(a!.high - a!.low).toBeLessThan(3);
     expect(sortedQuantile([1, 2, 3, 4], 0.5)).toBe(2);
+  });
+
+  it('reads several quantiles from the same resamples, each as it would alone', () => {
+    const random = seededRandom(11);
+    const first = Array.from({ length: 500 }, () => random() * 100);
+    const second = Array.from({ length: 400 }, () => 20 + random() * 100);
+    const [p50, p99] = bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 5 })!;
+    expect(p50).toEqual(bootstrapQuantileShift(first, second, 0.5, { seed: 5 }));
+    expect(p99!.shift).toBeCloseTo(sortedQuantile([...second].sort((a, b) => a - b), 0.99) - sortedQuantile([...first].sort((a, b) => a - b), 0.99), 12);
+    expect(p50!.low).toBeLessThan(20);
+    expect(p50!.high).toBeGreaterThan(20);
   });
 
   it('keeps a bounded, uniform sample of a long stream', () => {

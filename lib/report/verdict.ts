@@ -7,7 +7,7 @@
  */
 import type { Criteria } from './criteria.js';
 import { formatCount, formatPercent } from './format.js';
-import { bootstrapQuantileShift, sortedQuantile, type ShiftInterval } from './stats/bootstrap.js';
+import { bootstrapQuantileShifts, sortedQuantile, type ShiftInterval } from './stats/bootstrap.js';
 import { holmAdjust } from './stats/holm.js';
 import { kolmogorovSmirnov } from './stats/kolmogorov-smirnov.js';
 import { mannWhitneyFromBins } from './stats/mann-whitney.js';
@@ -156,8 +156,8 @@ function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, see
   const sortedProduction = [...production.sample].sort((a, b) => a - b);
   const base50 = sortedQuantile(sortedProduction, 0.5);
   const base99 = sortedQuantile(sortedProduction, 0.99);
-  const p50 = bootstrapQuantileShift(production.sample, candidate.sample, 0.5, { seed }) as ShiftInterval;
-  const p99 = samples >= P99_MIN_SAMPLES ? bootstrapQuantileShift(production.sample, candidate.sample, 0.99, { seed: seed + 1 }) : null;
+  const [p50, p99All] = bootstrapQuantileShifts(production.sample, candidate.sample, [0.5, 0.99], { seed }) as [ShiftInterval, ShiftInterval];
+  const p99 = samples >= P99_MIN_SAMPLES ? p99All : null;
   const slower50 = isSlower(p50.shift, base50, criteria);
   const slower99 = p99 !== null && isSlower(p99.shift, base99, criteria);
   const lead = slower50 || !slower99 ? { name: 'p50', interval: p50, base: base50 } : { name: 'p99', interval: p99 as ShiftInterval, base: base99 };
@@ -232,7 +232,7 @@ export function judge(input: VerdictInput, criteria: Criteria): JudgedCriteria {
   const several = new Set(input.cells.map((c) => c.target)).size > 1;
   const drafts: Draft[] = [];
   input.cells.forEach((cell, i) => {
-    drafts.push(agreementDraft(cell, criteria, several, input.unmeasuredNoise === true), latencyDraft(cell, criteria, several, 1 + i * 2), errorsDraft(cell, criteria, several));
+    drafts.push(agreementDraft(cell, criteria, several, input.unmeasuredNoise === true), latencyDraft(cell, criteria, several, 1 + i), errorsDraft(cell, criteria, several));
   });
   for (const label of input.labels) drafts.push(labelDraft(label, criteria, several));
   for (const score of input.scores) drafts.push(scoreDraft(score, criteria, several));
