@@ -5,7 +5,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildReport, ExitCode, getExitCode, renderReport, type Report, type ReportOptions } from '../lib/report/index.js';
+import { buildReport, ExitCode, getExitCode, renderReport, ReportBuilder, type Report, type ReportOptions } from '../lib/report/index.js';
+import { seededRandom } from '../lib/report/stats/random.js';
 import { plantedLog, type PlantedOptions } from './planted-log.js';
 
 let dir: string;
@@ -128,5 +129,35 @@ describe('thresholds', () => {
     expect(embed?.reason).toBe('/embed: too few samples (20 < 25) to judge latency');
     const lenient = await reportOf({ seed: 1, embedShiftMs: 30 }, { criteria: { maxLatencyIncreaseMs: 50, maxLatencyIncreaseRatio: 100 } });
     expect(lenient.verdict.criteria.find((c) => c.criterion === 'latency' && c.route === '/embed')?.status).toBe('pass');
+  });
+});
+
+describe('several candidates', () => {
+  it('judges each against production and names the one that regressed', () => {
+    const builder = new ReportBuilder();
+    const random = seededRandom(21);
+    const T0 = Date.parse('2026-04-01T00:00:00Z');
+    for (let i = 0; i < 300; i++) {
+      const requestId = `m${i}`;
+      const timestamp = new Date(T0 + i * 100).toISOString();
+      const ms = () => 10 + random() * 5;
+      const shadow = (target: string, durationMs: number) => ({ type: 'shadow', requestId, timestamp, target, status: 200, durationMs, response: { headers: {}, body: {} } });
+      const comparison = (target: string) => ({ type: 'comparison', requestId, timestamp, target, statusMatch: true, match: true, differences: [], latencyDeltaMs: 0 });
+      builder.addEntry({
+        requestId,
+        production: { type: 'production', requestId, timestamp, method: 'POST', path: '/a', route: '/a', status: 200, durationMs: ms(), request: { headers: {}, bodySource: 'raw' }, response: { headers: {} } },
+        shadows: [shadow('fast', ms()), shadow('slow', ms() + 40)],
+        comparisons: [comparison('fast'), comparison('slow')],
+        skipped: null,
+        closedBy: 'complete',
+        orphan: null,
+      } as never);
+    }
+    const report = builder.build();
+    expect(report.verdict.status).toBe('fail');
+    expect(report.verdict.failing).toEqual(['slow']);
+    const failed = report.verdict.criteria.filter((c) => c.status === 'fail');
+    expect(failed.map((c) => c.reason.split(':')[0])).toEqual(['slow all routes', 'slow /a']);
+    expect(report.verdict.criteria.filter((c) => c.target === 'fast').every((c) => c.status === 'pass')).toBe(true);
   });
 });
