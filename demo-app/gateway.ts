@@ -23,7 +23,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { shadowMiddleware, type ShadowMiddleware } from 'express-shadow';
+import { shadowMiddleware, shadowRequestId, type ShadowMiddleware } from 'express-shadow';
 import { Registry } from 'prom-client';
 import { announce, isMain, onStop } from './support/lifecycle.js';
 
@@ -99,7 +99,7 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
   app.post('/predict', shadow, express.json({ limit: '64kb' }), async (req, res) => {
     const text = textOf(req, res);
     if (text === undefined) return;
-    const requestId = exposeRequestId(res);
+    const requestId = exposeRequestId(req, res);
     try {
       const answer = await fetch(predictUrl, {
         method: 'POST',
@@ -119,7 +119,7 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
   app.post('/generate', shadow, express.json({ limit: '64kb' }), async (req, res) => {
     const text = textOf(req, res);
     if (text === undefined) return;
-    const requestId = exposeRequestId(res);
+    const requestId = exposeRequestId(req, res);
     // Stop asking production when the client goes away, or when production has not started answering in time.
     const abort = new AbortController();
     res.on('close', () => abort.abort());
@@ -207,9 +207,9 @@ function textOf(req: express.Request, res: express.Response): string | undefined
   return undefined;
 }
 
-/** express-shadow puts the id that ties this request's production and shadow records in res.locals; hand it back. */
-function exposeRequestId(res: express.Response): string | undefined {
-  const requestId = res.locals.shadowRequestId as string | undefined;
-  if (requestId) res.setHeader('x-request-id', requestId);
+/** The id that ties this request's production and shadow records: hand it back to the client. */
+function exposeRequestId(req: express.Request, res: express.Response): string {
+  const requestId = shadowRequestId(req);
+  res.setHeader('x-request-id', requestId);
   return requestId;
 }

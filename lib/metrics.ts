@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { ShadowMissingPeerError, ShadowOptionsError, showValue } from './errors.js';
-import type { ShadowObserver } from './middleware.js';
+import type { ShadowObserver } from './tap/tap.js';
 import type { BreakerState, ShadowStats } from './types.js';
 
 /** Options of `shadow.registerMetrics()`. */
@@ -119,6 +119,21 @@ export function createMetrics(registry: unknown, options: MetricsOptions, stats:
     registers,
     collect() {
       this.set(stats().queuedBytes);
+    },
+  });
+  const droppedSeen: Record<string, number> = {};
+  new prom.Counter({
+    name: `${prefix}records_dropped_total`,
+    help: 'Log records lost, by reason (write_error, backpressure, unserialisable, logger_error, closed).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      // The sink counts; a scrape adds what it counted since the last one.
+      for (const [reason, count] of Object.entries(stats().log.dropped)) {
+        const added = count - (droppedSeen[reason] ?? 0);
+        if (added > 0) this.inc({ reason }, added);
+        droppedSeen[reason] = count;
+      }
     },
   });
   new prom.Gauge({

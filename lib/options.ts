@@ -2,15 +2,47 @@
  * Option validation and defaulting: done once, when `shadowMiddleware(options)` is called, never per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'winston';
 import { ShadowOptionsError, showValue } from './errors.js';
-import { createComparator } from './compare.js';
+import { createComparator } from './engine/compare.js';
+import { closestName } from './did-you-mean.js';
+import { DEFAULT_MAX_PENDING_LOG_BYTES, validateLogger } from './engine/sink.js';
 import { compilePathPattern, type PathPattern } from './json-path.js';
 import type { BreakerOptions, ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
-import { parseTarget, type ParsedTarget } from './target-url.js';
-import type { HeaderLogPolicy } from './headers.js';
+import { parseTarget, type ParsedTarget } from './engine/target-url.js';
+import type { HeaderLogPolicy } from './engine/headers.js';
+import {
+  createNameMatcher,
+  eitherMatcher,
+  forwardedMatcher,
+  isCredentialHeaderName,
+  isCredentialParamName,
+  matcherOf,
+  withheldMatcher,
+  type NameListChanges,
+  type NameMatcher,
+} from './engine/credentials.js';
+import { createBodyRules, DEFAULT_REDACT_PATHS, type BodyRules } from './engine/redact-body.js';
+import { createTextMasker, scalarMasker, VALUE_KINDS, type TextMasker, type ValueKind } from './engine/redact-values.js';
 
-export const DEFAULT_REDACTED_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'x-api-key'];
+/** What the log and the shadow may see, decided once from the secrets options (docs/secrets.md). */
+export interface SecretRules {
+  /** Request headers not sent to the shadow because they carry credentials (the default rules minus those forwarded). */
+  withheldHeaders: NameMatcher;
+  /** Header names logged as `[REDACTED]`, request and answers. */
+  redactHeaders: NameMatcher;
+  /** Query parameters masked in logged paths. */
+  redactQuery: NameMatcher;
+  /** Query parameters removed from the shadow's request-target. */
+  withheldQuery: NameMatcher;
+  /** Compiled `redact` paths, defaults included. */
+  redactPaths: PathPattern[];
+  /** Everything bodies need: paths, secret form fields, value masking, the byte cap. */
+  bodies: BodyRules;
+  /** Value masking of text (`redactValues`), `undefined` when off. */
+  maskText: TextMasker | undefined;
+  /** Which sides' bodies the log holds. */
+  logBodies: { request: boolean; response: boolean };
+}
 
 /** A shadow target after validation. */
 export interface ResolvedTarget {
@@ -30,7 +62,9 @@ export interface ResolvedOptions {
   targets: ResolvedTarget[];
   assemble: ((events: string[]) => string) | undefined;
   logFile: string;
-  logger: Logger | undefined;
+  /** The app's logger (winston, pino or a `{ write(record) }` object), checked by shape. */
+  logger: unknown;
+  maxPendingLogBytes: number;
   sampleRate: number;
   sampleBy: ((req: IncomingMessage) => string) | undefined;
   filter: ((req: IncomingMessage) => boolean) | undefined;
@@ -43,20 +77,27 @@ export interface ResolvedOptions {
   maxConcurrent: number;
   maxQueue: number;
   maxQueuedBytes: number;
-  forwardCredentials: boolean;
   stripHeaders: ReadonlySet<string>;
-  redactHeaders: ReadonlySet<string>;
   logHeaders: HeaderLogPolicy;
-  redactPaths: PathPattern[];
+  secrets: SecretRules;
   summaryIntervalMs: number;
   comparator: Comparator | undefined;
   enabled: boolean;
+  /** Where the engine runs: `undefined` lets the hooks decide (worker when they can cross threads). */
+  engine: 'worker' | 'in-thread' | undefined;
+  maxQueueWaitMs: number;
+  requestId: ((req: IncomingMessage) => unknown) | undefined;
+  requestIdHeader: string;
+  resLocals: boolean;
+  reopenOnSignal: NodeJS.Signals | false;
+  dnsServers: string[] | undefined;
 }
 
 const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
-  'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes',
-  'forwardCredentials', 'stripHeaders', 'redactHeaders', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
+  'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes', 'maxPendingLogBytes',
+  'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redactQuery', 'redactValues', 'logBodies', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
+  'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
@@ -84,18 +125,19 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   };
   const targets = resolveTargets(options, breakerDefaults, topBehaviour);
   const logger = options.logger;
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof (logger as Logger).log !== 'function')) {
-    throw new ShadowOptionsError('logger', `must be a winston logger (with a log() method), got ${showValue(logger)}`);
-  }
-  if (logger !== undefined && options.logFile !== undefined) {
-    throw new ShadowOptionsError('logFile', `cannot be combined with \`logger\`: records go to the logger you pass`);
+  if (logger !== undefined) validateLogger(logger);
+  for (const fileOption of ['logFile', 'maxPendingLogBytes'] as const) {
+    if (logger !== undefined && options[fileOption] !== undefined) {
+      throw new ShadowOptionsError(fileOption, `cannot be combined with \`logger\`: records go to the logger you pass`);
+    }
   }
 
   return {
     targets,
     assemble: optionalFunction(options, 'assemble'),
     logFile: optionalString(options, 'logFile') ?? 'shadow.log',
-    logger: logger as Logger | undefined,
+    logger,
+    maxPendingLogBytes: positiveInteger('maxPendingLogBytes', options.maxPendingLogBytes ?? DEFAULT_MAX_PENDING_LOG_BYTES),
     sampleRate: validateSampleRate('sampleRate', options.sampleRate ?? 1),
     sampleBy: optionalFunction(options, 'sampleBy'),
     filter: optionalFunction(options, 'filter'),
@@ -108,17 +150,32 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxConcurrent: positiveInteger('maxConcurrent', options.maxConcurrent ?? 32),
     maxQueue: nonNegativeInteger('maxQueue', options.maxQueue ?? 1000),
     maxQueuedBytes: nonNegativeInteger('maxQueuedBytes', options.maxQueuedBytes ?? 64 * 1_048_576),
-    forwardCredentials: optionalBoolean(options, 'forwardCredentials') ?? false,
     stripHeaders: new Set(stringList(options, 'stripHeaders').map((h) => h.toLowerCase())),
     logHeaders: resolveLogHeaders(options.logHeaders),
-    redactHeaders: new Set(
-      (options.redactHeaders === undefined ? DEFAULT_REDACTED_HEADERS : stringList(options, 'redactHeaders')).map((h) => h.toLowerCase()),
-    ),
-    redactPaths: stringList(options, 'redact').map((pattern, i) => compileOptionPath(`redact[${i}]`, pattern)),
+    secrets: resolveSecrets(options, nonNegativeInteger('maxLoggedBodyBytes', options.maxLoggedBodyBytes ?? 65_536)),
     summaryIntervalMs: nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000),
     comparator: resolveComparator(options.compare),
     enabled: optionalBoolean(options, 'enabled') ?? true,
+    engine: resolveEngine(options.engine),
+    maxQueueWaitMs: positiveInteger('maxQueueWaitMs', options.maxQueueWaitMs ?? 30_000),
+    requestId: optionalFunction(options, 'requestId'),
+    requestIdHeader: (optionalString(options, 'requestIdHeader') ?? 'x-request-id').toLowerCase(),
+    resLocals: optionalBoolean(options, 'resLocals') ?? false,
+    reopenOnSignal: resolveReopenSignal(options.reopenOnSignal),
+    dnsServers: options.dnsServers === undefined ? undefined : stringList(options, 'dnsServers'),
   };
+}
+
+function resolveEngine(value: unknown): ResolvedOptions['engine'] {
+  if (value === undefined || value === 'worker' || value === 'in-thread') return value;
+  throw new ShadowOptionsError('engine', `must be 'worker' or 'in-thread', got ${showValue(value)}`);
+}
+
+function resolveReopenSignal(value: unknown): NodeJS.Signals | false {
+  if (value === undefined) return 'SIGHUP';
+  if (value === false) return false;
+  if (typeof value === 'string' && /^SIG[A-Z0-9]+$/.test(value) && value !== 'SIGKILL' && value !== 'SIGSTOP') return value as NodeJS.Signals;
+  throw new ShadowOptionsError('reopenOnSignal', `must be a signal name like 'SIGHUP' or false, got ${showValue(value)}`);
 }
 
 function resolveBreaker(value: unknown, option: string, defaults: Required<BreakerOptions> | undefined): Required<BreakerOptions> {
@@ -225,12 +282,94 @@ function resolveComparator(value: unknown): Comparator | undefined {
   throw new ShadowOptionsError('compare', `must be comparator options, a function (production, shadow) => { match }, or false; got ${showValue(value)}`);
 }
 
-function compileOptionPath(option: string, pattern: string): PathPattern {
+function compileOptionPath(option: string, pattern: string, scalarsOnly = false): PathPattern {
   try {
-    return compilePathPattern(pattern);
+    return compilePathPattern(pattern, undefined, { scalarsOnly });
   } catch (error) {
     throw new ShadowOptionsError(option, `is not a valid JSON path: ${(error as Error).message}`);
   }
+}
+
+// ---- secrets and personal data (docs/secrets.md) ----
+
+function resolveSecrets(options: Record<string, unknown>, maxLoggedBodyBytes: number): SecretRules {
+  const forwarded = forwardedMatcher(resolveForwardCredentials(options.forwardCredentials));
+  const headerChanges = nameListChanges(options, 'redactHeaders', (name) => isCredentialHeaderName(name), 'is not caught by the default header rules');
+  const queryChanges = nameListChanges(options, 'redactQuery', (name) => isCredentialParamName(name), 'is not caught by the default query rules');
+  const pathChanges = nameListChanges(options, 'redact', (path) => DEFAULT_REDACT_PATHS.includes(path), 'is not a default path', DEFAULT_REDACT_PATHS);
+  // Headers the user adds are masked in the log only (stripHeaders keeps them from the shadow); `allow` takes names
+  // out of the default rules in both directions.
+  const credentialHeaders = createNameMatcher(isCredentialHeaderName, { add: [], allow: headerChanges.allow });
+  const credentialParams = createNameMatcher(isCredentialParamName, queryChanges);
+  const redactPaths = [
+    ...DEFAULT_REDACT_PATHS.filter((path) => !pathChanges.allow.includes(path)).map((path) => compileOptionPath('redact', path, true)),
+    ...pathChanges.add.map((path, i) => compileOptionPath(Array.isArray(options.redact) ? `redact[${i}]` : `redact.add[${i}]`, path)),
+  ];
+  const kinds = resolveRedactValues(options.redactValues);
+  const maskText = createTextMasker(kinds);
+  const maskScalar = maskText ? scalarMasker(maskText, kinds) : undefined;
+  return {
+    withheldHeaders: withheldMatcher(credentialHeaders, forwarded),
+    redactHeaders: eitherMatcher(credentialHeaders, matcherOf(headerChanges.add)),
+    redactQuery: credentialParams,
+    withheldQuery: withheldMatcher(credentialParams, forwarded),
+    redactPaths,
+    bodies: createBodyRules(redactPaths, credentialParams, maskText, maskScalar, maxLoggedBodyBytes),
+    maskText,
+    logBodies: resolveLogBodies(options.logBodies),
+  };
+}
+
+function resolveForwardCredentials(value: unknown): boolean | string[] {
+  if (value === undefined) return false;
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value) && value.every((name) => typeof name === 'string' && name.length > 0)) return [...(value as string[])];
+  throw new ShadowOptionsError('forwardCredentials', `must be true, false or a list of header and query parameter names such as ['x-tenant-token'], got ${showValue(value)}`);
+}
+
+/**
+ * A list option that adds to defaults: `['a']` or `{ add: ['a'], allow: ['b'] }`. Each allowed entry must be one
+ * the defaults catch (`isDefault`), so a typo cannot silently allow nothing.
+ */
+function nameListChanges(
+  options: Record<string, unknown>,
+  key: string,
+  isDefault: (entry: string) => boolean,
+  notDefault: string,
+  suggestions: readonly string[] = [],
+): NameListChanges {
+  const value = options[key];
+  if (value === undefined || Array.isArray(value)) return { add: stringList(options, key), allow: [] };
+  if (typeof value !== 'object' || value === null) {
+    throw new ShadowOptionsError(key, `must be a list of names, or { add: [...], allow: [...] } to also take defaults out, got ${showValue(value)}`);
+  }
+  const changes = value as Record<string, unknown>;
+  rejectUnknownKeys(changes, ['add', 'allow'], `${key}.`);
+  const allow = stringList(changes, 'allow', `${key}.`);
+  for (const [i, entry] of allow.entries()) {
+    if (isDefault(entry)) continue;
+    const suggestion = closestName(entry, suggestions);
+    throw new ShadowOptionsError(`${key}.allow[${i}]`, `${showValue(entry)} ${notDefault}, so there is nothing to allow${suggestion ? `. Did you mean ${showValue(suggestion)}?` : ''}`);
+  }
+  return { add: stringList(changes, 'add', `${key}.`), allow };
+}
+
+function resolveRedactValues(value: unknown): ValueKind[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ShadowOptionsError('redactValues', `must be a list of ${VALUE_KINDS.map((kind) => `'${kind}'`).join(', ')}, got ${showValue(value)}`);
+  return value.map((kind: unknown, i) => {
+    if (typeof kind === 'string' && (VALUE_KINDS as readonly string[]).includes(kind)) return kind as ValueKind;
+    const suggestion = typeof kind === 'string' ? closestName(kind, VALUE_KINDS) : undefined;
+    throw new ShadowOptionsError(`redactValues[${i}]`, `must be one of ${VALUE_KINDS.join(', ')}, got ${showValue(kind)}${suggestion ? `. Did you mean '${suggestion}'?` : ''}`);
+  });
+}
+
+function resolveLogBodies(value: unknown): SecretRules['logBodies'] {
+  if (value === undefined || value === true) return { request: true, response: true };
+  if (value === false) return { request: false, response: false };
+  if (value === 'request') return { request: true, response: false };
+  if (value === 'response') return { request: false, response: true };
+  throw new ShadowOptionsError('logBodies', `must be true, false, 'request' or 'response', got ${showValue(value)}`);
 }
 
 export function validateSampleRate(option: string, value: unknown): number {
@@ -287,11 +426,11 @@ function optionalFunction<F>(options: Record<string, unknown>, key: string, pref
   return value as F;
 }
 
-function stringList(options: Record<string, unknown>, key: string): string[] {
+function stringList(options: Record<string, unknown>, key: string, prefix = ''): string[] {
   const value = options[key];
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item.length === 0)) {
-    throw new ShadowOptionsError(key, `must be an array of non-empty strings, got ${showValue(value)}`);
+    throw new ShadowOptionsError(prefix + key, `must be an array of non-empty strings, got ${showValue(value)}`);
   }
   return [...(value as string[])];
 }
@@ -299,37 +438,10 @@ function stringList(options: Record<string, unknown>, key: string): string[] {
 function rejectUnknownKeys(options: Record<string, unknown>, known: readonly string[], prefix: string): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const suggestion = closest(key, known);
+    const suggestion = closestName(key, known);
     throw new ShadowOptionsError(
       prefix + key,
       `is not an option of express-shadow${suggestion ? `. Did you mean \`${prefix}${suggestion}\`?` : `. Known options: ${known.join(', ')}`}`,
     );
   }
-}
-
-/** The known name nearest to a misspelt one (Levenshtein distance up to a third of its length), for "did you mean". */
-function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

@@ -4,17 +4,46 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
+import type { SinkStats } from './engine/sink.js';
 
-/** A body as it appears in the log: parsed JSON, UTF-8 text, or base64 of the raw bytes. */
+export type { SinkStats };
+
+/**
+ * A body as it appears in the log: parsed JSON, UTF-8 text, base64 of the raw bytes, or the parts of a multipart
+ * form; with secrets masked (see `redact`, `redactValues`). With `logBodies` off for its side, only its size and
+ * SHA-256.
+ */
 export interface LoggedBody {
-  /** Parsed JSON (content type JSON and it parsed), a UTF-8 string (text), or base64 (anything else). Absent when there was no body. */
+  /**
+   * Parsed JSON (a body that parses as a JSON object or array, whatever its content type), a UTF-8 string (text,
+   * forms, event streams), base64 (anything else), or `MultipartPartLog[]`. Absent when there was no body, or when
+   * bodies are not logged.
+   */
   body?: unknown;
-  /** Present and `"base64"` when `body` holds base64 of the bytes. */
-  bodyEncoding?: 'base64';
+  /** `"base64"` when `body` holds base64 of the bytes; `"multipart"` when it holds the parts of a multipart form. */
+  bodyEncoding?: 'base64' | 'multipart';
   /** `true` when the body was longer than `maxLoggedBodyBytes` (or the capture cap) and was cut. */
   truncated?: true;
   /** Size in bytes of the whole body as sent (before truncation, after decompression when it was compressed). */
   bodyBytes?: number;
+  /** SHA-256 (hex) of the body's bytes, in place of `body` when `logBodies` leaves this side out. */
+  bodySha256?: string;
+}
+
+/** One part of a logged multipart body: a text field with its (masked) value, or a file described, never its bytes. */
+export interface MultipartPartLog {
+  /** The field name. */
+  name: string;
+  /** A text field's value, `"[REDACTED]"` when the name is a secret. Absent for files and for values past the byte cap. */
+  value?: string;
+  /** A file's name as the client gave it. */
+  filename?: string;
+  /** A file's media type. */
+  type?: string;
+  /** Size in bytes (files, and values past the byte cap). */
+  bytes?: number;
+  /** SHA-256 (hex) of the part's bytes (files, and values past the byte cap). */
+  sha256?: string;
 }
 
 /** Measurements of a streamed (chunked) answer. */
@@ -43,11 +72,14 @@ export type HeaderMap = Record<string, string | string[]>;
 /** Written once per mirrored request, when production has finished answering. */
 export interface ProductionRecord {
   type: 'production';
+  /** Unique per request: a uuid v7 made by the middleware. Every record of the request carries it. */
   requestId: string;
+  /** The client's `x-request-id` (or the app's `requestId`), when valid; not unique, never a join key. */
+  clientRequestId?: string;
   /** ISO 8601 time the production response finished. */
   timestamp: string;
   method: string;
-  /** `req.originalUrl`: path and query as the client sent them. */
+  /** `req.originalUrl`: path and query as the client sent them, credential query values masked (`redactQuery`). */
   path: string;
   /** The matched route pattern (`req.baseUrl + req.route.path`), or `null` when no route matched. */
   route: string | null;
@@ -110,9 +142,11 @@ export type SkipReason =
 export interface SkippedRecord {
   type: 'skipped';
   requestId: string;
+  clientRequestId?: string;
   timestamp: string;
   reason: SkipReason;
   method: string;
+  /** As in `ProductionRecord.path`: credential query values masked. */
   path: string;
   route: string | null;
   /** Production status, when production answered. */
@@ -142,6 +176,8 @@ export interface SummaryRecord {
   notMirrored: Record<string, number>;
   /** Per target, requests not sent because its breaker was open. */
   breakerOpen?: Record<string, number>;
+  /** Requests shed for lack of room (counted here instead of one `skipped` record each), with a few of their ids. */
+  shed?: { queue_full: number; sampleRequestIds: string[] };
 }
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -256,8 +292,15 @@ export interface ShadowOptions extends TargetBehaviour {
   assemble?: (events: string[]) => string;
   /** JSON-lines log file, written through winston. Default `./shadow.log`. Ignored when `logger` is given. */
   logFile?: string;
-  /** An existing winston logger to write records to instead of `logFile`. It is not closed by `close()`. */
-  logger?: Logger;
+  /**
+   * A logger of the app's to write records to instead of `logFile`: a winston logger, a pino logger, or any object
+   * with `write(record)` (it gets each record as an object; a Node byte stream such as `process.stdout` gets one
+   * JSON line per record). It is never closed by `close()`; when it throws, the record is counted in
+   * `stats().log.dropped.logger_error` and one warning is emitted.
+   * @example
+   * shadowMiddleware({ target, logger: pino(pino.destination('shadow.log')) })
+   */
+  logger?: Logger | PinoLikeLogger | ShadowRecordWriter;
   /** Fraction of requests mirrored, 0..1. Default 1. */
   sampleRate?: number;
   /** Makes sampling deterministic: requests with the same key are always in or always out. */
@@ -282,16 +325,62 @@ export interface ShadowOptions extends TargetBehaviour {
   maxQueue?: number;
   /** Bytes of captured request bodies held (waiting or being captured). Default 64 MiB. */
   maxQueuedBytes?: number;
-  /** Forward `authorization`, `cookie`, `proxy-authorization` and `x-api-key` to the shadow. Default false. */
-  forwardCredentials?: boolean;
+  /**
+   * Bytes of records waiting to be written to `logFile` (a slow disk, a FIFO nobody reads). Past it, records are
+   * dropped and counted in `stats().log.dropped.backpressure` rather than held in memory. Default 16 MiB
+   * (about 10 000 typical records). Not with `logger`.
+   */
+  maxPendingLogBytes?: number;
+  /**
+   * Credentials withheld from the shadow are sent after all: `true` for every one, or a list of header and query
+   * parameter names (case-insensitive). They are still masked in the log. Default `false`.
+   *
+   * Withheld by default: request headers `authorization`, `proxy-authorization`, `cookie`, `x-amz-security-token`,
+   * `x-goog-api-key`, `ocp-apim-subscription-key`, and any header whose name contains `token`, `secret`, `password`,
+   * `passwd`, `api-key`/`apikey`/`api_key`, `session`, `signature`, `credential` or the word `auth` (`x-auth-*`);
+   * query parameters by the same rules plus `key`, `sig` and `code` (the rest of the request-target is sent byte
+   * for byte). `redactHeaders.allow` and `redactQuery.allow` take names out of these rules. See docs/secrets.md.
+   * @example forwardCredentials: ['x-tenant-token']
+   */
+  forwardCredentials?: boolean | string[];
   /** Extra request headers removed from the shadow request. */
   stripHeaders?: string[];
-  /** Header names whose values are logged as `"[REDACTED]"`. Default authorization, cookie, set-cookie, proxy-authorization, x-api-key. */
-  redactHeaders?: string[];
+  /**
+   * Header names logged as `"[REDACTED]"` (request and both answers), added to the credential rules of
+   * `forwardCredentials` plus `set-cookie`. `{ add, allow }` also takes names out of the default rules (they are then
+   * logged and forwarded). Names are case-insensitive.
+   * @example redactHeaders: ['x-tenant'] // or { add: ['x-tenant'], allow: ['x-session-region'] }
+   */
+  redactHeaders?: string[] | NameListOption;
+  /**
+   * Query parameter names masked in every logged `path` and removed from the shadow's request-target, added to the
+   * default rules (see `forwardCredentials`). `{ add, allow }` also takes names out of the defaults.
+   * @example redactQuery: ['tenant'] // or { allow: ['code'] }
+   */
+  redactQuery?: string[] | NameListOption;
   /** Headers written into records: all (`true`), none (`false`), or only those named. Default true. */
   logHeaders?: boolean | string[];
-  /** JSON paths of body fields masked in the log (request and both responses). */
-  redact?: string[];
+  /**
+   * JSON paths of body fields masked in the log (requests, both answers, each streamed event and the assembled
+   * answer, comparison differences), added to the defaults `$..password`, `$..passwd`, `$..secret`, `$..token`,
+   * `$..access_token`, `$..refresh_token`, `$..api_key`, `$..card_number`, `$..cvv`, `$..ssn`. They apply to JSON
+   * whatever its content type says, and to urlencoded and multipart field names. `{ add, allow }` removes defaults
+   * by their text. The defaults mask only strings and numbers (`{"token": {"text": "Hi"}}` keeps its object).
+   * @example redact: ['$.user.email'] // or { add: ['$.user.email'], allow: ['$..token'] }
+   */
+  redact?: string[] | NameListOption;
+  /**
+   * Values masked wherever they appear in logged bodies, paths, headers and differences: `card` (13–19 digits
+   * passing the Luhn check), `email`, `jwt` (`eyJ…`). Masks read `[REDACTED:card]` and so on. Default none.
+   * @example redactValues: ['card', 'email', 'jwt']
+   */
+  redactValues?: ('card' | 'email' | 'jwt')[];
+  /**
+   * Which bodies the log holds: all (`true`), none (`false`), only requests or only answers. A body left out is
+   * logged as its size and SHA-256; comparison still runs in memory, and its differences then keep only their paths
+   * (when answers are left out). Default true.
+   */
+  logBodies?: boolean | 'request' | 'response';
   /** Circuit breaker of the target. */
   breaker?: BreakerOptions;
   /** How often the summary record of requests left out on purpose is written, ms. Default 60 000. 0 turns it off (the last one is still written by `close()`). */
@@ -300,14 +389,53 @@ export interface ShadowOptions extends TargetBehaviour {
   compare?: CompareOptions | Comparator | false;
   /** Start enabled. Default true. */
   enabled?: boolean;
+  /**
+   * Where the engine (shadow calls, comparison, records, the log file) runs. Default: on one worker thread per
+   * process when every engine hook can cross threads (data, or module specifiers `{ module, export }`), otherwise
+   * in the app's thread. `'worker'` insists (a plain function hook then throws); `'in-thread'` never starts a worker.
+   */
+  engine?: 'worker' | 'in-thread';
+  /**
+   * A call that waited this long for a free slot is not sent; its shadow record says `queue_timeout`. Keeps every
+   * shadow record within the reader's join window. Default 30 000 ms.
+   */
+  maxQueueWaitMs?: number;
+  /**
+   * The app's own id for a request (pino-http's `req.id`, say), logged as `clientRequestId` when it is 1–128
+   * characters of `[A-Za-z0-9._:-]`. Default: the `requestIdHeader` header.
+   */
+  requestId?: (req: IncomingMessage) => string | number | undefined;
+  /** Header carrying the client's request id, logged as `clientRequestId`. Default `x-request-id`. */
+  requestIdHeader?: string;
+  /** Also put the id in `res.locals.shadowRequestId` (changes what templates rendering `res.locals` see). Default false; use `shadowRequestId(req)`. */
+  resLocals?: boolean;
+  /** Signal on which log files are reopened (after logrotate renamed them), or false. Default `'SIGHUP'`. */
+  reopenOnSignal?: NodeJS.Signals | false;
+  /**
+   * DNS servers (`'10.0.0.2'`, `'127.0.0.1:5353'`) for the shadow's host name. Shadow hosts are always resolved
+   * with c-ares, off the threadpool the app's own `dns.lookup` calls use. Default: the system's servers.
+   */
+  dnsServers?: string[];
+}
+
+/** A name list that adds to the defaults and, explicitly, takes defaults out. */
+export interface NameListOption {
+  /** Added to the defaults. */
+  add?: string[];
+  /** Default names (or default `redact` paths, as written) to leave out. */
+  allow?: string[];
 }
 
 /** The request as handed to a function target or `transformRequest`. */
 export interface ShadowRequest {
   requestId: string;
   method: string;
-  /** Path and query as the client sent them (`req.originalUrl`); for URL targets, appended to the target's base path. */
+  /**
+   * Path and query as the client sent them (`req.originalUrl`) minus credential query parameters not forwarded
+   * (see `forwardCredentials`); for URL targets, appended to the target's base path.
+   */
   path: string;
+  /** The client's headers minus hop-by-hop, trace, `stripHeaders` and credential headers not forwarded. */
   headers: HeaderMap;
   /** The exact body bytes; `undefined` when the request had none. */
   body: Buffer | undefined;
@@ -392,6 +520,21 @@ export interface ShadowStats {
   latencyMs: LatencySummary;
   /** The same figures per target. */
   targets: Record<string, TargetStats>;
+  /** Where the engine runs, and whether it is up (false after a worker crash, until the next mirrored request). */
+  engine: { mode: 'worker' | 'in-thread'; available: boolean };
+  /** The log: records written and dropped by reason, bytes waiting for the disk, whether writes are failing. */
+  log: SinkStats;
+}
+
+/** pino's shape, recognised without importing pino: `info(object, message)` and a `levels` table, no `log()`. */
+export interface PinoLikeLogger {
+  info(record: object, message?: string): void;
+  levels: object;
+}
+
+/** Any object that takes records one by one. */
+export interface ShadowRecordWriter {
+  write(record: ShadowLogRecord): unknown;
 }
 
 export interface TargetStats {
@@ -405,7 +548,11 @@ export interface TargetStats {
 }
 
 export interface CloseOptions {
-  /** How long to wait for in-flight and queued calls before cancelling them. Default 10 000 ms. */
+  /**
+   * How long to wait for in-flight and queued calls before cancelling them. Default 10 000 ms. Writing the log
+   * then gets what is left of it, and at least min(timeoutMs, 1 s), so `close()` resolves within about twice
+   * `timeoutMs` at worst, whatever the disk does; lines still pending keep being written in the background.
+   */
   timeoutMs?: number;
 }
 
@@ -417,6 +564,10 @@ export interface ShadowMiddleware {
   /** Changes `enabled` and `sampleRate`; takes effect on the next request. */
   update(update: ShadowUpdate): void;
   stats(): ShadowStats;
+  /** Resolves once every request seen so far has been mirrored or skipped and its records written. */
+  whenIdle(): Promise<void>;
+  /** Reopens the log file (after logrotate renamed it); also done on `reopenOnSignal`. */
+  reopen(): void;
   /**
    * Registers Prometheus metrics on a prom-client `Registry` (default: prom-client's global one).
    * Needs the optional peer `prom-client`; throws `ShadowMissingPeerError` without it.

@@ -249,10 +249,13 @@ describe('translation', () => {
     await shadow.close();
     const records = await readRecords(logFile);
     const shadows = Object.fromEntries(recordsOfType(records, 'shadow').map((r) => [r.target, r]));
-    expect(shadows['bad-request-transform']).toMatchObject({ requestId: 'req-42', error: { code: 'transform_error', message: 'transformRequest threw: no field text' } });
-    expect(shadows['bad-response-transform']).toMatchObject({ requestId: 'req-42', status: 200 });
+    const [production] = recordsOfType(records, 'production');
+    expect(production).toMatchObject({ clientRequestId: 'req-42' });
+    const requestId = production!.requestId;
+    expect(shadows['bad-request-transform']).toMatchObject({ requestId, error: { code: 'transform_error', message: 'transformRequest threw: no field text' } });
+    expect(shadows['bad-response-transform']).toMatchObject({ requestId, status: 200 });
     const [comparison] = recordsOfType(records, 'comparison');
-    expect(comparison).toMatchObject({ requestId: 'req-42', target: 'bad-response-transform', match: false, error: 'transformResponse threw: unexpected shape' });
+    expect(comparison).toMatchObject({ requestId, target: 'bad-response-transform', match: false, error: 'transformResponse threw: unexpected shape' });
     expect(shadow.stats().failed).toEqual({ transform_error: 2 });
     expect(shadowServer.received).toHaveLength(1);
   });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createComparator, DEFAULT_MAX_DIFFERENCES, MAX_COMPARE_DEPTH } from '../lib/compare.js';
+import { createComparator, DEFAULT_MAX_DIFFERENCES, MAX_COMPARE_DEPTH } from '../lib/engine/compare.js';
 import type { ComparedAnswer, CompareOptions } from '../lib/types.js';
 
 function jsonAnswer(json: unknown, bytes = JSON.stringify(json) ?? '', status = 200): ComparedAnswer {
@@ -173,6 +173,13 @@ describe('createComparator: ignorePaths', () => {
     ]);
   });
 
+  it('ignores a member at any depth with .., and takes $.x-request-id like a label path', () => {
+    const production = { ts: 1, items: [{ ts: 2, label: 'a' }], meta: { deep: { ts: 3 } }, 'x-request-id': 'r1' };
+    const shadow = { ts: 9, items: [{ ts: 8, label: 'a' }], meta: { deep: { ts: 7 } }, 'x-request-id': 'r2' };
+    expect(compareJson(production, shadow, { ignorePaths: ['$..ts', '$.x-request-id'] }).match).toBe(true);
+    expect(compareJson(production, shadow, { ignorePaths: ['$..ts'] }).differences).toEqual([{ path: "$['x-request-id']", production: 'r1', shadow: 'r2' }]);
+  });
+
   it('ignores everything with $', () => {
     const compare = createComparator({ ignorePaths: ['$'] });
     expect(compare(jsonAnswer({ a: 1 }), jsonAnswer([2])).match).toBe(true);
@@ -321,7 +328,7 @@ describe(`createComparator: nesting past depth ${MAX_COMPARE_DEPTH}`, () => {
 
 describe('createComparator: option validation', () => {
   it.each([
-    ['a bad ignore path', { ignorePaths: ['$.id', '$..x'] }, /^compare\.ignorePaths\[1\]: "\$\.\.x" is not a valid JSON path/],
+    ['a bad ignore path', { ignorePaths: ['$.id', '$.x['] }, /^compare\.ignorePaths\[1\]: "\$\.x\[" is not a valid JSON path/],
     ['an ignore path that is not a string', { ignorePaths: ['$.id', 7] }, /^compare\.ignorePaths\[1\]: expected a JSON path string .* got 7/],
     ['ignorePaths given as a string', { ignorePaths: '$.id' }, /^compare\.ignorePaths must be an array .* got '\$\.id'/],
     ['a negative absolute tolerance', { numericTolerance: { absolute: -1 } }, /^compare\.numericTolerance\.absolute must be a finite number >= 0 .* got -1\./],

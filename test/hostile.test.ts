@@ -3,6 +3,7 @@
  * answer), never a crash, a leak or a change to production. Real servers on 127.0.0.1; raw `net` sockets for what
  * no HTTP client would send and for shadows that do not speak HTTP.
  */
+import { createHash } from 'node:crypto';
 import express from 'express';
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
@@ -379,7 +380,7 @@ describe('bodies that are not what they claim', () => {
     { name: 'invalid JSON', bytes: Buffer.from('{"text": "unterminated') },
     { name: 'not UTF-8', bytes: Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d]) },
   ]) {
-    it(`a body declared application/json that is ${name} is mirrored byte for byte and logged as base64`, async () => {
+    it(`a body declared application/json that is ${name} is mirrored byte for byte and, as it may hide a masked field, logged as its size and sha256`, async () => {
       const shadowServer = closeLater(await startShadowServer());
       const logFile = await tempLogFile();
       const shadow = mirror({ target: shadowServer.url, logFile });
@@ -390,8 +391,7 @@ describe('bodies that are not what they claim', () => {
       expect(received!.body.equals(bytes)).toBe(true);
       await shadow.close();
       const [production] = recordsOfType(await readRecords(logFile), 'production');
-      expect(production!.request).toMatchObject({ bodyEncoding: 'base64', bodyBytes: bytes.length });
-      expect(Buffer.from(production!.request.body as string, 'base64').equals(bytes)).toBe(true);
+      expect(production!.request).toMatchObject({ body: '[REDACTED]', bodyBytes: bytes.length, bodySha256: createHash('sha256').update(bytes).digest('hex') });
     });
   }
 
@@ -675,9 +675,11 @@ describe('hostile request targets', () => {
     const cases: { target: string; outcome: string }[] = [
       { target: `//${evilHost}/steal`, outcome: `/v2//${evilHost}/steal` },
       { target: `///${evilHost}/steal`, outcome: `/v2///${evilHost}/steal` },
-      { target: `/\\${evilHost}/steal`, outcome: `/v2//${evilHost}/steal` },
+      { target: `/\\${evilHost}/steal`, outcome: `/v2/\\${evilHost}/steal` },
       { target: `/%5c${evilHost}/steal`, outcome: `/v2/%5c${evilHost}/steal` },
       { target: `http://${evilHost}/steal?q=1`, outcome: '/v2/steal?q=1' },
+      { target: '/a/../b?x={"y"}', outcome: '/v2/a/../b?x={"y"}' },
+      { target: '/a/%2e%2e/b/{c}/`d`', outcome: '/v2/a/%2e%2e/b/{c}/`d`' },
       { target: '/../admin', outcome: 'bad_url' },
       { target: '/%2e%2e/admin', outcome: 'bad_url' },
       { target: '*', outcome: 'bad_url' },

@@ -2,9 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   compilePathPattern,
   formatPath,
-  narrowPatterns,
+  advanceStates,
+  isComplete,
+  MAX_REDACT_DEPTH,
   parsePath,
+  redactAt,
+  redactJson,
   redactPaths,
+  startStates,
   validatePathPattern,
   type PathSegment,
 } from '../lib/json-path.js';
@@ -134,9 +139,10 @@ describe('compilePathPattern', () => {
     ['', 'must start with "$"'],
     ['id', 'must start with "$"'],
     [' $.a', 'must start with "$"'],
-    ['$..a', 'expected a name or *'],
+    ['$...a', 'expected a name or *'],
     ['$.', 'expected a name or *'],
-    ['$.a-b', 'unexpected "-"'],
+    ['$.-b', 'expected a name or *'],
+    ['$.a b', 'unexpected " "'],
     ['$.1a', 'expected a name or *'],
     ['$[', 'expected an index, * or a quoted name'],
     ['$[-1]', 'expected an index, * or a quoted name'],
@@ -155,11 +161,11 @@ describe('compilePathPattern', () => {
   });
 
   it('shows where the syntax went wrong', () => {
-    expect(() => compilePathPattern('$.items[*]..ts')).toThrow('after "$.items[*]."');
+    expect(() => compilePathPattern('$.items[*].ts[')).toThrow('after "$.items[*].ts["');
   });
 
   it('prefixes the option name when given', () => {
-    expect(() => compilePathPattern('$..a', 'redact[2]')).toThrow(/^redact\[2\]: "\$\.\.a" is not a valid JSON path/);
+    expect(() => compilePathPattern('$.a[', 'redact[2]')).toThrow(/^redact\[2\]: "\$\.a\[" is not a valid JSON path/);
   });
 
   it('rejects values that are not strings', () => {
@@ -170,7 +176,8 @@ describe('compilePathPattern', () => {
 describe('validatePathPattern', () => {
   it('returns null for a valid pattern and the problem for an invalid one', () => {
     expect(validatePathPattern("$.items[*]['x y'].*")).toBeNull();
-    expect(validatePathPattern('$..a')).toMatch(/^"\$\.\.a" is not a valid JSON path/);
+    expect(validatePathPattern('$..a')).toBeNull();
+    expect(validatePathPattern('$.a[')).toMatch(/^"\$\.a\[" is not a valid JSON path/);
     expect(validatePathPattern(null)).toMatch(/expected a JSON path string .* got null/);
   });
 });
@@ -182,12 +189,105 @@ describe('parsePath', () => {
   });
 });
 
-describe('narrowPatterns', () => {
-  it('keeps the patterns that accept the next segment and returns the same array when all do', () => {
+describe('advanceStates', () => {
+  it('keeps the patterns that accept the next segment and drops the rest', () => {
     const patterns = [compilePathPattern('$.a.x'), compilePathPattern('$.*.y')];
-    expect(narrowPatterns(patterns, 0, 'a')).toBe(patterns);
-    expect(narrowPatterns(patterns, 0, 'b').map((pattern) => pattern.source)).toEqual(['$.*.y']);
-    expect(narrowPatterns(patterns, 2, 'z')).toEqual([]);
+    const afterA = advanceStates(startStates(patterns), 'a');
+    expect(afterA.map((state) => state.pattern.source)).toEqual(['$.a.x', '$.*.y']);
+    expect(advanceStates(startStates(patterns), 'b').map((state) => state.pattern.source)).toEqual(['$.*.y']);
+    expect(advanceStates(advanceStates(afterA, 'z'), 'q')).toEqual([]);
+    expect(isComplete(advanceStates(afterA, 'x'))).toBe(true);
+  });
+
+  it('keeps a recursive-descent pattern in play at every depth', () => {
+    let states = startStates([compilePathPattern('$..password')]);
+    for (const segment of ['a', 0, 'b', 'c']) {
+      states = advanceStates(states, segment);
+      expect(states.length).toBeGreaterThan(0);
+      expect(isComplete(states)).toBe(false);
+    }
+    expect(isComplete(advanceStates(states, 'password'))).toBe(true);
+  });
+});
+
+describe('recursive descent (..)', () => {
+  it('names the member at the top and at any depth', () => {
+    const pattern = compilePathPattern('$..password');
+    expect(pattern.matches(['password'])).toBe(true);
+    expect(pattern.matches(['user', 'password'])).toBe(true);
+    expect(pattern.matches(['users', 3, 'auth', 'password'])).toBe(true);
+    expect(pattern.matches(['user', 'passwords'])).toBe(false);
+    expect(pattern.matches(['password', 'x'])).toBe(false);
+    expect(pattern.covers(['password', 'x'])).toBe(true);
+    expect(pattern.matchesPrefix(['anything', 'at', 'all'])).toBe(true);
+  });
+
+  it('combines with later steps, wildcards and brackets', () => {
+    expect(compilePathPattern('$..user.id').matches(['a', 'user', 'id'])).toBe(true);
+    expect(compilePathPattern('$..user.id').matches(['a', 'user', 'x', 'id'])).toBe(false);
+    expect(compilePathPattern('$.a..b..c').matches(['a', 'x', 'b', 'y', 'z', 'c'])).toBe(true);
+    expect(compilePathPattern('$.a..b..c').matches(['x', 'b', 'c'])).toBe(false);
+    expect(compilePathPattern('$..[0]').matches(['list', 0])).toBe(true);
+    expect(compilePathPattern("$..['x-key']").matches(['h', 'x-key'])).toBe(true);
+    expect(compilePathPattern('$..*').matches(['a', 'b'])).toBe(true);
+  });
+
+  it('accepts hyphens in dotted names, so $.x-request-id and $[\'x-request-id\'] are the same path', () => {
+    expect(compilePathPattern('$.x-request-id').matches(['x-request-id'])).toBe(true);
+    expect(parsePath('$.headers.x-request-id')).toEqual(['headers', 'x-request-id']);
+  });
+
+  it('rejects a dangling or tripled dot with the accepted forms', () => {
+    expect(() => compilePathPattern('$..')).toThrow(/expected a name or \*.*Accepted:/);
+    expect(() => compilePathPattern('$...a')).toThrow(/expected a name or \*/);
+    expect(() => parsePath('$..a')).toThrow('names a set of paths');
+  });
+
+  it('masks every matching field at any depth, never mutating the input', () => {
+    const input = deepFreeze({ password: 'p1', user: { password: 'p2', name: 'Ada' }, list: [{ password: 'p3' }] });
+    expect(redactPaths(input, [compilePathPattern('$..password')])).toEqual({
+      password: '[REDACTED]',
+      user: { password: '[REDACTED]', name: 'Ada' },
+      list: [{ password: '[REDACTED]' }],
+    });
+  });
+
+  it('spares containers for a scalars-only pattern but still masks scalars inside them', () => {
+    const token = compilePathPattern('$..token', undefined, { scalarsOnly: true });
+    const input = { token: { id: 3, text: 'Hi', token: 'inner' }, auth: { token: 'abc' } };
+    expect(redactPaths(input, [token])).toEqual({ token: { id: 3, text: 'Hi', token: '[REDACTED]' }, auth: { token: '[REDACTED]' } });
+  });
+
+  it('masks a subtree still in play past MAX_REDACT_DEPTH instead of walking it', () => {
+    let deep: unknown = { password: 'deep' };
+    for (let depth = 0; depth < MAX_REDACT_DEPTH + 5; depth++) deep = [deep];
+    const redacted = JSON.stringify(redactPaths(deep, [compilePathPattern('$..password')]));
+    expect(redacted).not.toContain('deep');
+    expect(redacted).toContain('[REDACTED]');
+  });
+});
+
+describe('redactAt', () => {
+  const patterns = [compilePathPattern('$..password'), compilePathPattern('$.user.ssn')];
+
+  it('masks inside a value that sits below the root', () => {
+    expect(redactAt({ password: 'x', ssn: '1', name: 'Ada' }, ['user'], patterns)).toEqual({ password: '[REDACTED]', ssn: '[REDACTED]', name: 'Ada' });
+  });
+
+  it('masks a value whose own path or a parent path is named', () => {
+    expect(redactAt('1', ['user', 'ssn'], patterns)).toBe('[REDACTED]');
+    expect(redactAt('x', ['password', 'deeper'], patterns)).toBe('[REDACTED]');
+  });
+});
+
+describe('redactJson with mapScalar', () => {
+  it('rewrites every kept string and number, and masks named paths first', () => {
+    const upper = (value: string | number) => (typeof value === 'string' ? value.toUpperCase() : value * 2);
+    expect(redactJson({ a: 'x', b: [1, 'y'], password: 'p' }, [compilePathPattern('$..password')], { mapScalar: upper })).toEqual({
+      a: 'X',
+      b: [2, 'Y'],
+      password: '[REDACTED]',
+    });
   });
 });
 

@@ -5,7 +5,7 @@ import request from 'supertest';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { shadowMiddleware, type ShadowMiddleware } from '../lib/index.js';
+import { shadowMiddleware, shadowRequestId, type ShadowMiddleware } from '../lib/index.js';
 import { readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempDir, tempLogFile } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -163,16 +163,16 @@ describe('the shadow request', () => {
     expect(received!.url).toBe('/v2/predict?x=1&y=%20');
     expect(received!.headers.host).toBe(`127.0.0.1:${shadowServer.port}`);
     expect(received!.headers['x-custom']).toBe('kept');
-    expect(received!.headers['x-request-id']).toBe('client-id-1');
     expect(received!.headers['x-shadow-request']).toBe('1');
     for (const name of ['authorization', 'cookie', 'x-api-key', 'x-hop', 'keep-alive', 'upgrade', 'te', 'proxy-authorization', 'traceparent']) {
       expect(received!.headers[name], name).toBeUndefined();
     }
     expect(received!.body.toString()).toBe('payload');
     await shadow.close();
-    const records = await readRecords(logFile);
-    const [production] = recordsOfType(records, 'production');
-    expect(production!.requestId).toBe('client-id-1');
+    // The shadow gets the id of the records (unique, ours); the client's id is logged beside it.
+    const [production] = recordsOfType(await readRecords(logFile), 'production');
+    expect(received!.headers['x-request-id']).toBe(production!.requestId);
+    expect(production!.clientRequestId).toBe('client-id-1');
     expect(production!.request.headers.authorization).toBe('[REDACTED]');
     expect(production!.request.headers.cookie).toBe('[REDACTED]');
   });
@@ -230,7 +230,7 @@ describe('correlated records', () => {
     app.use(express.json());
     const idsSeenByHandler: string[] = [];
     app.post('/predict', (req, res) => {
-      idsSeenByHandler.push(res.locals.shadowRequestId as string);
+      idsSeenByHandler.push(shadowRequestId(req));
       res.json({ echo: req.body.i });
     });
     const server = app.listen(0, '127.0.0.1');
@@ -295,9 +295,9 @@ describe('correlated records', () => {
     expect(recordsOfType(noneRecords, 'shadow')[0]!.response!.headers).toEqual({});
   });
 
-  it('creates the log file directory and has every record on disk when close() resolves', async () => {
+  it('has every record on disk when close() resolves', async () => {
     const shadowServer = await startShadowServer();
-    const logFile = path.join(await tempDir(), 'nested', 'deeper', 'shadow.log');
+    const logFile = path.join(await tempDir(), 'shadow.log');
     const shadow = shadowMiddleware({ target: shadowServer.url, logFile });
     cleanups.push(() => shadowServer.close(), () => shadow.close());
     const app = express();
@@ -324,5 +324,45 @@ describe('correlated records', () => {
     expect(ids).toHaveLength(bad.length);
     for (const id of ids) expect(bad).not.toContain(id);
     for (const r of received) expect(bad).not.toContain(r.headers['x-request-id']);
+    expect(recordsOfType(await readRecords(logFile), 'production').every((r) => r.clientRequestId === undefined)).toBe(true);
+  });
+
+  it('keys records by an id of its own, so two clients sending the same x-request-id are never joined together', async () => {
+    const { shadowServer, logFile, shadow } = await setup();
+    const app = express();
+    app.use(shadow);
+    app.get('/p', (req, res) => res.json({ mine: req.query.who }));
+    await request(app).get('/p?who=alice').set('x-request-id', 'same-id').expect(200);
+    await request(app).get('/p?who=bob').set('x-request-id', 'same-id').expect(200);
+    await shadowServer.waitFor(2);
+    await shadow.close();
+    const production = recordsOfType(await readRecords(logFile), 'production');
+    expect(production.map((r) => r.clientRequestId)).toEqual(['same-id', 'same-id']);
+    expect(new Set(production.map((r) => r.requestId)).size).toBe(2);
+  });
+
+  it('takes the app\'s own id (requestId option) or another header (requestIdHeader) as the clientRequestId', async () => {
+    const { shadowServer, logFile } = await setup();
+    const fromApp = shadowMiddleware({ target: shadowServer.url, logFile, requestId: (req) => (req as { id?: string }).id });
+    const app = express();
+    app.use((req, _res, next) => {
+      (req as { id?: string }).id = 'pino-7';
+      next();
+    });
+    app.use(fromApp);
+    app.get('/p', (_req, res) => res.send('ok'));
+    await request(app).get('/p').set('x-request-id', 'ignored').expect(200);
+    await shadowServer.waitFor(1);
+    await fromApp.close();
+    const otherLog = await tempLogFile();
+    const fromHeader = shadowMiddleware({ target: shadowServer.url, logFile: otherLog, requestIdHeader: 'X-Correlation-Id' });
+    const app2 = express();
+    app2.use(fromHeader);
+    app2.get('/p', (_req, res) => res.send('ok'));
+    await request(app2).get('/p').set('x-correlation-id', 'corr-1').expect(200);
+    await shadowServer.waitFor(2);
+    await fromHeader.close();
+    expect(recordsOfType(await readRecords(logFile), 'production')[0]!.clientRequestId).toBe('pino-7');
+    expect(recordsOfType(await readRecords(otherLog), 'production')[0]!.clientRequestId).toBe('corr-1');
   });
 });

@@ -246,7 +246,8 @@ describe('building blocks', () => {
     expect(evaluatePath(body, compileLabelPath("$.predictions[0]['a b']"))).toBe(1);
     expect(evaluatePath(body, compileLabelPath('$.predictions[1].class'))).toBeUndefined();
     expect(evaluatePath('text', compileLabelPath('$.label'))).toBeUndefined();
-    expect(() => compileLabelPath('$.a..b')).toThrow(/expected a name/);
+    expect(() => compileLabelPath('$.a..b')).toThrow(/names a set of paths/);
+    expect(evaluatePath({ 'x-label': 1 }, compileLabelPath('$.x-label'))).toBe(1);
   });
 
   it('coarsens the timeline so a long log keeps a bounded number of buckets', () => {

@@ -13,6 +13,7 @@ import { buildReport, ReportBuilder, type BuildReportOptions } from '../report/b
 import { ExitCode, getExitCode } from '../report/exit-code.js';
 import { CRITERIA_KEYS, resolveCriteria, type Criteria } from '../report/criteria.js';
 import { compileLabelPath } from '../report/label-path.js';
+import { closestName } from '../did-you-mean.js';
 import { renderReport, REPORT_FORMATS } from '../report/render.js';
 import type { ReportFormat } from '../report/types.js';
 
@@ -101,32 +102,10 @@ function version(): string {
   return pkg.version ?? 'unknown';
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j] as number;
-      row[j] = Math.min(above + 1, (row[j - 1] as number) + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length] as number;
-}
-
 function didYouMean(option: string): string {
   const name = option.replace(/^-+/, '').split('=')[0] ?? '';
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of Object.keys(OPTIONS)) {
-    const d = distance(name, candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? ` Did you mean --${best}?` : '';
+  const best = closestName(name, Object.keys(OPTIONS));
+  return best === undefined ? '' : ` Did you mean --${best}?`;
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|min|h|d)$/;

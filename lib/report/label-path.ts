@@ -1,46 +1,22 @@
 /**
- * The small JSON path dialect of `--label-path`: `$`, `.name`, `[0]`, `["name"]` / `['name']`.
+ * Label (and score) paths of the report: one value per body, so a single path in the shared dialect of
+ * `lib/json-path.ts` (`$.label`, `$.predictions[0].class`, `$.x-label`, `$['weird key']`; no `*` or `..`).
  * Compiled once; evaluation is a walk over the steps.
  */
+import { parsePath, type PathSegment } from '../json-path.js';
 
-export type PathStep = string | number;
+export type PathStep = PathSegment;
 
-/** Parses `$.a.b[0]`; throws a `TypeError` saying what is wrong. */
+/** Parses `$.a.b[0]`; throws a `TypeError` saying what is wrong and what is accepted. */
 export function compileLabelPath(path: string): PathStep[] {
   if (typeof path !== 'string' || !path.startsWith('$')) {
     throw new TypeError(`Label path must start with "$", like "$.label" or "$.predictions[0].class"; got ${JSON.stringify(path)}.`);
   }
-  const steps: PathStep[] = [];
-  let i = 1;
-  const fail = (why: string): never => {
-    throw new TypeError(`Label path ${JSON.stringify(path)}: ${why} at character ${i + 1}. Example: "$.predictions[0].class".`);
-  };
-  while (i < path.length) {
-    const c = path[i];
-    if (c === '.') {
-      const match = /^[A-Za-z_$][\w$-]*/.exec(path.slice(i + 1));
-      if (match === null) fail('expected a name after "."');
-      const name = (match as RegExpExecArray)[0];
-      steps.push(name);
-      i += 1 + name.length;
-    } else if (c === '[') {
-      const rest = path.slice(i);
-      const index = /^\[(\d+)\]/.exec(rest);
-      const quoted = /^\[(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\]/.exec(rest);
-      if (index !== null) {
-        steps.push(Number(index[1]));
-        i += index[0].length;
-      } else if (quoted !== null) {
-        steps.push((quoted[1] ?? quoted[2] ?? '').replace(/\\(.)/g, '$1'));
-        i += quoted[0].length;
-      } else {
-        fail('expected [number] or ["name"]');
-      }
-    } else {
-      fail(`unexpected ${JSON.stringify(c)}`);
-    }
+  try {
+    return parsePath(path);
+  } catch (error) {
+    throw new TypeError(`Label path ${(error as Error).message}`);
   }
-  return steps;
 }
 
 /** The value at `steps` in `value`, or `undefined` when the path does not exist. */

@@ -7,11 +7,13 @@
  * middleware ran (an async middleware ahead of it) are picked up from the readable buffer without consuming them.
  */
 import type { IncomingMessage } from 'node:http';
-import type { BudgetHold } from './byte-budget.js';
+import type { BudgetHold } from '../byte-budget.js';
 
 export type RequestCaptureOutcome =
-  /** The complete body, exactly as received. */
-  | { kind: 'complete'; body: Buffer }
+  /** The complete body, exactly as received, copied once into a buffer of its own (so it can be transferred). */
+  | { kind: 'complete'; body: Uint8Array }
+  /** The stream ended before the declared body was all there (production answered without reading it, say). */
+  | { kind: 'incomplete'; bytes: number; detail: string }
   /** Larger than `maxBodyBytes`; buffering stopped at the limit. */
   | { kind: 'too_large'; bytes: number }
   /** The shared byte budget ran out while capturing. */
@@ -99,7 +101,11 @@ export class RequestCapture {
     const bytes = this.#bytes;
     if (this.#state === 'too_large') this.#finish({ kind: 'too_large', bytes });
     else if (this.#state === 'over_budget') this.#finish({ kind: 'over_budget', bytes });
-    else this.#finish({ kind: 'complete', body: this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, bytes) });
+    else {
+      const missing = missingBytes(this.req, bytes);
+      if (missing) this.#finish({ kind: 'incomplete', bytes, detail: missing });
+      else this.#finish({ kind: 'complete', body: copyOut(this.#chunks, bytes) });
+    }
   }
 
   #onClose = (): void => {
@@ -146,4 +152,28 @@ function bufferedChunks(req: IncomingMessage): Buffer[] | undefined {
     return undefined;
   }
   return chunks.every((chunk) => Buffer.isBuffer(chunk)) ? (chunks as Buffer[]) : undefined;
+}
+
+/**
+ * Why a body that ended is not the whole body production was sent: fewer bytes than `content-length` announced,
+ * or a stream Node ended without the parser completing the message (a handler answered before reading it).
+ */
+function missingBytes(req: IncomingMessage, seen: number): string | undefined {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== seen) {
+    return `${seen} of the ${declared} bytes content-length announced were received before production answered`;
+  }
+  if (!req.complete) return `the body ended after ${seen} bytes without the message being complete`;
+  return undefined;
+}
+
+/** The chunks in one buffer of their own: the one copy the capture makes. */
+function copyOut(chunks: readonly Buffer[], bytes: number): Uint8Array {
+  const body = new Uint8Array(bytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return body;
 }

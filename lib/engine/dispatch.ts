@@ -5,12 +5,15 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { got, type Got, type Response } from 'got';
-import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from './types.js';
+import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from '../types.js';
 
 export interface ShadowCall {
   method: string;
   url: URL;
+  /** The request-target to put on the request line instead of the URL's normalised path and query. */
+  rawPath?: string | undefined;
   headers: HeaderMap;
   body: Buffer | undefined;
 }
@@ -30,17 +33,31 @@ export type ShadowOutcome =
       /** Body chunks received. */
       chunks: number;
     }
-  | { ok: false; code: ShadowErrorCode; message: string; durationMs: number };
+  | {
+      ok: false;
+      code: ShadowErrorCode;
+      message: string;
+      durationMs: number;
+      /** The request's own shape made it fail before anything reached the target: never held against the target. */
+      requestFault?: true;
+    };
 
 export interface ShadowClientOptions {
   timeoutMs: number;
   maxConcurrent: number;
   maxResponseBytes: number;
+  /** Host name resolution for shadow hosts (kept off libuv's threadpool, which the app's own lookups use). */
+  lookup?: LookupFunction;
 }
 
 /** One got instance and one pair of agents per middleware, made at construction. */
 export function createShadowClient(options: ShadowClientOptions): { send: (call: ShadowCall, signal: AbortSignal) => Promise<ShadowOutcome>; destroy: () => void } {
-  const agentOptions = { keepAlive: true, maxSockets: options.maxConcurrent, maxFreeSockets: options.maxConcurrent, scheduling: 'lifo' as const };
+  const agentOptions = {
+    keepAlive: true,
+    maxSockets: options.maxConcurrent,
+    maxFreeSockets: options.maxConcurrent,
+    scheduling: 'lifo' as const,
+  };
   const agent = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
   const client: Got = got.extend({
     retry: { limit: 0 },
@@ -50,6 +67,7 @@ export function createShadowClient(options: ShadowClientOptions): { send: (call:
     timeout: { request: options.timeoutMs },
     agent,
     headers: { 'user-agent': undefined },
+    ...(options.lookup ? { dnsLookup: options.lookup } : {}),
   });
   return {
     send: (call, signal) => sendOne(client, call, signal, options.maxResponseBytes),
@@ -103,6 +121,7 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
       // got refuses a GET body unless told; a GET without one must not be sent with an empty body either.
       allowGetBody: call.body !== undefined,
       signal: callAbort.signal,
+      ...(call.rawPath !== undefined ? { request: requestWithPath(call.rawPath) } : {}),
     });
     // Without a body, got's stream waits for one to be written (except for GET and HEAD): end it.
     if (call.body === undefined && call.method !== 'GET' && call.method !== 'HEAD') stream.end();
@@ -136,6 +155,11 @@ function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponse
       settle({ ok: false, ...describeError(error, signal), durationMs: performance.now() - started });
     });
   });
+}
+
+/** Node's request function with the request-target replaced: what production received, byte for byte. */
+function requestWithPath(path: string) {
+  return (url: URL, options: http.RequestOptions) => (url.protocol === 'https:' ? https : http).request(url, { ...options, path });
 }
 
 /**
@@ -221,10 +245,23 @@ function lowerCaseHeaders(headers: HeaderMap): http.IncomingHttpHeaders {
 }
 
 /** A short, stable code for what went wrong. */
-export function describeError(error: Error & { code?: string; name?: string }, signal: AbortSignal): { code: ShadowErrorCode; message: string } {
+/** Errors Node or got raise about the request itself (a header value, a body on a GET), before any byte is sent. */
+const REQUEST_SHAPE_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE']);
+
+function isRequestFault(error: Error & { timings?: { socket?: number } }, code: string): boolean {
+  if (REQUEST_SHAPE_CODES.has(code)) return true;
+  // got's own refusals (a body with GET/HEAD, say) happen before a socket is even asked for.
+  return code === 'request_error' && error.timings?.socket === undefined;
+}
+
+export function describeError(
+  error: Error & { code?: string; name?: string },
+  signal: AbortSignal,
+): { code: ShadowErrorCode; message: string; requestFault?: true } {
   if (signal.aborted) return { code: 'cancelled', message: 'cancelled by close() before the shadow answered' };
   if (error.name === 'TimeoutError' || error.code === 'ETIMEDOUT') return { code: 'timeout', message: error.message };
   const code = error.code && error.code !== 'ERR_GOT_REQUEST_ERROR' ? error.code : 'request_error';
+  if (isRequestFault(error, code)) return { code, message: error.message, requestFault: true };
   return { code, message: error.message };
 }
 

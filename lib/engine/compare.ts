@@ -8,14 +8,17 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import {
+  advanceStates,
   compilePathPattern,
   formatPath,
-  narrowPatterns,
-  someEndsAt,
+  isComplete,
+  startStates,
   type PathPattern,
   type PathSegment,
-} from './json-path.js';
-import type { ComparedAnswer, CompareOptions, ComparisonResult, Difference } from './types.js';
+  type PatternStates,
+} from '../json-path.js';
+import { closestName } from '../did-you-mean.js';
+import type { ComparedAnswer, CompareOptions, ComparisonResult, Difference } from '../types.js';
 
 export const DEFAULT_MAX_DIFFERENCES = 20;
 
@@ -80,7 +83,7 @@ function compareAnswers(production: ComparedAnswer, shadow: ComparedAnswer, sett
   if (settings.ignoresEverything) return { match: true, differences: [], differenceCount: 0 };
   if (production.isJson && shadow.isJson) {
     const walk = new JsonDiff(settings);
-    walk.compare(production.json, shadow.json, settings.ignore);
+    walk.compare(production.json, shadow.json, startStates(settings.ignore));
     return { match: walk.count === 0, differences: walk.differences, differenceCount: walk.count };
   }
   if (production.bytes.equals(shadow.bytes)) return { match: true, differences: [], differenceCount: 0 };
@@ -111,7 +114,7 @@ class JsonDiff {
   constructor(private readonly settings: CompareSettings) {}
 
   /** Compares the values at the current path; `ignore` holds the patterns that can still match below it. */
-  compare(production: unknown, shadow: unknown, ignore: readonly PathPattern[]): void {
+  compare(production: unknown, shadow: unknown, ignore: PatternStates): void {
     if (production === shadow) return;
     const kind = kindOf(production);
     if (kind !== kindOf(shadow)) {
@@ -132,7 +135,7 @@ class JsonDiff {
     }
   }
 
-  private compareArrays(production: unknown[], shadow: unknown[], ignore: readonly PathPattern[]): void {
+  private compareArrays(production: unknown[], shadow: unknown[], ignore: PatternStates): void {
     const shared = Math.min(production.length, shadow.length);
     for (let index = 0; index < shared; index++) this.child(index, production[index], shadow[index], BOTH, ignore);
     for (let index = shared; index < production.length; index++) this.child(index, production[index], undefined, PRODUCTION_ONLY, ignore);
@@ -140,7 +143,7 @@ class JsonDiff {
   }
 
   /** Production's keys in its order, then the keys only the shadow has, in the shadow's order. */
-  private compareObjects(production: Record<string, unknown>, shadow: Record<string, unknown>, ignore: readonly PathPattern[]): void {
+  private compareObjects(production: Record<string, unknown>, shadow: Record<string, unknown>, ignore: PatternStates): void {
     for (const key of Object.keys(production)) {
       if (Object.hasOwn(shadow, key)) this.child(key, production[key], shadow[key], BOTH, ignore);
       else this.child(key, production[key], undefined, PRODUCTION_ONLY, ignore);
@@ -150,12 +153,9 @@ class JsonDiff {
     }
   }
 
-  private child(segment: PathSegment, production: unknown, shadow: unknown, presence: Presence, ignore: readonly PathPattern[]): void {
-    let childIgnore = ignore;
-    if (ignore.length > 0) {
-      childIgnore = narrowPatterns(ignore, this.path.length, segment);
-      if (someEndsAt(childIgnore, this.path.length + 1)) return;
-    }
+  private child(segment: PathSegment, production: unknown, shadow: unknown, presence: Presence, ignore: PatternStates): void {
+    const childIgnore = advanceStates(ignore, segment);
+    if (isComplete(childIgnore)) return;
     this.path.push(segment);
     if (presence === BOTH) this.compare(production, shadow, childIgnore);
     else this.record(production, shadow, presence);
@@ -297,40 +297,10 @@ function readMaxDifferences(value: unknown): number {
 function rejectUnknownKeys(options: Record<string, unknown>, known: readonly string[], name: string): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const suggestion = closestKey(key, known);
+    const suggestion = closestName(key, known);
     const hint = suggestion === undefined ? `${name} accepts ${known.join(', ')}.` : `Did you mean ${name}.${suggestion}?`;
     throw new TypeError(`Unknown option ${name}.${key}. ${hint}`);
   }
-}
-
-/** The known key a typo most likely meant: same letters but case, one contains the other, or at most 2 edits apart. */
-function closestKey(key: string, known: readonly string[]): string | undefined {
-  const typed = key.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const candidate of known) {
-    const lower = candidate.toLowerCase();
-    if (typed.length >= 3 && (lower.includes(typed) || typed.includes(lower))) return candidate;
-    const distance = editDistance(typed, lower);
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function editDistance(from: string, to: string): number {
-  let previous = Array.from({ length: to.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= from.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= to.length; j++) {
-      const substitution = previous[j - 1]! + (from[i - 1] === to[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[to.length]!;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -2,7 +2,7 @@
  * Where a shadow request goes. The host is fixed by configuration; nothing a client sends can change it
  * (protocol-relative `//host` paths, backslashes, encoded slashes and absolute-form request targets included).
  */
-import { ShadowOptionsError, showValue } from './errors.js';
+import { ShadowOptionsError, showValue } from '../errors.js';
 
 export interface ParsedTarget {
   /** `http://host:port`, no trailing slash. */
@@ -68,4 +68,13 @@ function originFormOf(requestTarget: string): string | undefined {
   }
   // `*` (OPTIONS *), authority form (CONNECT) and anything else are not mirrored.
   return undefined;
+}
+
+/**
+ * The request-target sent to the shadow: the target's base path and the client's path and query exactly as
+ * received (no dot-segment resolution, no re-encoding), once `shadowUrlFor` has accepted them.
+ */
+export function rawShadowPath(target: ParsedTarget, requestTarget: string): string | undefined {
+  if (!requestTarget.startsWith('/')) return undefined;
+  return target.basePath + requestTarget;
 }

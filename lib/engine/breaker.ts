@@ -2,7 +2,7 @@
  * Circuit breaker of one shadow target: after `failureThreshold` consecutive failures it opens and nothing is sent
  * for `cooldownMs`; then one probe goes through (half-open) and its outcome closes or reopens it.
  */
-import type { BreakerOptions, BreakerState } from './types.js';
+import type { BreakerOptions, BreakerState } from '../types.js';
 
 export interface BreakerTransition {
   state: BreakerState;
@@ -23,6 +23,11 @@ export class CircuitBreaker {
 
   get state(): BreakerState {
     return this.#state;
+  }
+
+  /** When an open breaker lets its next probe through (`Date.now()` clock); 0 when not open. */
+  get reopensAt(): number {
+    return this.#state === 'open' ? this.#openedAt + this.options.cooldownMs : 0;
   }
 
   /**

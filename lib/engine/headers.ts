@@ -2,7 +2,8 @@
  * Headers of the shadow request and of logged messages.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { HeaderMap } from './types.js';
+import type { HeaderMap } from '../types.js';
+import type { NameMatcher } from './credentials.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and others that describe one connection, not the message. */
 const HOP_BY_HOP = new Set([
@@ -10,20 +11,19 @@ const HOP_BY_HOP = new Set([
   'proxy-authorization', 'proxy-authenticate', 'expect', 'host', 'content-length', 'http2-settings',
 ]);
 
-/** Credentials a shadow in another trust zone should not see unless `forwardCredentials` is set. */
-export const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'x-api-key'];
-
 /**
  * Trace context copied verbatim would make shadow spans look like children of production's trace;
  * the `x-request-id` we add is the link between the two.
  */
 export const TRACE_HEADERS = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
 
-/** The set of request headers never forwarded, computed once per middleware. */
-export function droppedHeaderSet(forwardCredentials: boolean, stripHeaders: ReadonlySet<string>): ReadonlySet<string> {
-  const dropped = new Set([...HOP_BY_HOP, ...TRACE_HEADERS, ...stripHeaders]);
-  if (!forwardCredentials) for (const name of CREDENTIAL_HEADERS) dropped.add(name);
-  return dropped;
+/**
+ * The request headers never forwarded, decided once per middleware: hop-by-hop, trace context, `stripHeaders`, and
+ * the credentials `withheld` (the default rules minus `forwardCredentials`).
+ */
+export function droppedHeaderSet(withheld: NameMatcher, stripHeaders: ReadonlySet<string>): NameMatcher {
+  const fixed = new Set([...HOP_BY_HOP, ...TRACE_HEADERS, ...stripHeaders]);
+  return { has: (name: string) => fixed.has(name) || withheld.has(name) };
 }
 
 /**
@@ -33,7 +33,7 @@ export function droppedHeaderSet(forwardCredentials: boolean, stripHeaders: Read
  */
 export function shadowRequestHeaders(
   incoming: IncomingHttpHeaders,
-  dropped: ReadonlySet<string>,
+  dropped: NameMatcher,
   requestId: string,
   body: Buffer | undefined,
   bodyWasReserialised: boolean,
@@ -64,11 +64,15 @@ function connectionTokens(connection: string | undefined): Set<string> {
 /** Which headers go into the log: all, none, or a list. */
 export type HeaderLogPolicy = { kind: 'all' } | { kind: 'none' } | { kind: 'only'; names: ReadonlySet<string> };
 
-/** A copy of headers for the log, with sensitive values replaced. Never the live object. */
+/**
+ * A copy of headers for the log, with the values of `redacted` names replaced and the rest through `maskText`
+ * (value masking) when given. Never the live object.
+ */
 export function headersForLog(
   headers: IncomingHttpHeaders | OutgoingHttpHeaders,
-  redacted: ReadonlySet<string>,
+  redacted: NameMatcher,
   policy: HeaderLogPolicy = { kind: 'all' },
+  maskText?: (text: string) => string,
 ): HeaderMap {
   const copy: HeaderMap = {};
   if (policy.kind === 'none') return copy;
@@ -77,7 +81,8 @@ export function headersForLog(
     const key = name.toLowerCase();
     if (policy.kind === 'only' && !policy.names.has(key)) continue;
     if (redacted.has(key)) copy[key] = '[REDACTED]';
-    else copy[key] = Array.isArray(value) ? value.map(String) : String(value);
+    else if (Array.isArray(value)) copy[key] = value.map((item) => (maskText ? maskText(String(item)) : String(item)));
+    else copy[key] = maskText ? maskText(String(value)) : String(value);
   }
   return copy;
 }

@@ -1,0 +1,662 @@
+/**
+ * The engine of one `shadowMiddleware()` instance: takes the exchanges the tap hands off, and for each one writes
+ * the production record, calls every selected target (bounded, queued, breaker-guarded), writes the shadow
+ * records, compares the answers and writes the comparisons. Runs on the engine's worker thread, or in the app's
+ * thread when a hook cannot cross threads. Nothing here ever throws into its caller.
+ */
+import { setMaxListeners } from 'node:events';
+import { BudgetHold, ByteBudget } from '../byte-budget.js';
+import type { ResolvedOptions } from '../options.js';
+import { increment, LatencyWindow } from '../stats.js';
+import type {
+  BreakerState,
+  ComparedAnswer,
+  ComparisonRecord,
+  LatencySummary,
+  ProductionRecord,
+  ShadowLogRecord,
+  ShadowRecord,
+  ShadowRequest,
+  SkipReason,
+  TargetStats,
+} from '../types.js';
+import {
+  asBuffer,
+  decodeProductionAnswer,
+  errorMessage,
+  headerString,
+  joinChunks,
+  round,
+  streamMeasurements,
+  type AnswerLimits,
+  type DecodedAnswer,
+} from './answers.js';
+import { BoundedQueue, type ShadowOutcome } from './dispatch.js';
+import type { EngineFeedback, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
+import { decodeBody, decodeContent, bodyForLog } from './logged-body.js';
+import { concatenatePayloads } from './stream-events.js';
+import { createTargetRuntime, type TargetRuntime } from './target-runtime.js';
+import type { RecordSink, SinkStats } from './sink.js';
+import { headersForLog, droppedHeaderSet, shadowRequestHeaders } from './headers.js';
+import { shadowUrlFor } from './target-url.js';
+import { createShadowClient } from './dispatch.js';
+import { safeRecord } from './safe-record.js';
+import { redactDifference } from './redact-body.js';
+import { maskQuery, removeQueryParams } from './redact-query.js';
+import { createShadowLookup } from './resolve-host.js';
+
+/** A request accepted for mirroring: its production side, and its shadow calls until all have ended. */
+interface RequestGroup {
+  exchange: Exchange;
+  request: ShadowRequest;
+  production: ComparedAnswer;
+  /** Production's answer was longer than the capture cap: no comparison on a partial body. */
+  productionTruncated: boolean;
+  hold: BudgetHold;
+  pending: number;
+  /** Answers kept for comparison once every target has answered. */
+  answers: KeptAnswer[];
+}
+
+interface KeptAnswer {
+  target: TargetRuntime;
+  answer: ComparedAnswer | undefined;
+  durationMs: number;
+  error?: string;
+}
+
+interface ShadowJob {
+  group: RequestGroup;
+  target: TargetRuntime;
+  isProbe: boolean;
+  url: URL | undefined;
+  queuedAt: number;
+}
+
+/** The engine's side of `stats()`. */
+export interface EngineStats {
+  mirrored: number;
+  succeeded: number;
+  failed: Record<string, number>;
+  skipped: Record<string, number>;
+  notMirrored: Record<string, number>;
+  inFlight: number;
+  queued: number;
+  breakers: Record<string, BreakerState>;
+  latencyMs: LatencySummary;
+  targets: Record<string, Omit<TargetStats, 'sampleRate'>>;
+  /** The log sink's counters (added by the host, which owns the sink). */
+  log?: SinkStats;
+}
+
+export class ShadowPipeline {
+  readonly #config: ResolvedOptions;
+  readonly #sink: RecordSink;
+  readonly #feedback: EngineFeedback;
+  readonly #targets: Map<string, TargetRuntime>;
+  readonly #queue: BoundedQueue<ShadowJob>;
+  readonly #inFlight = new Set<ShadowJob>();
+  /** Answers kept for comparison until every target of the request answered. */
+  readonly #answers: ByteBudget;
+  readonly #cancel = new AbortController();
+  readonly #limits: AnswerLimits;
+  readonly #droppedHeaders: ReturnType<typeof droppedHeaderSet>;
+  readonly #client;
+  readonly #latency = new LatencyWindow();
+  readonly #totals = { mirrored: 0, succeeded: 0 };
+  readonly #failed: Record<string, number> = Object.create(null);
+  readonly #skipped: Record<string, number> = Object.create(null);
+  readonly #notMirrored: Record<string, number> = Object.create(null);
+  #period = newPeriod();
+  /** Exchanges accepted and not yet queued (decoding), so idleness waits for them too. */
+  #preparing = 0;
+  #idleWaiters: (() => void)[] = [];
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(config: ResolvedOptions, sink: RecordSink, feedback: EngineFeedback) {
+    this.#config = config;
+    this.#sink = sink;
+    this.#feedback = feedback;
+    this.#queue = new BoundedQueue<ShadowJob>(config.maxQueue);
+    this.#answers = new ByteBudget(config.maxQueuedBytes);
+    this.#limits = {
+      maxBytes: config.maxShadowResponseBytes,
+      maxLoggedBodyBytes: config.maxLoggedBodyBytes,
+      assemble: config.assemble ?? concatenatePayloads,
+      bodies: config.secrets.bodies,
+      logResponseBodies: config.secrets.logBodies.response,
+    };
+    this.#droppedHeaders = droppedHeaderSet(config.secrets.withheldHeaders, config.stripHeaders);
+    this.#client = createShadowClient({
+      timeoutMs: config.timeoutMs,
+      maxConcurrent: config.maxConcurrent,
+      maxResponseBytes: config.maxShadowResponseBytes,
+      lookup: createShadowLookup({ timeoutMs: config.timeoutMs, servers: config.dnsServers }),
+    });
+    // Each call in flight listens for cancellation until it settles: up to maxConcurrent listeners is expected.
+    setMaxListeners(config.maxConcurrent + 1, this.#cancel.signal);
+    this.#targets = new Map(
+      config.targets.map((target) => [
+        target.name,
+        createTargetRuntime(target, this.#client, config, (state, reason, reopensAt) => {
+          this.#write({ type: 'breaker', timestamp: new Date().toISOString(), target: target.name, state, reason });
+          this.#feedback.breaker(target.name, state, reopensAt);
+        }),
+      ]),
+    );
+  }
+
+  /** Takes one exchange; whatever happens, it is settled exactly once and every exit writes a record. */
+  accept(exchange: Exchange): void {
+    this.#preparing++;
+    this.#prepare(exchange)
+      .catch((error: unknown) => this.#skipAccepted(exchange, 'engine_error', `the engine failed on this request: ${errorMessage(error)}`))
+      .finally(() => {
+        this.#preparing--;
+        this.#notifyIfIdle();
+      });
+  }
+
+  /** A request the tap gave up on after production answered (the tap counted it): one `skipped` record. */
+  skip(skipped: SkippedExchange): void {
+    this.#write({
+      type: 'skipped',
+      requestId: skipped.requestId,
+      ...(skipped.clientRequestId !== undefined ? { clientRequestId: skipped.clientRequestId } : {}),
+      timestamp: new Date().toISOString(),
+      reason: skipped.reason,
+      method: skipped.method,
+      path: this.#loggedPath(skipped.path),
+      route: skipped.route,
+      ...(skipped.status !== undefined ? { status: skipped.status } : {}),
+      ...(skipped.detail !== undefined ? { detail: skipped.detail } : {}),
+    });
+  }
+
+  /** Writes the summary of a period: the tap's counts with the engine's. */
+  writeSummary(tap: TapPeriod): void {
+    const ended = this.#period;
+    this.#period = newPeriod();
+    const breakerOpen: Record<string, number> = { ...tap.breakerOpen };
+    for (const target of this.#targets.values()) {
+      if (target.breakerOpenInPeriod > 0) increment(breakerOpen, target.config.name, target.breakerOpenInPeriod);
+      target.breakerOpenInPeriod = 0;
+    }
+    const notMirrored = { ...tap.notMirrored };
+    for (const [reason, count] of Object.entries(ended.notMirrored)) increment(notMirrored, reason, count);
+    if (tap.seen === 0 && ended.mirrored === 0 && tap.shed === 0 && ended.shed === 0) return;
+    const shed = tap.shed + ended.shed;
+    this.#write({
+      type: 'summary',
+      timestamp: new Date().toISOString(),
+      intervalMs: Date.now() - ended.startedAt,
+      seen: tap.seen,
+      mirrored: ended.mirrored,
+      notMirrored,
+      ...(shed > 0 ? { shed: { queue_full: shed, sampleRequestIds: [...tap.shedSample, ...ended.shedSample].slice(0, 10) } } : {}),
+      ...(Object.keys(breakerOpen).length > 0 ? { breakerOpen } : {}),
+    } as ShadowLogRecord);
+  }
+
+  stats(): EngineStats {
+    const breakers: Record<string, BreakerState> = {};
+    const targets: EngineStats['targets'] = {};
+    for (const target of this.#targets.values()) {
+      breakers[target.config.name] = target.breaker.state;
+      targets[target.config.name] = {
+        role: target.config.role,
+        mirrored: target.mirrored,
+        succeeded: target.succeeded,
+        failed: { ...target.failed },
+        breaker: target.breaker.state,
+        latencyMs: target.latency.summary(),
+      };
+    }
+    return {
+      mirrored: this.#totals.mirrored,
+      succeeded: this.#totals.succeeded,
+      failed: { ...this.#failed },
+      skipped: { ...this.#skipped },
+      notMirrored: { ...this.#notMirrored },
+      inFlight: this.#inFlight.size,
+      queued: this.#queue.length,
+      breakers,
+      latencyMs: this.#latency.summary(),
+      targets,
+    };
+  }
+
+  /** Resolves once nothing is being prepared, queued or in flight. */
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#notifyIfIdle();
+    });
+  }
+
+  /** Waits for the work in hand up to `timeoutMs`, then cancels the rest; each cancelled call gets its record. */
+  async drain(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const result = await Promise.race([this.whenIdle(), timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      this.#cancel.abort();
+      for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
+        this.#recordOutcome(job, { ok: false, code: 'cancelled', message: 'cancelled by close() before it was sent', durationMs: 0 });
+        this.#finishJob(job);
+      }
+      await this.whenIdle();
+    }
+    this.#closed = true;
+    clearTimeout(this.#expiryTimer);
+    this.#client.destroy();
+  }
+
+  async #prepare(exchange: Exchange): Promise<void> {
+    const config = this.#config;
+    const selection = this.#admit(exchange);
+    if (selection.length === 0) return this.#settle(exchange);
+    const releaseProbes = () => {
+      for (const { target, isProbe } of selection) if (isProbe) target.breaker.releaseProbe();
+    };
+    if (this.#cancel.signal.aborted) {
+      releaseProbes();
+      return this.#skipAccepted(exchange, 'closing', 'close() timed out before this request could be queued');
+    }
+    // Credentials in the query go only where forwarded by choice; every other byte of the target is kept.
+    const shadowPath = removeQueryParams(exchange.path, config.secrets.withheldQuery);
+    // Built once per URL target up front, so a hostile path is one `skipped` record, not one error per target.
+    const urls = new Map<TargetRuntime, URL>();
+    for (const { target } of selection) {
+      if (target.config.endpoint.kind !== 'url') continue;
+      const url = shadowUrlFor(target.config.endpoint.url, shadowPath);
+      if (!url) {
+        releaseProbes();
+        return this.#skipAccepted(exchange, 'bad_url', 'the request target cannot be mirrored to the configured target');
+      }
+      urls.set(target, url);
+    }
+    if (!this.#hasRoom(selection.length)) {
+      releaseProbes();
+      return this.#shed(exchange);
+    }
+    const body = exchange.body === undefined ? undefined : asBuffer(exchange.body);
+    const requestHeaders = exchange.headers;
+    const hasBody = (body !== undefined && body.length > 0) || hasDeclaredBody(requestHeaders, exchange.method);
+    const requestContentType = headerString(requestHeaders['content-type']);
+    const bodyBytes = body ?? Buffer.alloc(0);
+    const requestDecoded = await decodeContent(bodyBytes, headerString(requestHeaders['content-encoding']), config.maxShadowResponseBytes);
+    const requestBody = decodeBody(requestDecoded.bytes, requestDecoded.bytes.length, requestDecoded.cut, requestContentType);
+    const request: ShadowRequest = {
+      requestId: exchange.requestId,
+      method: exchange.method,
+      path: shadowPath,
+      headers: shadowRequestHeaders(requestHeaders, this.#droppedHeaders, exchange.requestId, hasBody ? bodyBytes : undefined, exchange.bodySource === 'parsed'),
+      body: hasBody ? bodyBytes : undefined,
+      ...(requestBody.isJson ? { json: requestBody.json } : {}),
+    };
+    const responseBody = joinChunks(exchange.response.chunks);
+    const production = await decodeProductionAnswer(exchange.status, exchange.responseHeaders, responseBody, exchange.response, this.#limits);
+    if (this.#cancel.signal.aborted) {
+      releaseProbes();
+      return this.#skipAccepted(exchange, 'closing', 'close() timed out before this request could be queued');
+    }
+    if (!this.#hasRoom(selection.length)) {
+      releaseProbes();
+      return this.#shed(exchange);
+    }
+    const record = this.#productionRecord(exchange, requestBody, production);
+    record.targets = selection.map(({ target }) => target.config.name);
+    const group: RequestGroup = {
+      exchange,
+      request,
+      production: production.answer,
+      productionTruncated: production.truncated,
+      hold: new BudgetHold(this.#answers),
+      pending: selection.length,
+      answers: [],
+    };
+    this.#totals.mirrored++;
+    this.#period.mirrored++;
+    this.#event({ kind: 'mirrored', route: exchange.route, productionMs: exchange.durationMs });
+    this.#write(record);
+    const queuedAt = Date.now();
+    for (const { target, isProbe } of selection) {
+      target.mirrored++;
+      const job: ShadowJob = { group, target, isProbe, url: urls.get(target), queuedAt };
+      if (this.#inFlight.size < config.maxConcurrent) void this.#run(job);
+      else this.#queue.push(job);
+    }
+    this.#scheduleExpiry();
+  }
+
+  /** The authoritative breaker admission (the tap decided on a view that may be a moment old). */
+  #admit(exchange: Exchange): { target: TargetRuntime; isProbe: boolean }[] {
+    const selected: { target: TargetRuntime; isProbe: boolean }[] = [];
+    let candidates = 0;
+    for (const name of exchange.targets) {
+      const target = this.#targets.get(name);
+      if (!target) continue;
+      const admission = target.breaker.admit();
+      if (admission === 'no') {
+        target.breakerOpenInPeriod++;
+        continue;
+      }
+      if (target.config.role === 'candidate') candidates++;
+      selected.push({ target, isProbe: admission === 'probe' });
+    }
+    if (candidates > 0) return selected;
+    for (const { target, isProbe } of selected) if (isProbe) target.breaker.releaseProbe();
+    increment(this.#notMirrored, 'breaker_open');
+    increment(this.#period.notMirrored, 'breaker_open');
+    this.#event({ kind: 'notMirrored', reason: 'breaker_open' });
+    return [];
+  }
+
+  /** Room for every call of this request, counting free slots and free queue places. */
+  #hasRoom(calls: number): boolean {
+    const config = this.#config;
+    return Math.max(0, config.maxConcurrent - this.#inFlight.size) + (config.maxQueue - this.#queue.length) >= calls;
+  }
+
+  /** Overload: counted in the summary (with a sample of ids), not one record each. */
+  #shed(exchange: Exchange): void {
+    increment(this.#skipped, 'queue_full');
+    this.#period.shed++;
+    if (this.#period.shedSample.length < 10) this.#period.shedSample.push(exchange.requestId);
+    this.#event({ kind: 'skipped', reason: 'queue_full', route: exchange.route });
+    this.#settle(exchange);
+  }
+
+  #skipAccepted(exchange: Exchange, reason: SkipReason, detail: string): void {
+    increment(this.#skipped, reason);
+    this.#event({ kind: 'skipped', reason, route: exchange.route });
+    this.skip({ ...exchangeInfo(exchange), reason, detail });
+    this.#settle(exchange);
+  }
+
+  /** Tells the tap the exchange's bytes are free. Exactly once per exchange. */
+  #settle(exchange: Exchange): void {
+    const held = exchange.heldBytes;
+    exchange.heldBytes = 0;
+    exchange.body = undefined;
+    exchange.response.chunks = [];
+    this.#feedback.settled(held);
+  }
+
+  #productionRecord(exchange: Exchange, requestBody: ReturnType<typeof decodeBody>, production: DecodedAnswer): ProductionRecord {
+    const config = this.#config;
+    return {
+      type: 'production',
+      requestId: exchange.requestId,
+      ...(exchange.clientRequestId !== undefined ? { clientRequestId: exchange.clientRequestId } : {}),
+      timestamp: new Date().toISOString(),
+      method: exchange.method,
+      path: this.#loggedPath(exchange.path),
+      route: exchange.route,
+      status: exchange.status,
+      durationMs: round(exchange.durationMs),
+      request: {
+        headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        bodySource: exchange.bodySource,
+        ...bodyForLog(requestBody, headerString(exchange.headers['content-type']), config.secrets.bodies, config.secrets.logBodies.request),
+      },
+      response: {
+        headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        ...bodyForLog(production.decoded, headerString(exchange.responseHeaders['content-type']), config.secrets.bodies, config.secrets.logBodies.response),
+        ...(production.stream ? { stream: production.stream } : {}),
+      },
+    };
+  }
+
+  /** Starts queued jobs while there are free slots; jobs that waited past `maxQueueWaitMs` end as `queue_timeout`. */
+  #pump(): void {
+    while (this.#inFlight.size < this.#config.maxConcurrent && this.#queue.length > 0) {
+      const job = this.#queue.shift()!;
+      if (this.#expired(job)) continue;
+      void this.#run(job);
+    }
+  }
+
+  #expired(job: ShadowJob): boolean {
+    const waited = Date.now() - job.queuedAt;
+    if (waited <= this.#config.maxQueueWaitMs) return false;
+    if (job.isProbe) job.target.breaker.releaseProbe();
+    this.#recordOutcome(job, { ok: false, code: 'queue_timeout', message: `waited ${waited} ms for a free slot (maxQueueWaitMs ${this.#config.maxQueueWaitMs})`, durationMs: 0 });
+    this.#finishJob(job);
+    return true;
+  }
+
+  /** While jobs wait, look again when the oldest would pass `maxQueueWaitMs`, even if no call ends meanwhile. */
+  #scheduleExpiry(): void {
+    if (this.#expiryTimer || this.#queue.length === 0 || this.#closed) return;
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      const kept: ShadowJob[] = [];
+      for (let job = this.#queue.shift(); job; job = this.#queue.shift()) if (!this.#expired(job)) kept.push(job);
+      for (const job of kept) this.#queue.push(job);
+      this.#notifyIfIdle();
+      this.#scheduleExpiry();
+    }, this.#config.maxQueueWaitMs + 1);
+    this.#expiryTimer.unref();
+  }
+
+  async #run(job: ShadowJob): Promise<void> {
+    this.#inFlight.add(job);
+    try {
+      const outcome = await job.target.call(job, this.#cancel.signal);
+      this.#account(job, outcome);
+      this.#recordOutcome(job, outcome);
+    } catch (error) {
+      if (job.isProbe) job.target.breaker.releaseProbe();
+      this.#skipAccepted(job.group.exchange, 'engine_error', `recording the shadow answer failed: ${errorMessage(error)}`);
+    } finally {
+      this.#inFlight.delete(job);
+      this.#finishJob(job);
+      this.#pump();
+      this.#notifyIfIdle();
+    }
+  }
+
+  /** Latency and breaker bookkeeping: calls that never reached the target, or failed by the request's own fault, say nothing about it. */
+  #account(job: ShadowJob, outcome: ShadowOutcome): void {
+    if (!outcome.ok && outcome.requestFault) return;
+    if (!outcome.ok && outcome.code === 'cancelled') return;
+    job.target.latency.add(outcome.durationMs);
+    this.#latency.add(outcome.durationMs);
+  }
+
+  #recordOutcome(job: ShadowJob, outcome: ShadowOutcome): void {
+    const { target, group } = job;
+    const config = this.#config;
+    const name = target.config.name;
+    const route = group.exchange.route;
+    const base = {
+      type: 'shadow' as const,
+      requestId: group.exchange.requestId,
+      timestamp: new Date().toISOString(),
+      target: name,
+      durationMs: round(outcome.durationMs),
+      ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
+    };
+    if (!outcome.ok) {
+      increment(this.#failed, outcome.code);
+      increment(target.failed, outcome.code);
+      this.#event({ kind: 'shadowDone', target: name, route, errorCode: outcome.code, durationMs: outcome.durationMs });
+      this.#write({ ...base, error: { code: outcome.code, message: outcome.message } });
+      return;
+    }
+    if (target.config.breaker.isFailure({ status: outcome.status })) {
+      const code = `status_${Math.floor(outcome.status / 100)}xx`;
+      increment(this.#failed, code);
+      increment(target.failed, code);
+    } else {
+      this.#totals.succeeded++;
+      target.succeeded++;
+    }
+    this.#event({ kind: 'shadowDone', target: name, route, status: outcome.status, durationMs: outcome.durationMs });
+    const contentType = headerString(outcome.headers['content-type']);
+    const shadowBody = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
+    const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks, this.#limits);
+    const record: ShadowRecord = {
+      ...base,
+      status: outcome.status,
+      response: {
+        headers: headersForLog(outcome.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        ...bodyForLog(shadowBody, contentType, config.secrets.bodies, config.secrets.logBodies.response),
+        ...(outcome.truncated ? { responseTruncated: true as const } : {}),
+        ...(stream ? { stream: stream.measurements } : {}),
+      },
+    };
+    this.#write(record);
+    if (!config.comparator || outcome.truncated || group.productionTruncated) return;
+
+    let answer: ComparedAnswer = stream?.answer
+      ? { ...stream.answer, status: outcome.status, headers: outcome.headers as ComparedAnswer['headers'] }
+      : { status: outcome.status, headers: outcome.headers as ComparedAnswer['headers'], isJson: shadowBody.isJson, json: shadowBody.json, bytes: shadowBody.bytes };
+    let error: string | undefined;
+    if (target.config.transformResponse) {
+      try {
+        answer = target.config.transformResponse(answer);
+      } catch (thrown) {
+        error = `transformResponse threw: ${errorMessage(thrown)}`;
+        increment(this.#failed, 'transform_error');
+        increment(target.failed, 'transform_error');
+      }
+    }
+    const kept: KeptAnswer = { target, answer: error ? undefined : answer, durationMs: outcome.durationMs, ...(error ? { error } : {}) };
+    if (group.pending === 1 && group.answers.length === 0) {
+      // The only (or last, alone) answer: compare now, nothing to keep.
+      this.#writeComparisons(group, [kept]);
+    } else if (group.hold.take(answer.bytes.length)) {
+      group.answers.push(kept);
+    }
+  }
+
+  /** Counts a job as done; the last one of a request writes the comparisons and frees what the request held. */
+  #finishJob(job: ShadowJob): void {
+    const group = job.group;
+    group.pending--;
+    if (group.pending > 0) return;
+    if (group.answers.length > 0) {
+      try {
+        this.#writeComparisons(group, group.answers);
+      } catch {
+        // Never let a comparison fault escape.
+      }
+    }
+    group.answers = [];
+    group.hold.release();
+    this.#settle(group.exchange);
+  }
+
+  /** The secondary first: its differences from production are this request's noise, marked in the candidates'. */
+  #writeComparisons(group: RequestGroup, answers: KeptAnswer[]): void {
+    const ordered = [...answers].sort((a, b) => (a.target.config.role === 'secondary' ? -1 : b.target.config.role === 'secondary' ? 1 : 0));
+    let noise: Set<string> | undefined;
+    for (const kept of ordered) {
+      const record = this.#compare(group, kept, noise);
+      if (kept.target.config.role === 'secondary') noise = new Set(record.error ? [] : record.differences.map((d) => d.path));
+      this.#event({ kind: 'compared', target: kept.target.config.name, route: group.exchange.route, match: record.match });
+      this.#write(record);
+    }
+  }
+
+  #compare(group: RequestGroup, kept: KeptAnswer, noise: Set<string> | undefined): ComparisonRecord {
+    const { target, answer } = kept;
+    const config = this.#config;
+    const base = {
+      type: 'comparison' as const,
+      requestId: group.exchange.requestId,
+      timestamp: new Date().toISOString(),
+      target: target.config.name,
+      statusMatch: answer !== undefined && group.production.status === answer.status,
+      latencyDeltaMs: round(kept.durationMs - group.exchange.durationMs),
+      ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
+    };
+    if (!answer) return { ...base, match: false, differences: [], error: kept.error ?? 'no answer to compare' };
+    // A shadow that answered with another status (an error page, say) gave no answer to compare field by field.
+    if (!base.statusMatch) return { ...base, match: false, differences: [] };
+    try {
+      const result = config.comparator!(group.production, answer);
+      const listed = result.differences ?? [];
+      const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
+      // A field masked by `redact` must not come back through a difference's values.
+      const differences = listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response));
+      const record: ComparisonRecord = {
+        ...base,
+        match: Boolean(result.match),
+        differences,
+        ...(total > listed.length ? { differencesTruncated: true as const } : {}),
+        ...(typeof result.score === 'number' ? { score: result.score } : {}),
+      };
+      if (noise && target.config.role === 'candidate') {
+        const noisy = differences.filter((d) => noise.has(d.path)).map((d) => d.path);
+        record.noise = noisy;
+        record.matchWithoutNoise = record.match || (noisy.length === differences.length && total === listed.length);
+      }
+      return record;
+    } catch (error) {
+      return { ...base, match: false, differences: [], error: `compare threw: ${errorMessage(error)}` };
+    }
+  }
+
+  /** A path as logged: credential query values masked, other values through value masking. */
+  #loggedPath(path: string): string {
+    const masked = maskQuery(path, this.#config.secrets.redactQuery);
+    return this.#config.secrets.maskText ? this.#config.secrets.maskText(masked) : masked;
+  }
+
+  #write(record: ShadowLogRecord): void {
+    try {
+      this.#sink.write(safeRecord(record));
+    } catch {
+      // A logger that throws must not reach the app.
+    }
+  }
+
+  #event(event: Parameters<NonNullable<EngineFeedback['event']>>[0]): void {
+    if (!this.#feedback.event) return;
+    try {
+      this.#feedback.event(event);
+    } catch {
+      // Metrics must never break mirroring.
+    }
+  }
+
+  #notifyIfIdle(): void {
+    if (this.#inFlight.size > 0 || this.#queue.length > 0 || this.#preparing > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function newPeriod() {
+  return { startedAt: Date.now(), mirrored: 0, notMirrored: Object.create(null) as Record<string, number>, shed: 0, shedSample: [] as string[] };
+}
+
+function exchangeInfo(exchange: Exchange) {
+  return {
+    requestId: exchange.requestId,
+    ...(exchange.clientRequestId !== undefined ? { clientRequestId: exchange.clientRequestId } : {}),
+    method: exchange.method,
+    path: exchange.path,
+    route: exchange.route,
+    status: exchange.status,
+  };
+}
+
+/**
+ * A request carries a body when it has bytes, or declares one other than an empty one on a GET/HEAD (those are
+ * mirrored without a body: `content-length: 0` on a GET is the client's habit, not a body).
+ */
+function hasDeclaredBody(headers: Exchange['headers'], method: string): boolean {
+  if (headers['transfer-encoding'] !== undefined) return method !== 'GET' && method !== 'HEAD';
+  const length = headers['content-length'];
+  if (length === undefined) return false;
+  if (method === 'GET' || method === 'HEAD') return false;
+  return true;
+}

@@ -1,0 +1,154 @@
+/**
+ * One target's live state and how it is called: breaker, latency window, counters, the request transform, and a
+ * watchdog of our own around every call, so a slot is freed after `timeoutMs` whatever the transport does
+ * (a `101 Switching Protocols`, an answer that never ends).
+ */
+import type { ResolvedOptions, ResolvedTarget } from '../options.js';
+import { LatencyWindow } from '../stats.js';
+import type { BreakerState, ShadowRequest } from '../types.js';
+import { applyRequestChange, errorMessage } from './answers.js';
+import { CircuitBreaker } from './breaker.js';
+import { callFunctionTarget, type createShadowClient, type ShadowOutcome } from './dispatch.js';
+import { rawShadowPath, shadowUrlFor } from './target-url.js';
+import { showValue } from '../errors.js';
+
+/** How long past `timeoutMs` the watchdog waits before it stops waiting for the transport to report. */
+const WATCHDOG_GRACE_MS = 250;
+/** Node's default limit on the header section a server accepts; a request over it fails by its own size. */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+export interface TargetRuntime {
+  config: ResolvedTarget;
+  breaker: CircuitBreaker;
+  latency: LatencyWindow;
+  mirrored: number;
+  succeeded: number;
+  failed: Record<string, number>;
+  breakerOpenInPeriod: number;
+  /** Sends one job's request; never rejects. */
+  call(job: TargetJob, cancel: AbortSignal): Promise<ShadowOutcome>;
+}
+
+export interface TargetJob {
+  group: { request: ShadowRequest };
+  isProbe: boolean;
+  /** Built (and checked) once when the request was accepted; URL targets only. */
+  url: URL | undefined;
+}
+
+type ShadowClient = ReturnType<typeof createShadowClient>;
+
+export function createTargetRuntime(
+  target: ResolvedTarget,
+  client: ShadowClient,
+  config: Pick<ResolvedOptions, 'timeoutMs' | 'maxShadowResponseBytes'>,
+  onTransition: (state: BreakerState, reason: string, reopensAt: number) => void,
+): TargetRuntime {
+  const breaker: CircuitBreaker = new CircuitBreaker(target.breaker, ({ state, reason }) => onTransition(state, reason, breaker.reopensAt));
+  const runtime: TargetRuntime = {
+    config: target,
+    breaker,
+    latency: new LatencyWindow(),
+    mirrored: 0,
+    succeeded: 0,
+    failed: Object.create(null) as Record<string, number>,
+    breakerOpenInPeriod: 0,
+    call: (job, cancel) => callTarget(runtime, job, cancel, send, config.timeoutMs + WATCHDOG_GRACE_MS),
+  };
+  const endpoint = target.endpoint;
+  function send(request: ShadowRequest, signal: AbortSignal, url: URL | undefined): Promise<ShadowOutcome> {
+    if (endpoint.kind === 'function') {
+      return callFunctionTarget(endpoint.call, request, signal, config.timeoutMs, config.maxShadowResponseBytes);
+    }
+    const built = url ?? shadowUrlFor(endpoint.url, request.path);
+    if (!built) return Promise.resolve(refused('bad_url', `path ${showValue(request.path)} cannot be sent to ${target.name}`));
+    const tooLarge = headerSectionTooLarge(request);
+    if (tooLarge) return Promise.resolve(refused('request_headers_too_large', tooLarge));
+    return client.send({ method: request.method, url: built, rawPath: rawShadowPath(endpoint.url, request.path), headers: request.headers, body: request.body }, signal);
+  }
+  return runtime;
+}
+
+type Send = (request: ShadowRequest, signal: AbortSignal, url: URL | undefined) => Promise<ShadowOutcome>;
+
+async function callTarget(target: TargetRuntime, job: TargetJob, cancel: AbortSignal, send: Send, watchdogMs: number): Promise<ShadowOutcome> {
+  let isProbe = job.isProbe;
+  if (!isProbe && target.breaker.state !== 'closed') {
+    // Accepted before the breaker opened: not sent to a target known to be failing; after the cooldown it is the
+    // probe, and must report back as one or the breaker would wait for it forever.
+    const admission = target.breaker.admit();
+    if (admission === 'no') return { ok: false, code: 'breaker_open', message: 'circuit open; not sent', durationMs: 0 };
+    isProbe = admission === 'probe';
+  }
+  let settledProbe = false;
+  const report = (outcome: ShadowOutcome): ShadowOutcome => {
+    settledProbe = true;
+    // A call close() cancelled, or one that failed by the request's own shape, says nothing about the target.
+    if (!outcome.ok && (outcome.code === 'cancelled' || outcome.code === 'bad_url' || outcome.requestFault)) {
+      if (isProbe) target.breaker.releaseProbe();
+      return outcome;
+    }
+    // An answer over maxShadowResponseBytes counts as a failure: a shadow sending huge bodies costs CPU.
+    const reported = outcome.ok ? (outcome.truncated ? { status: outcome.status, errorCode: 'response_too_large' } : { status: outcome.status }) : { errorCode: outcome.code };
+    target.breaker.record(reported, isProbe);
+    return outcome;
+  };
+  try {
+    let request = job.group.request;
+    if (target.config.transformRequest) {
+      try {
+        request = applyRequestChange(request, await target.config.transformRequest(request));
+      } catch (error) {
+        return report({ ok: false, code: 'transform_error', message: `transformRequest threw: ${errorMessage(error)}`, durationMs: 0, requestFault: true });
+      }
+    }
+    const url = request.path === job.group.request.path ? job.url : undefined;
+    return report(await withWatchdog((signal) => send(request, signal, url), cancel, watchdogMs));
+  } catch (error) {
+    return report({ ok: false, code: 'engine_error', message: errorMessage(error), durationMs: 0, requestFault: true });
+  } finally {
+    if (!settledProbe && isProbe) target.breaker.releaseProbe();
+  }
+}
+
+/**
+ * Races the call against a timer of our own: after `timeoutMs` (plus a grace for the transport's own timeout to
+ * report first) the call is aborted and the slot freed as a `timeout`, even if the transport never settles.
+ */
+async function withWatchdog(call: (signal: AbortSignal) => Promise<ShadowOutcome>, cancel: AbortSignal, timeoutMs: number): Promise<ShadowOutcome> {
+  const controller = new AbortController();
+  const onCancel = (): void => controller.abort(cancel.reason);
+  cancel.addEventListener('abort', onCancel, { once: true });
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<ShadowOutcome>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error('watchdog'));
+      resolve({ ok: false, code: 'timeout', message: `no complete answer within ${timeoutMs} ms (watchdog)`, durationMs: performance.now() - started });
+    }, timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([call(controller.signal), watchdog]);
+    if (!outcome.ok && outcome.code === 'cancelled' && !cancel.aborted) {
+      return { ok: false, code: 'timeout', message: `no complete answer within ${timeoutMs} ms (watchdog)`, durationMs: outcome.durationMs };
+    }
+    return outcome;
+  } finally {
+    clearTimeout(timer);
+    cancel.removeEventListener('abort', onCancel);
+  }
+}
+
+function refused(code: string, message: string): ShadowOutcome {
+  return { ok: false, code, message, durationMs: 0, requestFault: true };
+}
+
+/** The header section as a server would count it, when it is over Node's default limit. */
+function headerSectionTooLarge(request: ShadowRequest): string | undefined {
+  let bytes = request.method.length + request.path.length + 12;
+  for (const [name, value] of Object.entries(request.headers)) {
+    for (const item of Array.isArray(value) ? value : [value]) bytes += name.length + String(item).length + 4;
+    if (bytes > MAX_HEADER_BYTES) return `the request's header section exceeds ${MAX_HEADER_BYTES} bytes with the shadow's headers added`;
+  }
+  return undefined;
+}

@@ -1,0 +1,77 @@
+/**
+ * Request ids tie a production record to its shadow records. The key of the records is always an id we made
+ * (uuid v7, time-ordered), so two clients sending the same `x-request-id` can never have their records joined;
+ * the client's (or the app's) own id is kept beside it as `clientRequestId` when it is short and plain.
+ * Ids are made only for requests that need one, with random bytes drawn from a pooled buffer.
+ */
+import { randomFillSync } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { v7 as uuidv7 } from 'uuid';
+
+const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const kRequestIds = Symbol('express-shadow.requestIds');
+
+/** Random bytes for 256 ids at a time: one `randomFillSync` instead of one `getRandomValues` per id. */
+const pool = Buffer.alloc(16 * 256);
+let poolOffset = pool.length;
+
+export interface RequestIds {
+  requestId: string;
+  clientRequestId: string | undefined;
+}
+
+export interface RequestIdSource {
+  /** Header holding the client's id. */
+  requestIdHeader: string;
+  /** The app's own id for the request (pino-http's `req.id`, say). */
+  requestId: ((req: IncomingMessage) => unknown) | undefined;
+}
+
+export function isValidRequestId(value: unknown): value is string {
+  return typeof value === 'string' && VALID_REQUEST_ID.test(value);
+}
+
+export function newRequestId(): string {
+  if (poolOffset + 16 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const random = pool.subarray(poolOffset, poolOffset + 16);
+  poolOffset += 16;
+  return uuidv7({ random });
+}
+
+/** The app's or the client's id for the request, when it is one we can log and forward safely. */
+export function clientRequestIdOf(req: IncomingMessage, source: RequestIdSource): string | undefined {
+  let given: unknown;
+  try {
+    given = source.requestId ? source.requestId(req) : req.headers[source.requestIdHeader];
+  } catch {
+    return undefined;
+  }
+  if (typeof given === 'number') given = String(given);
+  return isValidRequestId(given) ? given : undefined;
+}
+
+/** The ids of a request, made on first use and kept on it (under a symbol) for the rest of its life. */
+export function requestIdsOf(req: IncomingMessage, source?: RequestIdSource): RequestIds {
+  const holder = req as unknown as Record<symbol, RequestIds | undefined>;
+  const known = holder[kRequestIds];
+  if (known) return known;
+  const ids = { requestId: newRequestId(), clientRequestId: source ? clientRequestIdOf(req, source) : undefined };
+  holder[kRequestIds] = ids;
+  return ids;
+}
+
+/**
+ * The id under which express-shadow logs this request (`requestId` in its records), for the app to log or return.
+ * Call it from a handler after the middleware ran; the same request always gives the same id.
+ *
+ * @example
+ * app.post('/predict', shadow, (req, res) => {
+ *   res.set('x-shadow-id', shadowRequestId(req)).json(predict(req.body));
+ * });
+ */
+export function shadowRequestId(req: IncomingMessage): string {
+  return requestIdsOf(req).requestId;
+}

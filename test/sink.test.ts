@@ -1,0 +1,385 @@
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setImmediate as nextTick, setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkLogFile, openFileSink, type RecordSink } from '../lib/engine/sink.js';
+import { ShadowOptionsError, type ShadowLogRecord } from '../lib/index.js';
+import { readRecords, recordsOfType, sendRaw, startShadowServer, tempDir, testScope } from './helpers.js';
+
+const { closeLater, mirror, startApp, cleanUp, cleanups } = testScope();
+afterEach(cleanUp);
+
+const isRoot = process.getuid?.() === 0;
+
+/** A record of about `padding` bytes, numbered so a test can tell which ones arrived. */
+function record(seq: number, padding = 0): ShadowLogRecord {
+  return { type: 'summary', timestamp: '2026-01-01T00:00:00.000Z', intervalMs: 0, seen: seq, mirrored: 0, notMirrored: {}, pad: 'x'.repeat(padding) } as unknown as ShadowLogRecord;
+}
+
+async function seqsIn(file: string): Promise<number[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => (JSON.parse(line) as { seen: number }).seen);
+}
+
+function sink(file: string, options: Parameters<typeof openFileSink>[1] = {}): RecordSink {
+  const opened = openFileSink(file, options);
+  cleanups.push(() => opened.close(1000));
+  return opened;
+}
+
+/** Warnings of ours emitted from now on. */
+function collectWarnings(code: string) {
+  const warnings: Error[] = [];
+  const listener = (warning: Error) => {
+    if ((warning as Error & { code?: string }).code === code) warnings.push(warning);
+  };
+  process.on('warning', listener);
+  cleanups.push(() => process.off('warning', listener));
+  return warnings;
+}
+
+/** Descriptors of this process open on `file` (Linux /proc). */
+async function descriptorsOn(file: string): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target === file) count++;
+  }
+  return count;
+}
+
+/** A FIFO and a reader we control: opened read-write so it never sees end-of-file, paused until `resume()`. */
+async function fifoWithReader() {
+  const dir = await tempDir();
+  const fifo = path.join(dir, 'shadow.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const fd = openSync(fifo, 'r+');
+  let socket: net.Socket | undefined;
+  let received = '';
+  const reader = {
+    fifo,
+    lines: () => received.split('\n').filter(Boolean),
+    /** Starts reading and keeps reading everything that arrives. */
+    resume() {
+      socket = new net.Socket({ fd, readable: true, writable: false });
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (received += chunk));
+    },
+    close() {
+      if (socket) socket.destroy();
+      else closeSync(fd);
+    },
+  };
+  // The reader goes last: sinks are closed first, while it can still take their bytes.
+  cleanups.unshift(() => reader.close());
+  return reader;
+}
+
+describe('log file: opening', () => {
+  it('creates no file until the first record, neither for the sink nor for the middleware, and writes the line as serialised', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'shadow.log');
+    mirror({ target: 'http://127.0.0.1:9', logFile: file });
+    const opened = sink(file);
+    await nextTick();
+    expect(await readdir(dir)).toEqual([]);
+    opened.write(record(1));
+    await opened.flush();
+    // Through winston, yet byte for byte our serialisation: no level, message or timestamp added.
+    expect(await readFile(file, 'utf8')).toBe(`${JSON.stringify(record(1))}\n`);
+  });
+
+  it('refuses a log file in a missing directory, or a directory, with ShadowOptionsError naming logFile', async () => {
+    const dir = await tempDir();
+    const missing = path.join(dir, 'nope', 'shadow.log');
+    expect(() => mirror({ target: 'http://127.0.0.1:9', logFile: missing })).toThrow(ShadowOptionsError);
+    expect(() => checkLogFile(missing)).toThrow(/`logFile` names a file in .*nope.*which does not exist; create the directory first/);
+    expect(() => checkLogFile(dir)).toThrow(/`logFile` must name a file, but .* is a directory/);
+    try {
+      mirror({ target: 'http://127.0.0.1:9', logFile: dir });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toMatchObject({ name: 'ShadowOptionsError', option: 'logFile', code: 'ERR_SHADOW_OPTIONS' });
+    }
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('shares one descriptor between 50 sinks of one path, and the last close() closes it', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'shadow.log');
+    const sinks = Array.from({ length: 50 }, (_, i) => openFileSink(i % 2 ? file : path.join(dir, '.', 'shadow.log'), {}));
+    sinks.forEach((s, i) => s.write(record(i)));
+    await Promise.all(sinks.map((s) => s.flush()));
+    expect(await descriptorsOn(file)).toBe(1);
+    for (const s of sinks.slice(1)) await s.close(5000);
+    expect(await descriptorsOn(file)).toBe(1);
+    sinks[0]!.write(record(50));
+    await sinks[0]!.close(5000);
+    expect(await descriptorsOn(file)).toBe(0);
+    expect((await seqsIn(file)).sort((a, b) => a - b)).toEqual(Array.from({ length: 51 }, (_, i) => i));
+  });
+});
+
+describe('log file: write errors', () => {
+  it('on a full disk (/dev/full): counts every record dropped, warns once, reports failing, and close() resolves', async () => {
+    const warnings = collectWarnings('EXPRESS_SHADOW_LOG');
+    const full = sink('/dev/full');
+    for (let i = 0; i < 200; i++) {
+      full.write(record(i));
+      if (i % 20 === 19) {
+        await full.flush();
+        // Opens the path again at once rather than after the backoff: ten failed attempts, still one episode.
+        full.reopen();
+      }
+    }
+    await full.flush();
+    expect(full.stats()).toMatchObject({ written: 0, dropped: { write_error: 200 }, pendingBytes: 0, failing: true });
+    await full.close(1000);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/cannot write the log file \/dev\/full \(ENOSPC/);
+  });
+
+  it(`when the directory stops accepting the file (${isRoot ? 'removed, as root ignores modes' : 'chmod 0555'}): counts, warns once, and resumes once it accepts again`, async () => {
+    const warnings = collectWarnings('EXPRESS_SHADOW_LOG');
+    const dir = path.join(await tempDir(), 'logs');
+    await mkdir(dir);
+    const file = path.join(dir, 'shadow.log');
+    const log = sink(file, { retryDelayMs: 5, maxRetryDelayMs: 20 });
+    log.write(record(1));
+    await log.flush();
+
+    if (isRoot) await rm(dir, { recursive: true });
+    else {
+      await rename(file, `${file}.1`);
+      await chmod(dir, 0o555);
+      cleanups.push(() => chmod(dir, 0o755));
+    }
+    log.reopen();
+    log.write(record(2));
+    await log.flush();
+    expect(log.stats()).toMatchObject({ written: 1, dropped: { write_error: 1 }, failing: true });
+
+    if (isRoot) await mkdir(dir);
+    else await chmod(dir, 0o755);
+    // Records sent while the retry waits are dropped and counted; the first one after it is written.
+    let seq = 3;
+    while (log.stats().written === 1) {
+      log.write(record(seq++));
+      await log.flush();
+      if (log.stats().written === 1) await sleep(5);
+    }
+    const { written, dropped, failing } = log.stats();
+    expect({ written, failing }).toEqual({ written: 2, failing: false });
+    expect(dropped.write_error).toBe(seq - 3);
+    expect(await seqsIn(file)).toEqual([seq - 1]);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('never throws at the caller: a record JSON cannot serialise is counted', async () => {
+    const log = sink(path.join(await tempDir(), 'shadow.log'));
+    expect(() => log.write({ type: 'summary', big: 1n } as unknown as ShadowLogRecord)).not.toThrow();
+    log.write(record(1));
+    await log.flush();
+    expect(log.stats()).toMatchObject({ written: 1, dropped: { unserialisable: 1 } });
+  });
+
+  it('surfaces write errors in the middleware: stats().log, express_shadow_records_dropped_total, and close() resolves', async () => {
+    const shadowServer = closeLater(await startShadowServer());
+    const shadow = mirror({ target: shadowServer.url, logFile: '/dev/full' });
+    const registry = new Registry();
+    shadow.registerMetrics(registry);
+    const app = await startApp(shadow);
+    await sendRaw(app.url, { method: 'GET', path: '/predict' });
+    await shadowServer.waitFor(1);
+    await shadow.close({ timeoutMs: 2000 });
+    const dropped = shadow.stats().log.dropped.write_error ?? 0;
+    expect(dropped).toBeGreaterThanOrEqual(3);
+    expect(shadow.stats().log).toMatchObject({ written: 0, failing: true });
+    expect(await registry.metrics()).toContain(`express_shadow_records_dropped_total{reason="write_error"} ${dropped}`);
+  });
+});
+
+describe('log file: rotation', () => {
+  it('after mv and reopen(), new records go to a new file and none is lost across the reopen', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'shadow.log');
+    const log = sink(file);
+    for (let i = 0; i < 100; i++) log.write(record(i));
+    await log.flush();
+    await rename(file, `${file}.1`);
+    // Until reopen() the open descriptor still writes to the renamed file, as logrotate expects.
+    for (let i = 100; i < 150; i++) log.write(record(i));
+    await log.flush();
+    log.reopen();
+    for (let i = 150; i < 200; i++) log.write(record(i));
+    await log.flush();
+    expect(await seqsIn(`${file}.1`)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+    expect(await seqsIn(file)).toEqual(Array.from({ length: 50 }, (_, i) => 150 + i));
+
+    // Reopening in the middle of a stream of records, several times, loses none and keeps each file in order.
+    await rename(file, `${file}.2`);
+    for (let i = 200; i < 2200; i++) {
+      log.write(record(i, 200));
+      if (i % 100 === 50) log.reopen();
+      if (i % 100 === 0) await nextTick();
+    }
+    await log.flush();
+    const rotated = await seqsIn(`${file}.2`);
+    const current = await seqsIn(file);
+    expect([...rotated, ...current].filter((s) => s >= 200).sort((a, b) => a - b)).toEqual(Array.from({ length: 2000 }, (_, i) => 200 + i));
+    expect(current).toEqual([...current].sort((a, b) => a - b));
+    expect(log.stats()).toMatchObject({ written: 2200, dropped: {}, pendingBytes: 0 });
+  });
+});
+
+describe('log file: rotation, with a stalled reader', () => {
+  it('after reopen(), new lines wait until the old stream has written everything it held', async () => {
+    const reader = await fifoWithReader();
+    const log = sink(reader.fifo);
+    // More than the pipe holds, so the old stream is still writing when reopen() is called.
+    for (let i = 0; i < 300; i++) log.write(record(i, 1000));
+    await nextTick();
+    log.reopen();
+    for (let i = 300; i < 600; i++) log.write(record(i, 1000));
+    await nextTick();
+    reader.resume();
+    await log.flush();
+    await expect.poll(() => reader.lines().length, { timeout: 15_000 }).toBe(600);
+    expect(reader.lines().map((line) => (JSON.parse(line) as { seen: number }).seen)).toEqual(Array.from({ length: 600 }, (_, i) => i));
+  });
+});
+
+describe('log file: back-pressure', () => {
+  it('into a FIFO read slowly: holds at most maxPendingBytes, counts the drops, and records flow again once it is read', async () => {
+    const reader = await fifoWithReader();
+    const maxPendingBytes = 256 * 1024;
+    const log = sink(reader.fifo, { maxPendingBytes });
+    const warnings = collectWarnings('EXPRESS_SHADOW_LOG_BACKPRESSURE');
+    let highest = 0;
+    for (let i = 0; i < 2000; i++) {
+      log.write(record(i, 1000));
+      highest = Math.max(highest, log.stats().pendingBytes);
+      if (i % 50 === 49) await nextTick();
+    }
+    const stuck = log.stats();
+    expect(highest).toBeLessThanOrEqual(maxPendingBytes);
+    expect(stuck.dropped.backpressure).toBeGreaterThan(0);
+
+    reader.resume();
+    await log.flush();
+    for (let i = 10_000; i < 10_100; i++) log.write(record(i, 1000));
+    await log.flush();
+    const after = log.stats();
+    expect(after.dropped.backpressure).toBe(stuck.dropped.backpressure);
+    expect(after.written + after.dropped.backpressure!).toBe(2100);
+    expect(after.pendingBytes).toBe(0);
+    await expect.poll(() => reader.lines().length, { timeout: 15_000 }).toBe(after.written);
+    expect(reader.lines().slice(-100).map((line) => (JSON.parse(line) as { seen: number }).seen)).toEqual(Array.from({ length: 100 }, (_, i) => 10_000 + i));
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('close() resolves within its timeout while the disk is stuck (a FIFO nobody reads)', async () => {
+    const reader = await fifoWithReader();
+    const log = openFileSink(reader.fifo, {});
+    for (let i = 0; i < 200; i++) log.write(record(i, 1000));
+    let flushed = false;
+    void log.flush().then(() => (flushed = true));
+    await log.close(100);
+    expect(flushed).toBe(false);
+    expect(log.stats().pendingBytes).toBeGreaterThan(0);
+    // Reading again lets the stuck write finish, so the test leaves nothing behind.
+    reader.resume();
+    await log.flush();
+    expect(log.stats()).toMatchObject({ written: 200, pendingBytes: 0 });
+  });
+
+  it('middleware close() resolves within its timeout while its log file is stuck', async () => {
+    const reader = await fifoWithReader();
+    const shadowServer = closeLater(await startShadowServer());
+    const shadow = mirror({ target: shadowServer.url, logFile: reader.fifo, maxLoggedBodyBytes: 100_000 });
+    const app = await startApp(shadow);
+    const body = JSON.stringify({ text: 'y'.repeat(20_000) });
+    for (let i = 0; i < 10; i++) await sendRaw(app.url, { method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body });
+    await shadowServer.waitFor(10);
+    await shadow.close({ timeoutMs: 100 });
+    expect(shadow.stats().log.pendingBytes).toBeGreaterThan(0);
+    // Once read, what close() left behind still reaches the FIFO.
+    reader.resume();
+    await expect.poll(() => shadow.stats().log.pendingBytes, { timeout: 15_000 }).toBe(0);
+    expect(shadow.stats().log).toMatchObject({ dropped: {}, failing: false });
+  });
+});
+
+describe('logger option', () => {
+  it('writes records through a real pino logger', async () => {
+    const file = path.join(await tempDir(), 'pino.log');
+    const destination = pino.destination({ dest: file, sync: true });
+    const shadowServer = closeLater(await startShadowServer());
+    const shadow = mirror({ target: shadowServer.url, logger: pino(destination) });
+    const app = await startApp(shadow);
+    await sendRaw(app.url, { method: 'GET', path: '/predict' });
+    await shadowServer.waitFor(1);
+    await shadow.close();
+    const records = await readRecords(file);
+    const [production] = recordsOfType(records, 'production');
+    expect(production).toMatchObject({ level: 30, msg: 'express-shadow', type: 'production', method: 'GET', path: '/predict' });
+    expect(recordsOfType(records, 'shadow')).toHaveLength(1);
+    expect(shadow.stats().log).toMatchObject({ written: records.length, dropped: {}, failing: false });
+    destination.end();
+  });
+
+  it('hands each record to any { write(record) } object, and JSON lines to a byte stream', async () => {
+    const received: ShadowLogRecord[] = [];
+    const bytes = new PassThrough();
+    let text = '';
+    bytes.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const shadowServer = closeLater(await startShadowServer());
+    const objects = mirror({ target: shadowServer.url, logger: { write: (r: ShadowLogRecord) => received.push(r) } });
+    const lines = mirror({ target: shadowServer.url, logger: bytes });
+    for (const shadow of [objects, lines]) {
+      const app = await startApp(shadow);
+      await sendRaw(app.url, { method: 'GET', path: '/predict' });
+    }
+    await shadowServer.waitFor(2);
+    await Promise.all([objects.close(), lines.close()]);
+    expect(received.map((r) => r.type)).toEqual(['production', 'shadow', 'comparison', 'summary']);
+    expect(text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as ShadowLogRecord).type)).toEqual(['production', 'shadow', 'comparison', 'summary']);
+  });
+
+  it('refuses anything else, saying what it accepts', () => {
+    for (const logger of [{ info() {} }, 'pino', () => {}]) {
+      expect(() => mirror({ target: 'http://127.0.0.1:9', logger: logger as never })).toThrow(
+        /`logger` must be a winston logger, a pino logger, or an object with a write\(record\) method/,
+      );
+    }
+  });
+
+  it('takes maxPendingLogBytes as a positive integer, for the log file only', async () => {
+    const logFile = path.join(await tempDir(), 'shadow.log');
+    expect(() => mirror({ target: 'http://127.0.0.1:9', logFile, maxPendingLogBytes: 0 })).toThrow(/`maxPendingLogBytes` must be a positive integer, got 0/);
+    expect(() => mirror({ target: 'http://127.0.0.1:9', logger: { write() {} }, maxPendingLogBytes: 1024 })).toThrow(/`maxPendingLogBytes` cannot be combined with `logger`/);
+    const shadow = mirror({ target: 'http://127.0.0.1:9', logFile, maxPendingLogBytes: 1024 });
+    expect(shadow.stats().log).toEqual({ written: 0, dropped: {}, pendingBytes: 0, failing: false });
+  });
+
+  it('counts the records of a logger that throws and warns once', async () => {
+    const warnings = collectWarnings('EXPRESS_SHADOW_LOG');
+    const shadowServer = closeLater(await startShadowServer());
+    const shadow = mirror({ target: shadowServer.url, logger: { write: () => { throw new Error('disk full'); } } });
+    const app = await startApp(shadow);
+    for (let i = 0; i < 3; i++) await sendRaw(app.url, { method: 'GET', path: '/predict' });
+    await shadowServer.waitFor(3);
+    await shadow.close();
+    expect(shadow.stats().log.dropped.logger_error).toBeGreaterThanOrEqual(9);
+    expect(warnings).toHaveLength(1);
+  });
+});
