@@ -1,6 +1,20 @@
 /** Errors of express-shadow's own. Each has a stable `code`; README lists them. */
 
-/** A bad option given to `shadowMiddleware`: thrown at construction, naming the option and the value. */
+/**
+ * A bad option given to `shadowMiddleware`: thrown at construction, naming the option (`option`) and the value.
+ * `code` is `ERR_SHADOW_OPTIONS`. It extends `TypeError`.
+ *
+ * @example
+ * ```ts
+ * import { shadowMiddleware, ShadowOptionsError } from 'express-shadow';
+ *
+ * try {
+ *   shadowMiddleware({ target: 'http://127.0.0.1:9000', sampleRate: 2 });
+ * } catch (error) {
+ *   if (error instanceof ShadowOptionsError) console.error(error.option, error.message); // "sampleRate", ...
+ * }
+ * ```
+ */
 export class ShadowOptionsError extends TypeError {
   override readonly name = 'ShadowOptionsError';
   readonly code = 'ERR_SHADOW_OPTIONS';
@@ -12,13 +26,37 @@ export class ShadowOptionsError extends TypeError {
   }
 }
 
-/** `shadowMiddleware` itself was mounted (`app.use(shadowMiddleware)`) instead of its result. */
+/**
+ * `shadowMiddleware` itself was mounted (`app.use(shadowMiddleware)`) instead of its result; thrown on the first
+ * request. `code` is `ERR_SHADOW_USAGE`.
+ *
+ * @example
+ * ```ts nocheck
+ * app.use(shadowMiddleware); // throws ShadowUsageError: call it with options
+ * app.use(shadowMiddleware({ target: 'http://127.0.0.1:9000' })); // right
+ * ```
+ */
 export class ShadowUsageError extends TypeError {
   override readonly name = 'ShadowUsageError';
   readonly code = 'ERR_SHADOW_USAGE';
 }
 
-/** `registerMetrics` etc. need an optional peer that is not installed. */
+/**
+ * An optional peer a feature needs is not installed (`registerMetrics` without `prom-client`).
+ * `code` is `ERR_SHADOW_MISSING_PEER`.
+ *
+ * @example
+ * ```ts
+ * import { shadowMiddleware, ShadowMissingPeerError } from 'express-shadow';
+ *
+ * const shadow = shadowMiddleware({ target: 'http://127.0.0.1:9000' });
+ * try {
+ *   shadow.registerMetrics();
+ * } catch (error) {
+ *   if (!(error instanceof ShadowMissingPeerError)) throw error; // metrics are optional here
+ * }
+ * ```
+ */
 export class ShadowMissingPeerError extends Error {
   override readonly name = 'ShadowMissingPeerError';
   readonly code = 'ERR_SHADOW_MISSING_PEER';

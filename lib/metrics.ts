@@ -15,6 +15,17 @@ export interface MetricsOptions {
   buckets?: number[];
 }
 
+/**
+ * Histogram buckets of the latency metrics, in seconds: 5 ms to 30 s, suited to model latencies.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LATENCY_BUCKETS, shadowMiddleware } from 'express-shadow';
+ *
+ * const shadow = shadowMiddleware({ target: 'http://127.0.0.1:9000' });
+ * shadow.registerMetrics(undefined, { buckets: [0.001, 0.002, ...DEFAULT_LATENCY_BUCKETS] });
+ * ```
+ */
 export const DEFAULT_LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 0.5, open: 1 };

@@ -4,10 +4,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ShadowOptionsError, showValue } from './errors.js';
 import { createComparator } from './engine/compare.js';
+import type { ResolvedBreaker } from './engine/breaker.js';
 import { closestName } from './did-you-mean.js';
 import { DEFAULT_MAX_PENDING_LOG_BYTES, validateLogger } from './engine/sink.js';
 import { compilePathPattern, type PathPattern } from './json-path.js';
-import type { BreakerOptions, ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
+import type { ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from './types.js';
 import { parseTarget, type ParsedTarget } from './engine/target-url.js';
 import type { HeaderLogPolicy } from './engine/headers.js';
 import {
@@ -52,7 +53,7 @@ export interface ResolvedTarget {
   endpoint: { kind: 'url'; url: ParsedTarget } | { kind: 'function'; call: ShadowTargetFunction };
   /** Own sample rate, or `undefined` to follow the top-level one (which `update()` changes). */
   sampleRate: number | undefined;
-  breaker: Required<BreakerOptions>;
+  breaker: ResolvedBreaker;
   transformRequest: ((request: ShadowRequest) => ShadowRequestChange | Promise<ShadowRequestChange>) | undefined;
   transformResponse: ((answer: ComparedAnswer) => ComparedAnswer) | undefined;
 }
@@ -178,7 +179,7 @@ function resolveReopenSignal(value: unknown): NodeJS.Signals | false {
   throw new ShadowOptionsError('reopenOnSignal', `must be a signal name like 'SIGHUP' or false, got ${showValue(value)}`);
 }
 
-function resolveBreaker(value: unknown, option: string, defaults: Required<BreakerOptions> | undefined): Required<BreakerOptions> {
+function resolveBreaker(value: unknown, option: string, defaults: ResolvedBreaker | undefined): ResolvedBreaker {
   const input = value ?? {};
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ShadowOptionsError(option, `must be an object like { failureThreshold: 5, cooldownMs: 30000 }, got ${showValue(input)}`);
@@ -195,7 +196,7 @@ function resolveBreaker(value: unknown, option: string, defaults: Required<Break
 type Behaviour = Pick<ResolvedTarget, 'transformRequest' | 'transformResponse'>;
 
 /** `target` (one), `targets` (several) and `secondary` become one list; names must be unique. */
-function resolveTargets(options: Record<string, unknown>, breaker: Required<BreakerOptions>, behaviour: Behaviour): ResolvedTarget[] {
+function resolveTargets(options: Record<string, unknown>, breaker: ResolvedBreaker, behaviour: Behaviour): ResolvedTarget[] {
   const targets: ResolvedTarget[] = [];
   if (options.target !== undefined && options.targets !== undefined) {
     throw new ShadowOptionsError('targets', 'cannot be combined with `target`: list every candidate in `targets`');
@@ -227,7 +228,7 @@ function resolveTargetEntry(
   input: unknown,
   option: string,
   role: ResolvedTarget['role'],
-  breaker: Required<BreakerOptions>,
+  breaker: ResolvedBreaker,
   behaviour: Behaviour,
 ): ResolvedTarget {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -408,7 +409,7 @@ function optionalBoolean(options: Record<string, unknown>, key: string): boolean
 }
 
 /** A user's `isFailure` that throws must neither lose the shadow record nor leave a probe unreported: the default rule decides. */
-function guardIsFailure(isFailure: BreakerOptions['isFailure']): BreakerOptions['isFailure'] {
+function guardIsFailure(isFailure: ResolvedBreaker['isFailure'] | undefined): ResolvedBreaker['isFailure'] | undefined {
   if (!isFailure) return undefined;
   return (outcome) => {
     try {

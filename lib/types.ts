@@ -5,6 +5,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
 import type { SinkStats } from './engine/sink.js';
+import type { ExpressRequestOr, ExpressResponseOr, PromRegistryOr } from './optional-peers.js';
+
+/**
+ * The request the hooks (`filter`, `sampleBy`, `mirrorIf`) receive by default: Express's `Request` when
+ * `@types/express` is installed, Node's `IncomingMessage` otherwise. A hook typed with `IncomingMessage` is accepted
+ * either way; for a request type of your own, pass it as the first type argument of `shadowMiddleware`.
+ */
+export type ShadowHookRequest = ExpressRequestOr<IncomingMessage>;
+
+/** The response `mirrorIf` receives by default: Express's `Response` with `@types/express`, `ServerResponse` otherwise. */
+export type ShadowHookResponse = ExpressResponseOr<ServerResponse>;
+
+/** A prom-client `Registry` when prom-client is installed; any object otherwise (it is checked at run time). */
+export type ShadowMetricsRegistry = PromRegistryOr<object>;
 
 export type { SinkStats };
 
@@ -266,30 +280,61 @@ export interface BreakerOptions {
    * Decides whether an outcome counts as a failure. Default: connection errors, timeouts, 5xx, and answers over
    * `maxShadowResponseBytes` (`errorCode: "response_too_large"`, with their status).
    */
-  isFailure?: (outcome: { status?: number; errorCode?: string }) => boolean;
+  isFailure?: ((outcome: { status?: number; errorCode?: string }) => boolean) | ModuleHook;
 }
 
-/** Options of `shadowMiddleware`. Only `target` is required. */
-export interface ShadowOptions extends TargetBehaviour {
-  /**
-   * The shadow: a base URL, absolute http(s) (the request's path and query are appended; a base path is kept),
-   * or a function that calls it (an SDK client, say). Give `target` or `targets`.
-   */
-  target?: string | ShadowTargetFunction;
-  /** Name of the target in records and stats. Default: the target URL (required for a function target). */
-  name?: string;
-  /** Several candidates at once, each with its own sample rate, breaker, stats and records. Instead of `target`. */
-  targets?: TargetOptions[];
+/**
+ * Options of `shadowMiddleware`: give exactly one of `target` (one shadow) or `targets` (several candidates);
+ * everything else is optional.
+ *
+ * `Req` and `Res` are what the hooks receive (see `ShadowHookRequest`).
+ *
+ * @example
+ * ```ts
+ * import type { ShadowOptions } from 'express-shadow';
+ *
+ * const options: ShadowOptions = {
+ *   target: 'http://127.0.0.1:9000',
+ *   sampleRate: 0.1,
+ *   filter: (req) => req.path !== '/admin',
+ * };
+ * ```
+ */
+export type ShadowOptions<Req extends IncomingMessage = ShadowHookRequest, Res extends ServerResponse = ShadowHookResponse> =
+  ShadowSettings<Req, Res> & ShadowTargetChoice;
+
+/** `target` (optionally with `name`) or `targets`: one of them is required, and they cannot be combined. */
+export type ShadowTargetChoice =
+  | {
+      /**
+       * The shadow: a base URL, absolute http(s) (the request's path and query are appended; a base path is kept),
+       * or a function that calls it (an SDK client, say). Give `target` or `targets`.
+       */
+      target: string | ShadowTargetFunction | ModuleHook;
+      /** Name of the target in records and stats. Default: the target URL (required for a function target). */
+      name?: string;
+      targets?: undefined;
+    }
+  | {
+      target?: undefined;
+      name?: undefined;
+      /** Several candidates at once, each with its own sample rate, breaker, stats and records. Instead of `target`. */
+      targets: TargetOptions[];
+    };
+
+/** The fields of `ShadowOptions`; the type `ShadowOptions` adds that `target` or `targets` is required. */
+export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest, Res extends ServerResponse = ShadowHookResponse>
+  extends TargetBehaviour {
   /**
    * Another replica of the production model. Differences between production and it are noise (production is not
    * deterministic); candidates' comparisons mark differences at those paths, and the report removes them.
    */
-  secondary?: string | ShadowTargetFunction | TargetOptions;
+  secondary?: string | ShadowTargetFunction | ModuleHook | TargetOptions;
   /**
    * Turns the events of a streamed answer (`text/event-stream` data payloads, or lines of a JSON-lines stream)
    * into the output that is compared. Default: the payloads concatenated.
    */
-  assemble?: (events: string[]) => string;
+  assemble?: ((events: string[]) => string) | ModuleHook;
   /** JSON-lines log file, written through winston. Default `./shadow.log`. Ignored when `logger` is given. */
   logFile?: string;
   /**
@@ -304,13 +349,13 @@ export interface ShadowOptions extends TargetBehaviour {
   /** Fraction of requests mirrored, 0..1. Default 1. */
   sampleRate?: number;
   /** Makes sampling deterministic: requests with the same key are always in or always out. */
-  sampleBy?: (req: IncomingMessage) => string;
+  sampleBy?: (req: Req) => string;
   /** Eligibility, decided before anything is buffered. Return false to leave the request out. */
-  filter?: (req: IncomingMessage) => boolean;
+  filter?: (req: Req) => boolean;
   /** Allowlist of methods to mirror (upper case). Default: all. */
   methods?: string[];
   /** Decided once production has answered; return false to leave the request out (`production_status`). */
-  mirrorIf?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  mirrorIf?: (req: Req, res: Res) => boolean;
   /** Per shadow request, ms. Default 5000. */
   timeoutMs?: number;
   /** Larger request bodies are not mirrored (logged as `body_too_large`). Default 1 MiB. */
@@ -323,7 +368,11 @@ export interface ShadowOptions extends TargetBehaviour {
   maxConcurrent?: number;
   /** Requests waiting for a free slot. Default 1000. */
   maxQueue?: number;
-  /** Bytes of captured request bodies held (waiting or being captured). Default 64 MiB. */
+  /**
+   * Bytes held at once, over all requests: request bodies being captured, waiting or in flight, production answers
+   * kept for comparison, and shadow answers kept until every target of the request has answered. A request that
+   * would go over it is skipped (`queue_full`) and its buffers freed. Default 64 MiB.
+   */
   maxQueuedBytes?: number;
   /**
    * Bytes of records waiting to be written to `logFile` (a slow disk, a FIFO nobody reads). Past it, records are
@@ -386,7 +435,7 @@ export interface ShadowOptions extends TargetBehaviour {
   /** How often the summary record of requests left out on purpose is written, ms. Default 60 000. 0 turns it off (the last one is still written by `close()`). */
   summaryIntervalMs?: number;
   /** Comparison of the two answers: options of the default comparator, a comparator function, or false to turn it off. Default `{}`. */
-  compare?: CompareOptions | Comparator | false;
+  compare?: CompareOptions | Comparator | ModuleHook | false;
   /** Start enabled. Default true. */
   enabled?: boolean;
   /**
@@ -462,14 +511,28 @@ export interface ShadowResponse {
  * A shadow reached through code rather than a URL (SageMaker `InvokeEndpoint`, Azure ML, gRPC). Abort when
  * `signal` fires: it does on `timeoutMs` and on `close()`.
  */
+/**
+ * A hook given as a module the engine's worker thread imports, instead of a function (functions cannot cross
+ * threads). A relative path resolves against the working directory; `export` names the export (default `default`).
+ *
+ * @example
+ * ```ts nocheck
+ * shadowMiddleware({ target: { module: './shadow-hooks.js', export: 'invokeSageMaker' }, name: 'sagemaker-v2' });
+ * ```
+ */
+export interface ModuleHook {
+  module: string;
+  export?: string;
+}
+
 export type ShadowTargetFunction = (request: ShadowRequest, context: { signal: AbortSignal }) => Promise<ShadowResponse>;
 
 /** Per-target behaviour, settable at the top level (applies to every target) or per target. */
 export interface TargetBehaviour {
   /** Rewrites the captured request into the shadow's format (path, fields, the shadow's own credentials). */
-  transformRequest?: (request: ShadowRequest) => ShadowRequestChange | Promise<ShadowRequestChange>;
+  transformRequest?: ((request: ShadowRequest) => ShadowRequestChange | Promise<ShadowRequestChange>) | ModuleHook;
   /** Normalises the shadow's answer before comparison. The raw answer is still logged. */
-  transformResponse?: (answer: ComparedAnswer) => ComparedAnswer;
+  transformResponse?: ((answer: ComparedAnswer) => ComparedAnswer) | ModuleHook;
 }
 
 /** One candidate of `targets`. */
@@ -479,7 +542,7 @@ export interface TargetOptions extends TargetBehaviour {
   /** The candidate's base URL. */
   url?: string;
   /** Or a function that calls it. */
-  target?: ShadowTargetFunction;
+  target?: ShadowTargetFunction | ModuleHook;
   /** This candidate's fraction of requests. Default: the top-level `sampleRate`. */
   sampleRate?: number;
   /** This candidate's circuit breaker. Default: the top-level `breaker`. */
@@ -572,5 +635,5 @@ export interface ShadowMiddleware {
    * Registers Prometheus metrics on a prom-client `Registry` (default: prom-client's global one).
    * Needs the optional peer `prom-client`; throws `ShadowMissingPeerError` without it.
    */
-  registerMetrics(registry?: object, options?: { prefix?: string; buckets?: number[] }): void;
+  registerMetrics(registry?: ShadowMetricsRegistry, options?: { prefix?: string; buckets?: number[] }): void;
 }

@@ -8,7 +8,7 @@ import { promises as dns } from 'node:dns';
 import { readlinkSync, readdirSync } from 'node:fs';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { shadowMiddleware, type ShadowMiddleware, type ShadowOptions } from '../lib/index.js';
+import { shadowMiddleware, type ShadowMiddleware } from '../lib/index.js';
 import { readRecords, recordsOfType, sendRaw, serve, startHeldShadowServer, startShadowServer, tempLogFile, testScope } from './helpers.js';
 
 const { closeLater, mirror, startApp, cleanUp } = testScope();
@@ -71,7 +71,7 @@ describe('one engine worker per process', () => {
 
   it('calls a function target given as a module specifier, in the worker', async () => {
     const logFile = await tempLogFile();
-    const shadow = mirror({ target: { module: hooks, export: 'echoTarget' } as unknown as ShadowOptions['target'], name: 'echo', logFile });
+    const shadow = mirror({ target: { module: hooks, export: 'echoTarget' }, name: 'echo', logFile });
     const app = await startApp(shadow);
     await sendRaw(app.url, { method: 'GET', path: '/from-module' });
     await shadow.whenIdle();
@@ -87,7 +87,7 @@ describe('one engine worker per process', () => {
     try {
       const shadowServer = closeLater(await startShadowServer());
       const logFile = await tempLogFile();
-      const shadow = mirror({ target: shadowServer.url, logFile, transformRequest: { module: hooks, export: 'crashEngine' } as unknown as ShadowOptions['transformRequest'] });
+      const shadow = mirror({ target: shadowServer.url, logFile, transformRequest: { module: hooks, export: 'crashEngine' } });
       const app = await startApp(shadow);
       const crashed = once(process, 'warning');
       const answer = await sendRaw(app.url, { method: 'GET', path: '/crash' });

@@ -121,6 +121,6 @@ describe('Prometheus metrics', () => {
   it('throws a clear error for a registry that is not one', () => {
     const shadow = shadowMiddleware({ target: 'http://127.0.0.1:9', logFile: '/dev/null' });
     cleanups.push(() => shadow.close());
-    expect(() => shadow.registerMetrics({})).toThrow(/must be a prom-client Registry/);
+    expect(() => shadow.registerMetrics({} as never)).toThrow(/must be a prom-client Registry/);
   });
 });

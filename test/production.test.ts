@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { shadowMiddleware, type ShadowMiddleware } from '../lib/index.js';
+import { shadowMiddleware, type ShadowMiddleware, type ShadowSettings } from '../lib/index.js';
 import { readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempDir, tempLogFile, type RawResponse } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -17,7 +17,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function newShadow(extra: Partial<Parameters<typeof shadowMiddleware>[0]> = {}) {
+async function newShadow(extra: Partial<ShadowSettings> = {}) {
   const shadowServer = await startShadowServer();
   const logFile = await tempLogFile();
   const shadow = shadowMiddleware({ target: shadowServer.url, logFile, ...extra });

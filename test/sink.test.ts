@@ -305,7 +305,8 @@ describe('log file: back-pressure', () => {
   it('middleware close() resolves within its timeout while its log file is stuck', async () => {
     const reader = await fifoWithReader();
     const shadowServer = closeLater(await startShadowServer());
-    const shadow = mirror({ target: shadowServer.url, logFile: reader.fifo, maxLoggedBodyBytes: 100_000 });
+    // In-thread, so the test can watch the sink drain after close(); the worker's close() is the same code.
+    const shadow = mirror({ target: shadowServer.url, logFile: reader.fifo, maxLoggedBodyBytes: 100_000, engine: 'in-thread' });
     const app = await startApp(shadow);
     const body = JSON.stringify({ text: 'y'.repeat(20_000) });
     for (let i = 0; i < 10; i++) await sendRaw(app.url, { method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body });

@@ -2,7 +2,14 @@
  * Circuit breaker of one shadow target: after `failureThreshold` consecutive failures it opens and nothing is sent
  * for `cooldownMs`; then one probe goes through (half-open) and its outcome closes or reopens it.
  */
-import type { BreakerOptions, BreakerState } from '../types.js';
+import type { BreakerState } from '../types.js';
+
+/** Breaker options with every default filled in and `isFailure` a function. */
+export interface ResolvedBreaker {
+  failureThreshold: number;
+  cooldownMs: number;
+  isFailure: (outcome: { status?: number; errorCode?: string }) => boolean;
+}
 
 export interface BreakerTransition {
   state: BreakerState;
@@ -16,7 +23,7 @@ export class CircuitBreaker {
   #probeInFlight = false;
 
   constructor(
-    private readonly options: Required<BreakerOptions>,
+    private readonly options: ResolvedBreaker,
     private readonly onTransition: (transition: BreakerTransition) => void,
     private readonly now: () => number = Date.now,
   ) {}

@@ -14,6 +14,8 @@ interface Instance {
 
 export class EngineHost {
   readonly #instances = new Map<number, Instance>();
+  /** Closed instances keep answering stats(): their log may still be writing what close() had to leave behind. */
+  readonly #closed = new Map<number, Instance>();
 
   register(id: number, config: ResolvedOptions, feedback: EngineFeedback): void {
     // File sinks are shared per path within this thread (one descriptor), app loggers are the app's own.
@@ -41,7 +43,7 @@ export class EngineHost {
   }
 
   stats(id: number): EngineStats | undefined {
-    const instance = this.#instances.get(id);
+    const instance = this.#instances.get(id) ?? this.#closed.get(id);
     return instance && { ...instance.pipeline.stats(), log: instance.sink.stats() };
   }
 
@@ -63,6 +65,7 @@ export class EngineHost {
     // The log gets what is left of the timeout, and at least a moment to write the records just made.
     await instance.sink.close(Math.max(Math.min(timeoutMs, 1000), timeoutMs - (Date.now() - started)));
     this.#instances.delete(id);
+    this.#closed.set(id, instance);
     return { ...instance.pipeline.stats(), log: instance.sink.stats() };
   }
 

@@ -11,7 +11,10 @@ export type ToEngine =
   | { op: 'events'; id: number; on: boolean }
   | { op: 'idle'; id: number; seq: number }
   | { op: 'close'; id: number; seq: number; timeoutMs: number; period: TapPeriod }
-  | { op: 'reopen' };
+  | { op: 'reopen' }
+  /** Messages queued in one turn of the app's loop, posted at once. */
+  | { op: 'batch'; messages: ToEngine[] }
+  | { op: 'retire' };
 
 export type FromEngine = { op: 'feedback'; items: FeedbackItem[] } | { op: 'reply'; seq: number; error?: string };
 

@@ -95,8 +95,13 @@ function reply(seq: number, work: Promise<void>): void {
   );
 }
 
-port.on('message', (message: ToEngine) => {
+port.on('message', receive);
+
+function receive(message: ToEngine): void {
   switch (message.op) {
+    case 'batch':
+      for (const each of message.messages) receive(each);
+      return;
     case 'register':
       if (message.events) eventsWanted.add(message.id);
       reply(message.seq, inOrder(message.id, () => register(message.id, message.options)));
@@ -122,7 +127,15 @@ port.on('message', (message: ToEngine) => {
       else eventsWanted.delete(message.id);
       return;
     case 'idle':
-      reply(message.seq, inOrder(message.id, () => host.whenIdle(message.id)));
+      reply(
+        message.seq,
+        inOrder(message.id, async () => {
+          await host.whenIdle(message.id);
+          // The tap reads stats() right after: send the state as of now, whatever the throttle says.
+          flushFeedback(true);
+          post({ op: 'feedback', items: [{ id: message.id, settled: 0, settledBytes: 0, stats: host.stats(message.id) }] });
+        }),
+      );
       return;
     case 'close':
       reply(
@@ -141,5 +154,9 @@ port.on('message', (message: ToEngine) => {
     case 'reopen':
       host.reopen();
       return;
+    case 'retire':
+      // No instance left: stop listening, so the thread ends once the log has written what it still holds.
+      port.close();
+      return;
   }
-});
+}

@@ -172,7 +172,21 @@ export interface ShadowLogReader extends AsyncIterable<ShadowLogEntry> {
 /** Stable codes of {@link ShadowLogReadError}. */
 export type ShadowLogReadErrorCode = 'ERR_SHADOW_LOG_NO_FILES' | 'ERR_SHADOW_LOG_UNREADABLE';
 
-/** Thrown (on the first `next()`) when no file matched, or a file cannot be opened. Lines inside files are never fatal. */
+/**
+ * Thrown (on the first `next()`) when no file matched, or a file cannot be opened. Lines inside files are never fatal.
+ *
+ * @example
+ * ```ts
+ * import { readShadowLog, ShadowLogReadError } from 'express-shadow';
+ *
+ * try {
+ *   for await (const entry of readShadowLog('logs/*.log')) console.log(entry.requestId);
+ * } catch (error) {
+ *   if (error instanceof ShadowLogReadError && error.code === 'ERR_SHADOW_LOG_NO_FILES') console.error('no logs yet');
+ *   else throw error;
+ * }
+ * ```
+ */
 export class ShadowLogReadError extends Error {
   override readonly name = 'ShadowLogReadError';
   readonly code: ShadowLogReadErrorCode;

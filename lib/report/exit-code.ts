@@ -3,6 +3,17 @@
  */
 import type { Report } from './types.js';
 
+/**
+ * The exit codes, by meaning.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode, buildReport, getExitCode } from 'express-shadow';
+ *
+ * const report = await buildReport('logs/shadow.log', { failUnderMatch: 0.99 });
+ * if (getExitCode(report) === ExitCode.belowThreshold) console.error('the candidate is not ready');
+ * ```
+ */
 export const ExitCode = {
   /** The report was written; the verdict passed, was marginal, or could not be judged. */
   ok: 0,
@@ -19,7 +30,17 @@ export const ExitCode = {
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** 1 when the report's verdict failed, else 0. */
+/**
+ * 1 when the report's verdict failed, else 0: what `express-shadow report` exits with, for a gate run from code.
+ *
+ * @example
+ * ```ts
+ * import { buildReport, getExitCode } from 'express-shadow';
+ *
+ * const report = await buildReport(['logs/*.log*'], { failUnderMatch: 0.99 });
+ * process.exitCode = getExitCode(report);
+ * ```
+ */
 export function getExitCode(report: Report): ExitCodeValue {
   return report.verdict.status === 'fail' ? ExitCode.belowThreshold : ExitCode.ok;
 }

@@ -31,17 +31,15 @@ export class RequestCapture {
   #chunks: Buffer[] = [];
   #bytes = 0;
   #state: 'capturing' | 'too_large' | 'over_budget' | 'done' = 'capturing';
-  #settle!: (outcome: RequestCaptureOutcome) => void;
+  #settle: ((outcome: RequestCaptureOutcome) => void) | undefined;
   #settled = false;
-  /** Resolves once the body is complete or can no longer be. */
-  readonly outcome: Promise<RequestCaptureOutcome>;
+  #outcome: RequestCaptureOutcome | undefined;
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly maxBodyBytes: number,
     private readonly hold: BudgetHold,
   ) {
-    this.outcome = new Promise((resolve) => (this.#settle = resolve));
     if (req.readableDidRead) {
       this.#finish({ kind: 'consumed' });
       return;
@@ -115,14 +113,26 @@ export class RequestCapture {
     else this.#finish({ kind: 'aborted', bytes: this.#bytes });
   };
 
+  /** The outcome once settled (usually by the time production answered), without waiting. */
+  get settledOutcome(): RequestCaptureOutcome | undefined {
+    return this.#outcome;
+  }
+
+  /** Resolves once the body is complete or can no longer be (a body still arriving after production answered). */
+  get outcome(): Promise<RequestCaptureOutcome> {
+    if (this.#outcome) return Promise.resolve(this.#outcome);
+    return new Promise((resolve) => (this.#settle = resolve));
+  }
+
   #finish(outcome: RequestCaptureOutcome): void {
     this.#settled = true;
+    this.#outcome = outcome;
     this.#state = 'done';
     this.#chunks = [];
     this.req.off('close', this.#onClose);
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.
     if (outcome.kind !== 'complete') this.hold.release();
-    this.#settle(outcome);
+    this.#settle?.(outcome);
   }
 
   /** Stops capturing and frees what was held (the request is not going to be mirrored after all). */

@@ -42,7 +42,6 @@ export interface EngineLink {
 export function inThreadLink(config: ResolvedOptions, tap: TapFeedback): EngineLink {
   const host = new EngineHost();
   let eventsOn = false;
-  let finalStats: EngineStats | undefined;
   host.register(0, config, {
     settled: (bytes) => tap.settled(1, bytes),
     breaker: (target, state, reopensAt) => tap.breaker(target, state, reopensAt),
@@ -56,10 +55,10 @@ export function inThreadLink(config: ResolvedOptions, tap: TapFeedback): EngineL
     handOff: (exchange) => host.accept(0, exchange),
     skip: (skipped) => host.skip(0, skipped),
     summary: (period) => host.writeSummary(0, period),
-    stats: () => host.stats(0) ?? finalStats,
+    stats: () => host.stats(0),
     whenIdle: () => host.whenIdle(0),
     close: async (timeoutMs, lastPeriod) => {
-      finalStats = await host.close(0, timeoutMs, lastPeriod);
+      await host.close(0, timeoutMs, lastPeriod);
     },
     reopen: () => host.reopen(),
     wantEvents: (on) => {
@@ -102,6 +101,7 @@ class EngineWorker {
     return this.#members.get(id);
   }
 
+  /** Queues a message; everything queued in one turn of the app's event loop goes in one postMessage. */
   post(id: number, message: ToEngine, transfer: ArrayBuffer[] = []): void {
     const worker = this.#ensure(id);
     if (message.op === 'exchange') {
@@ -109,13 +109,27 @@ class EngineWorker {
       member.outstanding++;
       if (this.#outstanding++ === 0) worker.ref();
     }
-    worker.postMessage(message, transfer);
+    this.#batch.push(message);
+    for (const buffer of transfer) this.#transfer.push(buffer);
+    if (this.#batch.length === 1) setImmediate(this.#flush);
   }
+
+  #batch: ToEngine[] = [];
+  #transfer: ArrayBuffer[] = [];
+  readonly #flush = (): void => {
+    const batch = this.#batch;
+    const transfer = this.#transfer;
+    this.#batch = [];
+    this.#transfer = [];
+    if (batch.length === 0 || !this.#worker) return;
+    this.#worker.postMessage({ op: 'batch', messages: batch } satisfies ToEngine, transfer);
+  };
 
   request(id: number, message: { op: 'idle' } | { op: 'close'; timeoutMs: number; period: TapPeriod }): Promise<void> {
     if (!this.#worker) return Promise.resolve();
     const seq = ++this.#seq;
     const reply = new Promise<void>((resolve, reject) => this.#replies.set(seq, { resolve, reject }));
+    this.#flush();
     this.#worker.postMessage({ ...message, id, seq } satisfies ToEngine);
     return reply;
   }
@@ -129,13 +143,18 @@ class EngineWorker {
     keepStats(member.stats);
     this.#members.delete(id);
     if (this.#members.size === 0 && this.#worker) {
+      // The last instance closed: the worker finishes writing what its log still holds (a stuck disk had
+      // close()'s timeout), then ends on its own; it never keeps the process alive. A new instance starts a new one.
       const worker = this.#worker;
+      this.#flush();
       this.#worker = undefined;
-      await worker.terminate();
+      worker.postMessage({ op: 'retire' } satisfies ToEngine);
+      worker.unref();
     }
   }
 
   reopen(): void {
+    this.#flush();
     this.#worker?.postMessage({ op: 'reopen' } satisfies ToEngine);
   }
 
@@ -146,6 +165,7 @@ class EngineWorker {
       member.registered = true;
       const seq = ++this.#seq;
       this.#replies.set(seq, { resolve: () => {}, reject: (error) => member.tap.lost(`the engine could not start this instance: ${error.message}`) });
+      this.#flush();
       worker.postMessage({ op: 'register', id, seq, options: member.options, events: member.events } satisfies ToEngine);
     }
     return worker;

@@ -27,6 +27,18 @@ export interface RequestIdSource {
   requestId: ((req: IncomingMessage) => unknown) | undefined;
 }
 
+/**
+ * Whether a client's (or the app's) request id is kept as `clientRequestId`: 1 to 128 characters of
+ * `[A-Za-z0-9._:-]`. Anything else never reaches headers or logs.
+ *
+ * @example
+ * ```ts
+ * import { isValidRequestId } from 'express-shadow';
+ *
+ * isValidRequestId('req-42'); // true
+ * isValidRequestId('a\r\nInjected: header'); // false
+ * ```
+ */
 export function isValidRequestId(value: unknown): value is string {
   return typeof value === 'string' && VALID_REQUEST_ID.test(value);
 }

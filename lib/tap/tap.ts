@@ -9,8 +9,8 @@ import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js
 import type { ResolvedOptions } from '../options.js';
 import { increment } from '../stats.js';
 import type { BodySource, BreakerState, HeaderMap, NotMirroredReason, SkipReason } from '../types.js';
-import { RequestCapture } from './capture-request.js';
-import { ResponseCapture } from './capture-response.js';
+import { RequestCapture, type RequestCaptureOutcome } from './capture-request.js';
+import { ResponseCapture, type CapturedResponse } from './capture-response.js';
 import { isSampledIn, sampleBucket } from './decide.js';
 import type { EngineLink, TapFeedback } from './engine-link.js';
 import { reserialiseParsedBody } from './parsed-body.js';
@@ -115,20 +115,17 @@ export class Tap implements TapFeedback {
     const responseCapture = new ResponseCapture(res, this.config.maxShadowResponseBytes, hold, this.budget);
     const targets = selection;
     res.once('close', () => {
-      this.preparing++;
-      this.#afterProduction(req, res, entry, requestCapture, responseCapture, hold, targets)
-        .catch((error: unknown) => {
-          hold.release();
-          this.#skip(entry, req, res, 'tap_error', `preparing the hand-off failed: ${errorMessage(error)}`);
-        })
-        .finally(() => {
-          this.preparing--;
-          this.#notifyIfIdle();
-        });
+      try {
+        this.#afterProduction(req, res, entry, requestCapture, responseCapture, hold, targets);
+      } catch (error) {
+        hold.release();
+        this.#skip(entry, req, res, 'tap_error', `preparing the hand-off failed: ${errorMessage(error)}`);
+      }
     });
   }
 
-  async #afterProduction(
+  /** Production has answered: give up, or hand off now, or once the rest of the request body has arrived. */
+  #afterProduction(
     req: AppRequest,
     res: AppResponse,
     entry: EntrySnapshot,
@@ -136,7 +133,7 @@ export class Tap implements TapFeedback {
     responseCapture: ResponseCapture,
     hold: BudgetHold,
     targets: string[],
-  ): Promise<void> {
+  ): void {
     const durationMs = performance.now() - entry.startedAt;
     const response = responseCapture.finish();
     const giveUp = (reason: SkipReason | undefined, detail?: string, leftOut?: NotMirroredReason): void => {
@@ -154,10 +151,36 @@ export class Tap implements TapFeedback {
       }
     }
     if (this.closing) return giveUp('closing', 'close() was called before this request could be handed off');
-
+    const settled = requestCapture.settledOutcome;
+    const handOff = (captured: RequestCaptureOutcome) => this.#handOff(req, res, entry, captured, response, durationMs, hold, targets, giveUp);
+    if (settled) return handOff(settled);
+    // The body is still arriving (production answered without reading it all): wait for it, off the response path.
+    this.preparing++;
     this.#awaitingBody.add(requestCapture);
-    const captured = await requestCapture.outcome;
-    this.#awaitingBody.delete(requestCapture);
+    requestCapture.outcome
+      .then(handOff)
+      .catch((error: unknown) => {
+        hold.release();
+        this.#skip(entry, req, res, 'tap_error', `preparing the hand-off failed: ${errorMessage(error)}`);
+      })
+      .finally(() => {
+        this.#awaitingBody.delete(requestCapture);
+        this.preparing--;
+        this.#notifyIfIdle();
+      });
+  }
+
+  #handOff(
+    req: AppRequest,
+    res: AppResponse,
+    entry: EntrySnapshot,
+    captured: RequestCaptureOutcome,
+    response: CapturedResponse,
+    durationMs: number,
+    hold: BudgetHold,
+    targets: string[],
+    giveUp: (reason: SkipReason | undefined, detail?: string) => void,
+  ): void {
     let body: Uint8Array | undefined;
     let bodySource: BodySource;
     switch (captured.kind) {
@@ -198,7 +221,8 @@ export class Tap implements TapFeedback {
       body: body.length > 0 ? body : undefined,
       bodySource,
       status: res.statusCode,
-      responseHeaders: { ...(res.getHeaders() as HeaderMap) },
+      // getHeaders() returns a copy of its own.
+      responseHeaders: res.getHeaders() as HeaderMap,
       response: { chunks: response.chunks, bytes: response.bytes, truncated: response.truncated, ttfbMs: response.ttfbMs, writes: response.writes },
       durationMs,
       targets,

@@ -1,0 +1,178 @@
+/**
+ * The docs stay true to the package: every ```ts block of README.md and docs/**\/*.md type-checks against it (one
+ * compiler run for all of them), and the options table of docs/options.md lists exactly the keys of `ShadowOptions`.
+ *
+ * A block that is not meant to compile on its own (a fragment, a deliberate mistake) is fenced ```ts nocheck.
+ * Blocks are modules; the names snippets commonly use without defining them (`shadowMiddleware`, `app`, `shadow`,
+ * `req`, `res`) are declared globally, so a block that defines or imports its own simply shadows them.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const workDir = path.join(root, 'test-output', 'docs-check');
+const COMPILE_TIMEOUT_MS = 300_000;
+
+/** Names snippets may use without defining or importing them. */
+const PRELUDE = `import type { Express, Request, Response } from 'express';
+import type { ShadowMiddleware, shadowMiddleware as factory } from 'express-shadow';
+declare global {
+  const shadowMiddleware: typeof factory;
+  const app: Express;
+  const shadow: ShadowMiddleware;
+  const req: Request;
+  const res: Response;
+  // Stand-ins for the app's own code.
+  function callProductionModel(input: unknown): Promise<unknown>;
+  const invokeSageMaker: import('express-shadow').ShadowTargetFunction;
+}
+`;
+
+interface CodeBlock {
+  /** Markdown file, relative to the repository root. */
+  file: string;
+  /** 1-based line of the block's first code line in the markdown file. */
+  line: number;
+  /** Words after the language on the fence line (`nocheck`). */
+  flags: string[];
+  code: string;
+}
+
+/** The fenced code blocks of one language in a markdown text. */
+function codeBlocks(markdown: string, file: string, language: string): CodeBlock[] {
+  const blocks: CodeBlock[] = [];
+  const lines = markdown.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)(`{3,}|~{3,})\s*(\S+)?\s*(.*)$/.exec(lines[i]!);
+    if (!open) continue;
+    const [, indent, fence, lang = '', rest = ''] = open;
+    const end = lines.findIndex((text, j) => j > i && text.trim().startsWith(fence!) && text.trim().replace(/[`~]/g, '') === '');
+    const close = end === -1 ? lines.length : end;
+    if (lang === language) {
+      const code = lines.slice(i + 1, close).map((text) => (text.startsWith(indent!) ? text.slice(indent!.length) : text));
+      blocks.push({ file, line: i + 2, flags: rest.split(/\s+/).filter(Boolean), code: code.join('\n') });
+    }
+    i = close;
+  }
+  return blocks;
+}
+
+function markdownFiles(): string[] {
+  const docs = path.join(root, 'docs');
+  let inDocs: string[] = [];
+  try {
+    inDocs = (readdirSync(docs, { recursive: true }) as string[]).filter((name) => name.endsWith('.md')).map((name) => path.join('docs', name));
+  } catch {
+    // No docs/ yet.
+  }
+  return ['README.md', ...inDocs.sort()];
+}
+
+/** Compiles the blocks as one program; returns the diagnostics, each located in its markdown file. */
+function typeCheckBlocks(blocks: CodeBlock[]): string[] {
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true });
+  writeFileSync(path.join(workDir, 'package.json'), JSON.stringify({ type: 'module' }));
+  writeFileSync(path.join(workDir, 'prelude.ts'), PRELUDE);
+  const sources = new Map<string, CodeBlock>();
+  blocks.forEach((block, i) => {
+    const name = path.join(workDir, `block-${String(i).padStart(3, '0')}.ts`);
+    // `export {}` makes every block a module, even one without imports.
+    writeFileSync(name, `${block.code}\nexport {};\n`);
+    sources.set(name, block);
+  });
+  const program = ts.createProgram([path.join(workDir, 'prelude.ts'), ...sources.keys()], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2023.d.ts'],
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    esModuleInterop: true,
+    types: ['node'],
+    typeRoots: [path.join(root, 'node_modules', '@types')],
+    baseUrl: root,
+    paths: { 'express-shadow': ['./lib/index.ts'] },
+  });
+  return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
+    const block = diagnostic.file && sources.get(path.normalize(diagnostic.file.fileName));
+    if (!block || diagnostic.start === undefined) return `${diagnostic.file?.fileName ?? ''}: ${message}`;
+    const { line } = diagnostic.file!.getLineAndCharacterOfPosition(diagnostic.start);
+    return `${block.file}:${block.line + line}: ${message}`;
+  });
+}
+
+/** Top-level keys of `ShadowOptions`, read from lib/types.ts by the compiler (both arms of its target union). */
+function shadowOptionKeys(): string[] {
+  const file = path.join(root, 'lib', 'types.ts');
+  const program = ts.createProgram([file], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true, skipLibCheck: true, types: [] });
+  const checker = program.getTypeChecker();
+  const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(file)!)!;
+  const alias = checker.getExportsOfModule(moduleSymbol).find((symbol) => symbol.name === 'ShadowOptions')!;
+  const type = checker.getDeclaredTypeOfSymbol(alias);
+  const keys = new Set<string>();
+  for (const part of type.isUnion() ? type.types : [type]) for (const property of checker.getPropertiesOfType(part)) keys.add(property.name);
+  return [...keys].sort();
+}
+
+/** Option names of the first table of docs/options.md whose header starts with `Option`: the backquoted first cells. */
+function documentedOptions(markdown: string): string[] {
+  const lines = markdown.split('\n');
+  const header = lines.findIndex((line) => /^\|\s*Option\s*\|/.test(line));
+  if (header === -1) return [];
+  const names: string[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    const name = /^\|\s*`([^`]+)`/.exec(line)?.[1];
+    if (name) names.push(name);
+  }
+  return names.sort();
+}
+
+describe('code samples in README.md and docs/', () => {
+  it('finds fenced blocks with their language, flags and markdown line', () => {
+    const markdown = ['# T', '```ts', 'const a = 1;', '```', '', '```ts nocheck', 'oops(', '```', '```sh', 'npm i', '```'].join('\n');
+    expect(codeBlocks(markdown, 'X.md', 'ts')).toEqual([
+      { file: 'X.md', line: 3, flags: [], code: 'const a = 1;' },
+      { file: 'X.md', line: 7, flags: ['nocheck'], code: 'oops(' },
+    ]);
+  });
+
+  // A block that must fail, compiled with the others (one compiler run): proves errors are caught and located.
+  const probe = { file: '(probe).md', line: 10, flags: [], code: "import { shadowMiddleware } from 'express-shadow';\n\nshadowMiddleware({ target: 1 });" };
+  let errors: string[] = [];
+  let checked = 0;
+  beforeAll(() => {
+    const blocks = markdownFiles()
+      .flatMap((file) => codeBlocks(readFileSync(path.join(root, file), 'utf8'), file, 'ts'))
+      .filter((block) => !block.flags.includes('nocheck'));
+    checked = blocks.length;
+    errors = typeCheckBlocks([...blocks, probe]);
+  }, COMPILE_TIMEOUT_MS);
+
+  it('type-checks every ```ts block against the package (fence a fragment ```ts nocheck)', () => {
+    expect(checked).toBeGreaterThan(0);
+    expect(errors.filter((error) => !error.startsWith(probe.file))).toEqual([]);
+  });
+
+  it('reports a block that does not compile at its markdown line', () => {
+    expect(errors.filter((error) => error.startsWith(probe.file))).toEqual([expect.stringMatching(/^\(probe\)\.md:12: Type 'number' is not assignable/)]);
+  });
+});
+
+describe('docs/options.md', () => {
+  it('lists every option of ShadowOptions in its options table, and nothing else', () => {
+    const documented = documentedOptions(readFileSync(path.join(root, 'docs', 'options.md'), 'utf8'));
+    const keys = shadowOptionKeys();
+    expect(keys.length).toBeGreaterThan(20);
+    expect({ undocumented: keys.filter((key) => !documented.includes(key)), notAnOption: documented.filter((name) => !keys.includes(name)) }).toEqual({
+      undocumented: [],
+      notAnOption: [],
+    });
+  });
+});
