@@ -23,6 +23,9 @@ export type RequestCaptureOutcome =
   /** The stream was read before this middleware ran; the raw bytes are gone. */
   | { kind: 'consumed' };
 
+/** Node's own hook for discarding a request body nobody read. */
+type DumpableRequest = IncomingMessage & { _dump?: () => void };
+
 interface ReadableInternals {
   _readableState?: { buffer?: unknown; bufferIndex?: number; decoder?: unknown };
 }
@@ -33,6 +36,8 @@ export class RequestCapture {
   #state: 'capturing' | 'too_large' | 'over_budget' | 'done' = 'capturing';
   #settle!: (outcome: RequestCaptureOutcome) => void;
   #settled = false;
+  /** Node dumped the request (production answered without reading it) before the body had fully arrived. */
+  #dumpedEarly = false;
   /** Resolves once the body is complete or can no longer be. */
   readonly outcome: Promise<RequestCaptureOutcome>;
 
@@ -57,7 +62,28 @@ export class RequestCapture {
       return;
     }
     this.#hookPush();
+    this.#hookDump();
     req.once('close', this.#onClose);
+  }
+
+  /**
+   * Once production answered without reading the body, Node "dumps" the request: the parser stops pushing body
+   * bytes, then pushes the end as if the body were whole. A body with a content-length is checked by counting;
+   * a chunked one has no length to compare against, so a dump before the message was complete marks it
+   * incomplete (it may have been whole, with only the end still to come: skipping it is the safe side).
+   */
+  #hookDump(): void {
+    const req = this.req as DumpableRequest;
+    const originalDump = req._dump;
+    if (typeof originalDump !== 'function') return;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const capture = this;
+    const observingDump = function (this: IncomingMessage): void {
+      if (!req.complete && req.headers['content-length'] === undefined) capture.#dumpedEarly = true;
+      if (req._dump === observingDump) delete req._dump;
+      originalDump.call(this);
+    };
+    req._dump = observingDump;
   }
 
   #hookPush(): void {
@@ -102,7 +128,9 @@ export class RequestCapture {
     if (this.#state === 'too_large') this.#finish({ kind: 'too_large', bytes });
     else if (this.#state === 'over_budget') this.#finish({ kind: 'over_budget', bytes });
     else {
-      const missing = missingBytes(this.req, bytes);
+      const missing = this.#dumpedEarly
+        ? `production answered after ${bytes} bytes without reading the body, and Node discarded the rest`
+        : missingBytes(this.req, bytes);
       if (missing) this.#finish({ kind: 'incomplete', bytes, detail: missing });
       else this.#finish({ kind: 'complete', body: copyOut(this.#chunks, bytes) });
     }
@@ -120,6 +148,8 @@ export class RequestCapture {
     this.#state = 'done';
     this.#chunks = [];
     this.req.off('close', this.#onClose);
+    const req = this.req as DumpableRequest;
+    if (Object.hasOwn(req, '_dump')) delete req._dump;
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.
     if (outcome.kind !== 'complete') this.hold.release();
     this.#settle(outcome);
