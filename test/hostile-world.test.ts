@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { once } from 'node:events';
 import express from 'express';
+import express4 from 'express4';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shadowRequestId, type ShadowLogRecord, type ShadowOptions } from '../lib/index.js';
 import type { RecordSink } from '../lib/engine/sink.js';
@@ -67,6 +68,11 @@ const engines = [
       };
     },
   },
+];
+
+const frameworks = [
+  { name: 'Express 5', lib: express },
+  { name: 'Express 4', lib: express4 as unknown as typeof express },
 ];
 
 const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/im, '');
@@ -143,27 +149,29 @@ async function readSome(socket: import('node:net').Socket): Promise<string> {
 }
 
 describe('2. the shadow gets the request as it reached the middleware', () => {
-  it('sends the original method and path when a later middleware rewrites req.method, req.url and req.originalUrl', async () => {
-    const shadowServer = closeLater(await startShadowServer());
-    const log = memoryLog();
-    const shadow = mirror({ target: shadowServer.url, logger: log.logger });
-    const app = express();
-    app.use(shadow);
-    // method-override and a rewriting router, after ours.
-    app.use((req, _res, next) => {
-      req.method = 'DELETE';
-      req.url = '/rewritten/items/7';
-      req.originalUrl = '/rewritten/items/7';
-      next();
+  for (const framework of frameworks) {
+    it(`sends the original method and path when a later middleware rewrites req.method, req.url and req.originalUrl (${framework.name})`, async () => {
+      const shadowServer = closeLater(await startShadowServer());
+      const log = memoryLog();
+      const shadow = mirror({ target: shadowServer.url, logger: log.logger });
+      const app = framework.lib();
+      app.use(shadow);
+      // method-override and a rewriting router, after ours.
+      app.use((req, _res, next) => {
+        req.method = 'DELETE';
+        req.url = '/rewritten/items/7';
+        req.originalUrl = '/rewritten/items/7';
+        next();
+      });
+      app.use((_req, res) => res.json({ ok: true }));
+      const server = closeLater(await serve(app));
+      await sendRaw(server.url, { method: 'POST', path: '/items/7?_method=DELETE', body: '{}', headers: { 'content-type': 'application/json' } });
+      const [received] = await shadowServer.waitFor(1);
+      expect({ method: received!.method, url: received!.url }).toEqual({ method: 'POST', url: '/items/7?_method=DELETE' });
+      const [production] = await log.waitFor('production');
+      expect({ method: production!.method, path: production!.path }).toEqual({ method: 'POST', path: '/items/7?_method=DELETE' });
     });
-    app.use((_req, res) => res.json({ ok: true }));
-    const server = closeLater(await serve(app));
-    await sendRaw(server.url, { method: 'POST', path: '/items/7?_method=DELETE', body: '{}', headers: { 'content-type': 'application/json' } });
-    const [received] = await shadowServer.waitFor(1);
-    expect({ method: received!.method, url: received!.url }).toEqual({ method: 'POST', url: '/items/7?_method=DELETE' });
-    const [production] = await log.waitFor('production');
-    expect({ method: production!.method, path: production!.path }).toEqual({ method: 'POST', path: '/items/7?_method=DELETE' });
-  });
+  }
 });
 
 describe('3. the raw request target', () => {
@@ -186,25 +194,29 @@ describe('3. the raw request target', () => {
 
 describe('4. res.locals', () => {
   /** An app that renders res.locals as JSON, the way a template engine would see it. */
-  async function localsApp(shadowOptions: Partial<ShadowOptions> | undefined, shadowServerUrl: string) {
+  async function localsApp(shadowOptions: Partial<ShadowOptions> | undefined, shadowServerUrl: string, lib = express) {
     const log = memoryLog();
     const shadow = shadowOptions ? mirror({ target: shadowServerUrl, logger: log.logger, ...shadowOptions }) : undefined;
-    const app = await startApp(shadow, (req, res) => {
+    const app = lib();
+    if (shadow) app.use(shadow);
+    app.use((req: express.Request, res: express.Response) => {
       res.locals.user = 'ada';
       res.set('x-id-seen', shadow ? shadowRequestId(req) : 'none').json(res.locals);
     });
-    return { log, shadow, app };
+    return { log, shadow, app: closeLater(await serve(app)) };
   }
 
-  it('is byte-identical with and without the middleware by default', async () => {
-    const shadowServer = closeLater(await startShadowServer());
-    const without = await localsApp(undefined, shadowServer.url);
-    const withShadow = await localsApp({}, shadowServer.url);
-    const plain = await sendRaw(without.app.url, { method: 'GET', path: '/page' });
-    const mirrored = await sendRaw(withShadow.app.url, { method: 'GET', path: '/page' });
-    expect(mirrored.body.toString()).toBe(plain.body.toString());
-    expect(mirrored.body.toString()).toBe('{"user":"ada"}');
-  });
+  for (const framework of frameworks) {
+    it(`is byte-identical with and without the middleware by default (${framework.name})`, async () => {
+      const shadowServer = closeLater(await startShadowServer());
+      const without = await localsApp(undefined, shadowServer.url, framework.lib);
+      const withShadow = await localsApp({}, shadowServer.url, framework.lib);
+      const plain = await sendRaw(without.app.url, { method: 'GET', path: '/page' });
+      const mirrored = await sendRaw(withShadow.app.url, { method: 'GET', path: '/page' });
+      expect(mirrored.body.toString()).toBe(plain.body.toString());
+      expect(mirrored.body.toString()).toBe('{"user":"ada"}');
+    });
+  }
 
   it('resLocals: true sets res.locals.shadowRequestId, and shadowRequestId(req) is the id in the records', async () => {
     const shadowServer = closeLater(await startShadowServer());
