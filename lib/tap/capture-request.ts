@@ -36,8 +36,6 @@ export class RequestCapture {
   #state: 'capturing' | 'too_large' | 'over_budget' | 'done' = 'capturing';
   #settle!: (outcome: RequestCaptureOutcome) => void;
   #settled = false;
-  /** Node dumped the request (production answered without reading it) before the body had fully arrived. */
-  #dumpedEarly = false;
   /** Resolves once the body is complete or can no longer be. */
   readonly outcome: Promise<RequestCaptureOutcome>;
 
@@ -68,9 +66,11 @@ export class RequestCapture {
 
   /**
    * Once production answered without reading the body, Node "dumps" the request: the parser stops pushing body
-   * bytes, then pushes the end as if the body were whole. A body with a content-length is checked by counting;
-   * a chunked one has no length to compare against, so a dump before the message was complete marks it
-   * incomplete (it may have been whole, with only the end still to come: skipping it is the safe side).
+   * bytes, then pushes the end as if the body were whole. So a dump before the message was complete settles the
+   * capture at once as incomplete, without waiting for a slow client to finish sending what nobody will see. The
+   * one exception: every byte content-length announced was already pushed (the parser reports the end a moment
+   * later). A chunked body has no length to check, so it is skipped even if only its last chunk was still to come:
+   * skipping is the safe side.
    */
   #hookDump(): void {
     const req = this.req as DumpableRequest;
@@ -79,11 +79,19 @@ export class RequestCapture {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const capture = this;
     const observingDump = function (this: IncomingMessage): void {
-      if (!req.complete && req.headers['content-length'] === undefined) capture.#dumpedEarly = true;
       if (req._dump === observingDump) delete req._dump;
       originalDump.call(this);
+      if (!req.complete) capture.#dumpedBeforeComplete();
     };
     req._dump = observingDump;
+  }
+
+  #dumpedBeforeComplete(): void {
+    if (this.#settled) return;
+    const declared = this.req.headers['content-length'];
+    if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) === this.#bytes) return;
+    if (this.#state !== 'capturing') return this.#end();
+    this.#finish({ kind: 'incomplete', bytes: this.#bytes, detail: `production answered after ${this.#bytes} bytes without reading the body; Node discarded the rest` });
   }
 
   #hookPush(): void {
@@ -128,9 +136,7 @@ export class RequestCapture {
     if (this.#state === 'too_large') this.#finish({ kind: 'too_large', bytes });
     else if (this.#state === 'over_budget') this.#finish({ kind: 'over_budget', bytes });
     else {
-      const missing = this.#dumpedEarly
-        ? `production answered after ${bytes} bytes without reading the body, and Node discarded the rest`
-        : missingBytes(this.req, bytes);
+      const missing = missingBytes(this.req, bytes);
       if (missing) this.#finish({ kind: 'incomplete', bytes, detail: missing });
       else this.#finish({ kind: 'complete', body: copyOut(this.#chunks, bytes) });
     }
