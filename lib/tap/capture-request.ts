@@ -36,6 +36,7 @@ export class RequestCapture {
   #state: 'capturing' | 'too_large' | 'over_budget' | 'done' = 'capturing';
   #settle!: (outcome: RequestCaptureOutcome) => void;
   #settled = false;
+  #unhookDump: (() => void) | undefined;
   /** Resolves once the body is complete or can no longer be. */
   readonly outcome: Promise<RequestCaptureOutcome>;
 
@@ -79,11 +80,16 @@ export class RequestCapture {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const capture = this;
     const observingDump = function (this: IncomingMessage): void {
-      if (req._dump === observingDump) delete req._dump;
+      capture.#unhookDump?.();
       originalDump.call(this);
       if (!req.complete) capture.#dumpedBeforeComplete();
     };
     req._dump = observingDump;
+    // Only our own hook is taken off: another observer installed after it stays.
+    this.#unhookDump = () => {
+      this.#unhookDump = undefined;
+      if (req._dump === observingDump) delete req._dump;
+    };
   }
 
   #dumpedBeforeComplete(): void {
@@ -154,8 +160,7 @@ export class RequestCapture {
     this.#state = 'done';
     this.#chunks = [];
     this.req.off('close', this.#onClose);
-    const req = this.req as DumpableRequest;
-    if (Object.hasOwn(req, '_dump')) delete req._dump;
+    this.#unhookDump?.();
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.
     if (outcome.kind !== 'complete') this.hold.release();
     this.#settle(outcome);
