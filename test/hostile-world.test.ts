@@ -3,13 +3,16 @@
  * something other than what production got, stop mirroring, lose records or change production. Real servers on
  * 127.0.0.1, raw sockets for what no HTTP client sends, both engine modes where the engine does the work.
  */
-import http from 'node:http';
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import express from 'express';
 import express4 from 'express4';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shadowRequestId, type ShadowLogRecord, type ShadowOptions } from '../lib/index.js';
+import { ShadowPipeline } from '../lib/engine/pipeline.js';
 import type { RecordSink } from '../lib/engine/sink.js';
+import { resolveOptions } from '../lib/options.js';
 import { readShadowLog, type ShadowLogEntry } from '../lib/report/index.js';
 import {
   connectRaw,
@@ -412,8 +415,6 @@ describe('8. a failed probe always releases the half-open breaker', () => {
 
 describe('8. the pipeline settles every admission', () => {
   it('a probe admitted for a request the engine then fails on is released, and the next request closes the breaker', async () => {
-    const { resolveOptions } = await import('../lib/options.js');
-    const { ShadowPipeline } = await import('../lib/engine/pipeline.js');
     const failing = { value: true };
     const config = resolveOptions({
       name: 'candidate',
@@ -573,7 +574,6 @@ describe('11. long-lived streams cannot take the byte budget', () => {
 
 describe('13. queue wait and the reader join window agree', () => {
   it('with the default options a shadow record comes within the reader default join window', async () => {
-    const { resolveOptions } = await import('../lib/options.js');
     const defaults = resolveOptions({ target: 'http://127.0.0.1:1' });
     // The latest a shadow record can come: a full queue wait, then a call that runs into the watchdog.
     const latestMs = defaults.maxQueueWaitMs + defaults.timeoutMs + 1000;
@@ -585,7 +585,7 @@ describe('13. queue wait and the reader join window agree', () => {
       { type: 'shadow', requestId: 'late', timestamp: at(latestMs), target: 'shadow', durationMs: 1, error: { code: 'timeout', message: 'watchdog' } },
       { type: 'shadow', requestId: 'other', timestamp: at(latestMs), target: 'shadow', durationMs: 1, status: 200, response: { headers: {} } },
     ];
-    await (await import('node:fs/promises')).writeFile(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    await writeFile(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const entries: ShadowLogEntry[] = [];
     for await (const entry of readShadowLog(file)) entries.push(entry);
     expect(entries.map((e) => [e.requestId, e.orphan])).toEqual(expect.arrayContaining([['late', null], ['other', null]]));
