@@ -254,13 +254,34 @@ export class ShadowPipeline {
     this.#client.destroy();
   }
 
+  /**
+   * Admits the exchange at the breakers, then prepares its calls. Whatever is thrown before the calls are handed
+   * to their jobs, the probes admitted for it are released, or a half-open breaker would wait for them forever.
+   */
   async #prepare(exchange: Exchange): Promise<void> {
-    const config = this.#config;
     const selection = this.#admit(exchange);
     if (selection.length === 0) return this.#settle(exchange);
+    let handedToJobs = false;
     const releaseProbes = () => {
+      if (handedToJobs) return;
+      handedToJobs = true;
       for (const { target, isProbe } of selection) if (isProbe) target.breaker.releaseProbe();
     };
+    try {
+      await this.#prepareAdmitted(exchange, selection, releaseProbes, () => (handedToJobs = true));
+    } catch (error) {
+      releaseProbes();
+      throw error;
+    }
+  }
+
+  async #prepareAdmitted(
+    exchange: Exchange,
+    selection: { target: TargetRuntime; isProbe: boolean }[],
+    releaseProbes: () => void,
+    handOver: () => void,
+  ): Promise<void> {
+    const config = this.#config;
     if (this.#cancel.signal.aborted) {
       releaseProbes();
       return this.#skipAccepted(exchange, 'closing', 'close() timed out before this request could be queued');
@@ -322,6 +343,8 @@ export class ShadowPipeline {
     this.#period.mirrored++;
     this.#event({ kind: 'mirrored', route: exchange.route, productionMs: exchange.durationMs });
     this.#write(record);
+    // From here each job owns its probe: it settles it when it runs, or when it expires in the queue.
+    handOver();
     const queuedAt = Date.now();
     for (const { target, isProbe } of selection) {
       target.mirrored++;

@@ -16,6 +16,11 @@ import { showValue } from '../errors.js';
 const WATCHDOG_GRACE_MS = 250;
 /** Node's default limit on the header section a server accepts; a request over it fails by its own size. */
 const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * Room for what the HTTP client adds on the way out (`host` with the port, `accept-encoding`, `connection`,
+ * `content-length`, line ends): a request that only fits without them is answered 431 by the shadow.
+ */
+const CLIENT_HEADER_RESERVE_BYTES = 256;
 
 export interface TargetRuntime {
   config: ResolvedTarget;
@@ -145,7 +150,7 @@ function refused(code: string, message: string): ShadowOutcome {
 
 /** The header section as a server would count it, when it is over Node's default limit. */
 function headerSectionTooLarge(request: ShadowRequest): string | undefined {
-  let bytes = request.method.length + request.path.length + 12;
+  let bytes = request.method.length + request.path.length + 12 + CLIENT_HEADER_RESERVE_BYTES;
   for (const [name, value] of Object.entries(request.headers)) {
     for (const item of Array.isArray(value) ? value : [value]) bytes += name.length + String(item).length + 4;
     if (bytes > MAX_HEADER_BYTES) return `the request's header section exceeds ${MAX_HEADER_BYTES} bytes with the shadow's headers added`;

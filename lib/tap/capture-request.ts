@@ -23,6 +23,9 @@ export type RequestCaptureOutcome =
   /** The stream was read before this middleware ran; the raw bytes are gone. */
   | { kind: 'consumed' };
 
+/** Node's own hook for discarding a request body nobody read. */
+type DumpableRequest = IncomingMessage & { _dump?: () => void };
+
 interface ReadableInternals {
   _readableState?: { buffer?: unknown; bufferIndex?: number; decoder?: unknown };
 }
@@ -34,6 +37,7 @@ export class RequestCapture {
   #settle: ((outcome: RequestCaptureOutcome) => void) | undefined;
   #settled = false;
   #outcome: RequestCaptureOutcome | undefined;
+  #unhookDump: (() => void) | undefined;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -55,7 +59,43 @@ export class RequestCapture {
       return;
     }
     this.#hookPush();
+    this.#hookDump();
     req.once('close', this.#onClose);
+  }
+
+  /**
+   * Once production answered without reading the body, Node "dumps" the request: the parser stops pushing body
+   * bytes, then pushes the end as if the body were whole. So a dump before the message was complete settles the
+   * capture at once as incomplete, without waiting for a slow client to finish sending what nobody will see. The
+   * one exception: every byte content-length announced was already pushed (the parser reports the end a moment
+   * later). A chunked body has no length to check, so it is skipped even if only its last chunk was still to come:
+   * skipping is the safe side.
+   */
+  #hookDump(): void {
+    const req = this.req as DumpableRequest;
+    const originalDump = req._dump;
+    if (typeof originalDump !== 'function') return;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const capture = this;
+    const observingDump = function (this: IncomingMessage): void {
+      capture.#unhookDump?.();
+      originalDump.call(this);
+      if (!req.complete) capture.#dumpedBeforeComplete();
+    };
+    req._dump = observingDump;
+    // Only our own hook is taken off: another observer installed after it stays.
+    this.#unhookDump = () => {
+      this.#unhookDump = undefined;
+      if (req._dump === observingDump) delete req._dump;
+    };
+  }
+
+  #dumpedBeforeComplete(): void {
+    if (this.#settled) return;
+    const declared = this.req.headers['content-length'];
+    if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) === this.#bytes) return;
+    if (this.#state !== 'capturing') return this.#end();
+    this.#finish({ kind: 'incomplete', bytes: this.#bytes, detail: `production answered after ${this.#bytes} bytes without reading the body; Node discarded the rest` });
   }
 
   #hookPush(): void {
@@ -130,6 +170,7 @@ export class RequestCapture {
     this.#state = 'done';
     this.#chunks = [];
     this.req.off('close', this.#onClose);
+    this.#unhookDump?.();
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.
     if (outcome.kind !== 'complete') this.hold.release();
     this.#settle?.(outcome);
