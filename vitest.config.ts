@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Most tests wait on sockets, not CPU: two files at a time on a 2-core CI machine halves the wall time.
+    maxWorkers: 2,
+    minWorkers: 1,
   },
 });
