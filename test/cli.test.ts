@@ -20,11 +20,11 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+function run(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<Run> {
   const baseEnv: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC', FORCE_COLOR: '0', ...env };
   delete baseEnv.NO_COLOR;
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: baseEnv }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: baseEnv }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
       resolvePromise({ code, stdout, stderr });
     });
@@ -84,7 +84,9 @@ describe('express-shadow report: output', () => {
     const out = join(dir, 'report.html');
     const result = await run(['report', FIXTURE, '--out', out]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe(`Match rate 77.8% (95% CI 45.3%–93.7%) over 9 comparisons.\nReport (html) written to ${out}\n`);
+    expect(result.stdout).toBe(
+      `Match rate 77.8% (95% CI 45.3%–93.7%) over 9 comparisons.\nCriteria not judged: every one had too few samples (fewer than 30 a side).\nReport (html) written to ${out}\n`,
+    );
     expect(result.stderr).toContain('1 unparseable lines, 1 unrecognised records, 1 truncated files, 2 orphans');
     const html = await readFile(out, 'utf8');
     expect(html.startsWith('<!doctype html>')).toBe(true);
@@ -117,11 +119,11 @@ describe('express-shadow report: exit codes', () => {
   });
 
   it('reports several candidates, streaming and noise side by side, and exits 1 when one candidate is below the gate', async () => {
-    // Pooled, the candidates match 54.5% (above 50%); model-b alone matches 40%.
-    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.5'];
+    // Pooled, the candidates match 77.8% noise-free (above 77%); model-b alone matches 75% noise-free.
+    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.77'];
     const result = await run(args);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain('FAIL: 1 of 2 candidates below the 50% gate: model-b 40.0%');
+    expect(result.stdout).toContain('FAIL: 1 of 2 candidates below the 77% gate: model-b noise-free 75.0%');
     await expectSnapshot(args, result);
   });
 
@@ -148,6 +150,14 @@ describe('express-shadow report: exit codes', () => {
     [['report', FIXTURE, '--since', '2024-05-02', '--until', '2024-05-01'], 'must be before --until'],
     [['report', FIXTURE, '--top', '0'], '--top must be a positive whole number'],
     [['report'], 'No log files given'],
+    [['report', FIXTURE, '--window', '0s'], '--window must be more than 0 and at most 365d'],
+    [['report', FIXTURE, '--window', 'soon'], '--window must be a duration like 30s'],
+    [['report', FIXTURE, '--min-match', '1.2'], '--min-match must be a ratio between 0 and 1'],
+    [['report', FIXTURE, '--max-latency-increase', 'fast'], '--max-latency-increase must be milliseconds like 25ms or a percentage like 50%'],
+    [['report', FIXTURE, '--min-samples', '1.5'], '--min-samples: `minSamples` must be a whole number ≥ 2, like 30; got 1.5.'],
+    [['report', FIXTURE, '--alpha', '0'], '--alpha: `alpha` must be a probability in (0, 0.5]'],
+    [['report', FIXTURE, '--score-path', 'score'], '--score-path: Label path must start with "$"'],
+    [['report', FIXTURE, '--criteria', 'test/fixtures/no-such-criteria.json'], '--criteria: cannot read test/fixtures/no-such-criteria.json'],
     [['compare', FIXTURE], 'unknown command "compare"'],
   ])('exits 2 on bad arguments: %j', async (args, message) => {
     const result = await run(args);
@@ -172,6 +182,85 @@ describe('express-shadow report: exit codes', () => {
     const result = await run(['report', 'test/fixtures/basic/*.nothing']);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('No log files matched "test/fixtures/basic/*.nothing"');
+  });
+
+  it('exits 2, without a stack, on a criteria file that is not JSON, has an unknown key or a bad value', async () => {
+    const cases: [string, string][] = [
+      ['{"minMatch": 0.9,', 'is not valid JSON'],
+      ['{"minmatch": 0.9}', 'unknown key "minmatch". Did you mean "minMatch"?'],
+      ['{"maxPsi": -1}', '`maxPsi` must be a number > 0, like 0.25; got -1.'],
+      ['[0.9]', 'must be a JSON object like {"minMatch": 0.95}'],
+      ['{"passScore": 50, "marginalScore": 80}', '`marginalScore` (80) must not be above `passScore` (50)'],
+    ];
+    for (const [text, message] of cases) {
+      const file = join(dir, 'criteria.json');
+      await writeFile(file, text);
+      const result = await run(['report', FIXTURE, '--criteria', file]);
+      expect(result.code, text).toBe(2);
+      expect(result.stderr, text).toContain(message);
+      expect(result.stderr, text).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('takes thresholds from a criteria file, with flags over it', async () => {
+    const file = join(dir, 'lenient.json');
+    await writeFile(file, JSON.stringify({ minSamples: 2, minMatch: 0.5 }));
+    const result = await run(['report', FIXTURE, '--criteria', file, '--format', 'json', '--min-match', '0.6']);
+    const report = JSON.parse(result.stdout) as { verdict: { thresholds: { minSamples: number; minMatch: number } } };
+    expect(report.verdict.thresholds).toMatchObject({ minSamples: 2, minMatch: 0.6 });
+  });
+
+  it('refuses --out naming an input log (exit 2) and leaves it untouched', async () => {
+    const log = join(dir, 'input.log');
+    const original = readFileSync(join(ROOT, 'test/fixtures/basic/shadow-a.log'), 'utf8');
+    await writeFile(log, original);
+    for (const out of [log, join(dir, '.', 'input.log')]) {
+      const result = await run(['report', log, '--out', out]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('is an input log');
+      expect(await readFile(log, 'utf8')).toBe(original);
+    }
+    const { symlink } = await import('node:fs/promises');
+    await symlink(log, join(dir, 'link.log'));
+    const viaLink = await run(['report', log, '--out', join(dir, 'link.log')]);
+    expect(viaLink.code).toBe(2);
+    expect(await readFile(log, 'utf8')).toBe(original);
+  });
+
+  it('exits 1 on a planted regression and names the route and the label (snapshot)', async () => {
+    const { plantedLog } = await import('./planted-log.js');
+    await writeFile(join(dir, 'planted.log'), plantedLog({ seed: 1, flip: 0.15, embedShiftMs: 30 }));
+    const args = ['report', 'planted.log', '--label-path', '$.label'];
+    const result = await run(args, {}, dir);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^\s+FAIL\s+latency\s+\/embed: candidate p50 \+30\.\d ms/m);
+    expect(result.stdout).toMatch(/^\s+FAIL\s+label agreement\s+label "negative"/m);
+    await expectSnapshot(args, result);
+  });
+
+  it('survives a hostile log: a 100k-deep label, years 0001 and 9999, ANSI escapes, a route named constructor', async () => {
+    const T = '2026-01-01T00:00:00.000Z';
+    const deep = '{"d":'.repeat(100_000) + '"leaf"' + '}'.repeat(100_000);
+    const record = (fields: Record<string, unknown>) => JSON.stringify({ method: 'GET', status: 200, durationMs: 5, request: { headers: {}, bodySource: 'raw' }, ...fields });
+    const lines = [
+      record({ type: 'production', requestId: 'a', timestamp: T, path: '/p', route: '/p', response: { headers: {}, body: { label: 'LABEL' } } }).replace('"LABEL"', deep),
+      JSON.stringify({ type: 'shadow', requestId: 'a', timestamp: T, target: 'c', status: 200, durationMs: 6, response: { headers: {}, body: { label: 'x' } } }),
+      record({ type: 'production', requestId: 'b', timestamp: '0001-01-01T00:00:00Z', path: '/\u001b[31mred\u001b]0;title\u0007', route: null, response: { headers: {} } }),
+      record({ type: 'production', requestId: 'c', timestamp: '9999-12-31T00:00:00Z', path: '/y', route: 'constructor', response: { headers: {} } }),
+    ];
+    const log = join(dir, 'hostile.log');
+    await writeFile(log, `${lines.join('\n')}\n`);
+    const text = await run(['report', log, '--label-path', '$.label']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).not.toContain('\u001b');
+    expect(text.stdout).not.toContain('\u0007');
+    expect(text.stdout).toContain('/\\x1b[31mred\\x1b]0;title\\x07');
+    expect(text.stdout).toMatch(/^\s+constructor\s+1\s/m);
+    for (const format of ['json', 'html']) {
+      const result = await run(['report', log, '--label-path', '$.label', '--format', format]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.length).toBeLessThan(100_000);
+    }
   });
 
   it('exits 3 when the output cannot be written', async () => {

@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ComparisonRecord, ProductionRecord, Report, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../lib/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const REQUESTS = 40;
+/** Enough for the verdict to judge the planted flaw: about 40 negative sentences on /predict. */
+const REQUESTS = 200;
 /** The traffic generator's default share of requests to the streaming route: every fifth request. */
 const GENERATE_REQUESTS = REQUESTS / 5;
 
@@ -251,6 +252,17 @@ describe('npm run demo', () => {
       expect(report.streaming!.candidates.map((c) => [c.name, c.answers])).toEqual([['sentiment-v2', streamedShadows.length]]);
       expect(report.streaming!.candidates[0]!.ttfb.p50).not.toBeNull();
       expect(report.match.byRoute.map((r) => r.route).sort()).toEqual(['/generate', '/predict']);
+      // The verdict catches the candidate's planted flaw (v2 reads only the first clause, models.ts): agreement on
+      // /predict fails, and label "negative" is named (about 40 negatives here: marginal or failed); the demo still
+      // succeeds. The full demo (400 requests) fails label "negative" outright.
+      expect(report.verdict.status).toBe('fail');
+      const criterion = (kind: string, where: (c: Report['verdict']['criteria'][number]) => boolean) =>
+        report.verdict.criteria.find((c) => c.criterion === kind && where(c));
+      expect(criterion('agreement', (c) => c.route === '/predict')?.status).toBe('fail');
+      const negative = criterion('label_agreement', (c) => c.label === 'negative');
+      expect(['fail', 'marginal']).toContain(negative?.status);
+      expect(negative?.reason).toMatch(/^label "negative": candidate agrees on \d+\.\d% .* below the 90\.0% minimum/);
+      expect(stdout).toMatch(/^Verdict: FAIL \(score /m);
 
       // The last scrape of GET /metrics, taken before the gateway stopped, agrees with the log.
       expect(manifest.metrics).toBe(path.join(dir, 'metrics.txt'));

@@ -404,37 +404,40 @@ describe('streaming, several candidates and noise over the hand-computed SSE fix
     expect(renderReport(basic, 'html')).not.toMatch(/id="(streaming|noise|candidates)"/);
   });
 
-  it('names every candidate in the headline when there are several and no gate', () => {
-    expect(report.verdict).toEqual({
+  it('names every candidate in the headline, noise-free rate first, when there are several and no gate', () => {
+    expect(report.verdict).toMatchObject({
       status: 'none',
       failUnderMatch: null,
       failing: [],
+      gate: null,
+      noiseFree: true,
       headline:
-        'Match rate by candidate: model-a 66.7% (95% CI 30.0%–90.3%) over 6 comparisons; model-b 40.0% (95% CI 11.8%–76.9%) over 5 comparisons.',
+        'Match rate by candidate: model-a noise-free 80.0% (95% CI 37.6%–96.4%) over 5 comparisons, raw 66.7%; ' +
+        'model-b noise-free 75.0% (95% CI 30.1%–95.4%) over 4 comparisons, raw 40.0%.',
     });
   });
 });
 
 describe('the gate with several candidates: every candidate must pass', () => {
-  it('fails when one candidate is below the gate even though the pooled rate (54.5%) is above it', async () => {
-    const report = await buildReport(STREAMING, { failUnderMatch: 0.5 });
+  it('fails when one candidate is below the gate even though the pooled noise-free rate (77.8%) is above it', async () => {
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.77 });
     expect(report.verdict.status).toBe('fail');
     expect(report.verdict.failing).toEqual(['model-b']);
-    expect(report.verdict.headline).toBe('FAIL: 1 of 2 candidates below the 50% gate: model-b 40.0% (95% CI 11.8%–76.9%) over 5 comparisons.');
+    expect(report.verdict.headline).toBe('FAIL: 1 of 2 candidates below the 77% gate: model-b noise-free 75.0% (95% CI 30.1%–95.4%) over 4 comparisons, raw 40.0%.');
     expect(getExitCode(report)).toBe(ExitCode.belowThreshold);
   });
 
   it('passes when every candidate is at or above the gate', async () => {
-    const report = await buildReport(STREAMING, { failUnderMatch: 0.4 });
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.75 });
     expect(report.verdict).toMatchObject({ status: 'pass', failing: [] });
-    expect(report.verdict.headline).toMatch(/^PASS: all 2 candidates are at or above the 40% gate: model-a 66\.7% .*; model-b 40\.0% /);
+    expect(report.verdict.headline).toMatch(/^PASS: all 2 candidates are at or above the 75% gate: model-a noise-free 80\.0% .*; model-b noise-free 75\.0% /);
     expect(getExitCode(report)).toBe(ExitCode.ok);
   });
 
   it('lists every failing candidate', async () => {
-    const report = await buildReport(STREAMING, { failUnderMatch: 0.7 });
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.85 });
     expect(report.verdict.failing).toEqual(['model-a', 'model-b']);
-    expect(report.verdict.headline).toMatch(/^FAIL: 2 of 2 candidates below the 70% gate: model-a 66\.7% .*; model-b 40\.0% /);
+    expect(report.verdict.headline).toMatch(/^FAIL: 2 of 2 candidates below the 85% gate: model-a noise-free 80\.0% .*; model-b noise-free 75\.0% /);
   });
 
   it('fails a candidate that answered nothing it could be compared on', () => {

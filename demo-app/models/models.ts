@@ -65,6 +65,17 @@ export interface Model {
   evidence(text: string): Evidence[];
 }
 
+/**
+ * PLANTED FLAW, for the report's verdict to catch: v2's prediction reads only the text before the first comma, as a
+ * tokenizer that stops at a clause boundary would. "The battery died after two hours, completely useless." is judged
+ * on "The battery died after two hours". Negative sentences, which often put the verdict after a comma, suffer most;
+ * `express-shadow report --label-path $.label` fails label "negative" (and overall agreement) because of it.
+ */
+function firstClause(text: string): string {
+  const comma = text.indexOf(',');
+  return comma === -1 ? text : text.slice(0, comma);
+}
+
 export const MODELS: Record<ModelVersion, Model> = {
   v1: {
     version: 'v1',
@@ -89,7 +100,7 @@ export const MODELS: Record<ModelVersion, Model> = {
     name: V2_MODEL,
     predict(text) {
       // `normalizedScore` is documented as always within -5..+5.
-      const score = round(clamp(winkSentiment(text).normalizedScore / 5));
+      const score = round(clamp(winkSentiment(firstClause(text)).normalizedScore / 5));
       return { label: labelFor(score), score, model: V2_MODEL, version: 'v2' };
     },
     evidence(text) {

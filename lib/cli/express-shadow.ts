@@ -3,13 +3,15 @@
  * The `express-shadow` command: a thin shell over the report library. It parses arguments, wires the progress bar,
  * writes the rendered report, and maps the outcome to an exit code (see `ExitCode`).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ShadowLogReadError } from '../read/types.js';
 import { buildReport, ReportBuilder, type BuildReportOptions } from '../report/build-report.js';
 import { ExitCode, getExitCode } from '../report/exit-code.js';
+import { CRITERIA_KEYS, resolveCriteria, type Criteria } from '../report/criteria.js';
 import { compileLabelPath } from '../report/label-path.js';
 import { closestName } from '../did-you-mean.js';
 import { renderReport, REPORT_FORMATS } from '../report/render.js';
@@ -30,10 +32,26 @@ Options:
       --until <time>             Only requests before: ISO time or a duration ago.
       --label-path <path>        JSON path of the predicted label in both bodies (e.g. $.label):
                                  adds the confusion matrix and agreement per class.
+      --score-path <path>        JSON path of a numeric score in both bodies (e.g. $.score):
+                                 judges its drift (Kolmogorov-Smirnov, PSI, mean |Δ|).
       --fail-under-match <ratio> Exit 1 when the match rate is below it (0.99 or 99%),
-                                 or when nothing was compared. With several candidates,
-                                 each must reach it: exit 1 if any is below it or has
-                                 no comparisons.
+                                 or when nothing was compared. The noise-free rate is used
+                                 when a secondary measured noise. With several candidates,
+                                 each must reach it.
+
+Verdict criteria (judged per candidate and route; see docs/report.md):
+      --min-match <ratio>        Lowest agreement (noise-free match, or label agreement
+                                 with --label-path). Default 95%.
+      --min-label-agreement <r>  Lowest agreement on each production label. Default 90%.
+      --max-latency-increase <v> p50/p99 slowdown that is a regression: 25ms and/or 50%
+                                 (give the flag twice for both). Default 25ms, 50%.
+      --max-error-increase <r>   Largest rise of the error rate over production's, in
+                                 points (1% or 0.01). Default 1%.
+      --max-psi <n>              Score PSI at or above which it drifted. Default 0.25.
+      --min-samples <n>          Samples a side below which "too few samples". Default 30.
+      --alpha <p>                Family-wise error rate (Holm). Default 0.05.
+      --criteria <file.json>     Thresholds from a JSON file: {"minMatch": 0.97, ...};
+                                 flags override it.
       --window <duration>        Join window in log time. Default 60s.
       --max-open <n>             Join window in open requests. Default 100000.
       --no-comparisons           The logs were written with compare: false: do not wait
@@ -43,10 +61,10 @@ Options:
   -v, --version                  Show the version.
 
 Exit codes:
-  0  report written (and the --fail-under-match gate passed)
-  1  match rate (of any candidate) below --fail-under-match, or no comparisons
-     with the gate set
-  2  bad arguments
+  0  report written; the verdict passed, was marginal, or had too few samples to judge
+  1  the verdict failed: a criterion failed, the score is below marginalScore, or a
+     candidate is below --fail-under-match (or nothing was compared with the gate set)
+  2  bad arguments (a bad flag value or criteria file, --out naming an input)
   3  a log file is missing or unreadable, no file matched, or the output cannot be written
 
 Environment: NO_COLOR disables colour, FORCE_COLOR=1 forces it (FORCE_COLOR=0 disables it).
@@ -61,6 +79,15 @@ const OPTIONS = {
   until: { type: 'string' },
   'label-path': { type: 'string' },
   'fail-under-match': { type: 'string' },
+  'score-path': { type: 'string' },
+  'min-match': { type: 'string' },
+  'min-label-agreement': { type: 'string' },
+  'max-latency-increase': { type: 'string', multiple: true },
+  'max-error-increase': { type: 'string' },
+  'max-psi': { type: 'string' },
+  'min-samples': { type: 'string' },
+  alpha: { type: 'string' },
+  criteria: { type: 'string' },
   window: { type: 'string' },
   'max-open': { type: 'string' },
   'no-comparisons': { type: 'boolean' },
@@ -89,8 +116,16 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, min: 60e3, h: 
 
 function parseDuration(option: string, value: string): number {
   const match = DURATION.exec(value.trim());
-  if (match === null) throw new UsageError(`--${option} must be a duration like 30s, 5m, 2h or 7d; got ${JSON.stringify(value)}.`);
-  return Number(match[1]) * (UNIT_MS[match[2] as string] as number);
+  const ms = match === null ? NaN : Number(match[1]) * (UNIT_MS[match[2] as string] as number);
+  if (!Number.isFinite(ms)) throw new UsageError(`--${option} must be a duration like 30s, 5m, 2h or 7d; got ${JSON.stringify(value)}.`);
+  return ms;
+}
+
+/** A join window: more than 0 and at most a year (a window is held in memory). */
+function parseWindow(value: string): number {
+  const ms = parseDuration('window', value);
+  if (ms <= 0 || ms > 365 * 86_400_000) throw new UsageError(`--window must be more than 0 and at most 365d, like 60s or 5m; got ${JSON.stringify(value)}.`);
+  return ms;
 }
 
 function parseTime(option: string, value: string, now: number): string {
@@ -108,14 +143,98 @@ function parsePositiveInteger(option: string, value: string): number {
   return n;
 }
 
-function parseRatio(value: string): number {
+function parseRatio(value: string, option = 'fail-under-match'): number {
   const percent = value.trim().endsWith('%');
   const n = Number(percent ? value.trim().slice(0, -1) : value);
   const ratio = percent ? n / 100 : n;
   if (value.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-    throw new UsageError(`--fail-under-match must be a ratio between 0 and 1 (like 0.99) or a percentage (like 99%); got ${JSON.stringify(value)}.`);
+    throw new UsageError(`--${option} must be a ratio between 0 and 1 (like 0.99) or a percentage (like 99%); got ${JSON.stringify(value)}.`);
   }
   return ratio;
+}
+
+function parseNumber(option: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${option} must be a number; got ${JSON.stringify(value)}.`);
+  return n;
+}
+
+/** `25ms` → ms threshold; `50%` → ratio threshold. */
+function parseLatencyIncrease(values: string[], criteria: Partial<Criteria>): void {
+  for (const value of values) {
+    const v = value.trim();
+    const ms = /^(\d+(?:\.\d+)?)\s*ms$/.exec(v);
+    const percent = /^(\d+(?:\.\d+)?)\s*%$/.exec(v);
+    if (ms !== null) criteria.maxLatencyIncreaseMs = Number(ms[1]);
+    else if (percent !== null) criteria.maxLatencyIncreaseRatio = Number(percent[1]) / 100;
+    else throw new UsageError(`--max-latency-increase must be milliseconds like 25ms or a percentage like 50%; got ${JSON.stringify(value)}.`);
+  }
+}
+
+function readCriteriaFile(file: string): Partial<Criteria> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--criteria: cannot read ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--criteria: ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    resolveCriteria(parsed, `--criteria ${file}`);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return parsed as Partial<Criteria>;
+}
+
+const FLAG_OF: Partial<Record<keyof Criteria, string>> = {
+  minMatch: '--min-match',
+  minLabelAgreement: '--min-label-agreement',
+  maxLatencyIncreaseMs: '--max-latency-increase',
+  maxLatencyIncreaseRatio: '--max-latency-increase',
+  maxErrorIncrease: '--max-error-increase',
+  maxPsi: '--max-psi',
+  minSamples: '--min-samples',
+  alpha: '--alpha',
+};
+
+/** Thresholds: the criteria file, then the flags over it; `undefined` when neither was given. */
+function criteriaFrom(values: Record<string, string | string[] | boolean | undefined>): Partial<Criteria> | undefined {
+  const flag = (name: string): string | undefined => values[name] as string | undefined;
+  const file = flag('criteria');
+  const criteria: Partial<Criteria> = file === undefined ? {} : readCriteriaFile(file);
+  const fromFile = new Set(Object.keys(criteria));
+  const set = <K extends keyof Criteria>(key: K, value: number): void => {
+    criteria[key] = value;
+    fromFile.delete(key);
+  };
+  if (flag('min-match') !== undefined) set('minMatch', parseRatio(flag('min-match') as string, 'min-match'));
+  if (flag('min-label-agreement') !== undefined) set('minLabelAgreement', parseRatio(flag('min-label-agreement') as string, 'min-label-agreement'));
+  if (values['max-latency-increase'] !== undefined) {
+    const latency: Partial<Criteria> = {};
+    parseLatencyIncrease(values['max-latency-increase'] as string[], latency);
+    for (const [key, value] of Object.entries(latency)) set(key as keyof Criteria, value);
+  }
+  if (flag('max-error-increase') !== undefined) set('maxErrorIncrease', parseRatio(flag('max-error-increase') as string, 'max-error-increase'));
+  if (flag('max-psi') !== undefined) set('maxPsi', parseNumber('max-psi', flag('max-psi') as string));
+  if (flag('min-samples') !== undefined) set('minSamples', parseNumber('min-samples', flag('min-samples') as string));
+  if (flag('alpha') !== undefined) set('alpha', parseNumber('alpha', flag('alpha') as string));
+  if (Object.keys(criteria).length === 0) return undefined;
+  try {
+    resolveCriteria(criteria, 'criteria');
+  } catch (err) {
+    // Name the flag that set the bad value, or the file.
+    const message = (err as Error).message;
+    const key = CRITERIA_KEYS.find((k) => message.includes(`\`${k}\``));
+    const source = key === undefined ? undefined : fromFile.has(key) ? `--criteria ${String(file)}` : FLAG_OF[key];
+    throw new UsageError(source === undefined ? message : message.replace(/^criteria: /, `${source}: `));
+  }
+  return criteria;
 }
 
 interface ReportCommand {
@@ -168,8 +287,18 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
     }
     options.labelPath = values['label-path'];
   }
+  if (values['score-path'] !== undefined) {
+    try {
+      compileLabelPath(values['score-path']);
+    } catch (err) {
+      throw new UsageError(`--score-path: ${(err as Error).message}`);
+    }
+    options.scorePath = values['score-path'];
+  }
   if (values['fail-under-match'] !== undefined) options.failUnderMatch = parseRatio(values['fail-under-match']);
-  if (values.window !== undefined) options.windowMs = parseDuration('window', values.window);
+  const criteria = criteriaFrom(values);
+  if (criteria !== undefined) options.criteria = criteria;
+  if (values.window !== undefined) options.windowMs = parseWindow(values.window);
   if (values['max-open'] !== undefined) options.maxOpenEntries = parsePositiveInteger('max-open', values['max-open']);
   if (values['no-comparisons'] === true) options.expectComparisons = false;
   if (values.top !== undefined) options.topPaths = parsePositiveInteger('top', values.top);
@@ -219,6 +348,27 @@ function progressBar(): { onProgress: NonNullable<BuildReportOptions['onProgress
   };
 }
 
+/** The input that `out` names, by path or by device and inode (links, `./x` vs `x`), if any. */
+function sameFileAsInput(out: string, inputs: string[]): string | undefined {
+  const outPath = resolve(out);
+  let outStat: { dev: number; ino: number } | undefined;
+  try {
+    outStat = statSync(outPath);
+  } catch {
+    outStat = undefined;
+  }
+  return inputs.find((input) => {
+    if (resolve(input) === outPath) return true;
+    if (outStat === undefined) return false;
+    try {
+      const stat = statSync(input);
+      return stat.dev === outStat.dev && stat.ino === outStat.ino;
+    } catch {
+      return false;
+    }
+  });
+}
+
 function fail(message: string, code: number): number {
   process.stderr.write(`${NAME}: ${message}\n`);
   return code;
@@ -257,6 +407,13 @@ async function report(args: string[]): Promise<number> {
     progress?.stop();
   }
 
+  if (command.out !== undefined && result.reading !== null) {
+    const input = sameFileAsInput(command.out, result.reading.files.map((f) => f.path));
+    if (input !== undefined) {
+      return fail(`--out ${command.out} is an input log (${input}); writing the report there would destroy it. Choose another file.`, ExitCode.badArguments);
+    }
+  }
+
   const color = command.out === undefined && command.format === 'text' && useColor(process.env, process.stdout.isTTY === true);
   const output = renderReport(result, command.format, { color });
   if (command.out !== undefined) {
@@ -265,7 +422,7 @@ async function report(args: string[]): Promise<number> {
     } catch (err) {
       return fail(`cannot write ${command.out}: ${(err as Error).message}`, ExitCode.unreadable);
     }
-    process.stdout.write(`${result.verdict.headline}\nReport (${command.format}) written to ${command.out}\n`);
+    process.stdout.write(`${result.verdict.headline}\n${result.verdict.summary}\nReport (${command.format}) written to ${command.out}\n`);
   } else {
     process.stdout.write(output);
   }

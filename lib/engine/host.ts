@@ -69,6 +69,11 @@ export class EngineHost {
     return { ...instance.pipeline.stats(), log: instance.sink.stats() };
   }
 
+  /** Resolves once every instance's records have reached their log (or were dropped). */
+  async flushAll(): Promise<void> {
+    await Promise.all([...this.#instances.values(), ...this.#closed.values()].map(({ sink }) => sink.flush().catch(() => {})));
+  }
+
   /** Reopens every log file (after logrotate moved them). */
   reopen(): void {
     for (const { sink } of this.#instances.values()) sink.reopen();

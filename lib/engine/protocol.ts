@@ -16,7 +16,11 @@ export type ToEngine =
   | { op: 'batch'; messages: ToEngine[] }
   | { op: 'retire' };
 
-export type FromEngine = { op: 'feedback'; items: FeedbackItem[] } | { op: 'reply'; seq: number; error?: string };
+export type FromEngine =
+  | { op: 'feedback'; items: FeedbackItem[] }
+  | { op: 'reply'; seq: number; error?: string }
+  /** Nothing in hand and every log written: the worker need not keep the process alive. */
+  | { op: 'drained' };
 
 /** What one instance's tap learns in one turn of the engine's loop. */
 export interface FeedbackItem {

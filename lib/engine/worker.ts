@@ -22,6 +22,22 @@ const feedback = new Map<number, FeedbackItem>();
 const eventsWanted = new Set<number>();
 const statsSentAt = new Map<number, number>();
 let flushScheduled = false;
+/** Exchanges accepted and not settled yet, all instances together. */
+let inHand = 0;
+let drainCheck: Promise<void> | undefined;
+
+/**
+ * With nothing in hand, once the logs have written everything, the tap may let the process end: until then the
+ * worker keeps it alive, so records already handed off are never lost to a process that simply ran out of work.
+ */
+function checkDrained(): void {
+  if (inHand > 0 || drainCheck) return;
+  drainCheck = host.flushAll().then(() => {
+    drainCheck = undefined;
+    if (inHand === 0) post({ op: 'drained' });
+    else checkDrained();
+  });
+}
 
 function itemFor(id: number): FeedbackItem {
   let item = feedback.get(id);
@@ -66,6 +82,7 @@ async function register(id: number, options: Record<string, unknown>): Promise<v
       const item = itemFor(id);
       item.settled++;
       item.settledBytes += heldBytes;
+      if (--inHand === 0) checkDrained();
     },
     breaker(target: string, state: BreakerState, reopensAt: number) {
       (itemFor(id).breakers ??= []).push([target, state, reopensAt]);
@@ -110,9 +127,11 @@ function receive(message: ToEngine): void {
       void inOrder(message.id, () => {
         // An instance whose registration failed settles what it is given, so the tap's bytes come back.
         const item = itemFor(message.id);
+        inHand++;
         if (!host.accept(message.id, message.exchange)) {
           item.settled++;
           item.settledBytes += message.exchange.heldBytes;
+          if (--inHand === 0) checkDrained();
         }
       });
       return;

@@ -5,24 +5,26 @@
 import { readShadowLog } from '../read/read-shadow-log.js';
 import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from '../read/types.js';
 import type { ShadowRecord } from '../types.js';
-import { plural } from './format.js';
 import { LatencyHistogram } from './histogram.js';
-import { compileLabelPath, evaluatePath, type PathStep } from './label-path.js';
+import { resolveCriteria, type Criteria } from './criteria.js';
+import { boundedJson, compileLabelPath, evaluatePath, type PathStep } from './label-path.js';
 import { StreamAccumulator } from './streaming.js';
 import { Timeline } from './timeline.js';
+import { assembleVerdict } from './assemble-verdict.js';
+import { judge } from './verdict.js';
+import { VerdictAccumulator } from './verdict-accumulator.js';
 import type {
   BreakerTransition,
   LabelFigures,
   LatencyFigures,
   LatencyRatio,
   NoiseFigures,
-  Rate,
   Report,
   ReportOptions,
   RouteFigures,
+  RouteTargetFigures,
   StreamingFigures,
   TargetFigures,
-  Verdict,
 } from './types.js';
 import { wilson } from './wilson.js';
 
@@ -40,6 +42,8 @@ interface RouteAccumulator {
   requests: number;
   comparisons: number;
   matches: number;
+  noiseAware: number;
+  noiseAwareMatches: number;
   shadowErrors: number;
   timeouts: number;
   production: LatencyHistogram;
@@ -94,10 +98,19 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
-function increment(map: Record<string, number>, key: string, amount = 1): void {
+/** Counts by a key from the logs. A Map, so keys like `__proto__` or `constructor` are keys like any other. */
+type Counts = Map<string, number>;
+
+function increment(map: Counts, key: string, amount = 1): void {
   // Keys come from the logs; cap them so a log full of distinct error codes cannot grow the report.
-  if (!(key in map) && Object.keys(map).length >= MAX_COUNTED_KEYS) key = '(other)';
-  map[key] = (map[key] ?? 0) + amount;
+  if (!map.has(key) && map.size >= MAX_COUNTED_KEYS) key = '(other)';
+  map.set(key, (map.get(key) ?? 0) + amount);
+}
+
+function sum(map: Counts): number {
+  let total = 0;
+  for (const n of map.values()) total += n;
+  return total;
 }
 
 function routeOf(entry: ShadowLogEntry): string {
@@ -118,7 +131,15 @@ function labelKey(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return JSON.stringify(value);
+  return boundedJson(value);
+}
+
+/** ISO times, epoch seconds/ms, UUIDs and long hex or token strings: values that differ on every call. */
+const TIME_OR_ID = /^(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|[0-9a-f]{16,}$|(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}$)/i;
+
+function looksLikeTimeOrId(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && ((value >= 1e9 && value < 1e10) || (value >= 1e12 && value < 1e13));
+  return typeof value === 'string' && value.length <= 200 && TIME_OR_ID.test(value);
 }
 
 /** The distinct string paths of a comparison's `differences`. */
@@ -137,8 +158,9 @@ function shadowColumn(shadow: ShadowRecord): string {
   return typeof shadow.status === 'number' ? String(shadow.status) : '(none)';
 }
 
-function sortKeys(map: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/** A plain object for the JSON report; `Object.fromEntries` defines `__proto__` as an own key, never as the prototype. */
+function sortKeys(map: Counts): Record<string, number> {
+  return Object.fromEntries([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function compareStatus(a: string, b: string): number {
@@ -149,15 +171,6 @@ function compareStatus(a: string, b: string): number {
   if (aNum && bNum) return na - nb;
   if (aNum !== bNum) return aNum ? -1 : 1;
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function formatPercent(rate: number): string {
-  return `${(rate * 100).toFixed(1)}%`;
-}
-
-/** A threshold as the user wrote it: 0.99 → 99%, 0.995 → 99.5%. */
-function formatGate(rate: number): string {
-  return `${Number((rate * 100).toFixed(4))}%`;
 }
 
 /**
@@ -177,6 +190,9 @@ export class ReportBuilder {
   readonly #since: number | null;
   readonly #until: number | null;
   readonly #labelSteps: PathStep[] | null;
+  readonly #scoreSteps: PathStep[] | null;
+  readonly #criteria: Criteria;
+  readonly #verdictInput: VerdictAccumulator;
   readonly #topPaths: number;
   readonly #examplesPerPath: number;
   readonly #maxDistinctPaths: number;
@@ -203,10 +219,10 @@ export class ReportBuilder {
   readonly #noiseMarked: PathCounter;
   readonly #productionStream = new StreamAccumulator();
   #streamed = false;
-  #skipped: Record<string, number> = {};
-  #notMirrored: Record<string, number> = {};
+  readonly #skipped: Counts = new Map();
+  readonly #notMirrored: Counts = new Map();
   #summarySeen = 0;
-  #errors: Record<string, number> = {};
+  readonly #errors: Counts = new Map();
   #timeouts = 0;
   #shadow5xx = 0;
   #orphans = { noShadow: 0, noProduction: 0, late: 0 };
@@ -218,7 +234,8 @@ export class ReportBuilder {
   readonly #targets = new Map<string, TargetAccumulator>();
   readonly #status = new Map<string, Map<string, number>>();
   readonly #shadowStatuses = new Set<string>();
-  readonly #paths = new Map<string, { count: number; examples: string[] }>();
+  /** `volatile`: differences whose two values both look like times or ids. */
+  readonly #paths = new Map<string, { count: number; examples: string[]; volatile: number }>();
   #otherPaths = 0;
   #truncatedLists = 0;
   readonly #numeric = new Map<string, { count: number; sum: number; max: number }>();
@@ -228,7 +245,7 @@ export class ReportBuilder {
   readonly #timeline = new Timeline();
   readonly #transitions: BreakerTransition[] = [];
   #moreTransitions = 0;
-  #openDrops: Record<string, number> = {};
+  readonly #openDrops: Counts = new Map();
 
   constructor(options: ReportOptions = {}) {
     this.#options = { ...options };
@@ -238,6 +255,9 @@ export class ReportBuilder {
       throw new TypeError(`\`since\` (${new Date(this.#since).toISOString()}) must be before \`until\` (${new Date(this.#until).toISOString()}).`);
     }
     this.#labelSteps = options.labelPath === undefined ? null : compileLabelPath(options.labelPath);
+    this.#scoreSteps = options.scorePath === undefined ? null : compileLabelPath(options.scorePath);
+    this.#criteria = resolveCriteria(options.criteria);
+    this.#verdictInput = new VerdictAccumulator({ labelPath: this.#labelSteps !== null, scorePath: options.scorePath ?? null });
     const gate = options.failUnderMatch;
     if (gate !== undefined && (typeof gate !== 'number' || !(gate >= 0 && gate <= 1))) {
       throw new TypeError(`\`failUnderMatch\` must be a ratio between 0 and 1, like 0.99; got ${JSON.stringify(gate)}.`);
@@ -257,6 +277,11 @@ export class ReportBuilder {
     return (this.#since === null || time >= this.#since) && (this.#until === null || time < this.#until);
   }
 
+  /** The name a route is counted under: itself, or `(other routes)` once `maxRoutes` are tracked. */
+  #routeKey(name: string): string {
+    return this.#routes.has(name) || this.#routes.size < this.#maxRoutes ? name : OTHER_ROUTES;
+  }
+
   #route(name: string): RouteAccumulator {
     let route = this.#routes.get(name);
     if (route === undefined) {
@@ -265,6 +290,8 @@ export class ReportBuilder {
         requests: 0,
         comparisons: 0,
         matches: 0,
+        noiseAware: 0,
+        noiseAwareMatches: 0,
         shadowErrors: 0,
         timeouts: 0,
         production: new LatencyHistogram(),
@@ -273,6 +300,10 @@ export class ReportBuilder {
       this.#routes.set(name, route);
     }
     return route;
+  }
+
+  #targetKey(name: string): string {
+    return this.#targets.has(name) || this.#targets.size < MAX_TARGETS || name === OTHER_TARGETS ? name : OTHER_TARGETS;
   }
 
   #target(name: string): TargetAccumulator {
@@ -347,9 +378,11 @@ export class ReportBuilder {
       // A late entry is the rest of a request already counted.
       if (entry.orphan !== 'late') this.#mirrored++;
     }
-    const route = this.#route(routeName);
+    const routeKey = this.#routeKey(routeName);
+    const route = this.#route(routeKey);
     const production = entry.production;
     if (production !== null) {
+      this.#verdictInput.addProduction(routeKey, production.durationMs, production.status);
       this.#production++;
       route.requests++;
       this.#productionLatency.add(production.durationMs);
@@ -367,8 +400,12 @@ export class ReportBuilder {
         continue;
       }
       this.#shadowCalls++;
-      const target = this.#target(String(shadow.target));
+      const targetKey = this.#targetKey(String(shadow.target));
+      const target = this.#target(targetKey);
       target.shadowCalls++;
+      const answered = shadow.error === undefined;
+      const failed = !answered || (typeof shadow.status === 'number' && shadow.status >= 500);
+      this.#verdictInput.addShadow(routeKey, targetKey, failed, shadow.durationMs, answered);
       const shadowTime = Date.parse(shadow.timestamp);
       this.#timeline.add(shadowTime, 'shadowCalls');
       if (shadow.error !== undefined) {
@@ -396,7 +433,14 @@ export class ReportBuilder {
       if (production !== null) {
         this.#countStatus(String(production.status), shadowColumn(shadow));
         if (this.#labelSteps !== null && shadow.error === undefined) {
-          this.#countLabels(production.response?.body, shadow.response?.body, this.#labelSteps);
+          this.#countLabels(production.response?.body, shadow.response?.body, this.#labelSteps, routeKey, targetKey);
+        }
+        if (this.#scoreSteps !== null && shadow.error === undefined) {
+          const productionScore = evaluatePath(production.response?.body, this.#scoreSteps);
+          const shadowScore = evaluatePath(shadow.response?.body, this.#scoreSteps);
+          if (typeof productionScore === 'number' && typeof shadowScore === 'number' && Number.isFinite(productionScore) && Number.isFinite(shadowScore)) {
+            this.#verdictInput.addScores(targetKey, productionScore, shadowScore);
+          }
         }
       }
     }
@@ -416,14 +460,19 @@ export class ReportBuilder {
       if (typeof comparison.error === 'string') this.#comparatorErrors++;
       this.#comparisons++;
       route.comparisons++;
-      const target = this.#target(String(comparison.target));
+      const targetKey = this.#targetKey(String(comparison.target));
+      const target = this.#target(targetKey);
       target.comparisons++;
-      if (typeof comparison.matchWithoutNoise === 'boolean') {
+      const withoutNoise = typeof comparison.matchWithoutNoise === 'boolean' ? comparison.matchWithoutNoise : undefined;
+      this.#verdictInput.addComparison(routeKey, targetKey, comparison.match === true, withoutNoise);
+      if (withoutNoise !== undefined) {
         this.#noiseAware++;
         target.noiseAware++;
-        if (comparison.matchWithoutNoise) {
+        route.noiseAware++;
+        if (withoutNoise) {
           this.#noiseAwareMatches++;
           target.noiseAwareMatches++;
+          route.noiseAwareMatches++;
         }
       }
       if (Array.isArray(comparison.noise)) {
@@ -464,7 +513,7 @@ export class ReportBuilder {
     row.set(shadowStatus, (row.get(shadowStatus) ?? 0) + 1);
   }
 
-  #countLabels(productionBody: unknown, shadowBody: unknown, steps: PathStep[]): void {
+  #countLabels(productionBody: unknown, shadowBody: unknown, steps: PathStep[], route: string, target: string): void {
     let productionLabel = labelKey(evaluatePath(productionBody, steps));
     let shadowLabel = labelKey(evaluatePath(shadowBody, steps));
     if (productionLabel === undefined || shadowLabel === undefined) {
@@ -473,6 +522,7 @@ export class ReportBuilder {
     }
     productionLabel = this.#label(productionLabel);
     shadowLabel = this.#label(shadowLabel);
+    this.#verdictInput.addLabels(route, target, productionLabel, productionLabel === shadowLabel);
     let row = this.#labelIndex.get(productionLabel);
     if (row === undefined) {
       row = new Map();
@@ -498,10 +548,11 @@ export class ReportBuilder {
         this.#otherPaths++;
         return;
       }
-      counted = { count: 0, examples: [] };
+      counted = { count: 0, examples: [], volatile: 0 };
       this.#paths.set(path, counted);
     }
     counted.count++;
+    if (looksLikeTimeOrId(production) && looksLikeTimeOrId(shadow)) counted.volatile++;
     if (counted.examples.length < this.#examplesPerPath && !counted.examples.includes(requestId)) {
       counted.examples.push(requestId);
     }
@@ -520,9 +571,9 @@ export class ReportBuilder {
   /** The finished report; `readStats` (from the reader) adds the reading figures. */
   build(readStats: ReadStats | null = null): Report {
     const options = this.#options;
-    const skipped = Object.values(this.#skipped).reduce((a, b) => a + b, 0);
-    const notMirrored = Object.values(this.#notMirrored).reduce((a, b) => a + b, 0);
-    const shadowErrors = Object.values(this.#errors).reduce((a, b) => a + b, 0);
+    const skipped = sum(this.#skipped);
+    const notMirrored = sum(this.#notMirrored);
+    const shadowErrors = sum(this.#errors);
     const overall = wilson(this.#matches, this.#comparisons);
     const production = this.#productionLatency.figures();
     const shadow = this.#shadowLatency.figures();
@@ -534,6 +585,7 @@ export class ReportBuilder {
         route,
         requests: r.requests,
         match: wilson(r.matches, r.comparisons),
+        withoutNoise: wilson(r.noiseAwareMatches, r.noiseAware),
         shadowErrors: r.shadowErrors,
         timeouts: r.timeouts,
         productionP50: r.production.quantile(0.5),
@@ -564,6 +616,12 @@ export class ReportBuilder {
         ratio: ratios(latency),
       };
     });
+    const byRouteTarget: RouteTargetFigures[] = byRoute.flatMap((r) =>
+      targets.map(([target]) => {
+        const counts = this.#verdictInput.rates(target, r.route);
+        return { route: r.route, target, match: wilson(counts.matches, counts.comparisons), withoutNoise: wilson(counts.noiseAwareMatches, counts.noiseAware) };
+      }).filter((rt) => rt.match.total > 0),
+    );
     const streaming: StreamingFigures | null = this.#streamed
       ? { production: this.#productionStream.figures('production'), candidates: targets.map(([name, t]) => t.stream.figures(name)) }
       : null;
@@ -582,12 +640,16 @@ export class ReportBuilder {
 
     const report: Report = {
       version: 1,
-      verdict: { status: 'none', failUnderMatch: null, failing: [], headline: '' },
+      verdict: {
+        status: 'none', score: null, failUnderMatch: null, failing: [], headline: '', summary: '', gate: null, criteria: [],
+        thresholds: this.#criteria, noiseFree: false, noiseNote: null, suggestedIgnorePaths: [],
+      },
       filters: {
         route: options.route ?? null,
         since: this.#since === null ? null : new Date(this.#since).toISOString(),
         until: this.#until === null ? null : new Date(this.#until).toISOString(),
         labelPath: options.labelPath ?? null,
+        scorePath: options.scorePath ?? null,
       },
       period: {
         from: Number.isFinite(this.#from) ? new Date(this.#from).toISOString() : null,
@@ -617,6 +679,7 @@ export class ReportBuilder {
         secondary: wilson(this.#secondaryMatches, this.#secondaryComparisons),
         withoutNoise: wilson(this.#noiseAwareMatches, this.#noiseAware),
         byRoute,
+        byRouteTarget,
         byTarget,
       },
       statusAgreement: {
@@ -639,8 +702,21 @@ export class ReportBuilder {
       breakers: { transitions: [...this.#transitions].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)), moreTransitions: this.#moreTransitions, openDrops: sortKeys(this.#openDrops) },
       reading: readStats,
     };
-    report.verdict = verdictOf(report, options.failUnderMatch);
+    const suggestions = this.#suggestIgnorePaths();
+    const input = this.#verdictInput.input(targets.map(([name]) => name), byRoute.map((r) => r.route));
+    input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
+    const judged = judge(input, this.#criteria);
+    report.verdict = assembleVerdict(report, options.failUnderMatch, judged, this.#criteria, suggestions);
     return report;
+  }
+
+  /** Without a secondary: the most frequent differing paths whose values look like times or ids. */
+  #suggestIgnorePaths(): string[] {
+    return [...this.#paths.entries()]
+      .filter(([, p]) => p.count > 0 && p.volatile / p.count >= 0.8)
+      .sort(([pa, a], [pb, b]) => b.count - a.count || (pa < pb ? -1 : 1))
+      .slice(0, 5)
+      .map(([path]) => path);
   }
 
   #noiseFigures(): NoiseFigures | null {
@@ -690,60 +766,6 @@ export class ReportBuilder {
       missing: this.#labelMissing,
     };
   }
-}
-
-/** `77.8% (95% CI 45.3%–93.7%) over 9 comparisons`, for a rate with a total. */
-function rateFigures(rate: Rate): string {
-  return `${formatPercent(rate.rate ?? 0)} (95% CI ${formatPercent(rate.low ?? 0)}–${formatPercent(rate.high ?? 0)}) over ${plural(rate.total, 'comparison')}`;
-}
-
-/**
- * The gate. With one candidate (or none) it judges the overall match rate. With several, every candidate must reach it:
- * the verdict fails when any is below it or has no comparisons, and names them. No comparisons at all always fails.
- */
-function verdictOf(report: Report, gate: number | undefined): Verdict {
-  const { overall, byTarget } = report.match;
-  const several = byTarget.length > 1;
-  const candidate = (t: TargetFigures): string => (t.match.rate === null ? `${t.target}: no comparisons` : `${t.target} ${rateFigures(t.match)}`);
-  const each = (): string => byTarget.map(candidate).join('; ');
-  if (gate === undefined) {
-    const headline = overall.rate === null ? 'No comparisons in these logs.' : several ? `Match rate by candidate: ${each()}.` : `Match rate ${rateFigures(overall)}.`;
-    return { status: 'none', failUnderMatch: null, failing: [], headline };
-  }
-  if (overall.rate === null) {
-    return {
-      status: 'fail',
-      failUnderMatch: gate,
-      failing: byTarget.map((t) => t.target),
-      headline: `FAIL: no comparisons to judge; the ${formatGate(gate)} match gate needs at least one.`,
-    };
-  }
-  const failing = byTarget.filter((t) => t.match.rate === null || t.match.rate < gate);
-  if (!several) {
-    const pass = overall.rate >= gate;
-    return {
-      status: pass ? 'pass' : 'fail',
-      failUnderMatch: gate,
-      failing: pass ? [] : byTarget.map((t) => t.target),
-      headline: `${pass ? 'PASS' : 'FAIL'}: match rate ${rateFigures(overall)} is ${pass ? 'at or above' : 'below'} the ${formatGate(gate)} gate.`,
-    };
-  }
-  if (failing.length === 0) {
-    return {
-      status: 'pass',
-      failUnderMatch: gate,
-      failing: [],
-      headline: `PASS: all ${byTarget.length} candidates are at or above the ${formatGate(gate)} gate: ${each()}.`,
-    };
-  }
-  return {
-    status: 'fail',
-    failUnderMatch: gate,
-    failing: failing.map((t) => t.target),
-    headline:
-      `FAIL: ${failing.length} of ${byTarget.length} candidates below the ${formatGate(gate)} gate: ` +
-      `${failing.map(candidate).join('; ')}.`,
-  };
 }
 
 /** Options of {@link buildReport}: the reader's and the summary's. */

@@ -15,11 +15,14 @@ import type { Report } from './types.js';
  * ```
  */
 export const ExitCode = {
-  /** The report was written (and the gate, when set, passed). */
+  /** The report was written; the verdict passed, was marginal, or could not be judged. */
   ok: 0,
-  /** `--fail-under-match` was set and a candidate's match rate is below it (every candidate must pass), or nothing was compared. */
+  /**
+   * The verdict failed: a criterion failed, the score is below `marginalScore`, or `--fail-under-match` was set and a
+   * candidate's match rate is below it (every candidate must pass) or nothing was compared.
+   */
   belowThreshold: 1,
-  /** Bad arguments: unknown option, bad value, no files given. */
+  /** Bad arguments: unknown option, bad value, a bad criteria file, `--out` naming an input, no files given. */
   badArguments: 2,
   /** A log file is missing or unreadable, no file matched, or the output could not be written. */
   unreadable: 3,
@@ -28,7 +31,7 @@ export const ExitCode = {
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /**
- * 1 when the report's gate failed, else 0: what `express-shadow report` exits with, for a gate run from code.
+ * 1 when the report's verdict failed, else 0: what `express-shadow report` exits with, for a gate run from code.
  *
  * @example
  * ```ts

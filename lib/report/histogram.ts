@@ -19,6 +19,11 @@ export class LatencyHistogram {
   readonly #counts = new Float64Array(BUCKETS);
   readonly #sums = new Float64Array(BUCKETS);
 
+  /** Counts per bucket, in increasing order of value: shared by every histogram, so two can be rank-tested bin by bin. */
+  get bins(): ArrayLike<number> {
+    return this.#counts;
+  }
+
   add(ms: unknown): void {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) return;
     const i = ms < MIN ? 0 : Math.min(BUCKETS - 1, 1 + Math.floor(Math.log(ms / MIN) / LOG_GAMMA));

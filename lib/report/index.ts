@@ -18,9 +18,15 @@ export type {
 export { buildReport, ReportBuilder, type BuildReportOptions } from './build-report.js';
 export { renderReport, REPORT_FORMATS, type RenderOptions } from './render.js';
 export { getExitCode, ExitCode, type ExitCodeValue } from './exit-code.js';
+export { DEFAULT_CRITERIA, resolveCriteria, type Criteria } from './criteria.js';
 export type {
   BreakerTransition,
+  CriterionKind,
+  CriterionResult,
+  CriterionStatus,
   DifferingPath,
+  MatchGate,
+  RouteTargetFigures,
   LabelFigures,
   LatencyFigures,
   LatencyRatio,

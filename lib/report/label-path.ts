@@ -34,3 +34,39 @@ export function evaluatePath(value: unknown, steps: readonly PathStep[]): unknow
   }
   return current;
 }
+
+/** Nesting kept by {@link boundedJson}; deeper values are cut, so a hostile 100k-deep label cannot overflow the stack. */
+const MAX_DEPTH = 32;
+/** Characters kept by {@link boundedJson}. */
+const MAX_LENGTH = 200;
+
+/** JSON text of `value`, cut at depth 32 and 200 characters (iterative over the depth bound: never recursion deeper than 32). */
+export function boundedJson(value: unknown): string {
+  const out: string[] = [];
+  let length = 0;
+  const push = (text: string): boolean => {
+    out.push(text);
+    length += text.length;
+    return length < MAX_LENGTH;
+  };
+  const walk = (v: unknown, depth: number): boolean => {
+    if (v === null || typeof v !== 'object') {
+      const text = JSON.stringify(v);
+      return push(text === undefined ? 'null' : text);
+    }
+    if (depth >= MAX_DEPTH) return push('…');
+    const array = Array.isArray(v);
+    if (!push(array ? '[' : '{')) return false;
+    let first = true;
+    for (const [key, item] of array ? v.map((x, i) => [String(i), x] as const) : Object.entries(v)) {
+      if (!first && !push(',')) return false;
+      first = false;
+      if (!array && !push(`${JSON.stringify(key)}:`)) return false;
+      if (!walk(item, depth + 1)) return false;
+    }
+    return push(array ? ']' : '}');
+  };
+  walk(value, 0);
+  const text = out.join('');
+  return text.length > MAX_LENGTH ? `${text.slice(0, MAX_LENGTH)}…` : text;
+}

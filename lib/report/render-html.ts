@@ -15,7 +15,7 @@ import {
   formatDuration,
 } from './format.js';
 import { escapeXml as esc, lineChart } from './svg-chart.js';
-import type { LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
+import type { CriterionResult, LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
 
 const PRODUCTION_COLOUR = '#2563eb';
 const SHADOW_COLOUR = '#ea580c';
@@ -31,7 +31,9 @@ main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .sub{color:var(--muted)}
 .verdict{margin:16px 0;padding:14px 18px;border-radius:8px;font-size:17px;font-weight:600;color:#fff}
-.verdict.pass{background:var(--pass)}.verdict.fail{background:var(--fail)}.verdict.none{background:var(--none)}
+.verdict.pass{background:var(--pass)}.verdict.fail{background:var(--fail)}.verdict.none{background:var(--none)}.verdict.marginal{background:#b45309}
+.verdict .summary{font-size:13px;font-weight:400;margin-top:4px}
+td.st-fail{color:var(--fail);font-weight:600}td.st-marginal{color:#b45309;font-weight:600}td.st-pass{color:var(--pass)}td.wrap{white-space:normal;text-align:left}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px}
 .card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px}
 .card .v{font-size:22px;font-weight:600}.card .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
@@ -48,6 +50,18 @@ td.l,th.l{text-align:left}td.diag{background:#dcfce7;font-weight:600}td.off{back
 code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
 .note{color:var(--muted);font-size:12px}
 `;
+
+/** Every criterion that did not pass, then the rest: status, criterion, reason, adjusted p. */
+function criteriaHtml(criteria: CriterionResult[]): string {
+  if (criteria.length === 0) return '';
+  const rows = criteria.map((c) => [
+    `<td class="l st-${c.status}">${esc(c.status === 'too_few' ? 'too few samples' : c.status)}</td>`,
+    `<td class="l">${esc(c.criterion.replace('_', ' '))}</td>`,
+    `<td class="wrap">${esc(c.reason)}</td>`,
+    `<td class="l">${esc(c.test)}</td>`,
+  ]);
+  return `<details id="criteria"${criteria.some((c) => c.status === 'fail' || c.status === 'marginal') ? ' open' : ''}><summary>Criteria (${criteria.length})</summary>${tableHtml(['status', 'criterion', 'reason', 'test'], rows, 3, true)}</details>`;
+}
 
 function rateCell(rate: Rate): string {
   return `<td>${esc(formatPercent(rate.rate))}</td><td>${esc(formatInterval(rate))}</td>`;
@@ -168,10 +182,19 @@ export function renderHtml(report: Report): string {
       (filters.length > 0 ? ` · ${esc(filters.join(', '))}` : '') +
       '</p>',
   );
-  s.push(`<div class="verdict ${verdict.status}" id="verdict">${esc(verdict.headline)}</div>`);
+  const status = verdict.status === 'none' ? 'NOT JUDGED' : verdict.status.toUpperCase();
+  s.push(
+    `<div class="verdict ${verdict.status}" id="verdict">${esc(status)}${verdict.score === null ? '' : ` · score ${verdict.score}/100`} — ${esc(verdict.headline)}` +
+      `<div class="summary">${esc(verdict.summary.replace(/^[A-Z]+ \(score [^)]*\): /, 'Criteria: '))}</div></div>`,
+  );
+  if (verdict.noiseNote !== null) s.push(`<p class="note" id="noise-note">${esc(verdict.noiseNote)}</p>`);
+  s.push(criteriaHtml(verdict.criteria));
 
+  const noiseFree = match.withoutNoise.total > 0;
   const cards: [string, string, string][] = [
-    ['Match rate', formatPercent(match.overall.rate), `95% CI ${formatInterval(match.overall)}`],
+    noiseFree
+      ? ['Noise-free match', formatPercent(match.withoutNoise.rate), `95% CI ${formatInterval(match.withoutNoise)}; raw ${formatPercent(match.overall.rate)}`]
+      : ['Match rate', formatPercent(match.overall.rate), `95% CI ${formatInterval(match.overall)}`],
     ['Compared', formatCount(totals.comparisons), `of ${formatCount(totals.mirrored)} mirrored`],
     ['Shadow errors', formatCount(totals.shadowErrors), `${formatCount(totals.timeouts)} timeouts`],
     ['p50 latency', `${formatMs(latency.shadow.p50)} ms`, `production ${formatMs(latency.production.p50)} ms (${formatRatio(latency.ratio.p50)})`],
@@ -206,12 +229,13 @@ export function renderHtml(report: Report): string {
   s.push('<h2>Match rate by route</h2>');
   s.push(
     tableHtml(
-      ['route', 'requests', 'compared', 'matches', 'rate', '95% CI', 'errors', 'timeouts', 'p50 prod', 'p50 shadow', 'p99 prod', 'p99 shadow'],
+      ['route', 'requests', 'compared', ...(noiseFree ? ['noise-free', '95% CI'] : []), 'matches', 'raw', '95% CI', 'errors', 'timeouts', 'p50 prod', 'p50 shadow', 'p99 prod', 'p99 shadow'],
       [
         [
           '<td class="l"><strong>all</strong></td>',
           `<td>${formatCount(totals.production)}</td>`,
           `<td>${formatCount(match.overall.total)}</td>`,
+          ...(noiseFree ? [rateCell(match.withoutNoise)] : []),
           `<td>${formatCount(match.overall.count)}</td>`,
           rateCell(match.overall),
           `<td>${formatCount(totals.shadowErrors)}</td>`,
@@ -225,6 +249,7 @@ export function renderHtml(report: Report): string {
           `<td class="l"><code>${esc(r.route)}</code></td>`,
           `<td>${formatCount(r.requests)}</td>`,
           `<td>${formatCount(r.match.total)}</td>`,
+          ...(noiseFree ? [rateCell(r.withoutNoise)] : []),
           `<td>${formatCount(r.match.count)}</td>`,
           rateCell(r.match),
           `<td>${formatCount(r.shadowErrors)}</td>`,
@@ -242,7 +267,7 @@ export function renderHtml(report: Report): string {
   s.push(`<p class="note">Status match: ${esc(formatPercent(match.statusMatch.rate))} of comparisons (95% CI ${esc(formatInterval(match.statusMatch))}). Intervals are 95% Wilson score intervals.</p>`);
   if (match.withoutNoise.total > 0 || match.secondary.total > 0) {
     s.push(
-      `<p class="note">Ignoring noisy paths: ${esc(formatPercent(match.withoutNoise.rate))} (${esc(formatInterval(match.withoutNoise))}). ` +
+      `<p class="note">Noise-free: <code>matchWithoutNoise</code>, ignoring paths where production also differed from its replica, over ${formatCount(match.withoutNoise.total)} comparisons. ` +
         `Noise floor, production against its own replica: ${esc(formatPercent(match.secondary.rate))} (${esc(formatInterval(match.secondary))}) over ${formatCount(match.secondary.total)}.</p>`,
     );
   }
@@ -252,14 +277,14 @@ export function renderHtml(report: Report): string {
     const noiseAware = match.byTarget.some((t) => t.withoutNoise.total > 0);
     s.push(
       tableHtml(
-        ['candidate', 'calls', 'compared', 'matches', 'rate', '95% CI', ...(noiseAware ? ['w/o noise', '95% CI', 'noise-aware'] : []), 'errors', 'timeouts', '5xx'],
+        ['candidate', 'calls', 'compared', ...(noiseAware ? ['noise-free', '95% CI', 'noise-aware'] : []), 'matches', 'raw', '95% CI', 'errors', 'timeouts', '5xx'],
         match.byTarget.map((t) => [
           `<td class="l"><code>${esc(t.target)}</code></td>`,
           `<td>${formatCount(t.shadowCalls)}</td>`,
           `<td>${formatCount(t.match.total)}</td>`,
+          ...(noiseAware ? [rateCell(t.withoutNoise), `<td>${formatCount(t.withoutNoise.total)}</td>`] : []),
           `<td>${formatCount(t.match.count)}</td>`,
           rateCell(t.match),
-          ...(noiseAware ? [rateCell(t.withoutNoise), `<td>${formatCount(t.withoutNoise.total)}</td>`] : []),
           `<td>${formatCount(t.shadowErrors)}</td>`,
           `<td>${formatCount(t.timeouts)}</td>`,
           `<td>${formatCount(t.shadow5xx)}</td>`,
@@ -269,8 +294,23 @@ export function renderHtml(report: Report): string {
       ),
     );
     if (noiseAware) {
-      s.push('<p class="note">w/o noise: <code>matchWithoutNoise</code> over the comparisons where the secondary answered too (noise-aware).</p>');
+      s.push('<p class="note">Noise-free: <code>matchWithoutNoise</code> over the comparisons where the secondary answered too (noise-aware).</p>');
     }
+    s.push('<h3>Match by route and candidate</h3>');
+    s.push(
+      tableHtml(
+        ['route', 'candidate', 'compared', ...(noiseAware ? ['noise-free', '95% CI'] : []), 'raw', '95% CI'],
+        match.byRouteTarget.map((rt) => [
+          `<td class="l"><code>${esc(rt.route)}</code></td>`,
+          `<td class="l"><code>${esc(rt.target)}</code></td>`,
+          `<td>${formatCount(rt.match.total)}</td>`,
+          ...(noiseAware ? [rateCell(rt.withoutNoise)] : []),
+          rateCell(rt.match),
+        ]),
+        2,
+        true,
+      ),
+    );
     s.push(
       tableHtml(
         ['latency (ms)', 'count', 'p50', 'p90', 'p99', 'max'],

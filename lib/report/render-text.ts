@@ -12,7 +12,8 @@ import {
   formatRatio,
   formatTime,
 } from './format.js';
-import type { LatencyFigures, LatencyRatio, Report } from './types.js';
+import { escapeControls } from './escape.js';
+import type { CriterionResult, LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
 
 export interface TextRenderOptions {
   /** ANSI colour and bold. Default false. */
@@ -51,12 +52,47 @@ function ratioRow(name: string, ratio: LatencyRatio): string[] {
 
 const NUMBERS: Align[] = ['left', 'right', 'right', 'right', 'right', 'right'];
 
-export function renderText(report: Report, options: TextRenderOptions = {}): string {
+const STATUS_LABEL: Record<CriterionResult['status'], string> = { fail: 'FAIL', marginal: 'MARGINAL', too_few: 'too few', pass: 'pass' };
+/** Criteria listed one by one in the text report; the rest are counted (the JSON report has them all). */
+const CRITERIA_SHOWN = 30;
+
+/** Lines of the verdict: status and score, headline, summary, the criteria that did not pass, the noise note. */
+function verdictLines(report: Report, paint: (code: string, text: string) => string): string[] {
+  const { verdict } = report;
+  const colour = verdict.status === 'pass' ? '32' : verdict.status === 'fail' ? '31' : verdict.status === 'marginal' ? '33' : '0';
+  const status = verdict.status === 'none' ? 'NOT JUDGED' : verdict.status.toUpperCase();
+  const out = [`${paint('1', 'Verdict:')} ${paint(`1;${colour}`, status)}${verdict.score === null ? '' : ` (score ${verdict.score}/100)`}`];
+  out.push(`  ${verdict.headline}`);
+  // The status and score are on the first line already.
+  out.push(`  ${verdict.summary.replace(/^[A-Z]+ \(score [^)]*\): /, 'Criteria: ')}`);
+  const listed = verdict.criteria.filter((c) => c.status === 'fail' || c.status === 'marginal');
+  const rest = verdict.criteria.length - listed.length;
+  const rows = listed.slice(0, CRITERIA_SHOWN).map((c) => [STATUS_LABEL[c.status], c.criterion.replace('_', ' '), c.reason]);
+  if (rows.length > 0) out.push(...table(rows, ['left', 'left', 'left'], '    '));
+  const more = listed.length - rows.length;
+  if (more > 0) out.push(`    … and ${formatCount(more)} more (see --format json)`);
+  if (rest > 0 && verdict.criteria.length > 0) {
+    const passed = verdict.criteria.filter((c) => c.status === 'pass').length;
+    const few = verdict.criteria.filter((c) => c.status === 'too_few').length;
+    out.push(`    ${formatCount(passed)} passed${few > 0 ? `, ${formatCount(few)} with too few samples (under ${verdict.thresholds.minSamples} a side)` : ''}`);
+  }
+  if (verdict.noiseNote !== null) out.push(`  ${verdict.noiseNote}`);
+  return out;
+}
+
+/** `95.1%  93.2%–96.6%` cells for a rate, or dashes. */
+function rateCells(rate: Rate): string[] {
+  return [formatPercent(rate.rate), formatInterval(rate)];
+}
+
+export function renderText(unsafeReport: Report, options: TextRenderOptions = {}): string {
+  // Routes, targets, labels, paths and reasons come from the logs: no control character or escape reaches the terminal.
+  const report = escapeControls(unsafeReport);
   const color = options.color === true;
   const paint = (code: string, text: string): string => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
   const heading = (text: string): string => paint('1', text);
   const out: string[] = [];
-  const { totals, match, latency, differences, verdict } = report;
+  const { totals, match, latency, differences } = report;
 
   const files = report.reading?.files.length ?? 0;
   out.push(
@@ -71,8 +107,7 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
   ].filter((f) => f !== null);
   if (filters.length > 0) out.push(`Filters: ${filters.join(', ')}`);
   out.push('');
-  const verdictColour = verdict.status === 'pass' ? '32' : verdict.status === 'fail' ? '31' : '0';
-  out.push(`${heading('Verdict:')} ${verdict.status === 'none' ? verdict.headline : paint(`1;${verdictColour}`, verdict.headline)}`);
+  out.push(...verdictLines(report, paint));
   out.push('');
 
   out.push(heading('Totals'));
@@ -104,15 +139,18 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
   out.push(...table(totalRows, ['left', 'right', 'left']));
   out.push('');
 
-  out.push(heading('Match rate') + ' (95% Wilson interval)');
-  const matchRows: string[][] = [['route', 'requests', 'compared', 'matches', 'rate', '95% CI', 'errors', 'p50 prod', 'p50 shadow']];
+  const noiseFree = match.withoutNoise.total > 0;
+  out.push(heading('Match rate') + (noiseFree ? ' (noise-free first, raw beside it; 95% Wilson intervals)' : ' (95% Wilson interval)'));
+  const matchRows: string[][] = [
+    ['route', 'requests', 'compared', ...(noiseFree ? ['noise-free', '95% CI'] : []), 'matches', noiseFree ? 'raw' : 'rate', '95% CI', 'errors', 'p50 prod', 'p50 shadow'],
+  ];
   matchRows.push([
     'all',
     formatCount(totals.production),
     formatCount(match.overall.total),
+    ...(noiseFree ? rateCells(match.withoutNoise) : []),
     formatCount(match.overall.count),
-    formatPercent(match.overall.rate),
-    formatInterval(match.overall),
+    ...rateCells(match.overall),
     formatCount(totals.shadowErrors),
     formatMs(latency.production.p50),
     formatMs(latency.shadow.p50),
@@ -122,18 +160,18 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
       r.route,
       formatCount(r.requests),
       formatCount(r.match.total),
+      ...(noiseFree ? rateCells(r.withoutNoise) : []),
       formatCount(r.match.count),
-      formatPercent(r.match.rate),
-      formatInterval(r.match),
+      ...rateCells(r.match),
       formatCount(r.shadowErrors),
       formatMs(r.productionP50),
       formatMs(r.shadowP50),
     ]);
   }
-  out.push(...table(matchRows, ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']));
+  out.push(...table(matchRows, ['left', ...Array.from({ length: noiseFree ? 10 : 8 }, (): Align => 'right')]));
   out.push(`  status match: ${formatPercent(match.statusMatch.rate)} of comparisons (${formatInterval(match.statusMatch)})`);
-  if (match.withoutNoise.total > 0) {
-    out.push(`  ignoring noisy paths: ${formatPercent(match.withoutNoise.rate)} (${formatInterval(match.withoutNoise)}) over ${plural(match.withoutNoise.total, 'comparison')}`);
+  if (noiseFree && match.withoutNoise.total < match.overall.total) {
+    out.push(`  noise-free is over the ${plural(match.withoutNoise.total, 'comparison')} where the secondary answered too`);
   }
   if (match.secondary.total > 0) {
     out.push(`  noise floor: production matched its own replica on ${formatPercent(match.secondary.rate)} (${formatInterval(match.secondary)}) of ${plural(match.secondary.total, 'request')}`);
@@ -147,15 +185,14 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
     out.push(
       ...table(
         [
-          ['candidate', 'calls', 'compared', 'matches', 'rate', '95% CI', ...(noiseAware ? ['w/o noise', '95% CI'] : []), 'errors', 'timeouts', '5xx'],
+          ['candidate', 'calls', 'compared', ...(noiseAware ? ['noise-free', '95% CI'] : []), 'matches', 'raw', '95% CI', 'errors', 'timeouts', '5xx'],
           ...match.byTarget.map((t) => [
             t.target,
             formatCount(t.shadowCalls),
             formatCount(t.match.total),
+            ...(noiseAware ? rateCells(t.withoutNoise) : []),
             formatCount(t.match.count),
-            formatPercent(t.match.rate),
-            formatInterval(t.match),
-            ...(noiseAware ? [formatPercent(t.withoutNoise.rate), formatInterval(t.withoutNoise)] : []),
+            ...rateCells(t.match),
             formatCount(t.shadowErrors),
             formatCount(t.timeouts),
             formatCount(t.shadow5xx),
@@ -166,8 +203,19 @@ export function renderText(report: Report, options: TextRenderOptions = {}): str
     );
     const partial = match.byTarget.filter((t) => t.withoutNoise.total > 0 && t.withoutNoise.total < t.match.total);
     if (partial.length > 0) {
-      out.push(`  w/o noise is over the comparisons where the secondary answered too: ${partial.map((t) => `${t.target} ${formatCount(t.withoutNoise.total)} of ${formatCount(t.match.total)}`).join(', ')}`);
+      out.push(`  noise-free is over the comparisons where the secondary answered too: ${partial.map((t) => `${t.target} ${formatCount(t.withoutNoise.total)} of ${formatCount(t.match.total)}`).join(', ')}`);
     }
+    out.push('');
+    out.push(heading('Match by route and candidate'));
+    out.push(
+      ...table(
+        [
+          ['route', 'candidate', 'compared', ...(noiseAware ? ['noise-free', '95% CI'] : []), 'raw', '95% CI'],
+          ...match.byRouteTarget.map((rt) => [rt.route, rt.target, formatCount(rt.match.total), ...(noiseAware ? rateCells(rt.withoutNoise) : []), ...rateCells(rt.match)]),
+        ],
+        ['left', 'left', ...Array.from({ length: noiseAware ? 5 : 3 }, (): Align => 'right')],
+      ),
+    );
     out.push('');
     out.push(
       ...table(

@@ -50,12 +50,15 @@ function formatLogTick(v: number): string {
 function timeTicks(min: number, max: number): { ticks: number[]; format: (v: number) => string } {
   const span = max - min;
   const steps = [1e3, 5e3, 15e3, 60e3, 300e3, 900e3, 3600e3, 6 * 3600e3, 86400e3, 7 * 86400e3, 30 * 86400e3];
-  const step = steps.find((s) => span / s <= 6) ?? 365 * 86400e3;
+  // Past a month, whole years by powers of ten: at most 6 ticks however far apart the times are (years 0001 to 9999).
+  const year = 365.25 * 86400e3;
+  const step = steps.find((s) => span / s <= 6) ?? year * 10 ** Math.max(0, Math.ceil(Math.log10(span / year / 6)));
   const ticks: number[] = [];
-  for (let t = Math.ceil(min / step) * step; t <= max; t += step) ticks.push(t);
-  const iso = (v: number): string => new Date(v).toISOString();
+  for (let t = Math.ceil(min / step) * step; t <= max && ticks.length < 12; t += step) ticks.push(t);
+  // A bucket's middle can fall past the last time a Date can hold: clamp what is printed.
+  const iso = (v: number): string => new Date(Math.max(-8.64e15, Math.min(8.64e15, v))).toISOString();
   const format =
-    step >= 86400e3 ? (v: number) => iso(v).slice(5, 10) : span >= 86400e3 ? (v: number) => `${iso(v).slice(5, 10)} ${iso(v).slice(11, 16)}` : step >= 60e3 ? (v: number) => iso(v).slice(11, 16) : (v: number) => iso(v).slice(11, 19);
+    step >= year ? (v: number) => iso(v).replace(/-\d\d-\d\dT.*$/, '') : step >= 86400e3 ? (v: number) => iso(v).slice(5, 10) : span >= 86400e3 ? (v: number) => `${iso(v).slice(5, 10)} ${iso(v).slice(11, 16)}` : step >= 60e3 ? (v: number) => iso(v).slice(11, 16) : (v: number) => iso(v).slice(11, 19);
   return { ticks, format };
 }
 

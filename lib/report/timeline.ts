@@ -4,8 +4,14 @@
  */
 import type { TimelineBucket } from './types.js';
 
-/** Each width is a multiple of the one before, so buckets merge exactly. */
-const WIDTHS_MS = [1e3, 5e3, 15e3, 60e3, 300e3, 900e3, 3600e3, 21600e3, 86400e3, 604800e3];
+const WEEK = 604800e3;
+/**
+ * Each width is a multiple of the one before, so buckets merge exactly. The widest (about 1.9 million years) puts the
+ * whole Date range (±273,790 years) in a handful of buckets, so no timestamp a log can hold makes thousands of them.
+ */
+const WIDTHS_MS = [1e3, 5e3, 15e3, 60e3, 300e3, 900e3, 3600e3, 21600e3, 86400e3, WEEK, 4 * WEEK, 52 * WEEK, 520 * WEEK, 5200 * WEEK, 52000 * WEEK, 520000 * WEEK, 5200000 * WEEK, 100000000 * WEEK];
+/** Largest time a Date can hold (ms either side of the epoch). */
+const MAX_DATE = 8.64e15;
 const MAX_BUCKETS = 240;
 /** Buckets shown: the width is raised at the end until the span fits. */
 const SHOWN_BUCKETS = 60;
@@ -24,7 +30,7 @@ export class Timeline {
   #maxIndex = -Infinity;
 
   add(time: number, field: TimelineField, amount = 1): void {
-    if (!Number.isFinite(time)) return;
+    if (!Number.isFinite(time) || Math.abs(time) > MAX_DATE) return;
     let index = Math.floor(time / this.#width);
     if (index < this.#minIndex || index > this.#maxIndex) {
       const min = Math.min(index, this.#minIndex);
@@ -82,7 +88,9 @@ export class Timeline {
     this.#coarsen(this.#minIndex, this.#maxIndex, SHOWN_BUCKETS);
     const buckets: TimelineBucket[] = [];
     for (let i = this.#minIndex; i <= this.#maxIndex; i++) {
-      buckets.push({ start: new Date(i * this.#width).toISOString(), ...(this.#buckets.get(i) ?? zero()) });
+      // The first bucket of a time near the start of the Date range starts before it: clamp what is printed.
+      const start = Math.min(MAX_DATE, Math.max(-MAX_DATE, i * this.#width));
+      buckets.push({ start: new Date(start).toISOString(), ...(this.#buckets.get(i) ?? zero()) });
     }
     return { bucketMs: this.#width, buckets };
   }

@@ -3,6 +3,7 @@
  * `--format json` is the report itself.
  */
 import type { BreakerState } from '../types.js';
+import type { Criteria } from './criteria.js';
 import type { ReadStats } from '../read/types.js';
 
 /** Output formats of `renderReport` and of `express-shadow report --format`. */
@@ -21,8 +22,13 @@ export interface ReportOptions {
   /**
    * The gate, a ratio 0..1. Every candidate must reach it: the verdict fails when any candidate's match rate is below
    * it, or has no comparisons, or when nothing at all was compared. With one candidate this is the overall match rate.
+   * The noise-free rate is judged for a candidate whose comparisons carry `matchWithoutNoise`; the raw rate otherwise.
    */
   failUnderMatch?: number;
+  /** Thresholds of the verdict's criteria; missing keys take the defaults (see `DEFAULT_CRITERIA`). */
+  criteria?: Partial<Criteria>;
+  /** JSON path of a numeric score in both bodies (e.g. `$.score`): adds the score-drift criterion (KS, PSI, mean |Δ|). */
+  scorePath?: string;
   /** Differing paths listed. Default 20. */
   topPaths?: number;
   /** Example requestIds kept per differing path. Default 3. */
@@ -59,13 +65,24 @@ export interface RouteFigures {
   route: string;
   /** Production records of this route. */
   requests: number;
+  /** Raw match over this route's comparisons. */
   match: Rate;
+  /** `matchWithoutNoise` over the comparisons that carry it; `total` 0 without a replica. The headline figure when present. */
+  withoutNoise: Rate;
   shadowErrors: number;
   timeouts: number;
   productionP50: number | null;
   shadowP50: number | null;
   productionP99: number | null;
   shadowP99: number | null;
+}
+
+/** One candidate on one route: raw and noise-free match. */
+export interface RouteTargetFigures {
+  route: string;
+  target: string;
+  match: Rate;
+  withoutNoise: Rate;
 }
 
 /** One candidate (a shadow target that is not the production replica), side by side with the others. */
@@ -192,23 +209,83 @@ export interface BreakerTransition {
   reason: string;
 }
 
-/** How the gate came out. `none` when no `failUnderMatch` was set. */
-export type VerdictStatus = 'pass' | 'fail' | 'none';
+/** How a verdict or a gate came out. `none`: nothing could be judged (no gate, and no criterion had enough samples). */
+export type VerdictStatus = 'pass' | 'marginal' | 'fail' | 'none';
+
+/** The criteria of the verdict. */
+export type CriterionKind = 'agreement' | 'label_agreement' | 'latency' | 'errors' | 'score_drift';
+
+/** `too_few`: fewer samples than `minSamples` on a side; not judged and not scored. */
+export type CriterionStatus = 'pass' | 'marginal' | 'fail' | 'too_few';
+
+/** One criterion judged for one candidate on one route (or all routes), label or score path. */
+export interface CriterionResult {
+  criterion: CriterionKind;
+  target: string;
+  /** `null`: all routes together. */
+  route: string | null;
+  /** The production label, for `label_agreement`. */
+  label: string | null;
+  status: CriterionStatus;
+  /** One line for a person, naming the route, label or path. */
+  reason: string;
+  /** The statistical test used. */
+  test: string;
+  /** Samples on the smaller side. */
+  samples: number;
+  /** Raw p-value of the test, and after Holm's adjustment over every criterion of the report. `null` when not judged. */
+  p: number | null;
+  adjustedP: number | null;
+  /**
+   * The effect size: agreement rate (`agreement`, `label_agreement`), shift in ms of the p50 or p99 that decided
+   * (`latency`), rise of the error rate (`errors`), PSI (`score_drift`). `low`/`high`: its 95% interval when there is one.
+   */
+  estimate: number | null;
+  low: number | null;
+  high: number | null;
+  /** The threshold it was judged against. */
+  threshold: number | null;
+}
+
+/** The legacy `failUnderMatch` gate. */
+export interface MatchGate {
+  status: 'pass' | 'fail';
+  threshold: number;
+  /** Candidates below it (or without comparisons), in target-name order. */
+  failing: string[];
+  headline: string;
+}
 
 export interface Verdict {
+  /** Worst of the gate and the criteria. Exit code 1 when `fail`. */
   status: VerdictStatus;
+  /** Kayenta-style: 100 × (passes + ½ marginals) / criteria judged; `null` when none was judged. */
+  score: number | null;
   failUnderMatch: number | null;
-  /** Candidates below the gate (or with no comparisons), in target-name order; empty when it passed or was not set. */
+  /** Candidates that fail the gate or a criterion, in target-name order. */
   failing: string[];
-  /** One sentence for a person. */
+  /** One sentence for a person: the gate's when one was set, else the match rate (noise-free when measured). */
   headline: string;
+  /** One sentence on the criteria: status, score and the first failing reasons. */
+  summary: string;
+  gate: MatchGate | null;
+  /** Every criterion, failures first. */
+  criteria: CriterionResult[];
+  /** The thresholds judged against. */
+  thresholds: Criteria;
+  /** Whether match figures lead with the noise-free rate (comparisons carry `matchWithoutNoise`). */
+  noiseFree: boolean;
+  /** Set when noise could not be measured (no secondary): what to do about it. */
+  noiseNote: string | null;
+  /** Frequently differing paths whose values look like times or ids: candidates for `ignorePaths` when there is no secondary. */
+  suggestedIgnorePaths: string[];
 }
 
 export interface Report {
   /** Bumped when a field changes meaning. */
   version: 1;
   verdict: Verdict;
-  filters: { route: string | null; since: string | null; until: string | null; labelPath: string | null };
+  filters: { route: string | null; since: string | null; until: string | null; labelPath: string | null; scorePath: string | null };
   /** First and last request time kept. */
   period: { from: string | null; to: string | null };
   totals: {
@@ -245,6 +322,8 @@ export interface Report {
     /** `matchWithoutNoise` over the comparisons that carry it: the match rate once paths that differ between production and its replica are ignored. */
     withoutNoise: Rate;
     byRoute: RouteFigures[];
+    /** Per route × candidate, routes in `byRoute` order. */
+    byRouteTarget: RouteTargetFigures[];
     /** Per candidate, in target-name order; the secondary is not a candidate. */
     byTarget: TargetFigures[];
   };

@@ -183,6 +183,10 @@ class EngineWorker {
   }
 
   #receive(message: FromEngine): void {
+    if (message.op === 'drained') {
+      if (this.#outstanding === 0) this.#worker?.unref();
+      return;
+    }
     if (message.op === 'reply') {
       const waiter = this.#replies.get(message.seq);
       this.#replies.delete(message.seq);
@@ -201,11 +205,8 @@ class EngineWorker {
     for (const event of item.events ?? []) member.tap.event(event);
     if (item.settled > 0) {
       member.outstanding -= item.settled;
-      this.#outstanding -= item.settled;
-      if (this.#outstanding <= 0) {
-        this.#outstanding = 0;
-        this.#worker?.unref();
-      }
+      // The worker is unref'd once it reports its logs written ('drained'), not here.
+      this.#outstanding = Math.max(0, this.#outstanding - item.settled);
       member.tap.settled(item.settled, item.settledBytes);
     }
   }

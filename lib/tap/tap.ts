@@ -69,8 +69,9 @@ export class Tap implements TapFeedback {
   readonly totals = { seen: 0 };
   readonly notMirrored: Record<string, number> = Object.create(null);
   readonly skipped: Record<string, number> = Object.create(null);
-  /** Exchanges handed to the engine and not settled yet. */
+  /** Exchanges handed to the engine and not settled yet, and the bytes of the budget they hold. */
   inEngine = 0;
+  #engineBytes = 0;
   /** Requests past production whose hand-off is still being prepared (their body may still be arriving). */
   preparing = 0;
   readonly #targets: TargetView[];
@@ -230,6 +231,7 @@ export class Tap implements TapFeedback {
       handedOffAt: Date.now(),
     };
     this.inEngine++;
+    this.#engineBytes += exchange.heldBytes;
     this.link.handOff(exchange, transferList(exchange));
   }
 
@@ -335,6 +337,7 @@ export class Tap implements TapFeedback {
   // Engine feedback.
   settled(count: number, bytes: number): void {
     this.inEngine = Math.max(0, this.inEngine - count);
+    this.#engineBytes = Math.max(0, this.#engineBytes - bytes);
     this.budget.giveBack(bytes);
     this.#notifyIfIdle();
   }
@@ -364,7 +367,8 @@ export class Tap implements TapFeedback {
   lost(reason: string): void {
     if (this.inEngine > 0) increment(this.skipped, 'engine_lost', this.inEngine);
     this.inEngine = 0;
-    this.budget.giveBack(this.budget.used);
+    this.budget.giveBack(this.#engineBytes);
+    this.#engineBytes = 0;
     for (const view of this.#targets) Object.assign(view, { state: 'closed', reopensAt: 0 });
     warnOnce(reason);
     this.#notifyIfIdle();

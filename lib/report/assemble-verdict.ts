@@ -1,0 +1,129 @@
+/**
+ * Puts the verdict together: the `failUnderMatch` gate (noise-free where measured), the judged criteria, the headline
+ * and summary sentences, and what to do when noise could not be measured.
+ */
+import type { Criteria } from './criteria.js';
+import { formatPercent, plural } from './format.js';
+import type { MatchGate, Rate, Report, TargetFigures, Verdict, VerdictStatus } from './types.js';
+import type { JudgedCriteria } from './verdict.js';
+
+/** A threshold as the user wrote it: 0.99 → 99%, 0.995 → 99.5%. */
+function formatGate(rate: number): string {
+  return `${Number((rate * 100).toFixed(4))}%`;
+}
+
+/** `77.8% (95% CI 45.3%–93.7%) over 9 comparisons`. */
+function rateFigures(rate: Rate): string {
+  return `${formatPercent(rate.rate ?? 0)} (95% CI ${formatPercent(rate.low ?? 0)}–${formatPercent(rate.high ?? 0)}) over ${plural(rate.total, 'comparison')}`;
+}
+
+/** The rate that leads for a candidate: noise-free when its comparisons carry it, raw otherwise. */
+export function leadingRate(t: TargetFigures): { rate: Rate; noiseFree: boolean } {
+  return t.withoutNoise.total > 0 ? { rate: t.withoutNoise, noiseFree: true } : { rate: t.match, noiseFree: false };
+}
+
+function candidateFigures(t: TargetFigures): string {
+  const { rate, noiseFree } = leadingRate(t);
+  if (rate.rate === null) return `${t.target}: no comparisons`;
+  return noiseFree ? `${t.target} noise-free ${rateFigures(rate)}, raw ${formatPercent(t.match.rate)}` : `${t.target} ${rateFigures(rate)}`;
+}
+
+function overallFigures(report: Report): { text: string; rate: Rate } {
+  const { overall, withoutNoise } = report.match;
+  if (withoutNoise.total > 0) return { text: `noise-free match rate ${rateFigures(withoutNoise)} (raw ${formatPercent(overall.rate)})`, rate: withoutNoise };
+  return { text: `match rate ${rateFigures(overall)}`, rate: overall };
+}
+
+/**
+ * The gate. With one candidate (or none) it judges the overall match rate. With several, every candidate must reach it:
+ * it fails when any is below it or has no comparisons, and names them. No comparisons at all always fails.
+ */
+function matchGate(report: Report, gate: number): MatchGate {
+  const { byTarget } = report.match;
+  const overall = overallFigures(report);
+  if (overall.rate.rate === null) {
+    return { status: 'fail', threshold: gate, failing: byTarget.map((t) => t.target), headline: `FAIL: no comparisons to judge; the ${formatGate(gate)} match gate needs at least one.` };
+  }
+  if (byTarget.length <= 1) {
+    const pass = overall.rate.rate >= gate;
+    return {
+      status: pass ? 'pass' : 'fail',
+      threshold: gate,
+      failing: pass ? [] : byTarget.map((t) => t.target),
+      headline: `${pass ? 'PASS' : 'FAIL'}: ${overall.text} is ${pass ? 'at or above' : 'below'} the ${formatGate(gate)} gate.`,
+    };
+  }
+  const failing = byTarget.filter((t) => {
+    const rate = leadingRate(t).rate.rate;
+    return rate === null || rate < gate;
+  });
+  if (failing.length === 0) {
+    return {
+      status: 'pass',
+      threshold: gate,
+      failing: [],
+      headline: `PASS: all ${byTarget.length} candidates are at or above the ${formatGate(gate)} gate: ${byTarget.map(candidateFigures).join('; ')}.`,
+    };
+  }
+  return {
+    status: 'fail',
+    threshold: gate,
+    failing: failing.map((t) => t.target),
+    headline: `FAIL: ${failing.length} of ${byTarget.length} candidates below the ${formatGate(gate)} gate: ${failing.map(candidateFigures).join('; ')}.`,
+  };
+}
+
+function matchHeadline(report: Report): string {
+  const { byTarget } = report.match;
+  const overall = overallFigures(report);
+  if (overall.rate.rate === null) return 'No comparisons in these logs.';
+  if (byTarget.length > 1) return `Match rate by candidate: ${byTarget.map(candidateFigures).join('; ')}.`;
+  const text = overall.text;
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
+}
+
+function summaryOf(judged: JudgedCriteria, criteria: Criteria): string {
+  const { criteria: results, score, status } = judged;
+  if (status === 'none') {
+    return results.length === 0
+      ? 'Criteria: nothing to judge.'
+      : `Criteria not judged: every one had too few samples (fewer than ${criteria.minSamples} a side).`;
+  }
+  const count = (s: string): number => results.filter((r) => r.status === s).length;
+  return (
+    `${status.toUpperCase()} (score ${score}/100): ${count('pass')} passed, ${count('marginal')} marginal, ${count('fail')} failed` +
+    (count('too_few') > 0 ? `, ${count('too_few')} with too few samples` : '') +
+    '.'
+  );
+}
+
+const RANK: Record<VerdictStatus, number> = { none: 0, pass: 1, marginal: 2, fail: 3 };
+
+function noiseNoteOf(report: Report, suggestions: string[]): string | null {
+  if (report.noise !== null || report.match.overall.total === 0 || report.match.withoutNoise.total > 0) return null;
+  const paths = suggestions.length > 0 ? ` Paths whose values look like times or ids, to try as \`ignorePaths\`: ${suggestions.map((p) => JSON.stringify(p)).join(', ')}.` : '';
+  return `Noise could not be measured: no secondary (production replica) answered, so differences production has with itself count as mismatches. Configure \`secondary\` to measure them.${paths}`;
+}
+
+export function assembleVerdict(report: Report, failUnderMatch: number | undefined, judged: JudgedCriteria, criteria: Criteria, suggestions: string[]): Verdict {
+  const gate = failUnderMatch === undefined ? null : matchGate(report, failUnderMatch);
+  let status: VerdictStatus = judged.status;
+  if (gate !== null && RANK[gate.status] > RANK[status]) status = gate.status;
+  const failing = new Set(gate?.failing ?? []);
+  for (const r of judged.criteria) if (r.status === 'fail') failing.add(r.target);
+  const noiseNote = noiseNoteOf(report, suggestions);
+  return {
+    status,
+    score: judged.score,
+    failUnderMatch: failUnderMatch ?? null,
+    failing: [...failing].sort(),
+    headline: gate?.headline ?? matchHeadline(report),
+    summary: summaryOf(judged, criteria),
+    gate,
+    criteria: judged.criteria,
+    thresholds: criteria,
+    noiseFree: report.match.withoutNoise.total > 0,
+    noiseNote,
+    suggestedIgnorePaths: noiseNote === null ? [] : suggestions,
+  };
+}
