@@ -71,6 +71,24 @@ async function startV3(mode: V3['mode'] = 'good'): Promise<V3> {
   return Object.assign(state, { url: served.url, close: served.close }) as V3;
 }
 
+/**
+ * Milliseconds per request: the slope of receive time over request index (least squares), so one late first or
+ * last request does not skew it.
+ */
+function msPerRequest(receivedAt: number[]): number {
+  const times = [...receivedAt].sort((a, b) => a - b);
+  const n = times.length;
+  const meanIndex = (n - 1) / 2;
+  const meanTime = times.reduce((a, b) => a + b, 0) / n;
+  let covariance = 0;
+  let variance = 0;
+  times.forEach((t, i) => {
+    covariance += (i - meanIndex) * (t - meanTime);
+    variance += (i - meanIndex) ** 2;
+  });
+  return covariance / variance;
+}
+
 let dir: string;
 let sourceLog: string;
 let sourceGz: string;
@@ -193,22 +211,40 @@ describe('replayShadowLog', () => {
     expect(report.totals.orphans).toEqual({ noShadow: 0, noProduction: 0, late: 0 });
   });
 
+  it('reports several candidates side by side from their replay logs read together', async () => {
+    const v3 = await v3Server();
+    const v4 = await v3Server();
+    const [out3, out4] = [newOut(), newOut()];
+    await replayShadowLog(sourceLog, base(v3, out3)).done;
+    // v4 is v3 without the flipped labels: the same server, compared with ignorePaths on the label.
+    await replayShadowLog(sourceLog, { ...base(v4, out4), name: 'v4', compare: { ignorePaths: ['$.label'] } }).done;
+    const report = await buildReport([out3, out4]);
+    const byName = Object.fromEntries(report.match.byTarget.map((t) => [t.target, t.match]));
+    expect(byName.v3).toMatchObject({ total: REPLAYABLE, count: REPLAYABLE - PREDICTS / 4 });
+    expect(byName.v4).toMatchObject({ total: REPLAYABLE, count: REPLAYABLE });
+    expect(report.totals.orphans).toEqual({ noShadow: 0, noProduction: 0, late: 0 });
+  });
+
+  it('replays with the original inter-arrival times scaled by speed', async () => {
+    // The source's /items requests, re-stamped one second apart.
+    const records = (await readRecords(sourceLog)).filter((r) => 'route' in r && r.route === '/items/:id' && r.method === 'GET');
+    const start = Date.parse('2024-05-01T10:00:00Z');
+    const spaced = path.join(dir, 'spaced.log');
+    await writeFile(spaced, records.map((r, i) => JSON.stringify({ ...r, timestamp: new Date(start + i * 1000).toISOString(), durationMs: 0 })).join('\n') + '\n');
+    const v3 = await v3Server();
+    const speed = 10;
+    await replayShadowLog(spaced, { ...base(v3, newOut()), speed }).done;
+    expect(v3.received).toHaveLength(ITEMS);
+    const achievedGap = msPerRequest(v3.received.map((r) => r.at));
+    expect(achievedGap / (1000 / speed)).toBeGreaterThan(0.9);
+    expect(achievedGap / (1000 / speed)).toBeLessThan(1.1);
+  });
+
   it('respects rate within 10 %, measured from the times the candidate received the requests', async () => {
     const v3 = await v3Server();
     const rate = 100;
     await replayShadowLog(sourceLog, { ...base(v3, newOut()), rate }).done;
-    // The slope of receive time over request index (least squares): one late first or last request does not skew it.
-    const times = v3.received.map((r) => r.at).sort((a, b) => a - b);
-    const n = times.length;
-    const meanIndex = (n - 1) / 2;
-    const meanTime = times.reduce((a, b) => a + b, 0) / n;
-    let covariance = 0;
-    let variance = 0;
-    times.forEach((t, i) => {
-      covariance += (i - meanIndex) * (t - meanTime);
-      variance += (i - meanIndex) ** 2;
-    });
-    const achieved = 1000 / (covariance / variance);
+    const achieved = 1000 / msPerRequest(v3.received.map((r) => r.at));
     expect(achieved / rate).toBeGreaterThan(0.9);
     expect(achieved / rate).toBeLessThan(1.1);
   });
@@ -294,23 +330,26 @@ describe('replayShadowLog', () => {
   });
 });
 
-/** Runs the CLI from source (tsx), with `input` on stdin. */
-function runCli(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'lib/cli/express-shadow.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, TZ: 'UTC', FORCE_COLOR: '0' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+/** Starts the CLI from source (tsx), with `input` on stdin. */
+function startCli(args: string[], input?: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'lib/cli/express-shadow.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, TZ: 'UTC', FORCE_COLOR: '0' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  if (input === undefined) child.stdin.end();
+  else createReadStream(input).pipe(child.stdin);
+  const result = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    if (input === undefined) child.stdin.end();
-    else createReadStream(input).pipe(child.stdin);
   });
+  return { child, result };
 }
+
+const runCli = (args: string[], input?: string) => startCli(args, input).result;
 
 describe('express-shadow replay (CLI)', () => {
   it('reads a gzipped log from stdin and prints a one-line summary with each reason counted', async () => {
@@ -334,6 +373,21 @@ describe('express-shadow replay (CLI)', () => {
     expect(result.stderr).toContain('replay paused: v3 is failing');
     expect(result.stderr).toContain(`express-shadow replay ${sourceLog} --target ${v3.url} --name v3 --out ${out} --methods GET,POST --concurrency 1 --failure-threshold 2 --resume`);
     expect(v3.received).toHaveLength(2);
+  }, 30_000);
+
+  it('stops cleanly on Ctrl-C with every record written, and prints the command that resumes it', async () => {
+    const v3 = await v3Server();
+    const out = newOut();
+    const { child, result } = startCli(['replay', sourceLog, '--target', v3.url, '--name', 'v3', '--out', out, '--methods', 'GET,POST', '--rate', '20']);
+    v3.onReceive = (count) => {
+      if (count === 3) child.kill('SIGINT');
+    };
+    const { code, stderr } = await result;
+    expect(code).toBe(130);
+    expect(stderr).toContain('interrupted; every record so far is written');
+    expect(stderr).toContain(`--rate 20 --resume`);
+    expect(v3.received.length).toBeLessThan(REPLAYABLE);
+    expect(recordsOfType(await readRecords(out), 'shadow')).toHaveLength(v3.received.length);
   }, 30_000);
 
   it('prints what would be sent on --dry-run', async () => {

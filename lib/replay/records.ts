@@ -1,7 +1,9 @@
 /**
- * The records a replay writes, in the middleware's format: the source production record (re-stamped, so the
- * reader's join window holds all three records of a request together), the candidate's `shadow` record, and its
- * `comparison` with the logged production answer. Each carries `replay: { at, source, originalTimestamp }`.
+ * The records a replay writes, in the middleware's format: a copy of the source production record, the candidate's
+ * `shadow` record, and its `comparison` with the logged production answer. All three carry the original production
+ * record's `timestamp` (the time of the traffic, which keeps them inside the reader's join window next to each other
+ * and next to other replays of the same log) and `replay: { at, source, originalTimestamp }` (when it was replayed).
+ * The copy names no `targets`, so a reader given several replay logs waits for every candidate it has seen.
  */
 import type { ShadowOutcome } from '../engine/dispatch.js';
 import { headerString, round, streamMeasurements, type AnswerLimits } from '../engine/answers.js';
@@ -23,9 +25,10 @@ export interface RecordContext {
   marker: ReplayMarker;
 }
 
-/** The source production record, sent to this candidate only, stamped now. */
+/** The source production record, without the targets it was mirrored to then. */
 export function productionCopy(record: ProductionRecord, ctx: RecordContext): Replayed<ProductionRecord> {
-  return { ...record, timestamp: ctx.marker.at, targets: [ctx.name], replay: ctx.marker };
+  const { targets: _targets, ...copy } = record;
+  return { ...copy, replay: ctx.marker };
 }
 
 /** The candidate's record, and its answer as the comparator sees it (`undefined` when it failed). */
@@ -35,7 +38,7 @@ export function shadowRecordOf(
   ctx: RecordContext,
 ): { record: Replayed<ShadowRecord>; answer: ComparedAnswer | undefined; truncated: boolean } {
   const { config } = ctx;
-  const base = { type: 'shadow' as const, requestId, timestamp: new Date().toISOString(), target: ctx.name, durationMs: round(outcome.durationMs), replay: ctx.marker };
+  const base = { type: 'shadow' as const, requestId, timestamp: ctx.marker.originalTimestamp, target: ctx.name, durationMs: round(outcome.durationMs), replay: ctx.marker };
   if (!outcome.ok) return { record: { ...base, error: { code: outcome.code, message: outcome.message } }, answer: undefined, truncated: false };
   const contentType = headerString(outcome.headers['content-type']);
   const body = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
@@ -71,7 +74,7 @@ export function comparisonRecordOf(
   const base = {
     type: 'comparison' as const,
     requestId: production.record.requestId,
-    timestamp: new Date().toISOString(),
+    timestamp: production.record.timestamp,
     target: ctx.name,
     statusMatch,
     latencyDeltaMs: round(shadow.durationMs - production.record.durationMs),

@@ -85,6 +85,8 @@ class Replayer {
   #slotFreed: (() => void) | undefined;
   #launched = 0;
   #breakerReason: string | undefined;
+  /** Original timestamp of the request sent last. */
+  #lastTimestamp: string | undefined;
   #sink: RecordSink | undefined;
   #ctx: RecordContext | undefined;
 
@@ -111,7 +113,8 @@ class Replayer {
     const done = await this.#alreadyReplayed();
     const client = createShadowClient({ timeoutMs: settings.engine.timeoutMs, maxConcurrent: settings.concurrency, maxResponseBytes: settings.engine.maxShadowResponseBytes });
     const runtime = createTargetRuntime(target, client, settings.engine, (state, reason) => {
-      this.#write({ type: 'breaker', timestamp: new Date().toISOString(), target: settings.name, state, reason });
+      // Stamped in the traffic's time, like the other records: a reader's join window follows log time.
+      this.#write({ type: 'breaker', timestamp: this.#lastTimestamp ?? new Date().toISOString(), target: settings.name, state, reason });
       if (state === 'open') {
         this.#breakerReason ??= reason;
         this.#wake();
@@ -203,6 +206,7 @@ class Replayer {
 
   #launch(job: Job, runtime: TargetRuntime): void {
     this.#launched++;
+    this.#lastTimestamp = job.record.timestamp;
     const { request, url, approximate } = job.rebuilt;
     if (this.#settings.dryRun) {
       this.stats.replayed++;
