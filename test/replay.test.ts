@@ -242,7 +242,7 @@ describe('replayShadowLog', () => {
 
   it('respects rate within 10 %, measured from the times the candidate received the requests', async () => {
     const v3 = await v3Server();
-    const rate = 100;
+    const rate = 50;
     await replayShadowLog(sourceLog, { ...base(v3, newOut()), rate }).done;
     const achieved = 1000 / msPerRequest(v3.received.map((r) => r.at));
     expect(achieved / rate).toBeGreaterThan(0.9);
@@ -320,6 +320,16 @@ describe('replayShadowLog', () => {
     expect(a.length).toBeLessThan(REPLAYABLE);
     const limited = await replayShadowLog(sourceLog, { ...base(v3, newOut()), limit: 7 }).done;
     expect(limited.stats.replayed).toBe(7);
+  });
+
+  it('applies a transformRequest module with the middleware\'s hook contract', async () => {
+    const hook = path.join(dir, 'transform.mjs');
+    await writeFile(hook, `export default (request) => ({ headers: { ...request.headers, 'x-transformed': request.method } });\n`);
+    const v3 = await v3Server();
+    const summary = await replayShadowLog(sourceLog, { ...base(v3, newOut()), route: '/items/:id', transformRequest: hook }).done;
+    expect(summary.stats.replayed).toBe(ITEMS);
+    expect(v3.received.map((r) => r.headers['x-transformed'])).toEqual(Array(ITEMS).fill('GET'));
+    expect(sourceProductionIds.has(String(v3.received[0]!.headers['x-request-id']))).toBe(true);
   });
 
   it('rejects bad options with a TypeError naming the option', () => {

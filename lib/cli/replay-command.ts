@@ -40,6 +40,8 @@ Options:
       --timeout <duration>      Per request (e.g. 5s). Default 5s.
       --header 'name: value'    Added to every request (repeatable), e.g. the candidate's auth.
       --transform-request <mod> Module whose default export is a transformRequest hook.
+      --assemble <mod>          Module whose default export assembles streamed events (as the
+                                middleware's assemble option).
       --ignore-path <path>      JSON path left out of the comparison (repeatable).
       --compare <json>          Options of the comparator, e.g. '{"numericTolerance":{"absolute":0.01}}'.
       --failure-threshold <n>   Consecutive failures that stop the replay. Default 5.
@@ -50,8 +52,8 @@ Options:
 Exit codes:
   0    every selected request replayed
   2    bad arguments
-  3    a log is missing or unreadable, --out already holds records (use --resume), or the
-       --transform-request module cannot be loaded
+  3    a log is missing or unreadable, --out already holds records (use --resume), or a
+       --transform-request or --assemble module cannot be loaded
   4    the candidate kept failing: the breaker stopped the replay (resumable)
   130  interrupted (Ctrl-C); every record is written (resumable)
 `;
@@ -72,6 +74,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   header: { type: 'string', multiple: true },
   'transform-request': { type: 'string' },
+  assemble: { type: 'string' },
   'ignore-path': { type: 'string', multiple: true },
   compare: { type: 'string' },
   'failure-threshold': { type: 'string' },
@@ -167,6 +170,7 @@ export function parseReplayArgs(args: string[], now: number): ReplayCommand | 'h
     options.headers = headers;
   }
   if (values['transform-request'] !== undefined) options.transformRequest = values['transform-request'];
+  if (values.assemble !== undefined) options.assemble = values.assemble;
   if (values['failure-threshold'] !== undefined) {
     options.breaker = { failureThreshold: number('failure-threshold', values['failure-threshold'], (n) => Number.isInteger(n) && n > 0, 'a positive whole number') };
   }

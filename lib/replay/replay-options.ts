@@ -16,7 +16,7 @@ export const DEFAULT_REPLAY_METHODS: readonly string[] = Object.freeze(['GET', '
 
 const KNOWN_KEYS = [
   'target', 'name', 'out', 'concurrency', 'maxBytesInFlight', 'rate', 'speed', 'route', 'since', 'until', 'sample', 'limit', 'timeoutMs',
-  'headers', 'methods', 'transformRequest', 'compare', 'breaker', 'maxShadowResponseBytes', 'dryRun', 'resume', 'signal', 'onOutcome',
+  'headers', 'methods', 'transformRequest', 'assemble', 'compare', 'breaker', 'maxShadowResponseBytes', 'dryRun', 'resume', 'signal', 'onOutcome',
   'onProgress', 'windowMs', 'cwd',
 ];
 
@@ -37,6 +37,7 @@ export interface ReplaySettings {
   methods: ReadonlySet<string>;
   dropped: NameMatcher;
   transformRequest: ReplayTransformRequest | string | undefined;
+  assemble: ((events: string[]) => string) | string | undefined;
   dryRun: boolean;
   resume: boolean;
   windowMs: number | undefined;
@@ -73,6 +74,10 @@ export function resolveReplayOptions(input: ReplayOptions): ReplaySettings {
   if (transformRequest !== undefined && typeof transformRequest !== 'function' && (typeof transformRequest !== 'string' || transformRequest === '')) {
     throw new ShadowOptionsError('transformRequest', `must be a function or the path of a module exporting one, got ${showValue(transformRequest)}`);
   }
+  const assemble = input.assemble;
+  if (assemble !== undefined && typeof assemble !== 'function' && (typeof assemble !== 'string' || assemble === '')) {
+    throw new ShadowOptionsError('assemble', `must be a function or the path of a module exporting one, got ${showValue(assemble)}`);
+  }
   const sinceMs = isoTime('since', input.since);
   const untilMs = isoTime('until', input.until);
   if (sinceMs !== undefined && untilMs !== undefined && sinceMs >= untilMs) throw new ShadowOptionsError('since', `must be before \`until\`, got ${showValue(input.since)} and ${showValue(input.until)}`);
@@ -93,6 +98,7 @@ export function resolveReplayOptions(input: ReplayOptions): ReplaySettings {
     methods: new Set(methodList(input.methods)),
     dropped: droppedHeaderSet(engine.secrets.withheldHeaders, engine.stripHeaders),
     transformRequest,
+    assemble,
     dryRun,
     resume: input.resume === true,
     windowMs: input.windowMs === undefined ? undefined : positiveInteger('windowMs', input.windowMs, 1),

@@ -109,7 +109,8 @@ class Replayer {
   async run(): Promise<ReplaySummary> {
     const settings = this.#settings;
     const target = settings.engine.targets[0]!;
-    if (settings.transformRequest !== undefined) target.transformRequest = await loadTransform(settings.transformRequest, settings.cwd);
+    if (settings.transformRequest !== undefined) target.transformRequest = await loadHook<ReplayTransformRequest>(settings.transformRequest, 'transformRequest', settings.cwd);
+    if (settings.assemble !== undefined) settings.engine.assemble = await loadHook<(events: string[]) => string>(settings.assemble, 'assemble', settings.cwd);
     const done = await this.#alreadyReplayed();
     const client = createShadowClient({ timeoutMs: settings.engine.timeoutMs, maxConcurrent: settings.concurrency, maxResponseBytes: settings.engine.maxShadowResponseBytes });
     const runtime = createTargetRuntime(target, client, settings.engine, (state, reason) => {
@@ -198,9 +199,13 @@ class Replayer {
     const arrived = Date.parse(job.record.timestamp) - (job.record.durationMs || 0);
     await pause(this.#pacer.delayFor(arrived, Date.now()), this.#stop);
     const { concurrency, maxBytesInFlight } = this.#settings;
+    const waitStarted = Date.now();
+    let waited = false;
     while (!this.#stopping() && (this.#inFlight.size >= concurrency || (this.#inFlight.size > 0 && this.#bytesInFlight + job.bytes > maxBytesInFlight))) {
+      waited = true;
       await new Promise<void>((resolve) => (this.#slotFreed = resolve));
     }
+    if (waited) this.#pacer.rebase(Date.now(), Date.now() - waitStarted);
     return !this.#stopping();
   }
 
@@ -309,16 +314,16 @@ function limitsOf(settings: ReplaySettings): AnswerLimits {
   };
 }
 
-/** A module's default export, or its `transformRequest` export, when it is a function. */
-async function loadTransform(hook: ReplayTransformRequest | string, cwd: string): Promise<ReplayTransformRequest> {
-  if (typeof hook === 'function') return hook;
+/** A hook given as a function, or a module's default export (or its export named after the option). */
+async function loadHook<T>(hook: T | string, option: string, cwd: string): Promise<T> {
+  if (typeof hook !== 'string') return hook;
   let loaded: Record<string, unknown>;
   try {
     loaded = (await import(pathToFileURL(resolve(cwd, hook)).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `cannot load transformRequest module ${hook}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `cannot load the ${option} module ${hook}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  const fn = typeof loaded.default === 'function' ? loaded.default : loaded.transformRequest;
-  if (typeof fn !== 'function') throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `${hook} must export a function (default export, or one named transformRequest)`);
-  return fn as ReplayTransformRequest;
+  const fn = typeof loaded.default === 'function' ? loaded.default : loaded[option];
+  if (typeof fn !== 'function') throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `${hook} must export a function (default export, or one named ${option})`);
+  return fn as T;
 }

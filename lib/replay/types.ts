@@ -52,6 +52,13 @@ export interface ReplayOptions {
   methods?: string[];
   /** The middleware's hook: a function, or the path of a module whose default export (or `transformRequest` export) is one. */
   transformRequest?: ReplayTransformRequest | string;
+  /**
+   * Turns the events of a streamed answer into the output compared, as the middleware's `assemble` (a function, or
+   * the path of a module whose default export, or `assemble` export, is one). Use the same one as the middleware,
+   * or streamed answers compare the production output it assembled with a differently assembled candidate output.
+   * Default: the payloads concatenated.
+   */
+  assemble?: ((events: string[]) => string) | string;
   /** Options of the default comparator, as in the middleware (`ignorePaths`, `numericTolerance`, `maxDifferences`). Default `{}`. */
   compare?: CompareOptions;
   /** The candidate's breaker: once it opens, the replay stops (resumable). Default `{ failureThreshold: 5 }`. */
