@@ -320,6 +320,7 @@ describe('replayShadowLog', () => {
     expect(a.length).toBeLessThan(REPLAYABLE);
     const limited = await replayShadowLog(sourceLog, { ...base(v3, newOut()), limit: 7 }).done;
     expect(limited.stats.replayed).toBe(7);
+    expect(limited.stats.limitReached).toBe(true);
   });
 
   it('applies a transformRequest module with the middleware\'s hook contract', async () => {

@@ -208,6 +208,7 @@ export function summaryLine(summary: ReplaySummary, name: string, dryRun: boolea
   if (s.credentialsDropped > 0) parts.push(`sent without logged credentials ${s.credentialsDropped}`);
   const filtered = counts(s.filtered);
   if (filtered) parts.push(`left out: ${filtered}`);
+  if (s.limitReached) parts.push('stopped at --limit');
   return `${parts.join('; ')}\n`;
 }
 

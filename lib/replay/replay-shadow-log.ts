@@ -52,7 +52,8 @@ export function replayShadowLog(paths: string | readonly string[], options: Repl
 export function emptyReplayStats(): ReplayStats {
   return {
     read: 0,
-    filtered: { route: 0, time: 0, sample: 0, limit: 0, already_replayed: 0 },
+    filtered: { route: 0, time: 0, sample: 0, already_replayed: 0 },
+    limitReached: false,
     notReplayable: {},
     replayed: 0,
     approximate: 0,
@@ -182,7 +183,7 @@ class Replayer {
     const production = loggedProductionAnswer(record);
     if (!production.ok) return this.#refuse(record.requestId, production.reason);
     if (settings.limit !== undefined && this.#launched >= settings.limit) {
-      stats.filtered.limit++;
+      stats.limitReached = true;
       return 'limit';
     }
     return { record, production: production.answer, rebuilt: rebuilt.value, bytes: rebuilt.value.request.body?.length ?? 0 };

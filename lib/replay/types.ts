@@ -108,14 +108,16 @@ export type NotReplayableReason =
   | 'no_production_record';
 
 /** Why a logged request was left out on purpose. */
-export type FilteredReason = 'route' | 'time' | 'sample' | 'limit' | 'already_replayed';
+export type FilteredReason = 'route' | 'time' | 'sample' | 'already_replayed';
 
 /** Counts of a replay; live while it runs, final once `done` resolved. */
 export interface ReplayStats {
   /** Requests read from the logs (entries). */
   read: number;
-  /** Left out by `route`, `since`/`until`, `sample`, `limit` or `resume`. */
+  /** Left out by `route`, `since`/`until`, `sample` or `resume`. */
   filtered: Record<FilteredReason, number>;
+  /** The replay stopped reading because `limit` requests were sent. */
+  limitReached: boolean;
   /** Could not be replayed faithfully, by reason. */
   notReplayable: Partial<Record<NotReplayableReason, number>>;
   /** Sent to the candidate (or, with `dryRun`, that would have been). */
