@@ -338,6 +338,7 @@ describe('replayShadowLog', () => {
     expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1', out: 'x.log', rat: 5 } as never)).toThrow(/Did you mean `rate`/);
     expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1', out: 'x.log', sample: 2 })).toThrow(TypeError);
     expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1' })).toThrow(/`out`/);
+    expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1', out: sourceLog, resume: true })).toThrow(/must not be one of the logs/);
   });
 });
 

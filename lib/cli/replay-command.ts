@@ -298,6 +298,10 @@ export async function replayCommand(args: string[]): Promise<number> {
   }
   const name = options.name ?? options.target;
   process.stdout.write(summaryLine(summary, name, options.dryRun === true));
+  const dropped = Object.entries(summary.log?.dropped ?? {}).filter(([, n]) => n > 0);
+  if (dropped.length > 0) {
+    process.stderr.write(`${NAME}: warning: ${dropped.map(([reason, n]) => `${n} records ${reason}`).join(', ')} could not be written to ${options.out}.\n`);
+  }
   const stdinNote = stdin ? ' (with the same input on stdin)' : '';
   if (summary.end === 'breaker_open') {
     process.stderr.write(`${NAME}: replay paused: ${name} is failing (${summary.breakerReason ?? 'breaker open'}). Every record so far is written to ${options.out}.\n`);

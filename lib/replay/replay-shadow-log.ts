@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ShadowOptionsError, showValue } from '../errors.js';
 import { concatenatePayloads } from '../engine/stream-events.js';
 import { createShadowClient, type ShadowOutcome } from '../engine/dispatch.js';
 import { openFileSink, type RecordSink } from '../engine/sink.js';
@@ -39,6 +40,10 @@ import type { NotReplayableReason, ReplayEnd, ReplayOptions, ReplayOutcome, Repl
 export function replayShadowLog(paths: string | readonly string[], options: ReplayOptions): ReplayRun {
   const settings = resolveReplayOptions(options);
   const sources = typeof paths === 'string' ? [paths] : [...paths];
+  const out = settings.out === undefined ? undefined : resolve(settings.cwd, settings.out);
+  if (out !== undefined && sources.some((source) => resolve(settings.cwd, source) === out)) {
+    throw new ShadowOptionsError('out', `must not be one of the logs being replayed (${showValue(settings.out)}): records would be appended to the file being read`);
+  }
   const stop = new AbortController();
   if (options.signal) {
     if (options.signal.aborted) stop.abort();
@@ -66,6 +71,9 @@ export function emptyReplayStats(): ReplayStats {
     peakBytesInFlight: 0,
   };
 }
+
+/** Bytes of records waiting for the disk before the replay waits for them (the sink drops past 16 MiB). */
+const MAX_PENDING_LOG_BYTES = 4 * 1_048_576;
 
 interface Job {
   record: ProductionRecord;
@@ -142,8 +150,15 @@ class Replayer {
       client.destroy();
       await this.#sink?.close(10_000);
     }
+    const log = this.#sink?.stats();
     const end: ReplayEnd = this.#breakerReason !== undefined ? 'breaker_open' : this.#stop.aborted ? 'stopped' : 'completed';
-    return { end, ...(this.#breakerReason !== undefined ? { breakerReason: this.#breakerReason } : {}), stats: this.stats, reading: reader.stats as ReadStats };
+    return {
+      end,
+      ...(this.#breakerReason !== undefined ? { breakerReason: this.#breakerReason } : {}),
+      stats: this.stats,
+      reading: reader.stats as ReadStats,
+      ...(log !== undefined ? { log } : {}),
+    };
   }
 
   #stopping(): boolean {
@@ -197,6 +212,8 @@ class Replayer {
 
   /** Waits for the pace (rate, speed), a free slot and room for the body's bytes. False when the replay is stopping. */
   async #waitForTurn(job: Job): Promise<boolean> {
+    // A disk slower than the candidate slows the replay down instead of dropping records.
+    if (this.#sink !== undefined && this.#sink.stats().pendingBytes > MAX_PENDING_LOG_BYTES) await this.#sink.flush();
     const arrived = Date.parse(job.record.timestamp) - (job.record.durationMs || 0);
     await pause(this.#pacer.delayFor(arrived, Date.now()), this.#stop);
     const { concurrency, maxBytesInFlight } = this.#settings;

@@ -1,7 +1,8 @@
 /**
  * Public shapes of `replayShadowLog`: its options, what it counts, and what it reports per request.
  */
-import type { BreakerOptions, CompareOptions, HeaderMap, ShadowRequest, ShadowRequestChange } from '../types.js';
+import type { ReadStats } from '../read/index.js';
+import type { BreakerOptions, CompareOptions, HeaderMap, ShadowRequest, ShadowRequestChange, SinkStats } from '../types.js';
 
 /** A `transformRequest` hook: the middleware's contract. */
 export type ReplayTransformRequest = (request: ShadowRequest) => ShadowRequestChange | Promise<ShadowRequestChange>;
@@ -170,7 +171,9 @@ export interface ReplaySummary {
   breakerReason?: string;
   stats: ReplayStats;
   /** Counts of reading the source logs. */
-  reading: import('../read/index.js').ReadStats;
+  reading: ReadStats;
+  /** The output file's counters: records written, and dropped by reason (a disk error). Absent when nothing was written. */
+  log?: SinkStats;
 }
 
 /** A running replay: `stats` is live; `done` resolves when it ended and every record is written. It never rejects for a request's sake. */
