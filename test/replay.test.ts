@@ -242,7 +242,7 @@ describe('replayShadowLog', () => {
 
   it('respects rate within 10 %, measured from the times the candidate received the requests', async () => {
     const v3 = await v3Server();
-    const rate = 50;
+    const rate = 25;
     await replayShadowLog(sourceLog, { ...base(v3, newOut()), rate }).done;
     const achieved = 1000 / msPerRequest(v3.received.map((r) => r.at));
     expect(achieved / rate).toBeGreaterThan(0.9);
@@ -321,6 +321,18 @@ describe('replayShadowLog', () => {
     const limited = await replayShadowLog(sourceLog, { ...base(v3, newOut()), limit: 7 }).done;
     expect(limited.stats.replayed).toBe(7);
     expect(limited.stats.limitReached).toBe(true);
+  });
+
+  it('sends a request once when the logs repeat it', async () => {
+    // The same records two minutes later: past the join window, so the reader yields them as entries of their own.
+    const copy = path.join(dir, 'copy.log');
+    const later = (await readRecords(sourceLog)).map((r) => JSON.stringify({ ...r, timestamp: new Date(Date.parse(r.timestamp) + 120_000).toISOString() }));
+    await writeFile(copy, `${later.join('\n')}\n`);
+    const v3 = await v3Server();
+    const summary = await replayShadowLog([sourceLog, copy], { ...base(v3, newOut()), route: '/items/:id' }).done;
+    expect(summary.stats.replayed).toBe(ITEMS);
+    expect(summary.stats.filtered.duplicate).toBe(ITEMS + 3); // the DELETEs are repeated too
+    expect(v3.received).toHaveLength(ITEMS);
   });
 
   it('applies a transformRequest module with the middleware\'s hook contract', async () => {
@@ -404,7 +416,7 @@ describe('express-shadow replay (CLI)', () => {
 
   it('prints what would be sent on --dry-run', async () => {
     const v3 = await v3Server();
-    const result = await runCli(['replay', sourceLog, '--target', v3.url, '--methods', 'GET,POST', '--dry-run', '--route', '/items/:id']);
+    const result = await runCli(['replay', sourceLog, '--target', v3.url, '--out', newOut(), '--methods', 'GET,POST', '--dry-run', '--route', '/items/:id']);
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n');
     expect(lines.slice(0, ITEMS).every((line) => /^GET http:\/\/127\.0\.0\.1:\d+\/items\/\d 0 bytes/.test(line))).toBe(true);

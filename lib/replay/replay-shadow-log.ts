@@ -57,7 +57,7 @@ export function replayShadowLog(paths: string | readonly string[], options: Repl
 export function emptyReplayStats(): ReplayStats {
   return {
     read: 0,
-    filtered: { route: 0, time: 0, sample: 0, already_replayed: 0 },
+    filtered: { route: 0, time: 0, sample: 0, already_replayed: 0, duplicate: 0 },
     limitReached: false,
     notReplayable: {},
     replayed: 0,
@@ -93,6 +93,8 @@ class Replayer {
   #bytesInFlight = 0;
   #slotFreed: (() => void) | undefined;
   #launched = 0;
+  /** requestIds taken in this run. */
+  readonly #seen = new Set<string>();
   #breakerReason: string | undefined;
   /** Original timestamp of the request sent last. */
   #lastTimestamp: string | undefined;
@@ -193,6 +195,9 @@ class Replayer {
     if ((settings.sinceMs !== undefined && !(time >= settings.sinceMs)) || (settings.untilMs !== undefined && !(time < settings.untilMs))) return void stats.filtered.time++;
     if (settings.sample < 1 && !(sampleBucket(record.requestId) < settings.sample)) return void stats.filtered.sample++;
     if (done.has(record.requestId)) return void stats.filtered.already_replayed++;
+    // A production record repeated in the logs (a rewritten batch, the same file given twice) is sent once.
+    if (this.#seen.has(record.requestId)) return void stats.filtered.duplicate++;
+    this.#seen.add(record.requestId);
     const rebuilt = rebuildRequest(record, { target: endpointOf(settings), dropped: settings.dropped, methods: settings.methods, extraHeaders: settings.headers });
     if (!rebuilt.ok) return this.#refuse(record.requestId, rebuilt.reason);
     const production = loggedProductionAnswer(record);

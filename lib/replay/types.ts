@@ -109,13 +109,13 @@ export type NotReplayableReason =
   | 'no_production_record';
 
 /** Why a logged request was left out on purpose. */
-export type FilteredReason = 'route' | 'time' | 'sample' | 'already_replayed';
+export type FilteredReason = 'route' | 'time' | 'sample' | 'already_replayed' | 'duplicate';
 
 /** Counts of a replay; live while it runs, final once `done` resolved. */
 export interface ReplayStats {
   /** Requests read from the logs (entries). */
   read: number;
-  /** Left out by `route`, `since`/`until`, `sample` or `resume`. */
+  /** Left out by `route`, `since`/`until`, `sample`, `resume`, or because the request was already taken in this run (`duplicate`). */
   filtered: Record<FilteredReason, number>;
   /** The replay stopped reading because `limit` requests were sent. */
   limitReached: boolean;
