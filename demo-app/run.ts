@@ -42,6 +42,8 @@ Options:
   --prod-latency-ms <ms>      Latency of v1 (mean, spread ±50%). Default 5.
   --seed <n>                  Order of the sentences. Default 1.
   --serve                     Keep the servers up for your own curl requests; Ctrl-C stops them and reports.
+  --replay                    Then replay the log's /predict traffic against v2 without its injected failures
+                              ("v2-fixed") with \`express-shadow replay\`, and report on that (docs/replay.md).
   --port <n>                  The gateway's port (for a Prometheus scrape config, say). Default 0: a free one.
   --log-dir <dir>             Where the shadow log goes (shadow.log, replaced each run). Default demo-app/logs.
   --out-dir <dir>             Where the reports go (report.html, report.json, metrics.txt, run.json).
@@ -59,6 +61,7 @@ interface DemoOptions {
   prodLatencyMs: number;
   seed: number;
   serve: boolean;
+  replay: boolean;
   port: number;
   logDir: string;
   outDir: string;
@@ -77,6 +80,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
       'prod-latency-ms': { type: 'string', default: '5' },
       seed: { type: 'string', default: '1' },
       serve: { type: 'boolean', default: false },
+      replay: { type: 'boolean', default: false },
       port: { type: 'string', default: '0' },
       'log-dir': { type: 'string', default: path.join(HERE, 'logs') },
       'out-dir': { type: 'string', default: path.join(HERE, 'out') },
@@ -101,6 +105,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
     prodLatencyMs: number('prod-latency-ms', values['prod-latency-ms'], 0, 60_000),
     seed: number('seed', values.seed, 0, 2 ** 32 - 1, true),
     serve: values.serve,
+    replay: values.replay,
     port: number('port', values.port, 0, 65_535, true),
     logDir: path.resolve(values['log-dir']),
     outDir: path.resolve(values['out-dir']),
@@ -313,6 +318,7 @@ async function main(): Promise<number> {
     say(`JSON report: ${show(jsonReport)}`);
     say(`Shadow log:  ${show(logFile)}`);
     if (manifest.metrics) say(`Metrics:     ${show(manifest.metrics)}   (Grafana dashboard: ${show(path.join(HERE, 'grafana/express-shadow-dashboard.json'))})`);
+    if (exitCode === 0 && options.replay && !manifest.interrupted) exitCode = await replayDemo(logFile, options);
   }
 
   timings.total = performance.now() - startedAt;
@@ -322,6 +328,31 @@ async function main(): Promise<number> {
   process.off('SIGTERM', onSignal);
   if (exitCode === 0 && manifest.interrupted) return 130;
   return exitCode;
+}
+
+/**
+ * `--replay`: the log's /predict traffic sent again, to v2 without the injected failures, by the package's own
+ * `express-shadow replay`, then reported. The fields naming the model differ by design and are left out.
+ */
+async function replayDemo(logFile: string, options: DemoOptions): Promise<number> {
+  const replayLog = path.join(options.outDir, 'replay.log');
+  await rm(replayLog, { force: true });
+  const fixed = new Service('v2-fixed', path.join(HERE, 'models/model-server.ts'), ['--model', 'v2', '--latency-ms', String(options.prodLatencyMs)], { cwd: ROOT });
+  const bin = await cliPath();
+  try {
+    const ready = await fixed.waitFor('listening', 30_000);
+    say(`\nReplay: the same /predict requests, sent again to v2 without its injected failures (v2-fixed, ${String(ready.url)}).\n`);
+    const args = ['replay', show(logFile), '--target', String(ready.url), '--name', 'v2-fixed', '--out', show(replayLog), '--methods', 'POST', '--route', '/predict',
+      '--rate', '200', '--ignore-path', '$.model', '--ignore-path', '$.version', '--ignore-path', '$.score'];
+    say(`$ npx express-shadow ${args.map(quoteArg).join(' ')}`);
+    const code = await runCli(bin, args, 'inherit');
+    if (code !== 0) return code;
+    const reportArgs = ['report', show(replayLog), '--label-path', '$.label', '--out', show(path.join(options.outDir, 'replay-report.html'))];
+    say(`\n$ npx express-shadow ${reportArgs.map(quoteArg).join(' ')}`);
+    return await runCli(bin, reportArgs, 'inherit');
+  } finally {
+    await fixed.stop(5000);
+  }
 }
 
 /** The gateway imports the package by its name, which resolves to dist/: it must have been built. */

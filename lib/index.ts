@@ -39,3 +39,4 @@ export type * from './types.js';
 export type { MetricsOptions } from './metrics.js';
 export { DEFAULT_LATENCY_BUCKETS } from './metrics.js';
 export * from './report/index.js';
+export * from './replay/index.js';

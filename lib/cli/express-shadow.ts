@@ -444,6 +444,7 @@ async function report(args: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'report') return report(rest);
+  if (command === 'replay') return (await import('./replay-command.js')).replayCommand(rest);
   if (command === '--version' || command === '-v') {
     process.stdout.write(`${version()}\n`);
     return ExitCode.ok;
@@ -456,7 +457,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(HELP);
     return ExitCode.badArguments;
   }
-  return fail(`unknown command ${JSON.stringify(command)}; the command is "report".\nRun "${NAME} --help" for usage.`, ExitCode.badArguments);
+  return fail(`unknown command ${JSON.stringify(command)}; the commands are "report" and "replay".\nRun "${NAME} --help" for usage.`, ExitCode.badArguments);
 }
 
 // `report | head` closes the pipe early: stop quietly with the report's exit code, as Unix tools do.

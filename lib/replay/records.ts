@@ -1,0 +1,99 @@
+/**
+ * The records a replay writes, in the middleware's format: a copy of the source production record, the candidate's
+ * `shadow` record, and its `comparison` with the logged production answer. All three carry the original production
+ * record's `timestamp` (the time of the traffic, which keeps them inside the reader's join window next to each other
+ * and next to other replays of the same log) and `replay: { at, source, originalTimestamp }` (when it was replayed).
+ * The copy names no `targets`, so a reader given several replay logs waits for every candidate it has seen.
+ */
+import type { ShadowOutcome } from '../engine/dispatch.js';
+import { headerString, round, streamMeasurements, type AnswerLimits } from '../engine/answers.js';
+import { bodyForLog, decodeBody } from '../engine/logged-body.js';
+import { headersForLog } from '../engine/headers.js';
+import { redactDifference } from '../engine/redact-body.js';
+import { redactJson } from '../json-path.js';
+import type { ResolvedOptions } from '../options.js';
+import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord } from '../types.js';
+import type { ReplayMarker } from './types.js';
+
+/** A record of ours: the middleware's shape plus where it came from. */
+export type Replayed<T> = T & { replay: ReplayMarker };
+
+export interface RecordContext {
+  config: ResolvedOptions;
+  limits: AnswerLimits;
+  name: string;
+  marker: ReplayMarker;
+}
+
+/** The source production record, without the targets it was mirrored to then. */
+export function productionCopy(record: ProductionRecord, ctx: RecordContext): Replayed<ProductionRecord> {
+  const { targets: _targets, ...copy } = record;
+  return { ...copy, replay: ctx.marker };
+}
+
+/** The candidate's record, and its answer as the comparator sees it (`undefined` when it failed). */
+export function shadowRecordOf(
+  requestId: string,
+  outcome: ShadowOutcome,
+  ctx: RecordContext,
+): { record: Replayed<ShadowRecord>; answer: ComparedAnswer | undefined; truncated: boolean } {
+  const { config } = ctx;
+  const base = { type: 'shadow' as const, requestId, timestamp: ctx.marker.originalTimestamp, target: ctx.name, durationMs: round(outcome.durationMs), replay: ctx.marker };
+  if (!outcome.ok) return { record: { ...base, error: { code: outcome.code, message: outcome.message } }, answer: undefined, truncated: false };
+  const contentType = headerString(outcome.headers['content-type']);
+  const body = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
+  const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks, ctx.limits);
+  const record: Replayed<ShadowRecord> = {
+    ...base,
+    status: outcome.status,
+    response: {
+      headers: headersForLog(outcome.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+      ...bodyForLog(body, contentType, config.secrets.bodies, config.secrets.logBodies.response),
+      ...(outcome.truncated ? { responseTruncated: true as const } : {}),
+      ...(stream ? { stream: stream.measurements } : {}),
+    },
+  };
+  const headers = outcome.headers as ComparedAnswer['headers'];
+  const answer: ComparedAnswer = stream?.answer
+    ? { ...stream.answer, status: outcome.status, headers }
+    : { status: outcome.status, headers, isJson: body.isJson, json: body.json, bytes: body.bytes };
+  return { record, answer, truncated: outcome.truncated };
+}
+
+/**
+ * The comparison with production's logged answer. That answer had its secret fields masked before it was logged,
+ * so the candidate's is masked the same way first: masked fields compare equal instead of differing every time.
+ */
+export function comparisonRecordOf(
+  production: { record: ProductionRecord; answer: ComparedAnswer },
+  shadow: { answer: ComparedAnswer; durationMs: number },
+  ctx: RecordContext,
+): Replayed<ComparisonRecord> {
+  const { config } = ctx;
+  const statusMatch = production.answer.status === shadow.answer.status;
+  const base = {
+    type: 'comparison' as const,
+    requestId: production.record.requestId,
+    timestamp: production.record.timestamp,
+    target: ctx.name,
+    statusMatch,
+    latencyDeltaMs: round(shadow.durationMs - production.record.durationMs),
+    replay: ctx.marker,
+  };
+  if (!statusMatch) return { ...base, match: false, differences: [] };
+  const candidate = shadow.answer.isJson ? { ...shadow.answer, json: redactJson(shadow.answer.json, config.secrets.bodies.paths) } : shadow.answer;
+  try {
+    const result = config.comparator!(production.answer, candidate);
+    const listed = result.differences ?? [];
+    const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
+    return {
+      ...base,
+      match: Boolean(result.match),
+      differences: listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response)),
+      ...(total > listed.length ? { differencesTruncated: true as const } : {}),
+      ...(typeof result.score === 'number' ? { score: result.score } : {}),
+    };
+  } catch (error) {
+    return { ...base, match: false, differences: [], error: `compare threw: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}

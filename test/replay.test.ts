@@ -1,0 +1,426 @@
+/**
+ * `express-shadow replay` end to end: a real app with the middleware and a v2 shadow writes a log; that log is
+ * replayed against a v3 server built to disagree on a known fraction of requests.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replayShadowLog, shadowMiddleware, buildReport, type ReplayOutcome, type ShadowLogRecord } from '../lib/index.js';
+import { listen, readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempDir } from './helpers.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const labelOf = (id: number) => (id % 2 === 0 ? 'negative' : 'positive');
+/** v3 flips the label of every request whose id is a multiple of 4. */
+const v3LabelOf = (id: number) => (id % 4 === 0 ? (labelOf(id) === 'positive' ? 'negative' : 'positive') : labelOf(id));
+
+const PREDICTS = 40; // ids 0..39: 10 disagree
+const PARSED_IDS = [101, 102, 103, 105]; // none disagree; replayed as approximate
+const ITEMS = 5;
+const REPLAYABLE = PREDICTS + PARSED_IDS.length + ITEMS + 1; // + one GET /search with a credential in its query
+const EXPECTED_MATCH = (REPLAYABLE - PREDICTS / 4) / REPLAYABLE;
+
+interface Received {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
+
+interface V3 {
+  url: string;
+  received: Received[];
+  mode: 'good' | 'fail';
+  onReceive?: (count: number) => void;
+  close(): Promise<void>;
+}
+
+/** The candidate: answers like production except on ids divisible by 4, and records what it received and when. */
+async function startV3(mode: V3['mode'] = 'good'): Promise<V3> {
+  const state = { received: [] as Received[], mode } as Pick<V3, 'received' | 'mode' | 'onReceive'>;
+  const server = http.createServer((req, res) => {
+    const at = performance.now();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      state.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, at });
+      state.onReceive?.(state.received.length);
+      if (state.mode === 'fail') {
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"overloaded"}');
+        return;
+      }
+      res.setHeader('content-type', 'application/json');
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname.startsWith('/items/')) res.end(JSON.stringify({ id: url.pathname.slice(7), label: 'item' }));
+      else if (url.pathname === '/search') res.end(JSON.stringify({ results: [url.searchParams.get('q')] }));
+      else {
+        const id = (JSON.parse(body) as { id: number }).id;
+        res.end(JSON.stringify({ id, label: v3LabelOf(id) }));
+      }
+    });
+  });
+  const served = await listen(server, {});
+  return Object.assign(state, { url: served.url, close: served.close }) as V3;
+}
+
+/**
+ * Milliseconds per request: the slope of receive time over request index (least squares), so one late first or
+ * last request does not skew it.
+ */
+function msPerRequest(receivedAt: number[]): number {
+  const times = [...receivedAt].sort((a, b) => a - b);
+  const n = times.length;
+  const meanIndex = (n - 1) / 2;
+  const meanTime = times.reduce((a, b) => a + b, 0) / n;
+  let covariance = 0;
+  let variance = 0;
+  times.forEach((t, i) => {
+    covariance += (i - meanIndex) * (t - meanTime);
+    variance += (i - meanIndex) ** 2;
+  });
+  return covariance / variance;
+}
+
+let dir: string;
+let sourceLog: string;
+let sourceGz: string;
+let sourceProductionIds: Set<string>;
+
+/** Runs the production app with the middleware and a v2 shadow, and sends it a known mix of requests. */
+async function writeSourceLog(): Promise<void> {
+  dir = await tempDir();
+  sourceLog = path.join(dir, 'shadow.log');
+  const v2 = await startShadowServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(req.body.length > 0 ? JSON.stringify({ id: (JSON.parse(req.body.toString()) as { id: number }).id, label: 'v2' }) : '{}');
+  });
+  const shadow = shadowMiddleware({ target: v2.url, name: 'v2', logFile: sourceLog, maxLoggedBodyBytes: 300 });
+  const app = express();
+  app.use('/parsed', express.json()); // parsed before the middleware sees it: bodySource "parsed"
+  app.use(shadow);
+  const predict = (req: express.Request, res: express.Response) => {
+    const id = (req.body as { id: number }).id;
+    res.json({ id, label: labelOf(id) });
+  };
+  app.post('/predict', express.json(), predict);
+  app.post('/parsed/predict', predict);
+  app.get('/items/:id', (req, res) => void res.json({ id: req.params.id, label: 'item' }));
+  app.delete('/items/:id', (_req, res) => void res.json({ deleted: true }));
+  app.get('/search', (req, res) => void res.json({ results: [req.query.q] }));
+  const server = await serve(app);
+  const json = { 'content-type': 'application/json' };
+  const auth = (i: number) => ({ ...json, authorization: `Bearer prod-secret-${i}`, 'x-api-key': `key-${i}`, 'x-tenant': 'acme' });
+  for (let id = 0; id < PREDICTS; id++) await sendRaw(server.url, { path: '/predict', headers: auth(id), body: JSON.stringify({ id, text: `hello ${id}` }) });
+  for (const id of PARSED_IDS) await sendRaw(server.url, { path: '/parsed/predict', headers: json, body: JSON.stringify({ id, text: 'parsed' }) });
+  for (let i = 0; i < ITEMS; i++) await sendRaw(server.url, { method: 'GET', path: `/items/${i}` });
+  await sendRaw(server.url, { method: 'GET', path: '/search?q=cats&api_key=abc123' });
+  for (let i = 0; i < 3; i++) await sendRaw(server.url, { method: 'DELETE', path: `/items/${i}` });
+  for (let i = 0; i < 2; i++) await sendRaw(server.url, { path: '/predict', headers: json, body: JSON.stringify({ id: 300 + i, text: 'x'.repeat(400) }) });
+  for (let i = 0; i < 2; i++) await sendRaw(server.url, { path: '/predict', headers: json, body: JSON.stringify({ id: 200 + i, password: 'hunter2' }) });
+  await shadow.whenIdle();
+  await shadow.close();
+  await server.close();
+  await v2.close();
+  const records = await readRecords(sourceLog);
+  sourceProductionIds = new Set(recordsOfType(records, 'production').map((r) => r.requestId));
+  sourceGz = path.join(dir, 'shadow.log.gz');
+  await writeFile(sourceGz, gzipSync(await readFile(sourceLog)));
+}
+
+let outCount = 0;
+const newOut = () => path.join(dir, `replay-${++outCount}.log`);
+
+const closers: (() => Promise<void>)[] = [];
+async function v3Server(mode: V3['mode'] = 'good'): Promise<V3> {
+  const v3 = await startV3(mode);
+  closers.push(() => v3.close());
+  return v3;
+}
+
+beforeAll(writeSourceLog, 30_000);
+afterAll(async () => {
+  for (const close of closers) await close();
+});
+
+const base = (v3: V3, out: string) => ({ target: v3.url, name: 'v3', out, methods: ['GET', 'POST'], headers: { authorization: 'Bearer v3-own' } });
+
+describe('replayShadowLog', () => {
+  it('writes one production, shadow and comparison record per replayable request, and counts the rest by reason', async () => {
+    expect(sourceProductionIds.size).toBe(REPLAYABLE + 3 + 2 + 2);
+    const v3 = await v3Server();
+    const out = newOut();
+    const summary = await replayShadowLog(sourceLog, base(v3, out)).done;
+
+    expect(summary.end).toBe('completed');
+    expect(summary.stats.replayed).toBe(REPLAYABLE);
+    expect(summary.stats.notReplayable).toEqual({ method_not_allowed: 3, body_truncated: 2, body_redacted: 2 });
+    expect(summary.stats.approximate).toBe(PARSED_IDS.length);
+    expect(summary.stats.credentialsDropped).toBe(PREDICTS + 1);
+    const records = await readRecords(out);
+    for (const type of ['production', 'shadow', 'comparison'] as const) {
+      const ofType = recordsOfType(records, type);
+      expect(ofType).toHaveLength(REPLAYABLE);
+      expect(new Set(ofType.map((r) => r.requestId)).size).toBe(REPLAYABLE);
+      for (const record of ofType) expect(sourceProductionIds.has(record.requestId)).toBe(true);
+    }
+    const shadows = recordsOfType(records, 'shadow');
+    expect(shadows.every((r) => r.target === 'v3' && r.status === 200)).toBe(true);
+    const marked = shadows[0] as ShadowLogRecord & { replay: { at: string; source: string[]; originalTimestamp: string } };
+    expect(marked.replay.source).toEqual([sourceLog]);
+    expect(Date.parse(marked.replay.originalTimestamp)).toBeLessThanOrEqual(Date.parse(marked.replay.at));
+    const approximate = shadows.filter((r) => (r as { replay?: { approximate?: true } }).replay?.approximate === true);
+    expect(approximate).toHaveLength(PARSED_IDS.length);
+    // The request the candidate got is production's, with its x-request-id.
+    const predict = v3.received.find((r) => r.url === '/predict' && JSON.parse(r.body).id === 7)!;
+    expect(JSON.parse(predict.body)).toEqual({ id: 7, text: 'hello 7' });
+    expect(sourceProductionIds.has(String(predict.headers['x-request-id']))).toBe(true);
+  });
+
+  it('never sends a redacted credential: logged secrets are left out and the candidate gets only its own', async () => {
+    const v3 = await v3Server();
+    await replayShadowLog(sourceLog, base(v3, newOut())).done;
+    expect(v3.received).toHaveLength(REPLAYABLE);
+    for (const request of v3.received) {
+      const values = Object.values(request.headers).flat().join('\n');
+      expect(values).not.toContain('REDACTED');
+      expect(values).not.toContain('prod-secret');
+      expect(request.headers.authorization).toBe('Bearer v3-own');
+      expect(request.headers['x-api-key']).toBeUndefined();
+      expect(request.url).not.toContain('api_key');
+    }
+    expect(v3.received.find((r) => r.url.startsWith('/search'))?.url).toBe('/search?q=cats');
+    expect(v3.received.filter((r) => r.headers['x-tenant'] === 'acme')).toHaveLength(PREDICTS);
+  });
+
+  it('gives the report the agreement v3 was built to give', async () => {
+    const v3 = await v3Server();
+    const out = newOut();
+    await replayShadowLog(sourceLog, base(v3, out)).done;
+    const report = await buildReport([out]);
+    const figures = report.match.byTarget.find((t) => t.target === 'v3')!;
+    expect(figures.match.total).toBe(REPLAYABLE);
+    expect(figures.match.rate).toBeCloseTo(EXPECTED_MATCH, 10);
+    expect(report.totals.orphans).toEqual({ noShadow: 0, noProduction: 0, late: 0 });
+  });
+
+  it('reports several candidates side by side from their replay logs read together', async () => {
+    const v3 = await v3Server();
+    const v4 = await v3Server();
+    const [out3, out4] = [newOut(), newOut()];
+    await replayShadowLog(sourceLog, base(v3, out3)).done;
+    // v4 is v3 without the flipped labels: the same server, compared with ignorePaths on the label.
+    await replayShadowLog(sourceLog, { ...base(v4, out4), name: 'v4', compare: { ignorePaths: ['$.label'] } }).done;
+    const report = await buildReport([out3, out4]);
+    const byName = Object.fromEntries(report.match.byTarget.map((t) => [t.target, t.match]));
+    expect(byName.v3).toMatchObject({ total: REPLAYABLE, count: REPLAYABLE - PREDICTS / 4 });
+    expect(byName.v4).toMatchObject({ total: REPLAYABLE, count: REPLAYABLE });
+    expect(report.totals.orphans).toEqual({ noShadow: 0, noProduction: 0, late: 0 });
+  });
+
+  it('replays with the original inter-arrival times scaled by speed', async () => {
+    // The source's /items requests, re-stamped one second apart.
+    const records = (await readRecords(sourceLog)).filter((r) => 'route' in r && r.route === '/items/:id' && r.method === 'GET');
+    const start = Date.parse('2024-05-01T10:00:00Z');
+    const spaced = path.join(dir, 'spaced.log');
+    await writeFile(spaced, records.map((r, i) => JSON.stringify({ ...r, timestamp: new Date(start + i * 1000).toISOString(), durationMs: 0 })).join('\n') + '\n');
+    const v3 = await v3Server();
+    const speed = 10;
+    await replayShadowLog(spaced, { ...base(v3, newOut()), speed }).done;
+    expect(v3.received).toHaveLength(ITEMS);
+    const achievedGap = msPerRequest(v3.received.map((r) => r.at));
+    expect(achievedGap / (1000 / speed)).toBeGreaterThan(0.9);
+    expect(achievedGap / (1000 / speed)).toBeLessThan(1.1);
+  });
+
+  it('respects rate within 10 %, measured from the times the candidate received the requests', async () => {
+    const v3 = await v3Server();
+    const rate = 25;
+    await replayShadowLog(sourceLog, { ...base(v3, newOut()), rate }).done;
+    const achieved = 1000 / msPerRequest(v3.received.map((r) => r.at));
+    expect(achieved / rate).toBeGreaterThan(0.9);
+    expect(achieved / rate).toBeLessThan(1.1);
+  });
+
+  it('sends nothing and writes nothing on a dry run, and reports what would be sent', async () => {
+    const v3 = await v3Server();
+    const out = newOut();
+    const outcomes: ReplayOutcome[] = [];
+    const summary = await replayShadowLog(sourceLog, { ...base(v3, out), dryRun: true, onOutcome: (o) => outcomes.push(o) }).done;
+    expect(summary.stats.replayed).toBe(REPLAYABLE);
+    expect(outcomes.filter((o) => o.kind === 'dry_run')).toHaveLength(REPLAYABLE);
+    expect(outcomes.filter((o) => o.kind === 'not_replayable')).toHaveLength(7);
+    const sample = outcomes.find((o) => o.kind === 'dry_run' && o.url.endsWith('/predict'));
+    expect(sample).toMatchObject({ method: 'POST', headers: { authorization: 'Bearer v3-own' } });
+    expect(v3.received).toHaveLength(0);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
+  it('stops cleanly with every record written, and resume sends only what is left, each request once', async () => {
+    const v3 = await v3Server();
+    const out = newOut();
+    const controller = new AbortController();
+    v3.onReceive = (count) => {
+      if (count === 10) controller.abort();
+    };
+    const first = await replayShadowLog(sourceLog, { ...base(v3, out), concurrency: 2, signal: controller.signal }).done;
+    expect(first.end).toBe('stopped');
+    const sentFirst = v3.received.length;
+    expect(sentFirst).toBeLessThan(REPLAYABLE);
+    expect(recordsOfType(await readRecords(out), 'shadow')).toHaveLength(sentFirst);
+
+    await expect(replayShadowLog(sourceLog, base(v3, out)).done).rejects.toMatchObject({ code: 'ERR_SHADOW_REPLAY_OUTPUT_EXISTS' });
+    const second = await replayShadowLog(sourceLog, { ...base(v3, out), resume: true }).done;
+    expect(second.end).toBe('completed');
+    expect(second.stats.filtered.already_replayed).toBe(sentFirst);
+    expect(second.stats.replayed).toBe(REPLAYABLE - sentFirst);
+    const shadows = recordsOfType(await readRecords(out), 'shadow');
+    expect(new Set(shadows.map((r) => r.requestId)).size).toBe(REPLAYABLE);
+    expect(shadows).toHaveLength(REPLAYABLE);
+    expect(new Set(v3.received.map((r) => r.headers['x-request-id'])).size).toBe(v3.received.length);
+  });
+
+  it('pauses on a failing candidate (breaker) and resumes once it recovers', async () => {
+    const v3 = await v3Server('fail');
+    const out = newOut();
+    const paused = await replayShadowLog(sourceLog, { ...base(v3, out), concurrency: 1, breaker: { failureThreshold: 3 } }).done;
+    expect(paused.end).toBe('breaker_open');
+    expect(paused.breakerReason).toMatch(/3 consecutive failures/);
+    expect(v3.received).toHaveLength(3);
+    const records = await readRecords(out);
+    expect(recordsOfType(records, 'shadow').map((r) => r.status)).toEqual([503, 503, 503]);
+    expect(recordsOfType(records, 'breaker')).toMatchObject([{ target: 'v3', state: 'open' }]);
+
+    v3.mode = 'good';
+    const resumed = await replayShadowLog(sourceLog, { ...base(v3, out), resume: true }).done;
+    expect(resumed.end).toBe('completed');
+    expect(recordsOfType(await readRecords(out), 'shadow')).toHaveLength(REPLAYABLE);
+    expect(v3.received).toHaveLength(REPLAYABLE);
+  });
+
+  it('replays only what route, sample and limit select; sampling is the same in every run', async () => {
+    const v3 = await v3Server();
+    const route = await replayShadowLog(sourceLog, { ...base(v3, newOut()), route: '/items/:id' }).done;
+    expect(route.stats.replayed).toBe(ITEMS);
+    const ids = async () => {
+      const out = newOut();
+      await replayShadowLog(sourceLog, { ...base(v3, out), sample: 0.5 }).done;
+      return recordsOfType(await readRecords(out), 'shadow').map((r) => r.requestId).sort();
+    };
+    const [a, b] = [await ids(), await ids()];
+    expect(a).toEqual(b);
+    expect(a.length).toBeGreaterThan(0);
+    expect(a.length).toBeLessThan(REPLAYABLE);
+    const limited = await replayShadowLog(sourceLog, { ...base(v3, newOut()), limit: 7 }).done;
+    expect(limited.stats.replayed).toBe(7);
+    expect(limited.stats.limitReached).toBe(true);
+  });
+
+  it('sends a request once when the logs repeat it', async () => {
+    // The same records two minutes later: past the join window, so the reader yields them as entries of their own.
+    const copy = path.join(dir, 'copy.log');
+    const later = (await readRecords(sourceLog)).map((r) => JSON.stringify({ ...r, timestamp: new Date(Date.parse(r.timestamp) + 120_000).toISOString() }));
+    await writeFile(copy, `${later.join('\n')}\n`);
+    const v3 = await v3Server();
+    const summary = await replayShadowLog([sourceLog, copy], { ...base(v3, newOut()), route: '/items/:id' }).done;
+    expect(summary.stats.replayed).toBe(ITEMS);
+    expect(summary.stats.filtered.duplicate).toBe(ITEMS + 3); // the DELETEs are repeated too
+    expect(v3.received).toHaveLength(ITEMS);
+  });
+
+  it('applies a transformRequest module with the middleware\'s hook contract', async () => {
+    const hook = path.join(dir, 'transform.mjs');
+    await writeFile(hook, `export default (request) => ({ headers: { ...request.headers, 'x-transformed': request.method } });\n`);
+    const v3 = await v3Server();
+    const summary = await replayShadowLog(sourceLog, { ...base(v3, newOut()), route: '/items/:id', transformRequest: hook }).done;
+    expect(summary.stats.replayed).toBe(ITEMS);
+    expect(v3.received.map((r) => r.headers['x-transformed'])).toEqual(Array(ITEMS).fill('GET'));
+    expect(sourceProductionIds.has(String(v3.received[0]!.headers['x-request-id']))).toBe(true);
+  });
+
+  it('rejects bad options with a TypeError naming the option', () => {
+    expect(() => replayShadowLog(sourceLog, { target: 'ftp://127.0.0.1', out: 'x.log' })).toThrow(/`target`/);
+    expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1', out: 'x.log', rat: 5 } as never)).toThrow(/Did you mean `rate`/);
+    expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1', out: 'x.log', sample: 2 })).toThrow(TypeError);
+    expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1' })).toThrow(/`out`/);
+    expect(() => replayShadowLog(sourceLog, { target: 'http://127.0.0.1:1', out: sourceLog, resume: true })).toThrow(/must not be one of the logs/);
+  });
+});
+
+/** Starts the CLI from source (tsx), with `input` on stdin. */
+function startCli(args: string[], input?: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'lib/cli/express-shadow.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, TZ: 'UTC', FORCE_COLOR: '0' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  if (input === undefined) child.stdin.end();
+  else createReadStream(input).pipe(child.stdin);
+  const result = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, result };
+}
+
+const runCli = (args: string[], input?: string) => startCli(args, input).result;
+
+describe('express-shadow replay (CLI)', () => {
+  it('reads a gzipped log from stdin and prints a one-line summary with each reason counted', async () => {
+    const v3 = await v3Server();
+    const out = newOut();
+    const result = await runCli(['replay', '-', '--target', v3.url, '--name', 'v3', '--out', out, '--methods', 'GET,POST', '--header', 'authorization: Bearer v3-own'], sourceGz);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      `replayed ${REPLAYABLE} to v3 (${REPLAYABLE - PREDICTS / 4} of ${REPLAYABLE} compared matched, 0 failed); not replayable 7 (method_not_allowed 3, body_truncated 2, body_redacted 2); approximate 4; sent without logged credentials ${PREDICTS + 1}\n`,
+    );
+    expect(recordsOfType(await readRecords(out), 'comparison')).toHaveLength(REPLAYABLE);
+    expect(v3.received.every((r) => r.headers.authorization === 'Bearer v3-own')).toBe(true);
+  }, 30_000);
+
+  it('exits 4 when the breaker pauses the replay, and prints the command that resumes it', async () => {
+    const v3 = await v3Server('fail');
+    const out = newOut();
+    const result = await runCli(['replay', sourceLog, '--target', v3.url, '--name', 'v3', '--out', out, '--methods', 'GET,POST', '--concurrency', '1', '--failure-threshold', '2']);
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain('replay paused: v3 is failing');
+    expect(result.stderr).toContain(`express-shadow replay ${sourceLog} --target ${v3.url} --name v3 --out ${out} --methods GET,POST --concurrency 1 --failure-threshold 2 --resume`);
+    expect(v3.received).toHaveLength(2);
+  }, 30_000);
+
+  it('stops cleanly on Ctrl-C with every record written, and prints the command that resumes it', async () => {
+    const v3 = await v3Server();
+    const out = newOut();
+    const { child, result } = startCli(['replay', sourceLog, '--target', v3.url, '--name', 'v3', '--out', out, '--methods', 'GET,POST', '--rate', '20']);
+    v3.onReceive = (count) => {
+      if (count === 3) child.kill('SIGINT');
+    };
+    const { code, stderr } = await result;
+    expect(code).toBe(130);
+    expect(stderr).toContain('interrupted; every record so far is written');
+    expect(stderr).toContain(`--rate 20 --resume`);
+    expect(v3.received.length).toBeLessThan(REPLAYABLE);
+    expect(recordsOfType(await readRecords(out), 'shadow')).toHaveLength(v3.received.length);
+  }, 30_000);
+
+  it('prints what would be sent on --dry-run', async () => {
+    const v3 = await v3Server();
+    const result = await runCli(['replay', sourceLog, '--target', v3.url, '--out', newOut(), '--methods', 'GET,POST', '--dry-run', '--route', '/items/:id']);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines.slice(0, ITEMS).every((line) => /^GET http:\/\/127\.0\.0\.1:\d+\/items\/\d 0 bytes/.test(line))).toBe(true);
+    expect(lines.at(-1)).toMatch(/^dry run: 5 would be sent/);
+    expect(v3.received).toHaveLength(0);
+  }, 30_000);
+});
