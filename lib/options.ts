@@ -92,13 +92,15 @@ export interface ResolvedOptions {
   resLocals: boolean;
   reopenOnSignal: NodeJS.Signals | false;
   dnsServers: string[] | undefined;
+  /** Bytes of a request body kept raw for replay; 0 when `logRequestBodies` is not `'replayable'`. */
+  maxReplayableBodyBytes: number;
 }
 
 const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes', 'maxPendingLogBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redactQuery', 'redactValues', 'logBodies', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
-  'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers',
+  'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers', 'logRequestBodies', 'maxReplayableBodyBytes',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
@@ -164,7 +166,20 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     resLocals: optionalBoolean(options, 'resLocals') ?? false,
     reopenOnSignal: resolveReopenSignal(options.reopenOnSignal),
     dnsServers: options.dnsServers === undefined ? undefined : stringList(options, 'dnsServers'),
+    maxReplayableBodyBytes: resolveReplayable(options),
   };
+}
+
+function resolveReplayable(options: Record<string, unknown>): number {
+  const mode = options.logRequestBodies;
+  if (mode !== undefined && mode !== 'replayable') {
+    throw new ShadowOptionsError('logRequestBodies', `must be 'replayable' (or left out), got ${showValue(mode)}`);
+  }
+  const cap = nonNegativeInteger('maxReplayableBodyBytes', options.maxReplayableBodyBytes ?? 1_048_576);
+  if (mode === undefined && options.maxReplayableBodyBytes !== undefined) {
+    throw new ShadowOptionsError('maxReplayableBodyBytes', `only applies with logRequestBodies: 'replayable'`);
+  }
+  return mode === 'replayable' ? cap : 0;
 }
 
 function resolveEngine(value: unknown): ResolvedOptions['engine'] {

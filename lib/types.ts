@@ -102,7 +102,16 @@ export interface ProductionRecord {
   durationMs: number;
   /** Names of the targets this request is sent to (one `shadow` record follows for each). */
   targets?: string[];
-  request: { headers: HeaderMap; bodySource: BodySource } & LoggedBody;
+  request: {
+    headers: HeaderMap;
+    bodySource: BodySource;
+    /**
+     * With `logRequestBodies: 'replayable'`: the request body's exact bytes (base64, as production received them),
+     * for `express-shadow replay`; or why they were withheld (over `maxReplayableBodyBytes`, or the logged body
+     * needed masking — raw bytes would carry what was masked).
+     */
+    replayable?: { base64: string } | { withheld: 'too_large' | 'redacted' | 'not_raw' };
+  } & LoggedBody;
   response: { headers: HeaderMap; stream?: StreamMeasurements } & LoggedBody;
 }
 
@@ -465,6 +474,14 @@ export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest,
    * with c-ares, off the threadpool the app's own `dns.lookup` calls use. Default: the system's servers.
    */
   dnsServers?: string[];
+  /**
+   * `'replayable'`: production records also carry the request body's exact bytes (base64, up to
+   * `maxReplayableBodyBytes`), so `express-shadow replay` can send them byte for byte. Bodies whose logged form
+   * needed masking are withheld (the raw bytes would carry the secret). Default: only the logged body.
+   */
+  logRequestBodies?: 'replayable';
+  /** Largest request body kept for replay with `logRequestBodies: 'replayable'`. Default 1 MiB. */
+  maxReplayableBodyBytes?: number;
 }
 
 /** A name list that adds to the defaults and, explicitly, takes defaults out. */

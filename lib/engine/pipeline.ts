@@ -328,7 +328,7 @@ export class ShadowPipeline {
       releaseProbes();
       return this.#shed(exchange);
     }
-    const record = this.#productionRecord(exchange, requestBody, production);
+    const record = this.#productionRecord(exchange, requestBody, production, body);
     record.targets = selection.map(({ target }) => target.config.name);
     const group: RequestGroup = {
       exchange,
@@ -409,8 +409,10 @@ export class ShadowPipeline {
     this.#feedback.settled(held);
   }
 
-  #productionRecord(exchange: Exchange, requestBody: ReturnType<typeof decodeBody>, production: DecodedAnswer): ProductionRecord {
+  #productionRecord(exchange: Exchange, requestBody: ReturnType<typeof decodeBody>, production: DecodedAnswer, raw: Buffer | undefined): ProductionRecord {
     const config = this.#config;
+    const loggedRequest = bodyForLog(requestBody, headerString(exchange.headers['content-type']), config.secrets.bodies, config.secrets.logBodies.request);
+    const replayable = config.maxReplayableBodyBytes > 0 && raw && raw.length > 0 ? replayableBody(raw, exchange, loggedRequest, config.maxReplayableBodyBytes) : undefined;
     return {
       type: 'production',
       requestId: exchange.requestId,
@@ -424,7 +426,8 @@ export class ShadowPipeline {
       request: {
         headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
         bodySource: exchange.bodySource,
-        ...bodyForLog(requestBody, headerString(exchange.headers['content-type']), config.secrets.bodies, config.secrets.logBodies.request),
+        ...loggedRequest,
+        ...(replayable ? { replayable } : {}),
       },
       response: {
         headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
@@ -655,6 +658,18 @@ export class ShadowPipeline {
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/**
+ * The raw request bytes for replay, unless they would say more than the log may: over the cap, re-serialised rather
+ * than raw, or a body whose logged form needed masking (or was not logged at all).
+ */
+function replayableBody(raw: Buffer, exchange: Exchange, logged: ReturnType<typeof bodyForLog>, cap: number): NonNullable<ProductionRecord['request']['replayable']> {
+  if (exchange.bodySource !== 'raw') return { withheld: 'not_raw' };
+  if (raw.length > cap) return { withheld: 'too_large' };
+  const shown = logged.body === undefined ? '' : typeof logged.body === 'string' ? logged.body : JSON.stringify(logged.body);
+  if (logged.body === undefined || shown.includes('[REDACTED]')) return { withheld: 'redacted' };
+  return { base64: raw.toString('base64') };
 }
 
 function newPeriod() {

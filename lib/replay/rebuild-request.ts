@@ -56,7 +56,7 @@ export function rebuildRequest(record: ProductionRecord, rules: RebuildRules): R
     }
     logged[name.toLowerCase()] = value;
   }
-  const headers = shadowRequestHeaders(logged, rules.dropped, record.requestId, body.bytes, true);
+  const headers = shadowRequestHeaders(logged, rules.dropped, record.requestId, body.bytes, !body.exact);
   for (const [name, value] of Object.entries(rules.extraHeaders)) headers[name.toLowerCase()] = value;
   const request: ShadowRequest = {
     requestId: record.requestId,
@@ -69,11 +69,14 @@ export function rebuildRequest(record: ProductionRecord, rules: RebuildRules): R
   return { ok: true, value: { request, url, approximate: record.request.bodySource === 'parsed', credentialsDropped } };
 }
 
-type LoggedRequestBody = { ok: true; bytes: Buffer | undefined; json?: unknown } | { ok: false; reason: NotReplayableReason };
+/** `exact`: the bytes production received (content-encoding and all), not a body rebuilt from its logged form. */
+type LoggedRequestBody = { ok: true; bytes: Buffer | undefined; json?: unknown; exact?: true } | { ok: false; reason: NotReplayableReason };
 
 /** The request body's bytes as logged: JSON re-serialised, text as UTF-8, base64 decoded. */
 export function loggedRequestBody(record: ProductionRecord): LoggedRequestBody {
   const logged = record.request;
+  // Logged with `logRequestBodies: 'replayable'`: the exact bytes production received.
+  if (logged.replayable && 'base64' in logged.replayable) return { ok: true, bytes: Buffer.from(logged.replayable.base64, 'base64'), exact: true };
   if (logged.body === undefined) {
     if (logged.bodySha256 !== undefined) return { ok: false, reason: 'body_not_logged' };
     return { ok: true, bytes: undefined };
