@@ -6,7 +6,8 @@ import type { BodySource, BreakerState, HeaderMap, NotMirroredReason, SkipReason
 
 /** One production exchange the tap chose to mirror, snapshotted when it was seen and when it finished. */
 export interface Exchange {
-  requestId: string;
+  /** Set when the app already asked for the id; otherwise the engine makes it (uuid v7 off the app's thread). */
+  requestId: string | undefined;
   /** The id the client (`x-request-id`) or the app (`requestId` option) gave this request, when valid. */
   clientRequestId?: string;
   /** Method, request-target and headers as they were when the request reached the middleware. */

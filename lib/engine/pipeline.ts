@@ -41,13 +41,17 @@ import { headersForLog, droppedHeaderSet, shadowRequestHeaders } from './headers
 import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';
 import { safeRecord } from './safe-record.js';
+import { newRequestId } from '../tap/request-id.js';
 import { redactDifference } from './redact-body.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
 
+/** An exchange once the engine has it: its id is made if the tap did not have one. */
+type Accepted = Exchange & { requestId: string };
+
 /** A request accepted for mirroring: its production side, and its shadow calls until all have ended. */
 interface RequestGroup {
-  exchange: Exchange;
+  exchange: Accepted;
   request: ShadowRequest;
   production: ComparedAnswer;
   /** Production's answer was longer than the capture cap: no comparison on a partial body. */
@@ -148,7 +152,8 @@ export class ShadowPipeline {
   }
 
   /** Takes one exchange; whatever happens, it is settled exactly once and every exit writes a record. */
-  accept(exchange: Exchange): void {
+  accept(handedOff: Exchange): void {
+    const exchange: Accepted = { ...handedOff, requestId: handedOff.requestId ?? newRequestId() };
     this.#preparing++;
     this.#prepare(exchange)
       .catch((error: unknown) => this.#skipAccepted(exchange, 'engine_error', `the engine failed on this request: ${errorMessage(error)}`))
@@ -258,7 +263,7 @@ export class ShadowPipeline {
    * Admits the exchange at the breakers, then prepares its calls. Whatever is thrown before the calls are handed
    * to their jobs, the probes admitted for it are released, or a half-open breaker would wait for them forever.
    */
-  async #prepare(exchange: Exchange): Promise<void> {
+  async #prepare(exchange: Accepted): Promise<void> {
     const selection = this.#admit(exchange);
     if (selection.length === 0) return this.#settle(exchange);
     let handedToJobs = false;
@@ -276,7 +281,7 @@ export class ShadowPipeline {
   }
 
   async #prepareAdmitted(
-    exchange: Exchange,
+    exchange: Accepted,
     selection: { target: TargetRuntime; isProbe: boolean }[],
     releaseProbes: () => void,
     handOver: () => void,
@@ -356,7 +361,7 @@ export class ShadowPipeline {
   }
 
   /** The authoritative breaker admission (the tap decided on a view that may be a moment old). */
-  #admit(exchange: Exchange): { target: TargetRuntime; isProbe: boolean }[] {
+  #admit(exchange: Accepted): { target: TargetRuntime; isProbe: boolean }[] {
     const selected: { target: TargetRuntime; isProbe: boolean }[] = [];
     let candidates = 0;
     for (const name of exchange.targets) {
@@ -385,7 +390,7 @@ export class ShadowPipeline {
   }
 
   /** Overload: counted in the summary (with a sample of ids), not one record each. */
-  #shed(exchange: Exchange): void {
+  #shed(exchange: Accepted): void {
     increment(this.#skipped, 'queue_full');
     this.#period.shed++;
     if (this.#period.shedSample.length < 10) this.#period.shedSample.push(exchange.requestId);
@@ -393,7 +398,7 @@ export class ShadowPipeline {
     this.#settle(exchange);
   }
 
-  #skipAccepted(exchange: Exchange, reason: SkipReason, detail: string): void {
+  #skipAccepted(exchange: Accepted, reason: SkipReason, detail: string): void {
     increment(this.#skipped, reason);
     this.#event({ kind: 'skipped', reason, route: exchange.route });
     this.skip({ ...exchangeInfo(exchange), reason, detail });
@@ -401,7 +406,7 @@ export class ShadowPipeline {
   }
 
   /** Tells the tap the exchange's bytes are free. Exactly once per exchange. */
-  #settle(exchange: Exchange): void {
+  #settle(exchange: Accepted): void {
     const held = exchange.heldBytes;
     exchange.heldBytes = 0;
     exchange.body = undefined;
@@ -409,7 +414,7 @@ export class ShadowPipeline {
     this.#feedback.settled(held);
   }
 
-  #productionRecord(exchange: Exchange, requestBody: ReturnType<typeof decodeBody>, production: DecodedAnswer, raw: Buffer | undefined): ProductionRecord {
+  #productionRecord(exchange: Accepted, requestBody: ReturnType<typeof decodeBody>, production: DecodedAnswer, raw: Buffer | undefined): ProductionRecord {
     const config = this.#config;
     const loggedRequest = bodyForLog(requestBody, headerString(exchange.headers['content-type']), config.secrets.bodies, config.secrets.logBodies.request);
     const replayable = config.maxReplayableBodyBytes > 0 && raw && raw.length > 0 ? replayableBody(raw, exchange, loggedRequest, config.maxReplayableBodyBytes) : undefined;
@@ -676,7 +681,7 @@ function newPeriod() {
   return { startedAt: Date.now(), mirrored: 0, notMirrored: Object.create(null) as Record<string, number>, shed: 0, shedSample: [] as string[] };
 }
 
-function exchangeInfo(exchange: Exchange) {
+function exchangeInfo(exchange: Accepted) {
   return {
     requestId: exchange.requestId,
     ...(exchange.clientRequestId !== undefined ? { clientRequestId: exchange.clientRequestId } : {}),

@@ -23,8 +23,8 @@ export type RequestCaptureOutcome =
   /** The stream was read before this middleware ran; the raw bytes are gone. */
   | { kind: 'consumed' };
 
-/** Node's own hook for discarding a request body nobody read. */
-type DumpableRequest = IncomingMessage & { _dump?: () => void };
+/** Node marks a request whose unread body it discards once the response has finished. */
+type DumpableRequest = IncomingMessage & { _dumped?: boolean };
 
 interface ReadableInternals {
   _readableState?: { buffer?: unknown; bufferIndex?: number; decoder?: unknown };
@@ -37,7 +37,6 @@ export class RequestCapture {
   #settle: ((outcome: RequestCaptureOutcome) => void) | undefined;
   #settled = false;
   #outcome: RequestCaptureOutcome | undefined;
-  #unhookDump: (() => void) | undefined;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -59,35 +58,19 @@ export class RequestCapture {
       return;
     }
     this.#hookPush();
-    this.#hookDump();
     req.once('close', this.#onClose);
   }
 
   /**
-   * Once production answered without reading the body, Node "dumps" the request: the parser stops pushing body
-   * bytes, then pushes the end as if the body were whole. So a dump before the message was complete settles the
-   * capture at once as incomplete, without waiting for a slow client to finish sending what nobody will see. The
-   * one exception: every byte content-length announced was already pushed (the parser reports the end a moment
-   * later). A chunked body has no length to check, so it is skipped even if only its last chunk was still to come:
-   * skipping is the safe side.
+   * Production has answered. If it did so without reading the body, Node has "dumped" the request: the parser
+   * stops pushing body bytes, then pushes the end as if the body were whole. A dump before the message was complete
+   * settles the capture at once as incomplete, without waiting for a slow client to finish sending what nobody will
+   * see. The one exception: every byte content-length announced was already pushed (the parser reports the end a
+   * moment later). A chunked body has no length to check, so it is skipped even if only its last chunk was still to
+   * come: skipping is the safe side. Checked once here rather than by wrapping `_dump` on every request.
    */
-  #hookDump(): void {
-    const req = this.req as DumpableRequest;
-    const originalDump = req._dump;
-    if (typeof originalDump !== 'function') return;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const capture = this;
-    const observingDump = function (this: IncomingMessage): void {
-      capture.#unhookDump?.();
-      originalDump.call(this);
-      if (!req.complete) capture.#dumpedBeforeComplete();
-    };
-    req._dump = observingDump;
-    // Only our own hook is taken off: another observer installed after it stays.
-    this.#unhookDump = () => {
-      this.#unhookDump = undefined;
-      if (req._dump === observingDump) delete req._dump;
-    };
+  productionAnswered(): void {
+    if (!this.#settled && (this.req as DumpableRequest)._dumped === true && !this.req.complete) this.#dumpedBeforeComplete();
   }
 
   #dumpedBeforeComplete(): void {
@@ -170,7 +153,6 @@ export class RequestCapture {
     this.#state = 'done';
     this.#chunks = [];
     this.req.off('close', this.#onClose);
-    this.#unhookDump?.();
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.
     if (outcome.kind !== 'complete') this.hold.release();
     this.#settle?.(outcome);

@@ -65,6 +65,11 @@ export function clientRequestIdOf(req: IncomingMessage, source: RequestIdSource)
   return isValidRequestId(given) ? given : undefined;
 }
 
+/** The id already made for this request (the app asked for it), if any: otherwise the engine makes one. */
+export function assignedRequestId(req: IncomingMessage): string | undefined {
+  return (req as unknown as Record<symbol, RequestIds | undefined>)[kRequestIds]?.requestId;
+}
+
 /** The ids of a request, made on first use and kept on it (under a symbol) for the rest of its life. */
 export function requestIdsOf(req: IncomingMessage, source?: RequestIdSource): RequestIds {
   const holder = req as unknown as Record<symbol, RequestIds | undefined>;

@@ -14,7 +14,7 @@ import { ResponseCapture, type CapturedResponse } from './capture-response.js';
 import { isSampledIn, sampleBucket } from './decide.js';
 import type { EngineLink, TapFeedback } from './engine-link.js';
 import { reserialiseParsedBody } from './parsed-body.js';
-import { requestIdsOf } from './request-id.js';
+import { assignedRequestId, clientRequestIdOf, requestIdsOf } from './request-id.js';
 
 /** What `req` looks like to us: Express adds these; a bare `http` server has none of them. */
 export interface AppRequest extends IncomingMessage {
@@ -39,7 +39,7 @@ export interface ShadowObserver {
 
 /** The request as it was when it reached the middleware: routers and method-override rewrite it later. */
 interface EntrySnapshot {
-  requestId: string;
+  req: AppRequest;
   clientRequestId: string | undefined;
   method: string;
   path: string;
@@ -152,6 +152,7 @@ export class Tap implements TapFeedback {
       }
     }
     if (this.closing) return giveUp('closing', 'close() was called before this request could be handed off');
+    requestCapture.productionAnswered();
     const settled = requestCapture.settledOutcome;
     const handOff = (captured: RequestCaptureOutcome) => this.#handOff(req, res, entry, captured, response, durationMs, hold, targets, giveUp);
     if (settled) return handOff(settled);
@@ -189,7 +190,7 @@ export class Tap implements TapFeedback {
         return giveUp('body_too_large', `${captured.bytes} bytes > maxBodyBytes ${this.config.maxBodyBytes}`);
       case 'over_budget':
         hold.release();
-        return this.#shed(req, entry.requestId);
+        return this.#shed(req);
       case 'aborted':
         return giveUp('aborted', `the request body ended after ${captured.bytes} bytes, before it was complete`);
       case 'incomplete':
@@ -199,7 +200,7 @@ export class Tap implements TapFeedback {
         if (!reserialised) return giveUp('body_unavailable', 'the body was read before this middleware ran and req.body cannot be re-serialised');
         if (!hold.take(reserialised.length)) {
           hold.release();
-          return this.#shed(req, entry.requestId);
+          return this.#shed(req);
         }
         body = reserialised;
         bodySource = 'parsed';
@@ -213,7 +214,8 @@ export class Tap implements TapFeedback {
     if (this.closing && this.link.mode === 'worker' && !this.link.available) return giveUp('closing', 'close() was called while the engine was unavailable');
 
     const exchange: Exchange = {
-      requestId: entry.requestId,
+      // Made by the engine unless the app already asked for it (shadowRequestId): uuid v7 costs the app's thread.
+      requestId: assignedRequestId(req),
       ...(entry.clientRequestId !== undefined ? { clientRequestId: entry.clientRequestId } : {}),
       method: entry.method,
       path: entry.path,
@@ -268,10 +270,9 @@ export class Tap implements TapFeedback {
   }
 
   #snapshot(req: AppRequest): EntrySnapshot {
-    const id = this.#requestIdFor(req);
     return {
-      requestId: id.requestId,
-      clientRequestId: id.clientRequestId,
+      req,
+      clientRequestId: clientRequestIdOf(req, this.config),
       method: req.method ?? 'GET',
       path: req.originalUrl ?? req.url ?? '',
       headers: { ...(req.headers as HeaderMap) },
@@ -290,10 +291,10 @@ export class Tap implements TapFeedback {
   }
 
   /** Overload: counted (and sampled into the summary), not one record each. */
-  #shed(req: AppRequest, requestId?: string): void {
+  #shed(req: AppRequest): void {
     increment(this.skipped, 'queue_full');
     this.#period.shed++;
-    if (this.#period.shedSample.length < SHED_SAMPLE) this.#period.shedSample.push(requestId ?? this.#requestIdFor(req).requestId);
+    if (this.#period.shedSample.length < SHED_SAMPLE) this.#period.shedSample.push(this.#requestIdFor(req).requestId);
     this.#notify((o) => o.skipped?.('queue_full', routeOf(req)));
   }
 
@@ -304,7 +305,7 @@ export class Tap implements TapFeedback {
 
   #skip(entry: EntrySnapshot, req: AppRequest, res: AppResponse, reason: SkipReason, detail?: string): void {
     this.#writeSkip({
-      requestId: entry.requestId,
+      requestId: this.#requestIdFor(entry.req).requestId,
       clientRequestId: entry.clientRequestId,
       method: entry.method,
       path: entry.path,
