@@ -34,6 +34,7 @@ import {
   cpuMicros,
   describeMachine,
   libRevision,
+  pinMainThread,
   requestBody,
   requestHeaders,
   startApp,
@@ -209,6 +210,7 @@ async function measureWindow(app: App, round: number): Promise<Window> {
 async function interleave(apps: App[], roundCount: number, settleMs: number): Promise<Window[]> {
   for (const app of apps) {
     await fixedLoad(app, warmupSeconds);
+    pinMainThread(app, pinning);
     await settle(app, settleMs);
   }
   const windows: Window[] = [];
@@ -461,7 +463,10 @@ if (sections.has('saturation')) {
     const specs = baseSpecs(ports);
     return withApps([specs.A, specs.B], async (apps) => {
       const out: { scenario: string; round: number; result: SaturationResult; cpuPercent: number; mirroredShare?: number; skipped?: Record<string, number> }[] = [];
-      for (const app of apps) await saturate(app.url, connections, warmupSeconds, requestBody, requestHeaders);
+      for (const app of apps) {
+        await saturate(app.url, connections, warmupSeconds, requestBody, requestHeaders);
+        pinMainThread(app, pinning);
+      }
       for (const app of apps) await settle(app, 10_000);
       for (let round = 0; round < saturationRounds; round++) {
         const order = round % 2 === 0 ? apps : [...apps].reverse();

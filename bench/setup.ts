@@ -70,7 +70,7 @@ export function describeMachine(pinning: Pinning): Machine {
     pinning:
       pinning.app === undefined
         ? 'none'
-        : `app on CPU ${pinning.app}; load generator and model servers on CPU ${pinning.others}`,
+        : `app's main thread on CPU ${pinning.app} (its worker and threadpool threads on any CPU); load generator and model servers on CPU ${pinning.others}`,
   };
 }
 
@@ -101,8 +101,15 @@ export async function startApp(spec: AppSpec, pinning: Pinning): Promise<App> {
   if (spec.timeoutMs !== undefined) args.push('--timeout-ms', String(spec.timeoutMs));
   if (spec.cooldownMs !== undefined) args.push('--cooldown-ms', String(spec.cooldownMs));
   if (spec.lib) args.push('--lib', spec.lib);
-  const child = await startChild<{ port: number }>('app.ts', args, { cpus: pinning.app, label: `app ${spec.name}`, nodeArgs: ['--expose-gc'] });
+  // Started unpinned, so the threads it starts (the engine's worker, libuv's pool) may use any CPU; pinMainThread()
+  // then gives CPU 0 to its main thread alone, the one production runs on.
+  const child = await startChild<{ port: number }>('app.ts', args, { label: `app ${spec.name}`, nodeArgs: ['--expose-gc'] });
   return Object.assign(child, { url: `http://127.0.0.1:${child.ready.port}/predict`, name: spec.name, logFile: spec.logFile });
+}
+
+/** Pins the app's main thread (its tid is the pid; without -a taskset moves only that thread) to the app's CPU. */
+export function pinMainThread(app: App, pinning: Pinning): void {
+  if (pinning.app !== undefined) spawnSync('taskset', ['-p', '-c', pinning.app, String(app.pid)], { stdio: 'ignore' });
 }
 
 /** The commit the bench ran against, and lib/ files changed since it (the figures belong to that state). */
