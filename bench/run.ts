@@ -285,7 +285,7 @@ async function withModels<T>(roles: string[], run: (ports: Record<string, number
 async function withApps<T>(specs: AppSpec[], run: (apps: App[]) => Promise<T>): Promise<T> {
   const apps: App[] = [];
   try {
-    for (const spec of specs) apps.push(await startApp(spec, pinning));
+    for (const spec of specs) apps.push(await startApp(spec));
     return await run(apps);
   } finally {
     for (const app of apps) {

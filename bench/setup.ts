@@ -93,7 +93,7 @@ export interface AppSpec {
   lib?: string | undefined;
 }
 
-export async function startApp(spec: AppSpec, pinning: Pinning): Promise<App> {
+export async function startApp(spec: AppSpec): Promise<App> {
   const args = ['--mode', spec.mode, '--prod-url', spec.prodUrl];
   if (spec.shadowUrl) args.push('--shadow-url', spec.shadowUrl);
   if (spec.logFile) args.push('--log-file', spec.logFile);
