@@ -32,9 +32,8 @@ export const shadowMiddleware: <Req extends IncomingMessage = ShadowHookRequest,
   options: ShadowOptions<Req, Res>,
 ) => ShadowMiddleware = createShadowMiddleware as never;
 
-export { shadowRequestId } from './tap/request-id.js';
 export { ShadowOptionsError, ShadowUsageError, ShadowMissingPeerError } from './errors.js';
-export { isValidRequestId } from './tap/request-id.js';
+export { isValidRequestId, shadowRequestId } from './tap/request-id.js';
 export type * from './types.js';
 export type { MetricsOptions } from './metrics.js';
 export { DEFAULT_LATENCY_BUCKETS } from './metrics.js';
