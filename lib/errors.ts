@@ -1,4 +1,4 @@
-/** Errors of express-shadow's own. Each has a stable `code`; README lists them. */
+/** Errors of express-shadow's own. Each has a stable `code`; docs/errors.md lists them. */
 
 /**
  * A bad option given to `shadowMiddleware`: thrown at construction, naming the option (`option`) and the value.

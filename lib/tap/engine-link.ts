@@ -85,7 +85,6 @@ class EngineWorker {
   #seq = 0;
   readonly #replies = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   #outstanding = 0;
-  crashes = 0;
 
   join(options: Record<string, unknown>, tap: TapFeedback): number {
     const id = this.#nextId++;
@@ -214,7 +213,6 @@ class EngineWorker {
   #crashed(worker: Worker, reason: string): void {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
-    this.crashes++;
     for (const member of this.#members.values()) {
       member.registered = false;
       member.outstanding = 0;
