@@ -2,10 +2,13 @@
  * Turning captured bytes into what is compared and logged: production's and the shadow's answers decoded once
  * (content-encoding undone, JSON parsed, streams assembled), and the records built from them.
  */
-import type { ComparedAnswer, HeaderMap, ShadowRequest, ShadowRequestChange, StreamMeasurements } from '../types.js';
+import type { ResolvedOptions } from '../options.js';
+import type { ComparedAnswer, HeaderMap, ShadowRecord, ShadowRequest, ShadowRequestChange, StreamMeasurements } from '../types.js';
+import type { ShadowOutcome } from './dispatch.js';
+import { headersForLog } from './headers.js';
 import { redactText, type BodyRules } from './redact-body.js';
 import { showValue } from '../errors.js';
-import { decodeBody, decodeContent, type DecodedBody } from './logged-body.js';
+import { bodyForLog, decodeBody, decodeContent, type DecodedBody } from './logged-body.js';
 import { eventPayloads, streamFormatOf } from './stream-events.js';
 
 export interface DecodedAnswer {
@@ -84,6 +87,31 @@ export function streamMeasurements(
     // Assembled text that is not JSON is compared as text.
   }
   return { measurements, answer: { bytes: assembledBytes, isJson, ...(isJson ? { json } : {}) } };
+}
+
+/**
+ * A shadow's answer decoded once: the `response` of its shadow record (headers and body as the secret rules allow)
+ * and the answer the comparator sees (the assembled output for a stream). Shared by live mirroring and replay.
+ */
+export function shadowAnswerOf(
+  outcome: Extract<ShadowOutcome, { ok: true }>,
+  logging: Pick<ResolvedOptions, 'secrets' | 'logHeaders'>,
+  limits: AnswerLimits,
+): { response: ShadowRecord['response']; answer: ComparedAnswer } {
+  const contentType = headerString(outcome.headers['content-type']);
+  const body = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
+  const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks, limits);
+  const response: ShadowRecord['response'] = {
+    headers: headersForLog(outcome.headers, logging.secrets.redactHeaders, logging.logHeaders, logging.secrets.maskText),
+    ...bodyForLog(body, contentType, logging.secrets.bodies, logging.secrets.logBodies.response),
+    ...(outcome.truncated ? { responseTruncated: true as const } : {}),
+    ...(stream ? { stream: stream.measurements } : {}),
+  };
+  const headers = outcome.headers as ComparedAnswer['headers'];
+  const answer: ComparedAnswer = stream?.answer
+    ? { ...stream.answer, status: outcome.status, headers }
+    : { status: outcome.status, headers, isJson: body.isJson, json: body.json, bytes: body.bytes };
+  return { response, answer };
 }
 
 /** A `transformRequest` result applied to the request it was given. Non-Buffer, non-string bodies become JSON. */

@@ -27,7 +27,7 @@ import {
   headerString,
   joinChunks,
   round,
-  streamMeasurements,
+  shadowAnswerOf,
   type AnswerLimits,
   type DecodedAnswer,
 } from './answers.js';
@@ -528,25 +528,11 @@ export class ShadowPipeline {
       target.succeeded++;
     }
     this.#event({ kind: 'shadowDone', target: name, route, status: outcome.status, durationMs: outcome.durationMs });
-    const contentType = headerString(outcome.headers['content-type']);
-    const shadowBody = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
-    const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks, this.#limits);
-    const record: ShadowRecord = {
-      ...base,
-      status: outcome.status,
-      response: {
-        headers: headersForLog(outcome.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
-        ...bodyForLog(shadowBody, contentType, config.secrets.bodies, config.secrets.logBodies.response),
-        ...(outcome.truncated ? { responseTruncated: true as const } : {}),
-        ...(stream ? { stream: stream.measurements } : {}),
-      },
-    };
-    this.#write(record);
+    const shadow = shadowAnswerOf(outcome, config, this.#limits);
+    this.#write({ ...base, status: outcome.status, response: shadow.response } satisfies ShadowRecord);
     if (!config.comparator || outcome.truncated || group.productionTruncated) return;
 
-    let answer: ComparedAnswer = stream?.answer
-      ? { ...stream.answer, status: outcome.status, headers: outcome.headers as ComparedAnswer['headers'] }
-      : { status: outcome.status, headers: outcome.headers as ComparedAnswer['headers'], isJson: shadowBody.isJson, json: shadowBody.json, bytes: shadowBody.bytes };
+    let answer = shadow.answer;
     let error: string | undefined;
     if (target.config.transformResponse) {
       try {

@@ -6,9 +6,7 @@
  * The copy names no `targets`, so a reader given several replay logs waits for every candidate it has seen.
  */
 import type { ShadowOutcome } from '../engine/dispatch.js';
-import { headerString, round, streamMeasurements, type AnswerLimits } from '../engine/answers.js';
-import { bodyForLog, decodeBody } from '../engine/logged-body.js';
-import { headersForLog } from '../engine/headers.js';
+import { round, shadowAnswerOf, type AnswerLimits } from '../engine/answers.js';
 import { redactDifference } from '../engine/redact-body.js';
 import { redactJson } from '../json-path.js';
 import type { ResolvedOptions } from '../options.js';
@@ -40,23 +38,8 @@ export function shadowRecordOf(
   const { config } = ctx;
   const base = { type: 'shadow' as const, requestId, timestamp: ctx.marker.originalTimestamp, target: ctx.name, durationMs: round(outcome.durationMs), replay: ctx.marker };
   if (!outcome.ok) return { record: { ...base, error: { code: outcome.code, message: outcome.message } }, answer: undefined, truncated: false };
-  const contentType = headerString(outcome.headers['content-type']);
-  const body = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
-  const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks, ctx.limits);
-  const record: Replayed<ShadowRecord> = {
-    ...base,
-    status: outcome.status,
-    response: {
-      headers: headersForLog(outcome.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
-      ...bodyForLog(body, contentType, config.secrets.bodies, config.secrets.logBodies.response),
-      ...(outcome.truncated ? { responseTruncated: true as const } : {}),
-      ...(stream ? { stream: stream.measurements } : {}),
-    },
-  };
-  const headers = outcome.headers as ComparedAnswer['headers'];
-  const answer: ComparedAnswer = stream?.answer
-    ? { ...stream.answer, status: outcome.status, headers }
-    : { status: outcome.status, headers, isJson: body.isJson, json: body.json, bytes: body.bytes };
+  const { response, answer } = shadowAnswerOf(outcome, config, ctx.limits);
+  const record: Replayed<ShadowRecord> = { ...base, status: outcome.status, response };
   return { record, answer, truncated: outcome.truncated };
 }
 
