@@ -2,6 +2,7 @@
  * Option validation and defaulting: done once, when `shadowMiddleware(options)` is called, never per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve as resolvePath } from 'node:path';
 import { ShadowOptionsError, showValue } from './errors.js';
 import { createComparator } from './engine/compare.js';
 import type { ResolvedBreaker } from './engine/breaker.js';
@@ -138,7 +139,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   return {
     targets,
     assemble: optionalFunction(options, 'assemble'),
-    logFile: optionalString(options, 'logFile') ?? 'shadow.log',
+    // Resolved here, once: a later process.chdir() must not move the log (the file opens on the first record).
+    logFile: resolvePath(optionalString(options, 'logFile') ?? 'shadow.log'),
     logger,
     maxPendingLogBytes: positiveInteger('maxPendingLogBytes', options.maxPendingLogBytes ?? DEFAULT_MAX_PENDING_LOG_BYTES),
     sampleRate: validateSampleRate('sampleRate', options.sampleRate ?? 1),

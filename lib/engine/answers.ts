@@ -102,7 +102,7 @@ export function shadowAnswerOf(
   const body = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
   const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks, limits);
   const response: ShadowRecord['response'] = {
-    headers: headersForLog(outcome.headers, logging.secrets.redactHeaders, logging.logHeaders, logging.secrets.maskText),
+    headers: headersForLog(outcome.headers, logging.secrets.redactHeaders, logging.logHeaders, logging.secrets.maskText, logging.secrets.redactQuery),
     ...bodyForLog(body, contentType, logging.secrets.bodies, logging.secrets.logBodies.response),
     ...(outcome.truncated ? { responseTruncated: true as const } : {}),
     ...(stream ? { stream: stream.measurements } : {}),

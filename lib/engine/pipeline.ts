@@ -319,7 +319,7 @@ export class ShadowPipeline {
       requestId: exchange.requestId,
       method: exchange.method,
       path: shadowPath,
-      headers: shadowRequestHeaders(requestHeaders, this.#droppedHeaders, exchange.requestId, hasBody ? bodyBytes : undefined, exchange.bodySource === 'parsed'),
+      headers: shadowRequestHeaders(requestHeaders, this.#droppedHeaders, exchange.requestId, hasBody ? bodyBytes : undefined, exchange.bodySource === 'parsed', config.secrets.withheldQuery),
       body: hasBody ? bodyBytes : undefined,
       ...(requestBody.isJson ? { json: requestBody.json } : {}),
     };
@@ -429,13 +429,13 @@ export class ShadowPipeline {
       status: exchange.status,
       durationMs: round(exchange.durationMs),
       request: {
-        headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText, config.secrets.redactQuery),
         bodySource: exchange.bodySource,
         ...loggedRequest,
         ...(replayable ? { replayable } : {}),
       },
       response: {
-        headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText, config.secrets.redactQuery),
         ...bodyForLog(production.decoded, headerString(exchange.responseHeaders['content-type']), config.secrets.bodies, config.secrets.logBodies.response),
         ...(production.stream ? { stream: production.stream } : {}),
       },

@@ -116,7 +116,8 @@ function connectEngine(options: Record<string, unknown>, config: ResolvedOptions
     }
     return inThreadLink(config, tap);
   }
-  return workerLink(plan.portable, tap);
+  // The worker gets the log path as resolved at construction, not relative to its cwd when it starts.
+  return workerLink({ ...plan.portable, logFile: config.logFile }, tap);
 }
 
 function hasModuleHooks(options: Record<string, unknown>): boolean {
