@@ -294,7 +294,7 @@ export class LogFile {
       const head = batch.buffer!.subarray(0, Math.min(length, written - offset));
       landed.set(batch, countNewlines(head));
       const fragment = head.subarray(head.lastIndexOf(0x0a) + 1);
-      if (fragment.length > 0 && !(await opening.repairTail(fragment))) this.tornTail = true;
+      if (fragment.length > 0 && !(await opening.repairTail(fragment, this.path))) this.tornTail = true;
       offset += length;
     }
     const lost = (await opening.identity(this.path)) === 'deleted';

@@ -94,22 +94,27 @@ export class LogOpening {
   }
 
   /**
-   * After a failed write left `fragment` (the start of a line) at the end of the file: cuts it off, if the file
-   * still ends with exactly those bytes (nothing else appended meanwhile). True when no torn line is left.
+   * After a failed write left `fragment` (the start of a line) at the end of the file: cuts it off, if `path` still
+   * names this file and it still ends with exactly those bytes (nothing else appended meanwhile). True when no torn
+   * line is left. (Read through a second descriptor: ours is write-only, as a FIFO must be opened.)
    */
-  async repairTail(fragment: Buffer): Promise<boolean> {
+  async repairTail(fragment: Buffer, path: string): Promise<boolean> {
     if (fragment.length === 0) return true;
     if (!this.regular) return false;
+    let reader: FileHandle | undefined;
     try {
-      const { size } = await this.handle.stat();
-      if (size < fragment.length) return false;
+      reader = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+      const [own, named] = await Promise.all([this.handle.stat(), reader.stat()]);
+      if (own.ino !== named.ino || own.dev !== named.dev || own.size < fragment.length) return false;
       const tail = Buffer.alloc(fragment.length);
-      const { bytesRead } = await this.handle.read(tail, 0, fragment.length, size - fragment.length);
+      const { bytesRead } = await reader.read(tail, 0, fragment.length, own.size - fragment.length);
       if (bytesRead !== fragment.length || !tail.equals(fragment)) return false;
-      await this.handle.truncate(size - fragment.length);
+      await this.handle.truncate(own.size - fragment.length);
       return true;
     } catch {
       return false;
+    } finally {
+      await reader?.close().catch(() => {});
     }
   }
 
