@@ -148,6 +148,13 @@ export interface ShadowRecord {
   /** `"secondary"` for the production replica used to measure noise. */
   role?: 'secondary';
   error?: { code: ShadowErrorCode; message: string };
+  /**
+   * `true` when the call failed because of the request's shape, not the model: the engine could not send it (`error`
+   * says why), or the shadow's HTTP server refused it before any model saw it (413, 414, 431, or 400 with
+   * `Connection: close`). Never held against the target; the report keeps these out of its criteria and counts them
+   * on their own.
+   */
+  requestFault?: true;
 }
 
 /** Why a request that was to be mirrored was not. Logged one record per request. */

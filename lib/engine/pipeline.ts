@@ -45,6 +45,7 @@ import { newRequestId } from '../tap/request-id.js';
 import { redactDifference } from './redact-body.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
+import { requestFaultOf } from './request-fault.js';
 
 /** An exchange once the engine has it: its id is made if the tap did not have one. */
 type Accepted = Exchange & { requestId: string };
@@ -516,7 +517,7 @@ export class ShadowPipeline {
       increment(this.#failed, outcome.code);
       increment(target.failed, outcome.code);
       this.#event({ kind: 'shadowDone', target: name, route, errorCode: outcome.code, durationMs: outcome.durationMs });
-      this.#write({ ...base, error: { code: outcome.code, message: outcome.message } });
+      this.#write({ ...base, error: { code: outcome.code, message: outcome.message }, ...requestFaultOf(outcome) });
       return;
     }
     if (target.config.breaker.isFailure({ status: outcome.status })) {
@@ -529,7 +530,7 @@ export class ShadowPipeline {
     }
     this.#event({ kind: 'shadowDone', target: name, route, status: outcome.status, durationMs: outcome.durationMs });
     const shadow = shadowAnswerOf(outcome, config, this.#limits);
-    this.#write({ ...base, status: outcome.status, response: shadow.response } satisfies ShadowRecord);
+    this.#write({ ...base, status: outcome.status, response: shadow.response, ...requestFaultOf(outcome) } satisfies ShadowRecord);
     if (!config.comparator || outcome.truncated || group.productionTruncated) return;
 
     let answer = shadow.answer;

@@ -6,6 +6,7 @@
  * The copy names no `targets`, so a reader given several replay logs waits for every candidate it has seen.
  */
 import type { ShadowOutcome } from '../engine/dispatch.js';
+import { requestFaultOf } from '../engine/request-fault.js';
 import { round, shadowAnswerOf, type AnswerLimits } from '../engine/answers.js';
 import { redactDifference } from '../engine/redact-body.js';
 import { redactJson } from '../json-path.js';
@@ -37,9 +38,9 @@ export function shadowRecordOf(
 ): { record: Replayed<ShadowRecord>; answer: ComparedAnswer | undefined; truncated: boolean } {
   const { config } = ctx;
   const base = { type: 'shadow' as const, requestId, timestamp: ctx.marker.originalTimestamp, target: ctx.name, durationMs: round(outcome.durationMs), replay: ctx.marker };
-  if (!outcome.ok) return { record: { ...base, error: { code: outcome.code, message: outcome.message } }, answer: undefined, truncated: false };
+  if (!outcome.ok) return { record: { ...base, error: { code: outcome.code, message: outcome.message }, ...requestFaultOf(outcome) }, answer: undefined, truncated: false };
   const { response, answer } = shadowAnswerOf(outcome, config, ctx.limits);
-  const record: Replayed<ShadowRecord> = { ...base, status: outcome.status, response };
+  const record: Replayed<ShadowRecord> = { ...base, status: outcome.status, response, ...requestFaultOf(outcome) };
   return { record, answer, truncated: outcome.truncated };
 }
 

@@ -223,6 +223,8 @@ export class ReportBuilder {
   readonly #notMirrored: Counts = new Map();
   #summarySeen = 0;
   readonly #errors: Counts = new Map();
+  /** Calls that failed by the request's shape (`requestFault`): counted here, and nowhere else. */
+  readonly #requestFaults: Counts = new Map();
   #timeouts = 0;
   #shadow5xx = 0;
   #orphans = { noShadow: 0, noProduction: 0, late: 0 };
@@ -391,12 +393,20 @@ export class ReportBuilder {
       if (this.#productionStream.add(production.response?.stream, production.durationMs)) this.#streamed = true;
     }
 
+    /** Candidates whose call this request's shape made fail: their comparison says nothing about the model either. */
+    let faulted: Set<string> | undefined;
     for (const shadow of entry.shadows) {
       // A production replica measures noise; it is not the model under test.
       if (shadow.role === 'secondary') {
         this.#secondaryNames.add(String(shadow.target));
         this.#secondaryCalls++;
         if (shadow.error !== undefined) this.#secondaryErrors++;
+        continue;
+      }
+      // Not the model's doing: kept out of every criterion, rate and latency, and shown on its own.
+      if (shadow.requestFault === true) {
+        increment(this.#requestFaults, shadowColumn(shadow));
+        (faulted ??= new Set()).add(String(shadow.target));
         continue;
       }
       this.#shadowCalls++;
@@ -457,6 +467,7 @@ export class ReportBuilder {
         }
         continue;
       }
+      if (faulted?.has(String(comparison.target))) continue;
       if (typeof comparison.error === 'string') this.#comparatorErrors++;
       this.#comparisons++;
       route.comparisons++;
@@ -669,6 +680,8 @@ export class ReportBuilder {
         notMirroredByReason: sortKeys(this.#notMirrored),
         shadowErrors,
         shadowErrorsByCode: sortKeys(this.#errors),
+        requestFaults: sum(this.#requestFaults),
+        requestFaultsByReason: sortKeys(this.#requestFaults),
         timeouts: this.#timeouts,
         shadow5xx: this.#shadow5xx,
         orphans: { ...this.#orphans },

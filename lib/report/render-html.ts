@@ -13,6 +13,7 @@ import {
   formatRatio,
   formatTime,
   formatDuration,
+  requestFaultRows,
 } from './format.js';
 import { escapeXml as esc, lineChart } from './svg-chart.js';
 import type { CriterionResult, LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
@@ -217,6 +218,7 @@ export function renderHtml(report: Report): string {
         ['skipped', formatCount(totals.skipped), describeCounts(totals.skippedByReason)],
         ['not mirrored', formatCount(totals.notMirrored), report.filters.route === null ? describeCounts(totals.notMirroredByReason) : 'not counted per route'],
         ['shadow errors', formatCount(totals.shadowErrors), describeCounts(totals.shadowErrorsByCode)],
+        ...requestFaultRows(totals),
         ['timeouts', formatCount(totals.timeouts), ''],
         ['shadow 5xx', formatCount(totals.shadow5xx), ''],
         ['orphans: production without shadow', formatCount(totals.orphans.noShadow), ''],

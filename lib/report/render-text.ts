@@ -11,6 +11,7 @@ import {
   formatPercent,
   formatRatio,
   formatTime,
+  requestFaultRows,
 } from './format.js';
 import { escapeControls } from './escape.js';
 import type { CriterionResult, LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
@@ -127,6 +128,7 @@ export function renderText(unsafeReport: Report, options: TextRenderOptions = {}
       report.filters.route === null ? describeCounts(totals.notMirroredByReason) : 'not counted per route',
     ],
     ['shadow errors', formatCount(totals.shadowErrors), describeCounts(totals.shadowErrorsByCode)],
+    ...requestFaultRows(totals),
     ['timeouts', formatCount(totals.timeouts), ''],
     ['shadow 5xx', formatCount(totals.shadow5xx), ''],
     [

@@ -308,6 +308,13 @@ export interface Report {
     notMirroredByReason: Record<string, number>;
     shadowErrors: number;
     shadowErrorsByCode: Record<string, number>;
+    /**
+     * Shadow calls that failed because of the request's shape, not the model (`requestFault` on the shadow record: a
+     * request the engine could not send, or the shadow's HTTP server refusing it). Kept out of `shadowCalls`,
+     * `shadowErrors`, the match rates, latency and every criterion of the verdict; by error code or status here.
+     */
+    requestFaults: number;
+    requestFaultsByReason: Record<string, number>;
     timeouts: number;
     /** Shadow answers with a 5xx status. */
     shadow5xx: number;
