@@ -237,7 +237,11 @@ export interface ComparisonRecord {
   statusMatch: boolean;
   match: boolean;
   differences: Difference[];
-  /** `true` when there were more differences than the cap and the list was cut. */
+  /**
+   * `true` when the list was cut: more differences than `compare.maxDifferences`, or more than the log's size cap
+   * allows (values past `maxLoggedBodyBytes` are replaced by `"[too large to log: N bytes]"`, and differences past
+   * it, or past 4 KiB of paths, are left out).
+   */
   differencesTruncated?: true;
   score?: number;
   /** Set when a custom comparator or `transformResponse` threw; `match` is then false. */

@@ -629,7 +629,7 @@ export class ShadowPipeline {
 
   #write(record: ShadowLogRecord): void {
     try {
-      this.#sink.write(safeRecord(record));
+      this.#sink.write(safeRecord(record, this.#config.maxLoggedBodyBytes));
     } catch {
       // A logger that throws must not reach the app.
     }

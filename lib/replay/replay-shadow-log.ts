@@ -308,7 +308,7 @@ class Replayer {
     const out = this.#settings.out;
     if (this.#settings.dryRun || out === undefined) return;
     this.#sink ??= openFileSink(resolve(this.#settings.cwd, out));
-    this.#sink.write(safeRecord(record));
+    this.#sink.write(safeRecord(record, this.#settings.engine.maxLoggedBodyBytes));
   }
 
   #emit(outcome: ReplayOutcome): void {
