@@ -127,7 +127,7 @@ export class LogFile {
     this.batchLines = options.batchLines ?? true;
     this.stallMs = options.stallTimeoutMs ?? 5000;
     this.verifyIntervalMs = options.verifyIntervalMs ?? 1000;
-    this.verifyBytes = Math.min(MAX_WRITE_BYTES, Math.ceil(this.maxPendingBytes / 4));
+    this.verifyBytes = Math.ceil(this.maxPendingBytes / 4);
     this.retryDelayMs = this.firstRetryDelayMs;
     this.logger = this.createLogger();
   }
@@ -228,8 +228,10 @@ export class LogFile {
     try {
       for (;;) {
         if (this.reopenRequested) await this.retireOpening();
+        // Due checks come before more writes, or a steady stream would never let written lines settle.
+        else if (this.unverified.length > 0 && this.verifyRequested) await this.verify();
         else if (this.queue.length > 0) await this.writeNext();
-        else if (this.unverified.length > 0 && (this.verifyRequested || this.unverified.some((batch) => batch.onSettled))) await this.verify();
+        else if (this.unverified.length > 0 && this.unverified.some((batch) => batch.onSettled)) await this.verify();
         else break;
       }
     } finally {
