@@ -248,6 +248,7 @@ export class ShadowPipeline {
     clearTimeout(timer);
     if (result === 'timeout') {
       this.#cancel.abort();
+      this.#client.cancelAll();
       for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
         this.#recordOutcome(job, { ok: false, code: 'cancelled', message: 'cancelled by close() before it was sent', durationMs: 0 });
         this.#finishJob(job);
