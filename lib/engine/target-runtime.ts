@@ -11,6 +11,7 @@ import { CircuitBreaker } from './breaker.js';
 import { callFunctionTarget, type ShadowClient, type ShadowOutcome } from './dispatch.js';
 import { rawShadowPath, shadowUrlFor } from './target-url.js';
 import { showValue } from '../errors.js';
+import { timedHook } from './hook-clock.js';
 
 /** Node's default limit on the header section a server accepts; a request over it fails by its own size. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -42,7 +43,7 @@ export interface TargetJob {
 export function createTargetRuntime(
   target: ResolvedTarget,
   client: ShadowClient,
-  config: Pick<ResolvedOptions, 'timeoutMs' | 'maxShadowResponseBytes'>,
+  config: Pick<ResolvedOptions, 'timeoutMs' | 'maxShadowResponseBytes'> & { hookTimeoutMs?: number },
   onTransition: (state: BreakerState, reason: string, reopensAt: number) => void,
 ): TargetRuntime {
   const breaker: CircuitBreaker = new CircuitBreaker(target.breaker, ({ state, reason }) => onTransition(state, reason, breaker.reopensAt));
@@ -54,7 +55,7 @@ export function createTargetRuntime(
     succeeded: 0,
     failed: Object.create(null) as Record<string, number>,
     breakerOpenInPeriod: 0,
-    call: (job, cancel) => callTarget(runtime, job, cancel, send),
+    call: (job, cancel) => callTarget(runtime, job, cancel, send, config.hookTimeoutMs ?? 1000),
   };
   const endpoint = target.endpoint;
   function send(request: ShadowRequest, signal: AbortSignal, url: URL | undefined): Promise<ShadowOutcome> {
@@ -72,7 +73,7 @@ export function createTargetRuntime(
 
 type Send = (request: ShadowRequest, signal: AbortSignal, url: URL | undefined) => Promise<ShadowOutcome>;
 
-async function callTarget(target: TargetRuntime, job: TargetJob, cancel: AbortSignal, send: Send): Promise<ShadowOutcome> {
+async function callTarget(target: TargetRuntime, job: TargetJob, cancel: AbortSignal, send: Send, hookTimeoutMs: number): Promise<ShadowOutcome> {
   let isProbe = job.isProbe;
   if (!isProbe && target.breaker.state !== 'closed') {
     // Accepted before the breaker opened: not sent to a target known to be failing; after the cooldown it is the
@@ -98,7 +99,9 @@ async function callTarget(target: TargetRuntime, job: TargetJob, cancel: AbortSi
     let request = job.group.request;
     if (target.config.transformRequest) {
       try {
-        request = applyRequestChange(request, await target.config.transformRequest(request));
+        const transform = target.config.transformRequest;
+        const original = request;
+        request = applyRequestChange(request, await timedHook('transformRequest', hookTimeoutMs, () => transform(original)));
       } catch (error) {
         return report({ ok: false, code: 'transform_error', message: `transformRequest threw: ${errorMessage(error)}`, durationMs: 0, requestFault: true });
       }
