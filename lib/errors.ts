@@ -74,3 +74,8 @@ export function showValue(value: unknown): string {
     return String(value);
   }
 }
+
+/** The message of anything thrown (an Error's message, or the value itself as text). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

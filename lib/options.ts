@@ -95,6 +95,10 @@ export interface ResolvedOptions {
   dnsServers: string[] | undefined;
   /** Bytes of a request body kept raw for replay; 0 when `logRequestBodies` is not `'replayable'`. */
   maxReplayableBodyBytes: number;
+  /** New exchanges are shed while the engine's loop runs more than this far behind. */
+  maxEngineLagMs: number;
+  /** How long a hook may run in the engine's worker before the worker is restarted and the exchange logged `hook_timeout`. */
+  hookTimeoutMs: number;
 }
 
 const KNOWN_OPTIONS = [
@@ -102,6 +106,7 @@ const KNOWN_OPTIONS = [
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes', 'maxPendingLogBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redactQuery', 'redactValues', 'logBodies', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
   'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers', 'logRequestBodies', 'maxReplayableBodyBytes',
+  'maxEngineLagMs', 'hookTimeoutMs',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
@@ -169,6 +174,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     reopenOnSignal: resolveReopenSignal(options.reopenOnSignal),
     dnsServers: options.dnsServers === undefined ? undefined : stringList(options, 'dnsServers'),
     maxReplayableBodyBytes: resolveReplayable(options),
+    maxEngineLagMs: positiveInteger('maxEngineLagMs', options.maxEngineLagMs ?? 5),
+    hookTimeoutMs: positiveInteger('hookTimeoutMs', options.hookTimeoutMs ?? 1000),
   };
 }
 

@@ -166,6 +166,8 @@ export type SkipReason =
   | 'hook_error'
   | 'body_unavailable'
   | 'closing'
+  | 'hook_timeout'
+  | 'engine_error'
   | (string & {});
 
 /** Written for a request that was to be mirrored but was not. */
@@ -493,6 +495,17 @@ export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest,
   logRequestBodies?: 'replayable';
   /** Largest request body kept for replay with `logRequestBodies: 'replayable'`. Default 1 MiB. */
   maxReplayableBodyBytes?: number;
+  /**
+   * New requests are not mirrored (counted as shed) while the engine's event loop runs more than this many
+   * milliseconds behind: a backlog would add its own delay to every shadow latency it measures. Default 5.
+   */
+  maxEngineLagMs?: number;
+  /**
+   * How long one call of a hook that runs in the engine's worker (`transformRequest`, `transformResponse`, a
+   * `compare` function, `assemble`) may take. Past it the worker is ended and started again, the request is logged
+   * as skipped (`hook_timeout`), and production is unaffected. Default 1000.
+   */
+  hookTimeoutMs?: number;
 }
 
 /** A name list that adds to the defaults and, explicitly, takes defaults out. */

@@ -29,7 +29,8 @@ export function droppedHeaderSet(withheld: NameMatcher, stripHeaders: ReadonlySe
 
 /**
  * Headers for the shadow request: the client's, minus hop-by-hop ones (and every header `Connection` names),
- * dropped ones and `content-encoding` when the body was re-serialised; plus our id and marker. URLs inside the
+ * dropped ones and `content-encoding` when the body was re-serialised; plus our id and marker, first (the client's
+ * own `x-request-id` is not forwarded). URLs inside the
  * values (`Referer`, say) lose their userinfo and the query parameters `withheldQuery` names, as the
  * request-target does. `content-length` is set from the exact bytes sent.
  */
@@ -42,18 +43,20 @@ export function shadowRequestHeaders(
   withheldQuery?: NameMatcher,
 ): HeaderMap {
   const namedByConnection = connectionTokens(incoming.connection);
-  const headers: HeaderMap = {};
+  // Ours first: a server that keeps only the first 1,000 or so header fields (Node) still gets the id and framing.
+  const headers: HeaderMap = { 'x-request-id': requestId, 'x-shadow-request': '1' };
+  if (body !== undefined) headers['content-length'] = String(body.length);
   const forwarded = (text: string): string => (withheldQuery ? removeQueryParams(text, withheldQuery) : text);
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || dropped.has(name) || namedByConnection.has(name)) continue;
+    if (value === undefined || dropped.has(name) || namedByConnection.has(name) || OURS.has(name)) continue;
     if (bodyWasReserialised && name === 'content-encoding') continue;
     headers[name] = Array.isArray(value) ? value.map(forwarded) : forwarded(value);
   }
-  headers['x-request-id'] = requestId;
-  headers['x-shadow-request'] = '1';
-  if (body !== undefined) headers['content-length'] = String(body.length);
   return headers;
 }
+
+/** Headers the mirror sets itself (`content-length` is hop-by-hop, dropped above). */
+const OURS = new Set(['x-request-id', 'x-shadow-request']);
 
 function connectionTokens(connection: string | undefined): Set<string> {
   const tokens = new Set<string>();

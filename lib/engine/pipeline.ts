@@ -46,6 +46,7 @@ import { redactDifference } from './redact-body.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
 import { requestFaultOf } from './request-fault.js';
+import { timedHook, workingOn } from './hook-clock.js';
 
 /** An exchange once the engine has it: its id is made if the tap did not have one. */
 type Accepted = Exchange & { requestId: string };
@@ -92,6 +93,8 @@ export interface EngineStats {
   targets: Record<string, Omit<TargetStats, 'sampleRate'>>;
   /** The log sink's counters (added by the host, which owns the sink). */
   log?: SinkStats;
+  /** How far behind the engine's loop runs (ms), and why the instance could not be set up, if it could not. */
+  engine?: { lagMs: number; failed?: string };
 }
 
 export class ShadowPipeline {
@@ -119,7 +122,11 @@ export class ShadowPipeline {
   #expiryTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(config: ResolvedOptions, sink: RecordSink, feedback: EngineFeedback) {
+  /** The instance's id in its host, for the record a hook past its budget needs. */
+  readonly #instanceId: number;
+
+  constructor(config: ResolvedOptions, sink: RecordSink, feedback: EngineFeedback, instanceId = 0) {
+    this.#instanceId = instanceId;
     this.#config = config;
     this.#sink = sink;
     this.#feedback = feedback;
@@ -249,6 +256,7 @@ export class ShadowPipeline {
     clearTimeout(timer);
     if (result === 'timeout') {
       this.#cancel.abort();
+      this.#client.cancelAll();
       for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
         this.#recordOutcome(job, { ok: false, code: 'cancelled', message: 'cancelled by close() before it was sent', durationMs: 0 });
         this.#finishJob(job);
@@ -478,6 +486,7 @@ export class ShadowPipeline {
   async #run(job: ShadowJob): Promise<void> {
     this.#inFlight.add(job);
     try {
+      if (job.target.config.transformRequest) this.#workingOn(job.group.exchange);
       const outcome = await job.target.call(job, this.#cancel.signal);
       this.#account(job, outcome);
       this.#recordOutcome(job, outcome);
@@ -536,8 +545,10 @@ export class ShadowPipeline {
     let answer = shadow.answer;
     let error: string | undefined;
     if (target.config.transformResponse) {
+      const transform = target.config.transformResponse;
       try {
-        answer = target.config.transformResponse(answer);
+        this.#workingOn(group.exchange);
+        answer = timedHook('transformResponse', config.hookTimeoutMs, () => transform(answer));
       } catch (thrown) {
         error = `transformResponse threw: ${errorMessage(thrown)}`;
         increment(this.#failed, 'transform_error');
@@ -598,7 +609,8 @@ export class ShadowPipeline {
     // A shadow that answered with another status (an error page, say) gave no answer to compare field by field.
     if (!base.statusMatch) return { ...base, match: false, differences: [] };
     try {
-      const result = config.comparator!(group.production, answer);
+      this.#workingOn(group.exchange);
+      const result = timedHook('compare', config.hookTimeoutMs, () => config.comparator!(group.production, answer));
       const listed = result.differences ?? [];
       const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
       // A field masked by `redact` must not come back through a difference's values.
@@ -619,6 +631,19 @@ export class ShadowPipeline {
     } catch (error) {
       return { ...base, match: false, differences: [], error: `compare threw: ${errorMessage(error)}` };
     }
+  }
+
+  /** What a hook past its time budget is working on (hook-clock.ts): enough for its `skipped` record. */
+  #workingOn(exchange: Accepted): void {
+    workingOn({
+      instance: this.#instanceId,
+      requestId: exchange.requestId,
+      clientRequestId: exchange.clientRequestId,
+      method: exchange.method,
+      path: this.#loggedPath(exchange.path).slice(0, 1024),
+      route: exchange.route,
+      status: exchange.status,
+    });
   }
 
   /** A path as logged: credential query values masked, other values through value masking. */

@@ -9,7 +9,7 @@ import { resolveOptions, validateSampleRate, type ResolvedOptions } from '../opt
 import type { EngineStats } from '../engine/pipeline.js';
 import { portableOptions, replaceModuleHooks } from '../engine/portable-options.js';
 import type { CloseOptions, ShadowMiddleware, ShadowOptions, ShadowStats, ShadowUpdate } from '../types.js';
-import { inThreadLink, workerLink, type EngineLink } from './engine-link.js';
+import { localLink, workerLink, type EngineLink } from './engine-link.js';
 import { Tap, type AppRequest, type AppResponse } from './tap.js';
 import { watchReopenSignal } from './reopen-signal.js';
 import { checkLogFile } from '../engine/sink.js';
@@ -102,7 +102,7 @@ function connectEngine(options: Record<string, unknown>, config: ResolvedOptions
   const plan = portableOptions(options);
   if (config.engine === 'in-thread') {
     if (hasModuleHooks(options)) throw new ShadowOptionsError('engine', `'in-thread' cannot load module hooks ({ module, export }); pass the functions themselves`);
-    return inThreadLink(config, tap);
+    return localLink(config, tap, true);
   }
   if ('blocker' in plan) {
     if (config.engine === 'worker') {
@@ -114,7 +114,7 @@ function connectEngine(options: Record<string, unknown>, config: ResolvedOptions
     if (hasModuleHooks(options)) {
       throw new ShadowOptionsError(plan.blocker, `is a function while other hooks are module specifiers; give all engine hooks the same way`);
     }
-    return inThreadLink(config, tap);
+    return localLink(config, tap, true);
   }
   // The worker gets the log path as resolved at construction, not relative to its cwd when it starts.
   return workerLink({ ...plan.portable, logFile: config.logFile }, tap);

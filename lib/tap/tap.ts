@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BudgetHold, ByteBudget } from '../byte-budget.js';
-import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
+import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
 import type { ResolvedOptions } from '../options.js';
 import { increment } from '../stats.js';
 import type { BodySource, BreakerState, HeaderMap, NotMirroredReason, SkipReason } from '../types.js';
@@ -13,6 +13,7 @@ import { RequestCapture, type RequestCaptureOutcome } from './capture-request.js
 import { ResponseCapture, type CapturedResponse } from './capture-response.js';
 import { isSampledIn, sampleBucket } from './decide.js';
 import type { EngineLink, TapFeedback } from './engine-link.js';
+import type { FeedbackItem } from '../engine/protocol.js';
 import { reserialiseParsedBody } from './parsed-body.js';
 import { assignedRequestId, clientRequestIdOf, requestIdsOf } from './request-id.js';
 
@@ -55,6 +56,8 @@ interface TargetView {
   reopensAt: number;
 }
 
+/** The engine sheds by lag only while it holds at least this many exchanges (about one turn's batch at saturation). */
+const LAG_SHED_MIN_IN_ENGINE = 16;
 /** Requests shed at entry keep a few ids for the summary record. */
 const SHED_SAMPLE = 10;
 
@@ -79,6 +82,8 @@ export class Tap implements TapFeedback {
   #period: TapPeriod = newPeriod();
   #idleWaiters: (() => void)[] = [];
   readonly #awaitingBody = new Set<RequestCapture>();
+  /** How far behind the engine's loop ran at its last feedback. */
+  #engineLagMs = 0;
 
   constructor(config: ResolvedOptions) {
     this.config = config;
@@ -234,7 +239,7 @@ export class Tap implements TapFeedback {
     };
     this.inEngine++;
     this.#engineBytes += exchange.heldBytes;
-    this.link.handOff(exchange, transferList(exchange));
+    this.link.accept(exchange, transferList(exchange));
   }
 
   /** One draw (random, or the hash of the `sampleBy` key) per request, so lower rates see subsets of higher ones. */
@@ -263,9 +268,15 @@ export class Tap implements TapFeedback {
     return selected;
   }
 
-  /** The engine has room when what it holds, plus this request, fits its slots and queue, and bytes are left. */
+  /**
+   * The engine has room when it keeps up (its loop is less than `maxEngineLagMs` behind: a backlog would distort
+   * the latencies it measures), what it holds plus this request fits its slots and queue, and bytes are left.
+   */
   #hasRoom(): boolean {
     const config = this.config;
+    // Only a backlog of our own is relieved by shedding: a loop slowed by the machine, with little in hand, is not;
+    // nor is an engine in the app's thread, whose loop lag is the app's own.
+    if (this.#engineLagMs > config.maxEngineLagMs && this.inEngine >= LAG_SHED_MIN_IN_ENGINE && this.link.mode === 'worker') return false;
     return this.inEngine + this.preparing < config.maxConcurrent + config.maxQueue && this.budget.used < this.budget.limit;
   }
 
@@ -336,19 +347,26 @@ export class Tap implements TapFeedback {
   }
 
   // Engine feedback.
-  settled(count: number, bytes: number): void {
+  feedback(item: FeedbackItem, lagMs: number): void {
+    this.#engineLagMs = lagMs;
+    if (item.settled > 0) this.#settled(item.settled, item.settledBytes);
+    if (item.breakers) for (const [target, state, reopensAt] of item.breakers) this.#breaker(target, state, reopensAt);
+    if (item.events) for (const event of item.events) this.#event(event);
+  }
+
+  #settled(count: number, bytes: number): void {
     this.inEngine = Math.max(0, this.inEngine - count);
     this.#engineBytes = Math.max(0, this.#engineBytes - bytes);
     this.budget.giveBack(bytes);
     this.#notifyIfIdle();
   }
 
-  breaker(target: string, state: BreakerState, reopensAt: number): void {
+  #breaker(target: string, state: BreakerState, reopensAt: number): void {
     const view = this.#targets.find((t) => t.name === target);
     if (view) Object.assign(view, { state, reopensAt });
   }
 
-  event(event: Parameters<TapFeedback['event']>[0]): void {
+  #event(event: EngineEvent): void {
     switch (event.kind) {
       case 'mirrored':
         return this.#notify((o) => o.mirrored?.(event.route, event.productionMs));
@@ -368,6 +386,7 @@ export class Tap implements TapFeedback {
   lost(reason: string): void {
     if (this.inEngine > 0) increment(this.skipped, 'engine_lost', this.inEngine);
     this.inEngine = 0;
+    this.#engineLagMs = 0;
     this.budget.giveBack(this.#engineBytes);
     this.#engineBytes = 0;
     for (const view of this.#targets) Object.assign(view, { state: 'closed', reopensAt: 0 });
