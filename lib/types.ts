@@ -140,6 +140,11 @@ export interface ShadowRecord {
   status?: number;
   /** Milliseconds from sending the shadow request to its last byte (or the error). */
   durationMs: number;
+  /**
+   * How late the engine's event loop was when it read the answer (ms): the part of `durationMs` the engine itself
+   * may have added, so a slow model can be told from a busy engine. The report leaves out latencies over its bound.
+   */
+  engineDelayMs?: number;
   response?: { headers: HeaderMap } & LoggedBody & {
     /** `true` when the shadow sent more than `maxShadowResponseBytes` and reading stopped there. */
     responseTruncated?: true;

@@ -45,7 +45,7 @@ import { newRequestId } from '../tap/request-id.js';
 import { redactDifference } from './redact-body.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
-import { timedHook, workingOn } from './hook-clock.js';
+import { timedHook, workingOn } from './watchdog.js';
 
 /** An exchange once the engine has it: its id is made if the tap did not have one. */
 type Accepted = Exchange & { requestId: string };
@@ -519,6 +519,7 @@ export class ShadowPipeline {
       timestamp: new Date().toISOString(),
       target: name,
       durationMs: round(outcome.durationMs),
+      ...(outcome.ok && outcome.engineDelayMs !== undefined ? { engineDelayMs: round(outcome.engineDelayMs) } : {}),
       ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
     };
     if (!outcome.ok) {
@@ -632,7 +633,7 @@ export class ShadowPipeline {
     }
   }
 
-  /** What a hook past its time budget is working on (hook-clock.ts): enough for its `skipped` record. */
+  /** What a hook past its time budget is working on (watchdog.ts): enough for its `skipped` record. */
   #workingOn(exchange: Accepted): void {
     workingOn({
       instance: this.#instanceId,
