@@ -94,9 +94,9 @@ describe('express-shadow report: output', () => {
   });
 
   it('colours the verdict when FORCE_COLOR is set', async () => {
-    const result = await run(['report', FIXTURE, '--fail-under-match', '0.99'], { FORCE_COLOR: '1' });
+    const result = await run(['report', FIXTURE, '--fail-under-match', '0.99', '--min-samples', '5'], { FORCE_COLOR: '1' });
     expect(result.stdout).toContain('\u001b[1;31mFAIL');
-    const plain = await run(['report', FIXTURE, '--fail-under-match', '0.99']);
+    const plain = await run(['report', FIXTURE, '--fail-under-match', '0.99', '--min-samples', '5']);
     expect(plain.stdout).not.toContain('\u001b[');
   });
 
@@ -111,8 +111,9 @@ describe('express-shadow report: output', () => {
 });
 
 describe('express-shadow report: exit codes', () => {
+  // The fixtures hold a handful of comparisons: a gate on them needs --min-samples lowered (gate.test.ts).
   it('exits 1 when the match rate is below --fail-under-match', async () => {
-    const args = ['report', FIXTURE, '--fail-under-match', '0.99'];
+    const args = ['report', FIXTURE, '--fail-under-match', '0.99', '--min-samples', '5'];
     const result = await run(args);
     expect(result.code).toBe(1);
     await expectSnapshot(args, result);
@@ -120,7 +121,7 @@ describe('express-shadow report: exit codes', () => {
 
   it('reports several candidates, streaming and noise side by side, and exits 1 when one candidate is below the gate', async () => {
     // Pooled, the candidates match 77.8% noise-free (above 77%); model-b alone matches 75% noise-free.
-    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.77'];
+    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.77', '--min-samples', '4'];
     const result = await run(args);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('FAIL: 1 of 2 candidates below the 77% gate: model-b noise-free 75.0%');
@@ -128,7 +129,7 @@ describe('express-shadow report: exit codes', () => {
   });
 
   it('exits 0 when the match rate is at or above --fail-under-match', async () => {
-    const result = await run(['report', FIXTURE, '--fail-under-match', '75%']);
+    const result = await run(['report', FIXTURE, '--fail-under-match', '75%', '--min-samples', '5']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('PASS: match rate 77.8%');
   });
@@ -137,7 +138,7 @@ describe('express-shadow report: exit codes', () => {
     const args = ['report', FIXTURE, '--since', '2024-05-01T10:05:00Z', '--until', '2024-05-01T10:05:59Z', '--fail-under-match', '0.5'];
     const result = await run(args);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain('FAIL: no comparisons to judge');
+    expect(result.stdout).toContain('Too little evidence to judge, and a gate fails closed: model-v2 has 0 comparisons');
     await expectSnapshot(args, result);
   });
 
