@@ -5,8 +5,8 @@
  * The built bin is spawned (TZ=UTC, FORCE_COLOR=0) over logs of known truth (test/planted-log.ts).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,5 +177,72 @@ describe('one number governs agreement', () => {
     expect(built.verdict.gate?.status).toBe('pass');
     expect(built.verdict.headline).toMatch(/ is at or above the 50% gate\. The verdict fails on the criteria below\.$/);
     expect(built.verdict.criteria.find((c) => c.status === 'fail')).toMatchObject({ criterion: 'label_agreement', label: 'negative' });
+  });
+});
+
+/** The fenced blocks of one language in a markdown file. */
+function fencedBlocks(file: string, language: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(new RegExp('^```' + language + '\\n([\\s\\S]*?)^```$', 'gm'))].map((m) => m[1] as string);
+}
+
+describe('docs/recipes/ci-gate.md: the pipeline step, run as written', () => {
+  const step = fencedBlocks('docs/recipes/ci-gate.md', 'sh')[0]!;
+  const criteria = fencedBlocks('docs/recipes/ci-gate.md', 'json')[0]!;
+  const hourAgo = Date.now() - 3_600_000;
+
+  /** A project with express-shadow installed (its bin linked, as npm does) and the recipe's criteria file; runs the step. */
+  async function pipeline(log: string): Promise<Run> {
+    const project = await mkdtemp(join(dir, 'pipeline-'));
+    await mkdir(join(project, 'logs'));
+    await mkdir(join(project, 'node_modules', '.bin'), { recursive: true });
+    await symlink(ROOT, join(project, 'node_modules', 'express-shadow'));
+    await symlink(BIN, join(project, 'node_modules', '.bin', 'express-shadow'));
+    await writeFile(join(project, 'package.json'), '{ "private": true }');
+    await writeFile(join(project, 'shadow-criteria.json'), criteria);
+    await writeFile(join(project, 'logs', 'shadow-1.log'), log);
+    return new Promise((done) => {
+      execFile('sh', ['-c', step], { cwd: project, env: { ...process.env, TZ: 'UTC', FORCE_COLOR: '0', npm_config_offline: 'true' } }, (error, stdout, stderr) => {
+        done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+      });
+    });
+  }
+
+  it('is the step of the GitHub Actions job too', () => {
+    const yaml = fencedBlocks('docs/recipes/ci-gate.md', 'yaml')[0]!;
+    expect(yaml).toContain(`run: ${step.replace(/ \\\n\s*/g, ' ').trim()}`);
+  });
+
+  it('passes a candidate as good as production', async () => {
+    const result = await pipeline(plantedLog({ seed: 11, requests: 600, start: hourAgo }));
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^PASS: /);
+  });
+
+  it('stops a candidate 1 point under the 97% floor, which the criterion alone calls marginal (exit 0)', async () => {
+    const log = plantedLog({ seed: 7, flip: 0.12, requests: 600, start: hourAgo });
+    const result = await pipeline(log);
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL: noise-free match rate 96\.2% .* is below the 97% gate\.$/m);
+    // Without the floor, the same log passes the pipeline: why the recipe has it.
+    await writeFile(join(dir, 'marginal.log'), log);
+    const criteriaOnly = await report([join(dir, 'marginal.log'), '--label-path', '$.label', '--min-match', '0.97', '--min-samples', '100']);
+    expect(criteriaOnly.stdout).toMatch(/^Verdict: MARGINAL/m);
+    expect(criteriaOnly.code).toBe(0);
+  });
+
+  it('stops a candidate 15 ms slower on one route', async () => {
+    const result = await pipeline(plantedLog({ seed: 11, requests: 600, embedShiftMs: 15, start: hourAgo }));
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL \(score [\d.]+\/100\): .* \d+ failed/m);
+  });
+
+  it('fails closed on a day without logs, and on fewer than 100 comparisons', async () => {
+    const stale = await pipeline(plantedLog({ seed: 11, requests: 600, start: Date.now() - 3 * 86_400_000 }));
+    expect(stale.code).toBe(1);
+    expect(stale.stdout).toMatch(/^Too little evidence to judge, and a gate fails closed: no request in the logs matched the filters \(since /m);
+    const few = await pipeline(plantedLog({ seed: 11, requests: 60, start: hourAgo }));
+    expect(few.code).toBe(1);
+    expect(few.stdout).toContain('Too little evidence to judge, and a gate fails closed: candidate has 60 label pairs to judge agreement on, fewer than minSamples (100).');
   });
 });
