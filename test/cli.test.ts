@@ -100,6 +100,23 @@ describe('express-shadow report: output', () => {
     expect(plain.stdout).not.toContain('\u001b[');
   });
 
+  it('lists both commands in the top-level help, and points at the docs on the repository', async () => {
+    for (const flag of ['--help', '-h', 'help']) {
+      const help = await run([flag]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^ {2}report <logs\.\.\.> /m);
+      expect(help.stdout).toMatch(/^ {2}replay <logs\.\.\.> --target <url> /m);
+      expect(help.stdout).toContain('https://github.com/express-shadow/express-shadow#readme');
+    }
+    const bare = await run([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^ {2}replay /m);
+    // No page of the docs is named by a path the installed package does not have.
+    const reportHelp = (await run(['report', '--help'])).stdout;
+    expect(reportHelp).not.toMatch(/(?<!\/)docs\//);
+    expect(reportHelp).toContain('https://github.com/express-shadow/express-shadow/blob/main/docs/report.md');
+  });
+
   it('prints help and version', async () => {
     const help = await run(['report', '--help']);
     expect(help.code).toBe(0);
