@@ -448,7 +448,7 @@ describe('replay defaults: what the middleware mirrored, never a silent nothing,
     const posts = path.join(dir, 'posts.log');
     const records = await readRecords(sourceLog);
     const ids = new Set(recordsOfType(records, 'production').filter((r) => r.method === 'POST').map((r) => r.requestId));
-    await writeFile(posts, `${records.filter((r) => ids.has(r.requestId)).map((r) => JSON.stringify(r)).join('\n')}\n`);
+    await writeFile(posts, `${records.filter((r) => 'requestId' in r && ids.has(r.requestId)).map((r) => JSON.stringify(r)).join('\n')}\n`);
     const v3 = await v3Server();
     const result = await runCli(['replay', posts, '--target', v3.url, '--name', 'v3', '--out', newOut()]);
     expect(result.code, result.stderr).toBe(0);
