@@ -70,7 +70,7 @@ interface Ran {
 function sh(command: string, cwd: string): Promise<Ran> {
   return new Promise((resolve) => {
     // npm's cache is used when it has the packages (the command is the same; only where npm looks first changes).
-    const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' };
+    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' };
     delete env.NODE_OPTIONS;
     const child = spawn('sh', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
