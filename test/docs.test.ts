@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -294,5 +294,50 @@ describe('the TSDoc example of shadowMiddleware (what editors show on hover)', (
       child.kill('SIGKILL');
       shadowServer.close();
     }
+  });
+});
+
+describe('each figure in one place, made by what is in the repository', () => {
+  const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+  const prose = (markdown: string) => markdown.replace(/^```[\s\S]*?^```$/gm, '');
+
+  it('README states no performance figure: it links to docs/performance.md and docs/at-scale.md, their one home', () => {
+    const readme = read('README.md');
+    expect(prose(readme).match(/[^\n]*\b\d[\d.,]*\s*(?:µs|×|req\/s|MB|GB|records\/s)[^\n]*/g) ?? []).toEqual([]);
+    expect(readme).toContain(`${REPOSITORY}/blob/main/docs/performance.md`);
+    expect(readme).toContain(`${REPOSITORY}/blob/main/docs/at-scale.md#performance`);
+  });
+
+  it('the report’s reading speed is in docs/at-scale.md only; performance.md links to it', () => {
+    const performance = read('docs/performance.md');
+    expect(performance).not.toMatch(/records\/s|\b\d+(?:\.\d+)? s \|/);
+    expect(performance).toContain('(at-scale.md#performance)');
+    expect(read('docs/at-scale.md')).toMatch(/^\| 1,000,000 \| 8 \| 1\.131 \| [\d.]+ s, \d+ MB \|/m);
+  });
+
+  it('the figures name commands, scripts and results that are in the repository, and no tool outside it', () => {
+    for (const file of ['docs/performance.md', 'docs/at-scale.md']) {
+      const text = read(file);
+      expect(text, file).not.toMatch(/\.\.\/shared|node \.\.\//);
+      const cited = [...text.matchAll(/`((?:bench|test|sql|schema)\/[^`*\s]*)`/g)].map((m) => m[1]!);
+      expect(cited.length, file).toBeGreaterThan(0);
+      for (const item of cited) expect(existsSync(path.join(root, item)), `${file} cites ${item}`).toBe(true);
+      for (const pattern of [...text.matchAll(/`(bench\/results\/[^`]*\*[^`]*)`/g)].map((m) => m[1]!)) {
+        const [dir, glob] = [path.dirname(pattern), path.basename(pattern)];
+        const matcher = new RegExp(`^${glob.replace(/[.]/g, '\\.').replace(/\*/g, '.*')}$`);
+        expect(readdirSync(path.join(root, dir)).some((name) => matcher.test(name)), `${file} cites ${pattern}`).toBe(true);
+      }
+    }
+  });
+
+  it('the docs give the demo the number of requests it sends by default', () => {
+    const requests = /--requests <n>\s+Requests to send\. Default (\d+)/.exec(read('demo-app/run.ts'))?.[1];
+    expect(requests).toBe('400');
+    for (const file of ['README.md', 'docs/replay.md', 'docs/report.md']) {
+      for (const match of prose(read(file)).matchAll(/(\d+) requests of\s+live traffic|holds (\d+) requests|\((\d+) requests\) printed/g)) {
+        expect(match[1] ?? match[2] ?? match[3], file).toBe(requests);
+      }
+    }
+    expect(read('docs/replay.md')).toContain(`holds ${requests} requests`);
   });
 });
