@@ -131,6 +131,7 @@ describe('a gate fails closed', () => {
     }
     expect(empty({}).verdict).toMatchObject({ status: 'none', gated: false, tooLittleEvidence: null });
     expect(empty({ criteria: { minSamples: 10 }, gate: false }).verdict.status).toBe('none');
+    expect(() => new ReportBuilder({ gate: 'yes' as never })).toThrow(/`gate` must be true or false; got "yes"/);
   });
 });
 

@@ -192,6 +192,7 @@ export class ReportBuilder {
   readonly #labelSteps: PathStep[] | null;
   readonly #scoreSteps: PathStep[] | null;
   readonly #criteria: Criteria;
+  readonly #gated: boolean;
   readonly #verdictInput: VerdictAccumulator;
   readonly #topPaths: number;
   readonly #examplesPerPath: number;
@@ -261,6 +262,7 @@ export class ReportBuilder {
       throw new TypeError(`\`failUnderMatch\` must be a ratio between 0 and 1, like 0.99; got ${JSON.stringify(gate)}.`);
     }
     this.#criteria = resolveCriteria(criteriaWithGate(options.criteria, gate));
+    this.#gated = isGate(options);
     this.#verdictInput = new VerdictAccumulator({ labelPath: this.#labelSteps !== null, scorePath: options.scorePath ?? null });
     this.#topPaths = positiveInteger('topPaths', options.topPaths, 20);
     this.#examplesPerPath = positiveInteger('examplesPerPath', options.examplesPerPath, 3);
@@ -706,7 +708,7 @@ export class ReportBuilder {
     const input = this.#verdictInput.input(targets.map(([name]) => name), byRoute.map((r) => r.route));
     input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
     const judged = judge(input, this.#criteria);
-    report.verdict = assembleVerdict(report, { failUnderMatch: options.failUnderMatch, gated: isGate(options) }, judged, this.#criteria, suggestions);
+    report.verdict = assembleVerdict(report, { failUnderMatch: options.failUnderMatch, gated: this.#gated }, judged, this.#criteria, suggestions);
     return report;
   }
 

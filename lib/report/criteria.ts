@@ -108,6 +108,9 @@ export interface GateOptions {
  * else whenever a match gate or any threshold is set (a threshold is only set to be held to).
  */
 export function isGate(options: GateOptions): boolean {
+  if (options.gate !== undefined && typeof options.gate !== 'boolean') {
+    throw new TypeError(`\`gate\` must be true or false; got ${JSON.stringify(options.gate)}.`);
+  }
   return options.gate ?? (options.failUnderMatch !== undefined || (options.criteria !== undefined && Object.keys(options.criteria).length > 0));
 }
 
