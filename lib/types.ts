@@ -404,7 +404,8 @@ export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest,
    * `x-goog-api-key`, `ocp-apim-subscription-key`, and any header whose name contains `token`, `secret`, `password`,
    * `passwd`, `api-key`/`apikey`/`api_key`, `session`, `signature`, `credential` or the word `auth` (`x-auth-*`);
    * query parameters by the same rules plus `key`, `sig` and `code` (the rest of the request-target is sent byte
-   * for byte). `redactHeaders.allow` and `redactQuery.allow` take names out of these rules. See docs/secrets.md.
+   * for byte). `redactHeaders.allow` and `redactQuery.allow` take names out of these rules. See
+   * https://github.com/express-shadow/express-shadow/blob/main/docs/secrets.md.
    * @example forwardCredentials: ['x-tenant-token']
    */
   forwardCredentials?: boolean | string[];

@@ -6,7 +6,7 @@ import { readShadowLog } from '../read/read-shadow-log.js';
 import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from '../read/types.js';
 import type { ShadowRecord } from '../types.js';
 import { LatencyHistogram } from './histogram.js';
-import { resolveCriteria, type Criteria } from './criteria.js';
+import { criteriaWithGate, isGate, resolveCriteria, type Criteria } from './criteria.js';
 import { boundedJson, compileLabelPath, evaluatePath, type PathStep } from './label-path.js';
 import { StreamAccumulator } from './streaming.js';
 import { Timeline } from './timeline.js';
@@ -192,6 +192,7 @@ export class ReportBuilder {
   readonly #labelSteps: PathStep[] | null;
   readonly #scoreSteps: PathStep[] | null;
   readonly #criteria: Criteria;
+  readonly #gated: boolean;
   readonly #verdictInput: VerdictAccumulator;
   readonly #topPaths: number;
   readonly #examplesPerPath: number;
@@ -256,12 +257,13 @@ export class ReportBuilder {
     }
     this.#labelSteps = options.labelPath === undefined ? null : compileLabelPath(options.labelPath);
     this.#scoreSteps = options.scorePath === undefined ? null : compileLabelPath(options.scorePath);
-    this.#criteria = resolveCriteria(options.criteria);
-    this.#verdictInput = new VerdictAccumulator({ labelPath: this.#labelSteps !== null, scorePath: options.scorePath ?? null });
     const gate = options.failUnderMatch;
     if (gate !== undefined && (typeof gate !== 'number' || !(gate >= 0 && gate <= 1))) {
       throw new TypeError(`\`failUnderMatch\` must be a ratio between 0 and 1, like 0.99; got ${JSON.stringify(gate)}.`);
     }
+    this.#criteria = resolveCriteria(criteriaWithGate(options.criteria, gate));
+    this.#gated = isGate(options);
+    this.#verdictInput = new VerdictAccumulator({ labelPath: this.#labelSteps !== null, scorePath: options.scorePath ?? null });
     this.#topPaths = positiveInteger('topPaths', options.topPaths, 20);
     this.#examplesPerPath = positiveInteger('examplesPerPath', options.examplesPerPath, 3);
     this.#maxDistinctPaths = positiveInteger('maxDistinctPaths', options.maxDistinctPaths, 10_000);
@@ -641,7 +643,7 @@ export class ReportBuilder {
     const report: Report = {
       version: 1,
       verdict: {
-        status: 'none', score: null, failUnderMatch: null, failing: [], headline: '', summary: '', gate: null, criteria: [],
+        status: 'none', score: null, failUnderMatch: null, gated: false, tooLittleEvidence: null, failing: [], headline: '', summary: '', gate: null, criteria: [],
         thresholds: this.#criteria, noiseFree: false, noiseNote: null, suggestedIgnorePaths: [],
       },
       filters: {
@@ -706,7 +708,7 @@ export class ReportBuilder {
     const input = this.#verdictInput.input(targets.map(([name]) => name), byRoute.map((r) => r.route));
     input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
     const judged = judge(input, this.#criteria);
-    report.verdict = assembleVerdict(report, options.failUnderMatch, judged, this.#criteria, suggestions);
+    report.verdict = assembleVerdict(report, { failUnderMatch: options.failUnderMatch, gated: this.#gated }, judged, this.#criteria, suggestions);
     return report;
   }
 

@@ -95,3 +95,38 @@ export function resolveCriteria(partial: unknown, source = 'criteria'): Criteria
   }
   return criteria;
 }
+
+/** What makes a report a gate: the options that say so, set a match gate or set thresholds. */
+export interface GateOptions {
+  gate?: boolean | undefined;
+  failUnderMatch?: number | undefined;
+  criteria?: Partial<Criteria> | undefined;
+}
+
+/**
+ * Whether the report is used as a gate, so fails closed when there is too little evidence to judge: `gate` when given,
+ * else whenever a match gate or any threshold is set (a threshold is only set to be held to).
+ */
+export function isGate(options: GateOptions): boolean {
+  if (options.gate !== undefined && typeof options.gate !== 'boolean') {
+    throw new TypeError(`\`gate\` must be true or false; got ${JSON.stringify(options.gate)}.`);
+  }
+  return options.gate ?? (options.failUnderMatch !== undefined || (options.criteria !== undefined && Object.keys(options.criteria).length > 0));
+}
+
+/**
+ * The thresholds once the match gate is in: one number governs agreement, so `failUnderMatch` is `minMatch` too.
+ * Throws a `TypeError` when both are given and differ, rather than judging agreement against two thresholds.
+ */
+export function criteriaWithGate(criteria: Partial<Criteria> | undefined, failUnderMatch: number | undefined): Partial<Criteria> | undefined {
+  // A criteria value that is not an object is left for `resolveCriteria` to reject.
+  if (failUnderMatch === undefined || (criteria !== undefined && (typeof criteria !== 'object' || criteria === null || Array.isArray(criteria)))) return criteria;
+  const minMatch = criteria?.minMatch;
+  if (minMatch !== undefined && minMatch !== failUnderMatch) {
+    throw new TypeError(
+      `\`failUnderMatch\` (${failUnderMatch}) and \`criteria.minMatch\` (${String(minMatch)}) are both agreement thresholds; give one of them ` +
+        `(failUnderMatch sets minMatch too).`,
+    );
+  }
+  return { ...criteria, minMatch: failUnderMatch };
+}

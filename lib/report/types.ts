@@ -25,8 +25,17 @@ export interface ReportOptions {
    * The noise-free rate is judged for a candidate whose comparisons carry `matchWithoutNoise`; the raw rate otherwise.
    */
   failUnderMatch?: number;
-  /** Thresholds of the verdict's criteria; missing keys take the defaults (see `DEFAULT_CRITERIA`). */
+  /**
+   * Thresholds of the verdict's criteria; missing keys take the defaults (see `DEFAULT_CRITERIA`). With
+   * `failUnderMatch`, `minMatch` is the gate's number: one threshold governs agreement (giving both, different, throws).
+   */
   criteria?: Partial<Criteria>;
+  /**
+   * The report is a gate, so it fails closed: with too little evidence to judge (nothing compared, or a candidate
+   * with fewer than `minSamples` comparisons) the verdict is `fail`, and `verdict.tooLittleEvidence` says why, instead
+   * of "not judged". Default: `true` when `failUnderMatch` or any `criteria` key is given.
+   */
+  gate?: boolean;
   /** JSON path of a numeric score in both bodies (e.g. `$.score`): adds the score-drift criterion (KS, PSI, mean |Δ|). */
   scorePath?: string;
   /** Differing paths listed. Default 20. */
@@ -209,7 +218,7 @@ export interface BreakerTransition {
   reason: string;
 }
 
-/** How a verdict or a gate came out. `none`: nothing could be judged (no gate, and no criterion had enough samples). */
+/** How a verdict or a gate came out. `none`: nothing could be judged (not a gate, and no criterion had enough samples). */
 export type VerdictStatus = 'pass' | 'marginal' | 'fail' | 'none';
 
 /** The criteria of the verdict. */
@@ -262,6 +271,10 @@ export interface Verdict {
   /** Kayenta-style: 100 × (passes + ½ marginals) / criteria judged; `null` when none was judged. */
   score: number | null;
   failUnderMatch: number | null;
+  /** The report was used as a gate (`ReportOptions.gate`), so it fails closed. */
+  gated: boolean;
+  /** Set when the report is a gate and there was too little evidence to judge: why. The verdict is then `fail`. */
+  tooLittleEvidence: string | null;
   /** Candidates that fail the gate or a criterion, in target-name order. */
   failing: string[];
   /** One sentence for a person: the gate's when one was set, else the match rate (noise-free when measured). */
