@@ -217,8 +217,25 @@ export interface BreakerRecord {
 /** One place where the production and shadow answers differ. `path` is a JSON path such as `$.items[0].label`. */
 export interface Difference {
   path: string;
+  /**
+   * Production's value. A text path below its `similarity` threshold shows at most 1,024 characters of each side; a
+   * number a double cannot hold exactly (past 2^53, or more than 15 significant digits) is shown as its JSON text.
+   */
   production?: unknown;
   shadow?: unknown;
+  /** At a text path named in `compare.similarity`: the score that fell below its threshold. */
+  score?: number;
+}
+
+/** The similarity of two texts at one path (`compare.similarity`), with the threshold `match` was judged by. */
+export interface SimilarityScore {
+  /** Where the text was, e.g. `$.choices[0].message.content`, or `$` for a whole text answer. */
+  path: string;
+  measure: 'rouge-l' | 'token-f1' | 'levenshtein';
+  /** 0 (nothing shared) to 1 (the same after normalisation), rounded to 4 decimals. */
+  score: number;
+  /** Below it the path is a difference and the comparison does not match. */
+  threshold: number;
 }
 
 /** Written when both answers of a request are in and comparison is on. */
@@ -233,6 +250,8 @@ export interface ComparisonRecord {
   /** `true` when there were more differences than the cap and the list was cut. */
   differencesTruncated?: true;
   score?: number;
+  /** Text paths named in `compare.similarity`: each one's score and threshold (at most 20, in document order). */
+  similarity?: SimilarityScore[];
   /** Set when a custom comparator or `transformResponse` threw; `match` is then false. */
   error?: string;
   /** `"secondary"`: this compares production with its own replica; its differences are noise. */
@@ -267,6 +286,8 @@ export interface ComparisonResult {
   match: boolean;
   differences?: Difference[];
   score?: number;
+  /** Scores of text paths, copied into the comparison record (the default comparator fills it from `similarity`). */
+  similarity?: SimilarityScore[];
 }
 
 export type Comparator = (production: ComparedAnswer, shadow: ComparedAnswer) => ComparisonResult;
@@ -278,6 +299,40 @@ export interface CompareOptions {
   numericTolerance?: { absolute?: number; relative?: number };
   /** Cap on differences listed in one record. Default 20. */
   maxDifferences?: number;
+  /**
+   * Text paths judged by how close they are instead of by equality: a JSON path (wildcards allowed; `$` for a whole
+   * text answer or an assembled stream) mapped to a measure, or to `{ measure, threshold, normalize }`. Below the
+   * threshold the path is a difference and `match` is false. Every other path is still compared exactly.
+   * Thresholds default to 0.5 (`rouge-l`, `token-f1`) and 0.7 (`levenshtein`). See docs/compare.md.
+   * @example similarity: { '$.choices[*].message.content': { measure: 'rouge-l', threshold: 0.4 } }
+   */
+  similarity?: Record<string, SimilarityMeasure | SimilarityRule>;
+  /** What is folded away before texts are measured. Default `{ case: true, punctuation: true, whitespace: true, unicode: 'NFC' }`. */
+  normalize?: TextNormalizeOptions;
+}
+
+/** A similarity measure: ROUGE-L F1 (word order counts), token F1 (a bag of words), or normalised edit distance (short strings). */
+export type SimilarityMeasure = 'rouge-l' | 'token-f1' | 'levenshtein';
+
+/** One text path of `compare.similarity`. */
+export interface SimilarityRule {
+  measure: SimilarityMeasure;
+  /** Score (0–1) below which the texts are a mismatch. */
+  threshold?: number;
+  /** This path's own normalisation, over `compare.normalize`. */
+  normalize?: TextNormalizeOptions;
+}
+
+/** Text normalisation before measuring; each key defaults as in `compare.normalize`. */
+export interface TextNormalizeOptions {
+  /** Lower-case. Default true. */
+  case?: boolean;
+  /** Drop punctuation (Unicode `P`). Default true. */
+  punctuation?: boolean;
+  /** Collapse whitespace runs and trim. Default true. */
+  whitespace?: boolean;
+  /** Unicode normalisation form, or false. Default `'NFC'`. */
+  unicode?: 'NFC' | 'NFKC' | false;
 }
 
 export interface BreakerOptions {

@@ -608,6 +608,8 @@ export class ShadowPipeline {
         differences,
         ...(total > listed.length ? { differencesTruncated: true as const } : {}),
         ...(typeof result.score === 'number' ? { score: result.score } : {}),
+        // [similarity] text paths' scores (compare.similarity), as the comparator gave them.
+        ...(Array.isArray(result.similarity) ? { similarity: result.similarity } : {}),
       };
       if (noise && target.config.role === 'candidate') {
         const noisy = differences.filter((d) => noise.has(d.path)).map((d) => d.path);
