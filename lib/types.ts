@@ -303,7 +303,7 @@ export interface CompareOptions {
    * Text paths judged by how close they are instead of by equality: a JSON path (wildcards allowed; `$` for a whole
    * text answer or an assembled stream) mapped to a measure, or to `{ measure, threshold, normalize }`. Below the
    * threshold the path is a difference and `match` is false. Every other path is still compared exactly.
-   * Thresholds default to 0.5 (`rouge-l`, `token-f1`) and 0.7 (`levenshtein`). See docs/compare.md.
+   * Thresholds default to 0.4 (`rouge-l`, `token-f1`) and 0.7 (`levenshtein`). See docs/compare.md.
    * @example similarity: { '$.choices[*].message.content': { measure: 'rouge-l', threshold: 0.4 } }
    */
   similarity?: Record<string, SimilarityMeasure | SimilarityRule>;

@@ -16,7 +16,7 @@ export const DEFAULT_MAX_DIFFERENCES = 20;
  * The score below which a text path counts as a mismatch when no `threshold` is given. Chosen on the sentence pairs
  * of test/fixtures/sentence-pairs.json: every paraphrase at or above it, every wrong answer below.
  */
-export const DEFAULT_THRESHOLDS: Readonly<Record<SimilarityMeasure, number>> = Object.freeze({ 'rouge-l': 0.5, 'token-f1': 0.5, levenshtein: 0.7 });
+export const DEFAULT_THRESHOLDS: Readonly<Record<SimilarityMeasure, number>> = Object.freeze({ 'rouge-l': 0.4, 'token-f1': 0.4, levenshtein: 0.7 });
 
 export interface Tolerance {
   absolute: number;
