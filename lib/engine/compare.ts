@@ -9,11 +9,9 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
   advanceStates,
-  compilePathPattern,
   formatPath,
   isComplete,
   startStates,
-  type PathPattern,
   type PathSegment,
   type PatternStates,
 } from '../json-path.js';
