@@ -152,7 +152,7 @@ describe('similarity paths through the middleware', () => {
   });
 });
 
-async function judged(options: Partial<ShadowOptions>, prompts: number[], candidateText?: (prompt: number) => string) {
+async function judged(options: Omit<Partial<ShadowOptions>, 'target' | 'targets'>, prompts: number[], candidateText?: (prompt: number) => string) {
   const candidate = await candidateServer(candidateText ? (prompt) => ({ content: candidateText(prompt) }) : undefined);
   const logFile = await tempLogFile();
   const shadow = mirror({ target: candidate.url, logFile, compare, judgeSampleRate: 1, ...options });

@@ -16,8 +16,9 @@ export interface Criteria {
   /** Largest acceptable rise of the error rate (no answer or 5xx) over production's 5xx rate, in absolute terms (0.01 = 1 point). Default 0.01. */
   maxErrorIncrease: number;
   /**
-   * Practical margin of the similarity criterion, in score units: a candidate whose similarity to production is within
-   * this of production's similarity to its replica is as close as production is to itself. Default 0.05.
+   * Practical margin of the similarity criterion, on the probability that a candidate's similarity score beats the
+   * replica's (0.5 when alike): below 0.5 minus this, the candidate is further from production than production is from
+   * itself. Default 0.05.
    */
   similarityMargin: number;
   /** Population stability index of the score (with a score path) at or above which the distribution has drifted. Default 0.25. */
@@ -54,7 +55,7 @@ const RANGES: Record<keyof Criteria, Range> = {
   maxLatencyIncreaseMs: { min: 0, max: 86_400_000, hint: 'a number of milliseconds ≥ 0, like 25' },
   maxLatencyIncreaseRatio: { min: 0, max: 1_000, hint: 'a ratio ≥ 0, like 0.5 for +50%' },
   maxErrorIncrease: { min: 0, max: 1, hint: 'a ratio between 0 and 1, like 0.01 for one point' },
-  similarityMargin: { min: 0, max: 1, hint: 'a score difference between 0 and 1, like 0.05' },
+  similarityMargin: { min: 0, max: 0.5, hint: 'a probability between 0 and 0.5, like 0.05' },
   maxPsi: { min: 0, max: 100, minExclusive: true, hint: 'a number > 0, like 0.25' },
   minSamples: { min: 2, max: 1e9, integer: true, hint: 'a whole number ≥ 2, like 30' },
   alpha: { min: 0, max: 0.5, minExclusive: true, hint: 'a probability in (0, 0.5], like 0.05' },
