@@ -122,8 +122,7 @@ export const EXPLANATION_WORDS = 4;
 
 /**
  * The wordings the models sample from, as a language model at a temperature above 0 does: the same content (the label
- * and the words that drove it), said one of several ways. Production and its replica pick among the first four on
- * every request; v2 also has a fifth of its own.
+ * and the words that drove it), said one of several ways. Each model server picks one per text (`wordingDraw`).
  */
 const WORDINGS: ((label: string, words: string) => string)[] = [
   (label, words) => `This review is ${label}, mostly because of ${words}.`,
@@ -131,7 +130,6 @@ const WORDINGS: ((label: string, words: string) => string)[] = [
   (label, words) => `Mostly because of ${words}, this review is ${label}.`,
   (label, words) => `${words[0]!.toUpperCase()}${words.slice(1)} made this review ${label}.`,
 ];
-const V2_WORDINGS = [...WORDINGS, (label: string, words: string) => `I read this review as ${label}, mostly because of ${words}.`];
 /** When no word carries a sentiment. */
 const PLAIN_WORDINGS: ((label: string) => string)[] = [
   (label) => `This review is ${label}: none of its words carries a sentiment.`,
@@ -141,7 +139,7 @@ const PLAIN_WORDINGS: ((label: string) => string)[] = [
 ];
 
 /**
- * PLANTED FLAW of v2's streaming model, for the similarity criterion to catch: on a quarter of the texts (fixed by a
+ * PLANTED FLAW of v2's streaming model, for the similarity criterion to catch: on three texts in ten (fixed by a
  * hash of the text) it answers something genuinely wrong, about another text altogether.
  */
 const WRONG_ANSWERS = [
@@ -149,7 +147,7 @@ const WRONG_ANSWERS = [
   'Our store opens at nine and closes at five on weekdays.',
   'Sorry, I cannot help with that request right now.',
 ];
-export const PLANTED_WRONG_SHARE = 0.25;
+export const PLANTED_WRONG_SHARE = 0.3;
 
 function hashOf(text: string): number {
   let hash = 0x811c9dc5;
@@ -157,7 +155,7 @@ function hashOf(text: string): number {
   return hash >>> 0;
 }
 
-/** Whether v2's `/generate` answers this text wrongly (a quarter of the texts, the same ones on every run). */
+/** Whether v2's `/generate` answers this text wrongly (three in ten, the same ones on every run). */
 export function isPlantedWrong(text: string): boolean {
   return hashOf(text) % 100 < PLANTED_WRONG_SHARE * 100;
 }
@@ -180,7 +178,7 @@ export function wordingDraw(seed: number, text: string): () => number {
 /**
  * The "small generative model" of `POST /generate`: a sentence explaining the prediction, generated token by token,
  * e.g. `This review is negative, mostly because of the words terrible and awful.`, worded one of several ways
- * (`random` picks). v2 may also word it its own way, and answers a planted quarter of texts wrongly.
+ * (`random` picks). v2 words it the same ways, but answers a planted three in ten wrongly.
  */
 export function explain(model: Model, text: string, random: () => number = Math.random): string {
   if (model.version === 'v2' && isPlantedWrong(text)) return WRONG_ANSWERS[hashOf(text) % WRONG_ANSWERS.length]!;
@@ -188,8 +186,7 @@ export function explain(model: Model, text: string, random: () => number = Math.
   const found = [...new Set(model.evidence(text).map((e) => e.word))].slice(0, EXPLANATION_WORDS);
   if (found.length === 0) return PLAIN_WORDINGS[Math.floor(random() * PLAIN_WORDINGS.length)]!(label);
   const words = found.length === 1 ? `the word ${found[0]!}` : `the words ${found.slice(0, -1).join(', ')} and ${found.at(-1)!}`;
-  const wordings = model.version === 'v2' ? V2_WORDINGS : WORDINGS;
-  return wordings[Math.floor(random() * wordings.length)]!(label, words);
+  return WORDINGS[Math.floor(random() * WORDINGS.length)]!(label, words);
 }
 
 /** The explanation cut into tokens as a language model would stream them: each word with the space before it. */
