@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
+import { replayShadowLog } from '../lib/index.js';
 import type { ComparisonRecord, JudgeHook, JudgementRecord, JudgementSummaryRecord, ShadowLogRecord, ShadowOptions } from '../lib/index.js';
 import { deferred, readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempLogFile, testScope, type ReceivedRequest } from './helpers.js';
 
@@ -145,6 +146,28 @@ describe('similarity paths through the middleware', () => {
     await shadow.whenIdle();
     const [comparison] = recordsOfType(await readRecords(logFile), 'comparison');
     expect(comparison).toMatchObject({ match: false, differences: [{ path: '$.userId', production: '9007199254740992', shadow: '9007199254740993' }] });
+  });
+
+  it('replay scores the same text paths: a candidate replayed from the log gets the same similarity records', async () => {
+    const candidate = await candidateServer();
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: candidate.url, logFile, compare });
+    const app = await productionApp(shadow);
+    const prompts = [pairs.findIndex((p) => p.kind === 'paraphrase'), pairs.findIndex((p) => p.kind === 'wrong')];
+    for (const prompt of prompts) await ask(app.url, prompt);
+    await shadow.close();
+    const live = recordsOfType(await readRecords(logFile), 'comparison');
+    const out = await tempLogFile();
+    const summary = await replayShadowLog(logFile, { target: candidate.url, name: 'replayed', out, compare, methods: ['POST'] }).done;
+    expect(summary.stats.replayed).toBe(2);
+    const replayed = recordsOfType(await readRecords(out), 'comparison');
+    expect(replayed).toHaveLength(2);
+    for (const comparison of replayed) {
+      const original = live.find((c) => c.requestId === comparison.requestId)!;
+      expect(comparison.similarity).toEqual(original.similarity);
+      expect(comparison.match).toBe(original.match);
+    }
+    expect(replayed.map((c) => c.match).sort()).toEqual([false, true]);
   });
 
   it('rejects a misspelt measure at construction with a did-you-mean', () => {
