@@ -17,7 +17,7 @@ import {
 } from '../json-path.js';
 import type { ComparedAnswer, CompareOptions, ComparisonResult, Difference, SimilarityScore } from '../types.js';
 import { DEFAULT_MAX_DIFFERENCES, resolveCompareOptions, type CompareSettings, type TextRule, type Tolerance } from './compare-options.js';
-import { exactNumberDifferences, MAX_EXACT_CHECKS, type Suspect } from './exact-numbers.js';
+import { exactNumberDifferences, hasLongDigitRun, MAX_EXACT_CHECKS, type Suspect } from './exact-numbers.js';
 
 export { DEFAULT_MAX_DIFFERENCES };
 
@@ -70,10 +70,10 @@ function compareAnswers(production: ComparedAnswer, shadow: ComparedAnswer, sett
   if (settings.ignoresEverything) return { match: true, differences: [], differenceCount: 0 };
   const root = settings.root;
   if (production.isJson && shadow.isJson) {
-    const walk = new JsonDiff(settings);
+    const walk = new JsonDiff(settings, production.bytes, shadow.bytes);
     if (root && typeof production.json === 'string' && typeof shadow.json === 'string') walk.scoreText(root, production.json, shadow.json);
     else walk.compare(production.json, shadow.json, startStates(settings.ignore), startStates(settings.text));
-    walk.checkExactNumbers(production.bytes, shadow.bytes);
+    walk.checkExactNumbers();
     return walk.result();
   }
   if (root && !production.isJson && !shadow.isJson && isUtf8(production.bytes) && isUtf8(shadow.bytes)) {
@@ -109,11 +109,19 @@ class JsonDiff {
   readonly scores: SimilarityScore[] = [];
   /** Equal numbers a double may hold inexactly: checked against the texts once the walk is done. */
   readonly #suspects: Suspect[] = [];
-  readonly #exact: boolean;
+  /** Whether equal numbers are checked against the texts: decided on the first one (see `#mayBeInexact`). */
+  #exact: boolean | undefined;
+  readonly #texts: [Buffer, Buffer] | undefined;
   private readonly path: PathSegment[] = [];
 
-  constructor(private readonly settings: CompareSettings) {
-    this.#exact = settings.tolerance.absolute === 0 && settings.tolerance.relative === 0;
+  constructor(
+    private readonly settings: CompareSettings,
+    production?: Buffer,
+    shadow?: Buffer,
+  ) {
+    // With a tolerance numbers are compared as doubles anyway.
+    this.#exact = settings.tolerance.absolute === 0 && settings.tolerance.relative === 0 ? undefined : false;
+    this.#texts = production && shadow ? [production, shadow] : undefined;
   }
 
   result(): DefaultComparisonResult {
@@ -128,8 +136,9 @@ class JsonDiff {
    */
   compare(production: unknown, shadow: unknown, ignore: PatternStates, text: PatternStates): void {
     if (production === shadow) {
-      if (this.#exact && typeof production === 'number' && !Number.isSafeInteger(production) && this.#suspects.length < MAX_EXACT_CHECKS) {
-        this.#suspects.push({ path: [...this.path], value: production });
+      if (typeof production === 'number' && !Number.isSafeInteger(production) && this.#exact !== false && this.#suspects.length < MAX_EXACT_CHECKS) {
+        this.#exact ??= this.#texts !== undefined && (hasLongDigitRun(this.#texts[0]) || hasLongDigitRun(this.#texts[1]));
+        if (this.#exact) this.#suspects.push({ path: [...this.path], value: production });
       }
       return;
     }
@@ -160,9 +169,9 @@ class JsonDiff {
   }
 
   /** Equal doubles whose texts hold different numbers become differences, showing each side's number as written. */
-  checkExactNumbers(production: Buffer, shadow: Buffer): void {
-    if (this.#suspects.length === 0) return;
-    for (const found of exactNumberDifferences(production.toString('utf8'), shadow.toString('utf8'), this.#suspects)) {
+  checkExactNumbers(): void {
+    if (this.#suspects.length === 0 || !this.#texts) return;
+    for (const found of exactNumberDifferences(this.#texts[0].toString('utf8'), this.#texts[1].toString('utf8'), this.#suspects)) {
       this.path.push(...found.path);
       this.record(found.production, found.shadow, BOTH);
       this.path.length = 0;
