@@ -103,7 +103,7 @@ function histogramSvg(id: string, candidate: SimilarityCell, secondary: Similari
   const legend = sides.map((c, i) => `<rect x="${left + i * 170}" y="6" width="10" height="10" fill="${i === 0 ? CANDIDATE_COLOUR : SECONDARY_COLOUR}"/><text class="legend" x="${left + 14 + i * 170}" y="15">${esc(who(c.target, c.role))} (n=${formatCount(c.count)})</text>`);
   const threshold = candidate.threshold === null ? '' : `<line x1="${(left + candidate.threshold * plotWidth).toFixed(1)}" x2="${(left + candidate.threshold * plotWidth).toFixed(1)}" y1="${top}" y2="${top + plotHeight}" stroke="#6b7280" stroke-dasharray="4 3"><title>threshold ${candidate.threshold}</title></line>`;
   return (
-    `<svg id="${esc(id)}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(`similarity histogram of ${candidate.target}`)}">` +
+    `<svg xmlns="http://www.w3.org/2000/svg" id="${esc(id)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${esc(`similarity histogram of ${candidate.target}`)}">` +
     `<rect class="plot" x="${left}" y="${top}" width="${plotWidth}" height="${plotHeight}"/>${bars.join('')}${threshold}${ticks.join('')}${legend.join('')}` +
     `<text class="axis-label" x="${left + plotWidth / 2}" y="${height - 4}" text-anchor="middle">similarity to production</text></svg>`
   );
