@@ -231,7 +231,7 @@ describe('replayShadowLog', () => {
 
   it('replays with the original inter-arrival times scaled by speed', async () => {
     // The source's /items requests, re-stamped one second apart.
-    const records = (await readRecords(sourceLog)).filter((r) => 'route' in r && r.route === '/items/:id' && r.method === 'GET');
+    const records = (await readRecords(sourceLog)).filter((r) => 'method' in r && r.route === '/items/:id' && r.method === 'GET');
     const start = Date.parse('2024-05-01T10:00:00Z');
     const spaced = path.join(dir, 'spaced.log');
     await writeFile(spaced, records.map((r, i) => JSON.stringify({ ...r, timestamp: new Date(start + i * 1000).toISOString(), durationMs: 0 })).join('\n') + '\n');

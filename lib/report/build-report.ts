@@ -13,6 +13,7 @@ import { Timeline } from './timeline.js';
 import { assembleVerdict } from './assemble-verdict.js';
 import { judge } from './verdict.js';
 import { VerdictAccumulator } from './verdict-accumulator.js';
+import { SimilarityAccumulator } from './similarity.js';
 import type {
   BreakerTransition,
   LabelFigures,
@@ -247,6 +248,8 @@ export class ReportBuilder {
   readonly #transitions: BreakerTransition[] = [];
   #moreTransitions = 0;
   readonly #openDrops: Counts = new Map();
+  /** Similarity scores and judgements (report/similarity.ts). */
+  readonly #similarity = new SimilarityAccumulator();
 
   constructor(options: ReportOptions = {}) {
     this.#options = { ...options };
@@ -329,10 +332,16 @@ export class ReportBuilder {
     return target;
   }
 
-  /** Adds a `summary` or `breaker` record. */
+  /** Adds a `summary`, `breaker`, `judgement` or `judgement_summary` record. */
   addRecord(record: AggregateRecord): void {
     const time = Date.parse(record.timestamp);
     if (!this.#inPeriod(time)) return;
+    if (record.type === 'judgement' || record.type === 'judgement_summary') {
+      // Summaries are not split by route, so a route filter leaves them out (as it does the request summaries).
+      const route = record.type === 'judgement' ? record.route : undefined;
+      if (this.#options.route === undefined || route === this.#options.route) this.#similarity.addJudgement(record);
+      return;
+    }
     if (record.type === 'breaker') {
       if (this.#transitions.length < MAX_TRANSITIONS) {
         this.#transitions.push({
@@ -448,6 +457,8 @@ export class ReportBuilder {
     }
 
     for (const comparison of entry.comparisons) {
+      const similarityTarget = comparison.role === 'secondary' ? String(comparison.target) : this.#targetKey(String(comparison.target));
+      this.#similarity.addComparison(routeKey, similarityTarget, comparison, entry);
       if (comparison.role === 'secondary') {
         this.#secondaryNames.add(String(comparison.target));
         this.#secondaryComparisons++;
@@ -698,6 +709,7 @@ export class ReportBuilder {
         truncatedLists: this.#truncatedLists,
         numeric,
       },
+      similarity: this.#similarity.result(byRoute.map((r) => r.route)),
       noise: this.#noiseFigures(),
       labels: this.#labelFigures(),
       timeline: this.#timeline.result(),
@@ -707,6 +719,7 @@ export class ReportBuilder {
     const suggestions = this.#suggestIgnorePaths();
     const input = this.#verdictInput.input(targets.map(([name]) => name), byRoute.map((r) => r.route));
     input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
+    input.similarity = this.#similarity.verdictInputs(targets.map(([name]) => name), byRoute.map((r) => r.route));
     const judged = judge(input, this.#criteria);
     report.verdict = assembleVerdict(report, { failUnderMatch: options.failUnderMatch, gated: this.#gated }, judged, this.#criteria, suggestions);
     return report;

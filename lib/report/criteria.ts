@@ -15,6 +15,12 @@ export interface Criteria {
   maxLatencyIncreaseRatio: number;
   /** Largest acceptable rise of the error rate (no answer or 5xx) over production's 5xx rate, in absolute terms (0.01 = 1 point). Default 0.01. */
   maxErrorIncrease: number;
+  /**
+   * Practical margin of the similarity criterion, on the probability that a candidate's similarity score beats the
+   * replica's (0.5 when alike): below 0.5 minus this, the candidate is further from production than production is from
+   * itself. Default 0.05.
+   */
+  similarityMargin: number;
   /** Population stability index of the score (with a score path) at or above which the distribution has drifted. Default 0.25. */
   maxPsi: number;
   /** Samples each side needs before a criterion is judged; below it the criterion says "too few samples". Default 30. */
@@ -33,6 +39,7 @@ export const DEFAULT_CRITERIA: Readonly<Criteria> = Object.freeze({
   maxLatencyIncreaseMs: 25,
   maxLatencyIncreaseRatio: 0.5,
   maxErrorIncrease: 0.01,
+  similarityMargin: 0.05,
   maxPsi: 0.25,
   minSamples: 30,
   alpha: 0.05,
@@ -48,6 +55,7 @@ const RANGES: Record<keyof Criteria, Range> = {
   maxLatencyIncreaseMs: { min: 0, max: 86_400_000, hint: 'a number of milliseconds ≥ 0, like 25' },
   maxLatencyIncreaseRatio: { min: 0, max: 1_000, hint: 'a ratio ≥ 0, like 0.5 for +50%' },
   maxErrorIncrease: { min: 0, max: 1, hint: 'a ratio between 0 and 1, like 0.01 for one point' },
+  similarityMargin: { min: 0, max: 0.5, hint: 'a probability between 0 and 0.5, like 0.05' },
   maxPsi: { min: 0, max: 100, minExclusive: true, hint: 'a number > 0, like 0.25' },
   minSamples: { min: 2, max: 1e9, integer: true, hint: 'a whole number ≥ 2, like 30' },
   alpha: { min: 0, max: 0.5, minExclusive: true, hint: 'a probability in (0, 0.5], like 0.05' },

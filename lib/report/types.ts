@@ -5,6 +5,7 @@
 import type { BreakerState } from '../types.js';
 import type { Criteria } from './criteria.js';
 import type { ReadStats } from '../read/types.js';
+import type { SimilarityFigures } from './similarity.js';
 
 /** Output formats of `renderReport` and of `express-shadow report --format`. */
 export type ReportFormat = 'text' | 'json' | 'html';
@@ -222,7 +223,7 @@ export interface BreakerTransition {
 export type VerdictStatus = 'pass' | 'marginal' | 'fail' | 'none';
 
 /** The criteria of the verdict. */
-export type CriterionKind = 'agreement' | 'label_agreement' | 'latency' | 'errors' | 'score_drift';
+export type CriterionKind = 'agreement' | 'label_agreement' | 'latency' | 'errors' | 'score_drift' | 'similarity';
 
 /** `too_few`: fewer samples than `minSamples` on a side; not judged and not scored. */
 export type CriterionStatus = 'pass' | 'marginal' | 'fail' | 'too_few';
@@ -247,7 +248,8 @@ export interface CriterionResult {
   adjustedP: number | null;
   /**
    * The effect size: agreement rate (`agreement`, `label_agreement`), shift in ms of the p50 or p99 that decided
-   * (`latency`), rise of the error rate (`errors`), PSI (`score_drift`). `low`/`high`: its 95% interval when there is one.
+   * (`latency`), rise of the error rate (`errors`), PSI (`score_drift`); for `similarity`, P(candidate score + margin ≥
+   * replica score) with a secondary (threshold 0.5), else the median score (threshold: the records' threshold). `low`/`high`: its 95% interval when there is one.
    */
   estimate: number | null;
   low: number | null;
@@ -350,6 +352,8 @@ export interface Report {
   };
   /** Time to first byte, total time, chunks and events of streamed answers; `null` when no record had stream measurements. */
   streaming: StreamingFigures | null;
+  /** Text similarity (`compare.similarity` scores) and the embed and judge hooks' scores; `null` when the logs have none. */
+  similarity: SimilarityFigures | null;
   /** Per-path noise from the secondary's comparisons; `null` when there were none. */
   noise: NoiseFigures | null;
   differences: {
