@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve as resolvePath } from 'node:path';
 import { ShadowOptionsError, showValue } from './errors.js';
 import { createComparator } from './engine/compare.js';
+import { resolveJudging, type ResolvedJudging } from './engine/judging-options.js';
 import type { ResolvedBreaker } from './engine/breaker.js';
 import { closestName } from './did-you-mean.js';
 import { DEFAULT_MAX_PENDING_LOG_BYTES, validateLogger } from './engine/sink.js';
@@ -84,6 +85,8 @@ export interface ResolvedOptions {
   secrets: SecretRules;
   summaryIntervalMs: number;
   comparator: Comparator | undefined;
+  /** The `embed` and `judge` hooks with their bounds; `undefined` when neither is set. */
+  judging: ResolvedJudging | undefined;
   enabled: boolean;
   /** Where the engine runs: `undefined` lets the hooks decide (worker when they can cross threads). */
   engine: 'worker' | 'in-thread' | undefined;
@@ -105,6 +108,7 @@ const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes', 'maxPendingLogBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redactQuery', 'redactValues', 'logBodies', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
+  'embed', 'judge', 'judgeSampleRate', 'judgeLimits',
   'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers', 'logRequestBodies', 'maxReplayableBodyBytes',
   'maxEngineLagMs', 'hookTimeoutMs',
 ] as const;
@@ -165,6 +169,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     secrets: resolveSecrets(options, nonNegativeInteger('maxLoggedBodyBytes', options.maxLoggedBodyBytes ?? 65_536)),
     summaryIntervalMs: nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000),
     comparator: resolveComparator(options.compare),
+    judging: resolveJudging(options, nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000)),
     enabled: optionalBoolean(options, 'enabled') ?? true,
     engine: resolveEngine(options.engine),
     maxQueueWaitMs: positiveInteger('maxQueueWaitMs', options.maxQueueWaitMs ?? 30_000),

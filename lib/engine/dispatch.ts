@@ -9,6 +9,7 @@ import type { LookupFunction } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from '../types.js';
 import { decodeContent } from './logged-body.js';
+import { engineLag } from './lag-monitor.js';
 
 export interface ShadowCall {
   method: string;
@@ -29,6 +30,8 @@ export type ShadowOutcome =
       bytesRead: number;
       truncated: boolean;
       durationMs: number;
+      /** How late this thread's loop was when the answer was read (see lag-monitor.ts). */
+      engineDelayMs?: number;
       /** Milliseconds to the first body byte (to the headers when there was no body). */
       ttfbMs: number;
       /** Body chunks received. */
@@ -207,7 +210,9 @@ class Call implements Dispatcher.DispatchHandler {
   /** The answer as read: content-encoding undone (capped), as got's `decompress` did. */
   async #finish(): Promise<void> {
     if (this.#settled) return;
-    const durationMs = performance.now() - this.#started;
+    const now = performance.now();
+    const durationMs = now - this.#started;
+    const engineDelayMs = engineLag.delayNow(now);
     const ttfbMs = (this.#firstByteAt ?? performance.now()) - this.#started;
     let body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#bytesRead);
     let bytesRead = this.#bytesRead;
@@ -221,7 +226,7 @@ class Call implements Dispatcher.DispatchHandler {
       }
       truncated = decoded.cut;
     }
-    this.#settle({ ok: true, status: this.#status, headers: this.#headers, body, bytesRead, truncated, durationMs, ttfbMs, chunks: this.#chunkCount });
+    this.#settle({ ok: true, status: this.#status, headers: this.#headers, body, bytesRead, truncated, durationMs, engineDelayMs, ttfbMs, chunks: this.#chunkCount });
   }
 
   #settle(outcome: ShadowOutcome): void {

@@ -24,6 +24,8 @@ interface Instance {
   sink: RecordSink | undefined;
   /** Why the instance could not be set up (a hook module that throws while loading): its exchanges are skipped. */
   failed: string | undefined;
+  /** Exchanges skipped because of that. */
+  failedCount: number;
   events: boolean;
   statsSentAt: number;
   /** Work queued behind the registration (module hooks load asynchronously), so messages apply in order. */
@@ -62,7 +64,7 @@ export class EngineHost {
 
   /** Sets an instance up: options as posted (module hooks imported here), or already resolved (in-thread). */
   register(id: number, options: Record<string, unknown> | ResolvedOptions, events: boolean, resolved = false): Promise<void> {
-    const instance: Instance = { pipeline: undefined, sink: undefined, failed: undefined, events, statsSentAt: 0, chain: Promise.resolve() };
+    const instance: Instance = { pipeline: undefined, sink: undefined, failed: undefined, failedCount: 0, events, statsSentAt: 0, chain: Promise.resolve() };
     this.#instances.set(id, instance);
     instance.chain = (resolved ? Promise.resolve(options as ResolvedOptions) : loadModuleHooks(options as Record<string, unknown>).then(resolveOptions)).then(
       (config) => this.#start(id, instance, config),
@@ -148,6 +150,7 @@ export class EngineHost {
   }
 
   #skipFailed(instance: Instance, exchange: Exchange): void {
+    instance.failedCount++;
     instance.sink?.write({
       type: 'skipped',
       requestId: exchange.requestId ?? 'unknown',
@@ -181,6 +184,7 @@ export class EngineHost {
   stats(id: number): EngineStats | undefined {
     const instance = this.#instances.get(id);
     if (!instance) return this.#closed.get(id);
+    if (instance.failed) return failedStats(instance);
     if (!instance.pipeline) return undefined;
     return { ...instance.pipeline.stats(), log: instance.sink!.stats(), engine: { lagMs: engineLag.lagMs, ...(instance.failed ? { failed: instance.failed } : {}) } };
   }
@@ -262,4 +266,23 @@ export class EngineHost {
     }
     this.#send({ items, lagMs: engineLag.lagMs });
   }
+}
+
+/** The stats of an instance that could not be set up: nothing mirrored, each exchange skipped with the reason. */
+function failedStats(instance: Instance): EngineStats {
+  const none = { count: 0, p50: null, p90: null, p99: null };
+  return {
+    mirrored: 0,
+    succeeded: 0,
+    failed: {},
+    skipped: instance.failedCount > 0 ? { engine_error: instance.failedCount } : {},
+    notMirrored: {},
+    inFlight: 0,
+    queued: 0,
+    breakers: {},
+    latencyMs: none,
+    targets: {},
+    ...(instance.sink ? { log: instance.sink.stats() } : {}),
+    engine: { lagMs: 0, failed: instance.failed! },
+  };
 }

@@ -46,7 +46,8 @@ import { redactDifference } from './redact-body.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
 import { requestFaultOf } from './request-fault.js';
-import { timedHook, workingOn } from './hook-clock.js';
+import { timedHook, workingOn } from './watchdog.js';
+import { Judging } from './judging.js'; // [judging]
 
 /** An exchange once the engine has it: its id is made if the tap did not have one. */
 type Accepted = Exchange & { requestId: string };
@@ -121,6 +122,8 @@ export class ShadowPipeline {
   #idleWaiters: (() => void)[] = [];
   #expiryTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** [judging] The embed and judge hooks, when set: run after each comparison record, never before it. */
+  readonly #judging: Judging | undefined;
 
   /** The instance's id in its host, for the record a hook past its budget needs. */
   readonly #instanceId: number;
@@ -140,6 +143,8 @@ export class ShadowPipeline {
       logResponseBodies: config.secrets.logBodies.response,
     };
     this.#droppedHeaders = droppedHeaderSet(config.secrets.withheldHeaders, config.stripHeaders);
+    // [judging]
+    this.#judging = config.judging && new Judging(config.judging, { write: (record) => this.#write(record), maskText: config.secrets.maskText });
     this.#client = createShadowClient({
       timeoutMs: config.timeoutMs,
       maxConcurrent: config.maxConcurrent,
@@ -240,19 +245,18 @@ export class ShadowPipeline {
     };
   }
 
-  /** Resolves once nothing is being prepared, queued or in flight. */
-  whenIdle(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#idleWaiters.push(resolve);
-      this.#notifyIfIdle();
-    });
+  /** Resolves once nothing is being prepared, queued or in flight (and every judgement started is written). */
+  async whenIdle(): Promise<void> {
+    await this.#idle();
+    await this.#judging?.whenIdle(); // [judging]
   }
 
   /** Waits for the work in hand up to `timeoutMs`, then cancels the rest; each cancelled call gets its record. */
   async drain(timeoutMs: number): Promise<void> {
+    const started = Date.now(); // [judging]
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-    const result = await Promise.race([this.whenIdle(), timedOut]);
+    const result = await Promise.race([this.#idle(), timedOut]);
     clearTimeout(timer);
     if (result === 'timeout') {
       this.#cancel.abort();
@@ -261,8 +265,9 @@ export class ShadowPipeline {
         this.#recordOutcome(job, { ok: false, code: 'cancelled', message: 'cancelled by close() before it was sent', durationMs: 0 });
         this.#finishJob(job);
       }
-      await this.whenIdle();
+      await this.#idle();
     }
+    await this.#judging?.drain(Math.max(0, timeoutMs - (Date.now() - started))); // [judging] what is left of the timeout
     this.#closed = true;
     clearTimeout(this.#expiryTimer);
     this.#client.destroy();
@@ -520,6 +525,7 @@ export class ShadowPipeline {
       timestamp: new Date().toISOString(),
       target: name,
       durationMs: round(outcome.durationMs),
+      ...(outcome.ok && outcome.engineDelayMs !== undefined ? { engineDelayMs: round(outcome.engineDelayMs) } : {}),
       ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
     };
     if (!outcome.ok) {
@@ -590,6 +596,8 @@ export class ShadowPipeline {
       if (kept.target.config.role === 'secondary') noise = new Set(record.error ? [] : record.differences.map((d) => d.path));
       this.#event({ kind: 'compared', target: kept.target.config.name, route: group.exchange.route, match: record.match });
       this.#write(record);
+      // [judging] after the record is written; samples, bounds and runs the hooks on later turns.
+      this.#judging?.afterComparison(record, { route: group.exchange.route, request: group.request, production: group.production, candidate: kept.answer });
     }
   }
 
@@ -621,6 +629,8 @@ export class ShadowPipeline {
         differences,
         ...(total > listed.length ? { differencesTruncated: true as const } : {}),
         ...(typeof result.score === 'number' ? { score: result.score } : {}),
+        // [similarity] text paths' scores (compare.similarity), as the comparator gave them.
+        ...(Array.isArray(result.similarity) ? { similarity: result.similarity } : {}),
       };
       if (noise && target.config.role === 'candidate') {
         const noisy = differences.filter((d) => noise.has(d.path)).map((d) => d.path);
@@ -633,7 +643,7 @@ export class ShadowPipeline {
     }
   }
 
-  /** What a hook past its time budget is working on (hook-clock.ts): enough for its `skipped` record. */
+  /** What a hook past its time budget is working on (watchdog.ts): enough for its `skipped` record. */
   #workingOn(exchange: Accepted): void {
     workingOn({
       instance: this.#instanceId,
@@ -667,6 +677,14 @@ export class ShadowPipeline {
     } catch {
       // Metrics must never break mirroring.
     }
+  }
+
+  /** Nothing being prepared, queued or in flight (judgements aside: drain() gives them what is left of its timeout). */
+  #idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#notifyIfIdle();
+    });
   }
 
   #notifyIfIdle(): void {

@@ -10,8 +10,11 @@ import type { EngineStats } from './pipeline.js';
 
 export type ToEngine =
   | { op: 'register'; id: number; options: Record<string, unknown>; events: boolean }
-  /** `seq` when the tap waits for the operation to end (whenIdle, close). */
-  | { op: 'call'; id: number; method: EngineMethod; args: unknown[]; seq?: number }
+  /**
+   * `seq` when the tap waits for the operation to end (whenIdle, close); `n`, an exchange's number, on `accept`:
+   * the worker notes the last it took in (watchdog.ts), so the ones it never started can go to the next worker.
+   */
+  | { op: 'call'; id: number; method: EngineMethod; args: unknown[]; seq?: number; n?: number }
   | { op: 'reopen' }
   /** No instance left: the worker stops listening and ends once its logs are written. */
   | { op: 'retire' };

@@ -11,7 +11,7 @@ import { CircuitBreaker } from './breaker.js';
 import { callFunctionTarget, type ShadowClient, type ShadowOutcome } from './dispatch.js';
 import { rawShadowPath, shadowUrlFor } from './target-url.js';
 import { showValue } from '../errors.js';
-import { timedHook } from './hook-clock.js';
+import { timedHook } from './watchdog.js';
 
 /** Node's default limit on the header section a server accepts; a request over it fails by its own size. */
 const MAX_HEADER_BYTES = 16 * 1024;

@@ -6,13 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../errors.js';
 import { EngineHost } from './host.js';
-import { installHookClock } from './hook-clock.js';
+import { installWatchdog, markTakenIn } from './watchdog.js';
 import type { FromEngine, ToEngine } from './protocol.js';
 
 const port = parentPort!;
 const post = (message: FromEngine): void => port.postMessage(message);
 const host = new EngineHost((feedback) => post({ op: 'feedback', feedback }));
-installHookClock((workerData as { hookClock?: SharedArrayBuffer } | undefined)?.hookClock);
+installWatchdog((workerData as { watchdog?: SharedArrayBuffer } | undefined)?.watchdog);
 
 // Raised on the app's thread instead (with the same code), so `process.on('warning')` there sees them, once.
 process.emitWarning = ((warning: string | Error, options?: { code?: string; type?: string } | string) => {
@@ -28,6 +28,7 @@ function receive(message: ToEngine): void {
       void host.register(message.id, message.options, message.events);
       return;
     case 'call': {
+      markTakenIn(message.n);
       const done = host.call(message.id, message.method, message.args as never);
       if (message.seq === undefined) return;
       const seq = message.seq;

@@ -125,7 +125,7 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
       }
       for (let head = heap.peek(); head !== undefined; head = heap.peek()) {
         const { record, key } = head.keyed;
-        if (record.type === 'summary' || record.type === 'breaker') {
+        if (record.type === 'summary' || record.type === 'breaker' || record.type === 'judgement' || record.type === 'judgement_summary') {
           onRecord?.(record);
         } else {
           joiner.add(record, key, out);

@@ -76,6 +76,7 @@ export function comparisonRecordOf(
       differences: listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response)),
       ...(total > listed.length ? { differencesTruncated: true as const } : {}),
       ...(typeof result.score === 'number' ? { score: result.score } : {}),
+      ...(Array.isArray(result.similarity) ? { similarity: result.similarity } : {}),
     };
   } catch (error) {
     return { ...base, match: false, differences: [], error: `compare threw: ${error instanceof Error ? error.message : String(error)}` };

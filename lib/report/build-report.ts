@@ -6,13 +6,14 @@ import { readShadowLog } from '../read/read-shadow-log.js';
 import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from '../read/types.js';
 import type { ShadowRecord } from '../types.js';
 import { LatencyHistogram } from './histogram.js';
-import { resolveCriteria, type Criteria } from './criteria.js';
+import { criteriaWithGate, isGate, resolveCriteria, type Criteria } from './criteria.js';
 import { boundedJson, compileLabelPath, evaluatePath, type PathStep } from './label-path.js';
 import { StreamAccumulator } from './streaming.js';
 import { Timeline } from './timeline.js';
 import { assembleVerdict } from './assemble-verdict.js';
 import { judge } from './verdict.js';
 import { VerdictAccumulator } from './verdict-accumulator.js';
+import { SimilarityAccumulator } from './similarity.js';
 import type {
   BreakerTransition,
   LabelFigures,
@@ -192,6 +193,7 @@ export class ReportBuilder {
   readonly #labelSteps: PathStep[] | null;
   readonly #scoreSteps: PathStep[] | null;
   readonly #criteria: Criteria;
+  readonly #gated: boolean;
   readonly #verdictInput: VerdictAccumulator;
   readonly #topPaths: number;
   readonly #examplesPerPath: number;
@@ -248,6 +250,8 @@ export class ReportBuilder {
   readonly #transitions: BreakerTransition[] = [];
   #moreTransitions = 0;
   readonly #openDrops: Counts = new Map();
+  /** Similarity scores and judgements (report/similarity.ts). */
+  readonly #similarity = new SimilarityAccumulator();
 
   constructor(options: ReportOptions = {}) {
     this.#options = { ...options };
@@ -258,12 +262,13 @@ export class ReportBuilder {
     }
     this.#labelSteps = options.labelPath === undefined ? null : compileLabelPath(options.labelPath);
     this.#scoreSteps = options.scorePath === undefined ? null : compileLabelPath(options.scorePath);
-    this.#criteria = resolveCriteria(options.criteria);
-    this.#verdictInput = new VerdictAccumulator({ labelPath: this.#labelSteps !== null, scorePath: options.scorePath ?? null });
     const gate = options.failUnderMatch;
     if (gate !== undefined && (typeof gate !== 'number' || !(gate >= 0 && gate <= 1))) {
       throw new TypeError(`\`failUnderMatch\` must be a ratio between 0 and 1, like 0.99; got ${JSON.stringify(gate)}.`);
     }
+    this.#criteria = resolveCriteria(criteriaWithGate(options.criteria, gate));
+    this.#gated = isGate(options);
+    this.#verdictInput = new VerdictAccumulator({ labelPath: this.#labelSteps !== null, scorePath: options.scorePath ?? null });
     this.#topPaths = positiveInteger('topPaths', options.topPaths, 20);
     this.#examplesPerPath = positiveInteger('examplesPerPath', options.examplesPerPath, 3);
     this.#maxDistinctPaths = positiveInteger('maxDistinctPaths', options.maxDistinctPaths, 10_000);
@@ -329,10 +334,16 @@ export class ReportBuilder {
     return target;
   }
 
-  /** Adds a `summary` or `breaker` record. */
+  /** Adds a `summary`, `breaker`, `judgement` or `judgement_summary` record. */
   addRecord(record: AggregateRecord): void {
     const time = Date.parse(record.timestamp);
     if (!this.#inPeriod(time)) return;
+    if (record.type === 'judgement' || record.type === 'judgement_summary') {
+      // Summaries are not split by route, so a route filter leaves them out (as it does the request summaries).
+      const route = record.type === 'judgement' ? record.route : undefined;
+      if (this.#options.route === undefined || route === this.#options.route) this.#similarity.addJudgement(record);
+      return;
+    }
     if (record.type === 'breaker') {
       if (this.#transitions.length < MAX_TRANSITIONS) {
         this.#transitions.push({
@@ -456,6 +467,8 @@ export class ReportBuilder {
     }
 
     for (const comparison of entry.comparisons) {
+      const similarityTarget = comparison.role === 'secondary' ? String(comparison.target) : this.#targetKey(String(comparison.target));
+      this.#similarity.addComparison(routeKey, similarityTarget, comparison, entry);
       if (comparison.role === 'secondary') {
         this.#secondaryNames.add(String(comparison.target));
         this.#secondaryComparisons++;
@@ -652,7 +665,7 @@ export class ReportBuilder {
     const report: Report = {
       version: 1,
       verdict: {
-        status: 'none', score: null, failUnderMatch: null, failing: [], headline: '', summary: '', gate: null, criteria: [],
+        status: 'none', score: null, failUnderMatch: null, gated: false, tooLittleEvidence: null, failing: [], headline: '', summary: '', gate: null, criteria: [],
         thresholds: this.#criteria, noiseFree: false, noiseNote: null, suggestedIgnorePaths: [],
       },
       filters: {
@@ -709,6 +722,7 @@ export class ReportBuilder {
         truncatedLists: this.#truncatedLists,
         numeric,
       },
+      similarity: this.#similarity.result(byRoute.map((r) => r.route)),
       noise: this.#noiseFigures(),
       labels: this.#labelFigures(),
       timeline: this.#timeline.result(),
@@ -718,8 +732,9 @@ export class ReportBuilder {
     const suggestions = this.#suggestIgnorePaths();
     const input = this.#verdictInput.input(targets.map(([name]) => name), byRoute.map((r) => r.route));
     input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
+    input.similarity = this.#similarity.verdictInputs(targets.map(([name]) => name), byRoute.map((r) => r.route));
     const judged = judge(input, this.#criteria);
-    report.verdict = assembleVerdict(report, options.failUnderMatch, judged, this.#criteria, suggestions);
+    report.verdict = assembleVerdict(report, { failUnderMatch: options.failUnderMatch, gated: this.#gated }, judged, this.#criteria, suggestions);
     return report;
   }
 

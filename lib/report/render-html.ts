@@ -16,6 +16,7 @@ import {
   requestFaultRows,
 } from './format.js';
 import { escapeXml as esc, lineChart } from './svg-chart.js';
+import { similarityHtml } from './similarity-render.js';
 import type { CriterionResult, LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
 
 const PRODUCTION_COLOUR = '#2563eb';
@@ -337,6 +338,9 @@ export function renderHtml(report: Report): string {
     ),
   );
   s.push('<p class="note">Percentiles are within 2% of the exact value (log-bucketed histogram); max is exact. Shadow latency counts calls that got an answer.</p>');
+
+  const similarity = similarityHtml(report.similarity ?? null);
+  if (similarity !== '') s.push(similarity);
 
   const streaming = report.streaming;
   if (streaming !== null) {

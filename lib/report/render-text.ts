@@ -14,6 +14,7 @@ import {
   requestFaultRows,
 } from './format.js';
 import { escapeControls } from './escape.js';
+import { similarityTextLines } from './similarity-render.js';
 import type { CriterionResult, LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
 
 export interface TextRenderOptions {
@@ -256,6 +257,8 @@ export function renderText(unsafeReport: Report, options: TextRenderOptions = {}
     ),
   );
   out.push('');
+
+  out.push(...similarityTextLines(report.similarity ?? null, heading));
 
   const streaming = report.streaming;
   if (streaming !== null) {

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
-import { HOOK_CLOCK_BYTES, overdueHook } from '../engine/hook-clock.js';
+import { WATCHDOG_BYTES, clearHook, overdueHook, takenInUpTo } from '../engine/watchdog.js';
 import { EngineHost, type EngineCalls, type EngineMethod } from '../engine/host.js';
 import type { EngineStats } from '../engine/pipeline.js';
 import type { EngineFeedback, FeedbackItem, FromEngine, ToEngine } from '../engine/protocol.js';
@@ -18,8 +18,8 @@ import type { EngineFeedback, FeedbackItem, FromEngine, ToEngine } from '../engi
 /** What the engine tells a tap. */
 export interface TapFeedback {
   feedback(item: FeedbackItem, lagMs: number): void;
-  /** The engine went away with exchanges in hand (a crashed worker): they are lost, their bytes free. */
-  lost(reason: string): void;
+  /** The engine went away with `count` exchanges it had started (a crashed worker): they are lost, their `bytes` free. */
+  lost(reason: string, count: number, bytes: number): void;
 }
 
 export interface EngineLink {
@@ -80,6 +80,16 @@ interface Member {
   stats: EngineStats | undefined;
   /** After a fallback: this member's engine runs in the app's thread. */
   local: EngineLink | undefined;
+  /** Exchanges posted and not settled, and the tap's bytes they hold. */
+  outstanding: number;
+  outstandingBytes: number;
+}
+
+/** An exchange posted to the worker and not yet known to be taken in: sent to the next worker if this one ends. */
+interface Unstarted {
+  id: number;
+  message: Extract<ToEngine, { op: 'call' }>;
+  heldBytes: number;
 }
 
 /** Past a close()'s timeout, this much longer for the worker's reply before it is taken as stuck and ended. */
@@ -90,6 +100,8 @@ const HOOK_WATCH_EVERY_MS = 100;
 class EngineWorker {
   #worker: Worker | undefined;
   #ready = false;
+  /** Settles once the worker being started is ready, or has failed to start (and the members fell back). */
+  #starting: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Why no worker can run in this process: every instance then runs its engine in the app's thread. */
   failed: string | undefined;
   readonly #members = new Map<number, Member>();
@@ -101,12 +113,17 @@ class EngineWorker {
   #batch: ToEngine[] = [];
   #transfer: ArrayBuffer[] = [];
   #flushScheduled = false;
-  readonly #hookClock = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(HOOK_CLOCK_BYTES) : undefined;
+  readonly #watchdog = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(WATCHDOG_BYTES) : undefined;
   #hookWatch: NodeJS.Timeout | undefined;
+  /** Exchanges by number, kept until the worker has taken them in (only those whose bytes were not transferred). */
+  readonly #unstarted = new Map<number, Unstarted>();
+  #nextExchange = 1;
+  /** The highest exchange number in a postMessage so far. */
+  #postedUpTo = 0;
 
   join(options: Record<string, unknown>, tap: TapFeedback): number {
     const id = this.#nextId++;
-    this.#members.set(id, { options, tap, events: false, registered: false, stats: undefined, local: undefined });
+    this.#members.set(id, { options, tap, events: false, registered: false, stats: undefined, local: undefined, outstanding: 0, outstandingBytes: 0 });
     return id;
   }
 
@@ -121,26 +138,37 @@ class EngineWorker {
       if (local) localCall(local, method, args);
       return;
     }
-    this.#queue({ op: 'call', id, method, args }, transfer);
-    if (method === 'accept' && this.#outstanding++ === 0) this.#refresh();
+    if (method !== 'accept') return this.#queue({ op: 'call', id, method, args });
+    const exchange = args[0] as Exchange;
+    const member = this.#members.get(id)!;
+    member.outstanding++;
+    member.outstandingBytes += exchange.heldBytes;
+    const message: Extract<ToEngine, { op: 'call' }> = { op: 'call', id, method, args, n: this.#nextExchange++ };
+    // Bytes that stay ours (not transferred) let the exchange go to the next worker should this one end first.
+    if (!transfer || transfer.length === 0) this.#unstarted.set(message.n!, { id, message, heldBytes: exchange.heldBytes });
+    this.#queue(message, transfer);
+    if (this.#outstanding++ === 0) this.#refresh();
   }
 
-  /** An operation the tap waits for. Never rejects; resolves within `timeoutMs` (plus a grace) whatever the worker does. */
-  request(id: number, method: 'whenIdle' | 'close', args: unknown[], timeoutMs: number): Promise<void> {
-    if (!this.#worker) return Promise.resolve();
+  /**
+   * An operation the tap waits for. Never rejects; settles within `timeoutMs` (plus a grace) whatever the worker
+   * does: `'ended'` when the worker went away first (its work may have gone to a new one).
+   */
+  request(id: number, method: 'whenIdle' | 'close', args: unknown[], timeoutMs: number): Promise<'replied' | 'ended' | 'timeout'> {
+    if (!this.#worker) return Promise.resolve('ended');
     const seq = ++this.#seq;
     const worker = this.#worker;
-    return new Promise<void>((resolve) => {
+    return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        // No answer long past the deadline: the worker's thread is blocked (a hook in a loop). End it; its
-        // exchanges are counted as lost, and the next hand-off starts a new one.
+        // No answer long past the deadline: the worker's thread is blocked. End it; what it had started is counted
+        // as lost, what it had not goes to the next worker.
         this.#replies.delete(seq);
         if (this.#worker === worker) void worker.terminate();
-        resolve();
+        resolve('timeout');
       }, timeoutMs + STUCK_GRACE_MS);
       this.#replies.set(seq, {
-        resolve: () => (clearTimeout(timer), resolve()),
-        reject: () => (clearTimeout(timer), resolve()),
+        resolve: () => (clearTimeout(timer), resolve('replied')),
+        reject: () => (clearTimeout(timer), resolve('ended')),
       });
       this.#queue({ op: 'call', id, method: method as EngineMethod, args, seq });
       this.#flush();
@@ -153,8 +181,19 @@ class EngineWorker {
     if (!member) return;
     // A tap that never handed anything off still has its summary to write.
     if (lastPeriod.seen > 0 || lastPeriod.shed > 0) this.#ensure(id);
-    if (member.local) await member.local.close(timeoutMs, lastPeriod);
-    else if (this.#worker && member.registered) await this.request(id, 'close', [timeoutMs, lastPeriod], timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      // A worker still starting either takes the close, or fails and the member has fallen back by then.
+      if (this.#worker && !this.#ready) await this.#starting?.promise;
+      const remaining = Math.max(0, deadline - Date.now());
+      if (member.local) {
+        await member.local.close(remaining, lastPeriod);
+        break;
+      }
+      if (!this.#worker || !member.registered) break;
+      // A worker that ended before answering (a hook past its budget) passed the member's work to a new one: ask it.
+      if ((await this.request(id, 'close', [remaining, lastPeriod], remaining)) !== 'ended') break;
+    }
     this.#members.delete(id);
     if (this.#members.size === 0 && this.#worker) {
       // The last instance closed: the worker finishes writing what its log still holds, then ends on its own; it
@@ -166,6 +205,14 @@ class EngineWorker {
       this.#stopWatching();
       worker.unref();
     }
+  }
+
+  /** Resolves once the member's engine has nothing in hand (its worker, or its local engine after a fallback). */
+  async whenIdle(id: number): Promise<void> {
+    if (this.#worker && !this.#ready) await this.#starting?.promise;
+    const member = this.#members.get(id);
+    if (member?.local) return member.local.whenIdle();
+    if (member?.registered && (await this.request(id, 'whenIdle', [], 24 * 3600_000)) === 'ended') return this.whenIdle(id);
   }
 
   reopen(): void {
@@ -192,7 +239,19 @@ class EngineWorker {
     this.#batch = [];
     this.#transfer = [];
     this.#worker.postMessage(batch, transfer);
+    this.#postedUpTo = this.#nextExchange - 1;
+    this.#forgetTakenIn();
   };
+
+  /** Exchanges the worker has taken in need no keeping. */
+  #forgetTakenIn(): void {
+    if (!this.#watchdog || this.#unstarted.size === 0) return;
+    const upTo = takenInUpTo(this.#watchdog);
+    for (const n of this.#unstarted.keys()) {
+      if (n > upTo) break;
+      this.#unstarted.delete(n);
+    }
+  }
 
   /** The worker for this member (started and told about it if needed), or false when the member runs locally. */
   #ensure(id: number): boolean {
@@ -214,13 +273,15 @@ class EngineWorker {
   #start(): void {
     let worker: Worker;
     try {
-      worker = startWorker(this.#hookClock);
+      worker = startWorker(this.#watchdog);
     } catch (error) {
       return this.#cannotStart(`the engine's worker could not be created: ${errorMessage(error)}`);
     }
     worker.unref();
     this.#worker = worker;
     this.#ready = false;
+    let resolve!: () => void;
+    this.#starting = { promise: new Promise<void>((r) => (resolve = r)), resolve };
     this.#outstanding = 0;
     worker.on('message', (message: FromEngine) => this.#receive(worker, message));
     worker.on('error', (error) => this.#ended(worker, error.message));
@@ -232,6 +293,7 @@ class EngineWorker {
     switch (message.op) {
       case 'ready':
         this.#ready = true;
+        this.#starting?.resolve();
         return this.#flush();
       case 'reply': {
         const waiter = this.#replies.get(message.seq);
@@ -252,7 +314,11 @@ class EngineWorker {
       const member = this.#members.get(item.id);
       if (!member) continue;
       if (item.stats) member.stats = item.stats;
-      if (item.settled > 0) this.#outstanding = Math.max(0, this.#outstanding - item.settled);
+      if (item.settled > 0) {
+        this.#outstanding = Math.max(0, this.#outstanding - item.settled);
+        member.outstanding = Math.max(0, member.outstanding - item.settled);
+        member.outstandingBytes = Math.max(0, member.outstandingBytes - item.settledBytes);
+      }
     }
     deliver(feedback, (id) => this.#members.get(id)?.tap);
     // Unref'd once the worker reports its logs written ('drained'), not on each settle.
@@ -274,8 +340,8 @@ class EngineWorker {
   }
 
   #watch(): void {
-    if (this.#hookWatch || !this.#hookClock) return;
-    const clock = this.#hookClock;
+    if (this.#hookWatch || !this.#watchdog) return;
+    const clock = this.#watchdog;
     this.#hookWatch = setInterval(() => {
       const overdue = overdueHook(clock);
       if (!overdue || !this.#worker) return;
@@ -306,17 +372,44 @@ class EngineWorker {
     for (const waiter of this.#replies.values()) waiter.reject(new Error(reason));
     this.#replies.clear();
     if (neverReady) return this.#cannotStart(`the engine's worker could not start: ${reason}`);
+    this.#recover(reason);
+  }
+
+  /**
+   * After a crash: what the dead worker never took in goes to the next one, in order (queued operations too); what
+   * it had started is lost, counted by each tap as `engine_lost`.
+   */
+  #recover(reason: string): void {
+    const takenIn = this.#watchdog ? takenInUpTo(this.#watchdog) : this.#postedUpTo;
+    const resend = [...this.#unstarted.values()].filter(({ message }) => message.n! > takenIn && message.n! <= this.#postedUpTo);
+    if (this.#watchdog) clearHook(this.#watchdog);
+    const queued = this.#batch;
     this.#batch = [];
     this.#transfer = [];
-    for (const member of this.#members.values()) {
+    this.#unstarted.clear();
+    this.#outstanding = 0;
+    const again = [...resend.map((entry) => entry.message), ...queued];
+    for (const [id, member] of this.#members) {
       member.registered = false;
-      member.tap.lost(reason);
+      const mine = again.filter((m) => m.op === 'call' && m.id === id && m.method === 'accept') as Extract<ToEngine, { op: 'call' }>[];
+      const mineBytes = mine.reduce((sum, m) => sum + (m.args[0] as Exchange).heldBytes, 0);
+      const lostCount = member.outstanding - mine.length;
+      if (lostCount > 0) member.tap.lost(reason, lostCount, Math.max(0, member.outstandingBytes - mineBytes));
+      // Counted again as each is posted anew.
+      member.outstanding = 0;
+      member.outstandingBytes = 0;
+    }
+    for (const message of again) {
+      if (message.op !== 'call') continue;
+      const args = message.args as Parameters<EngineCalls[EngineMethod]>;
+      this.call(message.id, message.method, args as never);
     }
   }
 
   /** No worker here (permissions, thread limits, a bundle without the worker file): each instance runs locally. */
   #cannotStart(reason: string): void {
     this.failed = reason;
+    this.#starting?.resolve();
     process.emitWarning(`express-shadow: ${reason}; mirroring continues with the engine in the app's thread (stats().engine.mode is 'in-thread')`, {
       code: 'EXPRESS_SHADOW_ENGINE_FALLBACK',
     });
@@ -369,12 +462,13 @@ export function workerLink(options: Record<string, unknown>, tap: TapFeedback): 
       if (item.stats?.engine?.failed) available = false;
       tap.feedback(item, lagMs);
     },
-    lost: (reason) => {
+    lost: (reason, count, bytes) => {
       available = false;
-      tap.lost(reason);
+      tap.lost(reason, count, bytes);
     },
   });
-  const local = () => engine.member(id)?.local;
+  let fellBack: EngineLink | undefined;
+  const local = () => (fellBack ??= engine.member(id)?.local);
   return {
     get mode() {
       return local() ? 'in-thread' : 'worker';
@@ -389,10 +483,11 @@ export function workerLink(options: Record<string, unknown>, tap: TapFeedback): 
     skip: (skipped) => engine.call(id, 'skip', [skipped]),
     summary: (period) => engine.call(id, 'summary', [period]),
     stats: () => local()?.stats() ?? engine.member(id)?.stats ?? finalStats,
-    whenIdle: () => local()?.whenIdle() ?? (engine.member(id)?.registered ? engine.request(id, 'whenIdle', [], 24 * 3600_000) : Promise.resolve()),
+    whenIdle: () => engine.whenIdle(id),
     close: async (timeoutMs, lastPeriod) => {
       const member = engine.member(id);
       await engine.leave(id, timeoutMs, lastPeriod);
+      fellBack ??= member?.local;
       finalStats = member?.local?.stats() ?? member?.stats;
     },
     reopen: () => (local() ? local()!.reopen() : engine.reopen()),
@@ -448,8 +543,8 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256
  * The engine worker. Tests run the TypeScript sources; the worker is then the `.ts` file, loaded through tsx
  * (a dev dependency), registered inside the worker because Node 20 takes no `--import` in a worker's execArgv.
  */
-function startWorker(hookClock: SharedArrayBuffer | undefined): Worker {
-  const options = { workerData: { hookClock }, execArgv: workerExecArgv(process.execArgv), resourceLimits: WORKER_LIMITS };
+function startWorker(watchdog: SharedArrayBuffer | undefined): Worker {
+  const options = { workerData: { watchdog }, execArgv: workerExecArgv(process.execArgv), resourceLimits: WORKER_LIMITS };
   if (!import.meta.url.endsWith('.ts')) return new Worker(workerFile(), options);
   const source = JSON.stringify(new URL('../engine/worker.ts', import.meta.url).href);
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { ...options, eval: true });

@@ -383,12 +383,14 @@ export class Tap implements TapFeedback {
     }
   }
 
-  lost(reason: string): void {
-    if (this.inEngine > 0) increment(this.skipped, 'engine_lost', this.inEngine);
-    this.inEngine = 0;
+  lost(reason: string, count: number, bytes: number): void {
+    const lost = Math.min(count, this.inEngine);
+    if (lost > 0) increment(this.skipped, 'engine_lost', lost);
+    this.inEngine -= lost;
     this.#engineLagMs = 0;
-    this.budget.giveBack(this.#engineBytes);
-    this.#engineBytes = 0;
+    const freed = Math.min(bytes, this.#engineBytes);
+    this.budget.giveBack(freed);
+    this.#engineBytes -= freed;
     for (const view of this.#targets) Object.assign(view, { state: 'closed', reopensAt: 0 });
     warnOnce(reason);
     this.#notifyIfIdle();
@@ -434,12 +436,19 @@ function routeOf(req: AppRequest): string | null {
   return routePath === undefined ? null : (req.baseUrl ?? '') + routePath;
 }
 
-/** Each byte array the exchange carries has a buffer of its own (copied at capture), so it can be transferred. */
+/**
+ * Large byte arrays are transferred to the worker rather than copied (each has a buffer of its own, copied at
+ * capture). Small ones are copied by postMessage, which costs about the same, and keep the exchange whole on this
+ * side until the worker has taken it in, so a worker that dies first (a hook past its budget) loses none of them.
+ */
+const TRANSFER_FROM_BYTES = 64 * 1024;
+
 function transferList(exchange: Exchange): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   const add = (bytes: Uint8Array | undefined) => {
     if (bytes && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength) buffers.add(bytes.buffer);
   };
+  if ((exchange.body?.byteLength ?? 0) + exchange.response.bytes < TRANSFER_FROM_BYTES) return [];
   add(exchange.body);
   for (const chunk of exchange.response.chunks) add(chunk);
   return [...buffers];
