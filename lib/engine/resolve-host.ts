@@ -44,23 +44,23 @@ export function createShadowLookup(options: { timeoutMs: number; servers?: reado
     };
     const literal = isIP(hostname);
     if (literal) return answer({ addresses: [{ address: hostname, family: literal as 4 | 6 }] });
-    let done = false;
-    const timer =
-      waitMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            done = true;
-            answer({ error: errorWithCode(`the system resolver did not answer for ${hostname} within ${waitMs} ms`, DNS_TIMEOUT_CODE) });
-          }, waitMs);
-    resolveAll(hostname, lookupOptions ?? {}, (result) => {
-      if (done) return;
-      clearTimeout(timer);
+    // A holder, not a variable: a cached answer calls back before the timer exists.
+    const wait: { timer?: NodeJS.Timeout } = {};
+    const leave = resolveAll(hostname, lookupOptions ?? {}, (result) => {
+      clearTimeout(wait.timer);
       answer(result);
     });
+    if (waitMs === undefined || !leave) return;
+    wait.timer = setTimeout(() => {
+      // A caller that gives up stops waiting: a lookup that never ends holds one thread, not every caller since.
+      leave();
+      answer({ error: errorWithCode(`the system resolver did not answer for ${hostname} within ${waitMs} ms`, DNS_TIMEOUT_CODE) });
+    }, waitMs);
   }) as LookupFunction;
 }
 
-type Resolve = (hostname: string, options: LookupOptions, done: (answer: Answer) => void) => void;
+/** Calls `done` once with the answer; returns how to stop waiting for it, when it did not answer at once. */
+type Resolve = (hostname: string, options: LookupOptions, done: (answer: Answer) => void) => (() => void) | undefined;
 
 /** Lookups of one name (and family, hints) waiting for one `dns.lookup` call. */
 interface Pending {
@@ -101,13 +101,26 @@ function systemResolver(): Resolve {
   return (hostname, options, done) => {
     const key = `${hostname}\u0000${options.family ?? 0}\u0000${options.hints ?? 0}`;
     const cached = cache.get(key);
-    if (cached && cached.expires > Date.now()) return done(cached.answer);
-    const waiting = pending.get(key);
-    if (waiting) return void waiting.waiters.push(done);
-    const lookup: Pending = { key, hostname, options, waiters: [done] };
-    pending.set(key, lookup);
-    if (gate.busy) gate.queue.push(lookup);
-    else run(lookup);
+    if (cached && cached.expires > Date.now()) return void done(cached.answer);
+    let lookup = pending.get(key);
+    if (lookup) lookup.waiters.push(done);
+    else {
+      lookup = { key, hostname, options, waiters: [done] };
+      pending.set(key, lookup);
+      if (gate.busy) gate.queue.push(lookup);
+      else run(lookup);
+    }
+    const joined = lookup;
+    return () => {
+      const at = joined.waiters.indexOf(done);
+      if (at !== -1) joined.waiters.splice(at, 1);
+      // Nobody waits for a lookup that has not started: it need not start.
+      const queued = gate.queue.indexOf(joined);
+      if (joined.waiters.length === 0 && queued !== -1) {
+        gate.queue.splice(queued, 1);
+        pending.delete(joined.key);
+      }
+    };
   };
 }
 
@@ -118,7 +131,7 @@ function caresResolver(timeoutMs: number, servers: readonly string[]): Resolve {
   const cache = new Map<string, { answer: Answer; expires: number }>();
   return (hostname, _options, done) => {
     const cached = cache.get(hostname);
-    if (cached && cached.expires > Date.now()) return done(cached.answer);
+    if (cached && cached.expires > Date.now()) return void done(cached.answer);
     resolver.resolve4(hostname, { ttl: true }, (error4, v4) => {
       if (!error4 && v4.length > 0) return done(remember(cache, hostname, { addresses: v4.map((r) => ({ address: r.address, family: 4 })) }, v4[0]!.ttl * 1000));
       resolver.resolve6(hostname, { ttl: true }, (error6, v6) => {
@@ -126,6 +139,7 @@ function caresResolver(timeoutMs: number, servers: readonly string[]): Resolve {
         done({ error: error4 ?? error6 ?? errorWithCode(`no address for ${hostname}`, 'ENOTFOUND') });
       });
     });
+    return undefined;
   };
 }
 
