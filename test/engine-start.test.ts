@@ -139,8 +139,8 @@ describe('hooks that misbehave in the worker', () => {
       hookTimeoutMs: 300,
       transformResponse: { module: join(fixtures, 'hooks.mjs'), export: 'loopOnRequest' },
     };
-    // Requests 600 ms apart: /p3 to /p5 reach the engine once the hook is stuck (or its worker already replaced).
-    const out = await runApp(options, { requests: 5, env: { GAP_MS: '600' } });
+    // /p3 to /p5 are sent once the hook has marked that it is stuck: they reach a worker that cannot start them.
+    const out = await runApp(options, { requests: 5, env: { HOOK_MARK: join(await tempDir(), 'stuck') } });
     expect(out.code).toBe(0);
     expect(out.statuses).toEqual([200, 200, 200, 200, 200]);
     expect(out.warnings.map((w) => w.code)).toContain('EXPRESS_SHADOW_ENGINE');

@@ -367,33 +367,39 @@ export function describeError(error: Error & { code?: string; name?: string }): 
   return { code, message: error.message };
 }
 
-/** A FIFO of bounded length with O(1) push and shift. */
+/**
+ * A FIFO of bounded length with O(1) push and shift. Its storage grows with what it holds, not with its capacity:
+ * a thousand middleware instances with `maxQueue: 100000` allocate nothing until requests wait.
+ */
 export class BoundedQueue<T> {
-  #items: (T | undefined)[];
+  #items: (T | undefined)[] = [];
   #head = 0;
-  #length = 0;
 
-  constructor(readonly capacity: number) {
-    this.#items = new Array<T | undefined>(Math.max(1, capacity));
-  }
+  constructor(readonly capacity: number) {}
 
   get length(): number {
-    return this.#length;
+    return this.#items.length - this.#head;
   }
 
   push(item: T): boolean {
-    if (this.#length >= this.capacity) return false;
-    this.#items[(this.#head + this.#length) % this.#items.length] = item;
-    this.#length++;
+    if (this.length >= this.capacity) return false;
+    this.#items.push(item);
     return true;
   }
 
   shift(): T | undefined {
-    if (this.#length === 0) return undefined;
+    if (this.length === 0) return undefined;
     const item = this.#items[this.#head];
-    this.#items[this.#head] = undefined;
-    this.#head = (this.#head + 1) % this.#items.length;
-    this.#length--;
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    // Compact once the consumed head is most of the array, so memory follows what is queued.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
     return item;
   }
 }

@@ -45,8 +45,8 @@ export type EngineMethod = keyof EngineCalls;
 
 export class EngineHost {
   readonly #instances = new Map<number, Instance>();
-  /** Closed instances keep answering stats() with their end state. */
-  readonly #closed = new Map<number, EngineStats | undefined>();
+  /** Closed instances keep answering stats(): their log may still be writing what close() had to leave behind. */
+  readonly #closed = new Map<number, Instance>();
   readonly #feedback = new Map<number, FeedbackItem>();
   readonly #send: (feedback: EngineFeedback) => void;
   #flushScheduled = false;
@@ -176,14 +176,14 @@ export class EngineHost {
     await instance.sink?.close(Math.max(Math.min(timeoutMs, 1000), timeoutMs - (Date.now() - started)));
     const stats = this.stats(id);
     this.#instances.delete(id);
-    this.#closed.set(id, stats);
+    this.#closed.set(id, instance);
     this.#feedback.delete(id);
     this.#send({ items: [{ id, settled: 0, settledBytes: 0, stats }], lagMs: engineLag.lagMs });
   }
 
   stats(id: number): EngineStats | undefined {
-    const instance = this.#instances.get(id);
-    if (!instance) return this.#closed.get(id);
+    const instance = this.#instances.get(id) ?? this.#closed.get(id);
+    if (!instance) return undefined;
     if (instance.failed) return failedStats(instance);
     if (!instance.pipeline) return undefined;
     return { ...instance.pipeline.stats(), log: instance.sink!.stats(), engine: { lagMs: engineLag.lagMs, ...(instance.failed ? { failed: instance.failed } : {}) } };

@@ -5,11 +5,14 @@
  * answer was read (`engineDelayMs`).
  */
 const PROBE_EVERY_MS = 5;
-/** A backlog, not a burst (a GC pause, a batch of a hundred requests, a warming JIT): the lag counts once every probe of this long a window was late by at least that much. */
+/**
+ * A backlog, not a burst (a GC pause, a batch of a hundred requests): the lag is the probes' mean lateness over this
+ * long a window, and counts only once the window is full.
+ */
 const SUSTAINED_MS = 1000;
 
 export class LagMonitor {
-  /** The least lateness of the probes of the last SUSTAINED_MS (ms): how far behind the loop has stayed. */
+  /** The probes' mean lateness over the last SUSTAINED_MS (ms): how far behind the loop has stayed. */
   lagMs = 0;
   /** The last probe's lateness, ms. */
   latestMs = 0;
@@ -39,8 +42,12 @@ export class LagMonitor {
 
   #arm(): void {
     this.#due = performance.now() + PROBE_EVERY_MS;
-    this.#timer = setTimeout(this.#tick, PROBE_EVERY_MS);
-    this.#timer.unref();
+    // One timer, re-armed in place: a new Timeout per probe costs more than the probe.
+    if (this.#timer) this.#timer.refresh();
+    else {
+      this.#timer = setTimeout(this.#tick, PROBE_EVERY_MS);
+      this.#timer.unref();
+    }
   }
 
   readonly #tick = (): void => {
@@ -51,9 +58,9 @@ export class LagMonitor {
     const window = this.#window;
     window.push([now, late]);
     while (window.length > 1 && now - window[1]![0] >= SUSTAINED_MS) window.shift();
-    let least = late;
-    for (const [, each] of window) if (each < least) least = each;
-    this.lagMs = now - window[0]![0] >= SUSTAINED_MS ? least : 0;
+    let sum = 0;
+    for (const [, each] of window) sum += each;
+    this.lagMs = now - window[0]![0] >= SUSTAINED_MS * 0.9 ? sum / window.length : 0;
     this.#arm();
   };
 }

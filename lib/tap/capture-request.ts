@@ -207,8 +207,8 @@ function missingBytes(req: IncomingMessage, seen: number): string | undefined {
 /** A buffer that holds `bytes`: the declared length up front when it is known and allowed, doubling otherwise. */
 function room(body: Uint8Array | undefined, bytes: number, declared: string | undefined, max: number): Uint8Array {
   if (body && body.length >= bytes) return body;
-  const announced = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : 0;
-  const size = Math.min(max, Math.max(bytes, announced <= max ? announced : 0, (body?.length ?? 8192) * 2));
+  const announced = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : -1;
+  const size = announced >= bytes && announced <= max ? announced : Math.min(max, Math.max(bytes, (body?.length ?? 8192) * 2));
   const grown = new Uint8Array(size);
   if (body) grown.set(body);
   return grown;
