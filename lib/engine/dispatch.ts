@@ -10,6 +10,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from '../types.js';
 import { decodeContent } from './logged-body.js';
 import { engineLag } from './lag-monitor.js';
+import { errorMessage } from '../errors.js';
 
 export interface ShadowCall {
   method: string;
@@ -256,7 +257,7 @@ export async function callFunctionTarget(
   const failure = (error: unknown): ShadowOutcome => {
     if (cancel.aborted) return { ok: false, code: 'cancelled', message: 'cancelled by close() before the shadow answered', durationMs: performance.now() - started };
     if (signal.aborted) return { ok: false, code: 'timeout', message: `the target function did not answer within ${timeoutMs} ms`, durationMs: performance.now() - started };
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     const code = (error as { code?: unknown })?.code;
     return { ok: false, code: typeof code === 'string' && code ? code : 'target_error', message, durationMs: performance.now() - started };
   };

@@ -22,6 +22,7 @@ import type {
 } from '../types.js';
 import type { ResolvedJudging } from './judging-options.js';
 import type { TextMasker } from './redact-values.js';
+import { errorMessage } from '../errors.js';
 
 /** Text paths of one comparison sent to the hooks (a wildcard may have scored many). */
 export const MAX_JUDGED_PATHS = 4;
@@ -327,6 +328,6 @@ export function cosineOf(vectors: unknown): number | undefined {
 }
 
 function messageOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return message.length > 300 ? `${message.slice(0, 300)}…` : message;
 }

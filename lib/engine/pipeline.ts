@@ -7,6 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import { BudgetHold, ByteBudget } from '../byte-budget.js';
 import type { ResolvedOptions } from '../options.js';
+import { errorMessage } from '../errors.js';
 import { increment, LatencyWindow } from '../stats.js';
 import type {
   BreakerState,
@@ -23,7 +24,6 @@ import type {
 import {
   asBuffer,
   decodeProductionAnswer,
-  errorMessage,
   headerString,
   joinChunks,
   round,

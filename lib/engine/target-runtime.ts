@@ -6,11 +6,11 @@
 import type { ResolvedOptions, ResolvedTarget } from '../options.js';
 import { LatencyWindow } from '../stats.js';
 import type { BreakerState, ShadowRequest } from '../types.js';
-import { applyRequestChange, errorMessage } from './answers.js';
+import { applyRequestChange } from './answers.js';
 import { CircuitBreaker } from './breaker.js';
 import { callFunctionTarget, type ShadowClient, type ShadowOutcome } from './dispatch.js';
 import { rawShadowPath, shadowUrlFor } from './target-url.js';
-import { showValue } from '../errors.js';
+import { errorMessage, showValue } from '../errors.js';
 import { timedHook } from './watchdog.js';
 
 /** Node's default limit on the header section a server accepts; a request over it fails by its own size. */

@@ -13,6 +13,7 @@ import { redactJson } from '../json-path.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord } from '../types.js';
 import type { ReplayMarker } from './types.js';
+import { errorMessage } from '../errors.js';
 
 /** A record of ours: the middleware's shape plus where it came from. */
 export type Replayed<T> = T & { replay: ReplayMarker };
@@ -79,6 +80,6 @@ export function comparisonRecordOf(
       ...(Array.isArray(result.similarity) ? { similarity: result.similarity } : {}),
     };
   } catch (error) {
-    return { ...base, match: false, differences: [], error: `compare threw: ${error instanceof Error ? error.message : String(error)}` };
+    return { ...base, match: false, differences: [], error: `compare threw: ${errorMessage(error)}` };
   }
 }

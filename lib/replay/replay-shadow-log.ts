@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ShadowOptionsError, showValue } from '../errors.js';
+import { ShadowOptionsError, showValue, errorMessage } from '../errors.js';
 import { concatenatePayloads } from '../engine/stream-events.js';
 import { createShadowClient, type ShadowOutcome } from '../engine/dispatch.js';
 import { openFileSink, type RecordSink } from '../engine/sink.js';
@@ -378,7 +378,7 @@ async function loadHook<T>(hook: T | string, option: string, cwd: string): Promi
   try {
     loaded = (await import(pathToFileURL(resolve(cwd, hook)).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `cannot load the ${option} module ${hook}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `cannot load the ${option} module ${hook}: ${errorMessage(error)}`, { cause: error });
   }
   const fn = typeof loaded.default === 'function' ? loaded.default : loaded[option];
   if (typeof fn !== 'function') throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `${hook} must export a function (default export, or one named ${option})`);

@@ -13,6 +13,7 @@ import { localLink, workerLink, type EngineLink } from './engine-link.js';
 import { Tap, type AppRequest, type AppResponse } from './tap.js';
 import { watchReopenSignal } from './reopen-signal.js';
 import { checkLogFile } from '../engine/sink.js';
+import { withTimeout } from '../timeout.js';
 
 /**
  * Mirrors requests to a shadow model after production has answered, and logs both answers side by side.
@@ -168,12 +169,4 @@ function sumCounts(a: Record<string, number>, b: Record<string, number>): Record
   const sum: Record<string, number> = { ...a };
   for (const [key, count] of Object.entries(b)) sum[key] = (sum[key] ?? 0) + count;
   return sum;
-}
-
-async function withTimeout(promise: Promise<void>, ms: number): Promise<'done' | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-  const result = await Promise.race([promise.then(() => 'done' as const), timedOut]);
-  clearTimeout(timer);
-  return result;
 }

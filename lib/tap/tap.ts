@@ -16,6 +16,7 @@ import type { EngineLink, TapFeedback } from './engine-link.js';
 import type { FeedbackItem } from '../engine/protocol.js';
 import { reserialiseParsedBody } from './parsed-body.js';
 import { assignedRequestId, clientRequestIdOf, requestIdsOf } from './request-id.js';
+import { errorMessage } from '../errors.js';
 
 /** What `req` looks like to us: Express adds these; a bare `http` server has none of them. */
 export interface AppRequest extends IncomingMessage {
@@ -461,8 +462,4 @@ function warnOnce(reason: string): void {
   process.emitWarning(`express-shadow: the mirroring engine stopped (${reason}); production is unaffected and the next mirrored request starts a new engine`, {
     code: 'EXPRESS_SHADOW_ENGINE',
   });
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
