@@ -51,7 +51,7 @@ export interface ShadowClientOptions {
   timeoutMs: number;
   maxConcurrent: number;
   maxResponseBytes: number;
-  /** Host name resolution for shadow hosts (kept off libuv's threadpool, which the app's own lookups use). */
+  /** Host name resolution for shadow hosts (resolve-host.ts: as the app resolves, one lookup on the threadpool at a time). */
   lookup?: LookupFunction;
 }
 
