@@ -27,7 +27,6 @@ import {
   headerString,
   joinChunks,
   round,
-  shadowAnswerOf,
   type AnswerLimits,
   type DecodedAnswer,
 } from './answers.js';
@@ -42,11 +41,10 @@ import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';
 import { safeRecord } from './safe-record.js';
 import { newRequestId } from '../tap/request-id.js';
-import { redactDifference } from './redact-body.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
-import { requestFaultOf } from './request-fault.js';
 import { timedHook, workingOn } from './watchdog.js';
+import { compareWithProduction, shadowOutcomeFields } from './records.js';
 import { Judging } from './judging.js'; // [judging]
 
 /** An exchange once the engine has it: its id is made if the tap did not have one. */
@@ -519,20 +517,20 @@ export class ShadowPipeline {
     const config = this.#config;
     const name = target.config.name;
     const route = group.exchange.route;
-    const base = {
-      type: 'shadow' as const,
+    const { fields, answer: shadowAnswer } = shadowOutcomeFields(outcome, config, this.#limits);
+    const record: ShadowRecord = {
+      type: 'shadow',
       requestId: group.exchange.requestId,
       timestamp: new Date().toISOString(),
       target: name,
-      durationMs: round(outcome.durationMs),
-      ...(outcome.ok && outcome.engineDelayMs !== undefined ? { engineDelayMs: round(outcome.engineDelayMs) } : {}),
+      ...fields,
       ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
     };
     if (!outcome.ok) {
       increment(this.#failed, outcome.code);
       increment(target.failed, outcome.code);
       this.#event({ kind: 'shadowDone', target: name, route, errorCode: outcome.code, durationMs: outcome.durationMs });
-      this.#write({ ...base, error: { code: outcome.code, message: outcome.message }, ...requestFaultOf(outcome) });
+      this.#write(record);
       return;
     }
     if (target.config.breaker.isFailure({ status: outcome.status })) {
@@ -544,11 +542,10 @@ export class ShadowPipeline {
       target.succeeded++;
     }
     this.#event({ kind: 'shadowDone', target: name, route, status: outcome.status, durationMs: outcome.durationMs });
-    const shadow = shadowAnswerOf(outcome, config, this.#limits);
-    this.#write({ ...base, status: outcome.status, response: shadow.response, ...requestFaultOf(outcome) } satisfies ShadowRecord);
+    this.#write(record);
     if (!config.comparator || outcome.truncated || group.productionTruncated) return;
 
-    let answer = shadow.answer;
+    let answer = shadowAnswer!;
     let error: string | undefined;
     if (target.config.transformResponse) {
       const transform = target.config.transformResponse;
@@ -616,31 +613,15 @@ export class ShadowPipeline {
     if (!answer) return { ...base, match: false, differences: [], error: kept.error ?? 'no answer to compare' };
     // A shadow that answered with another status (an error page, say) gave no answer to compare field by field.
     if (!base.statusMatch) return { ...base, match: false, differences: [] };
-    try {
-      this.#workingOn(group.exchange);
-      const result = timedHook('compare', config.hookTimeoutMs, () => config.comparator!(group.production, answer));
-      const listed = result.differences ?? [];
-      const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
-      // A field masked by `redact` must not come back through a difference's values.
-      const differences = listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response));
-      const record: ComparisonRecord = {
-        ...base,
-        match: Boolean(result.match),
-        differences,
-        ...(total > listed.length ? { differencesTruncated: true as const } : {}),
-        ...(typeof result.score === 'number' ? { score: result.score } : {}),
-        // [similarity] text paths' scores (compare.similarity), as the comparator gave them.
-        ...(Array.isArray(result.similarity) ? { similarity: result.similarity } : {}),
-      };
-      if (noise && target.config.role === 'candidate') {
-        const noisy = differences.filter((d) => noise.has(d.path)).map((d) => d.path);
-        record.noise = noisy;
-        record.matchWithoutNoise = record.match || (noisy.length === differences.length && total === listed.length);
-      }
-      return record;
-    } catch (error) {
-      return { ...base, match: false, differences: [], error: `compare threw: ${errorMessage(error)}` };
+    this.#workingOn(group.exchange);
+    const { complete, ...verdict } = compareWithProduction(group.production, answer, config, (compare) => timedHook('compare', config.hookTimeoutMs, compare));
+    const record: ComparisonRecord = { ...base, ...verdict };
+    if (noise && target.config.role === 'candidate' && !record.error) {
+      const noisy = record.differences.filter((d) => noise.has(d.path)).map((d) => d.path);
+      record.noise = noisy;
+      record.matchWithoutNoise = record.match || (noisy.length === record.differences.length && complete);
     }
+    return record;
   }
 
   /** What a hook past its time budget is working on (watchdog.ts): enough for its `skipped` record. */
