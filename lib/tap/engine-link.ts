@@ -84,12 +84,8 @@ interface Member {
   outstandingBytes: number;
 }
 
-/** An exchange posted to the worker and not yet known to be taken in: sent to the next worker if this one ends. */
-interface Unstarted {
-  id: number;
-  message: Extract<ToEngine, { op: 'call' }>;
-  heldBytes: number;
-}
+/** An operation of the engine interface, as posted. */
+type Call = Extract<ToEngine, { op: 'call' }>;
 
 /** Past a close()'s timeout, this much longer for the worker's reply before it is taken as stuck and ended. */
 const STUCK_GRACE_MS = 1000;
@@ -115,7 +111,7 @@ class EngineWorker {
   readonly #watchdog = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(WATCHDOG_BYTES) : undefined;
   #hookWatch: NodeJS.Timeout | undefined;
   /** Exchanges by number, kept until the worker has taken them in (only those whose bytes were not transferred). */
-  readonly #unstarted = new Map<number, Unstarted>();
+  readonly #unstarted = new Map<number, Call>();
   #nextExchange = 1;
   /** The highest exchange number in a postMessage so far. */
   #postedUpTo = 0;
@@ -142,9 +138,9 @@ class EngineWorker {
     const member = this.#members.get(id)!;
     member.outstanding++;
     member.outstandingBytes += exchange.heldBytes;
-    const message: Extract<ToEngine, { op: 'call' }> = { op: 'call', id, method, args, n: this.#nextExchange++ };
+    const message: Call = { op: 'call', id, method, args, n: this.#nextExchange++ };
     // Bytes that stay ours (not transferred) let the exchange go to the next worker should this one end first.
-    if (!transfer || transfer.length === 0) this.#unstarted.set(message.n!, { id, message, heldBytes: exchange.heldBytes });
+    if (!transfer || transfer.length === 0) this.#unstarted.set(message.n!, message);
     this.#queue(message, transfer);
     if (this.#outstanding++ === 0) this.#refresh();
   }
@@ -380,17 +376,17 @@ class EngineWorker {
    */
   #recover(reason: string): void {
     const takenIn = this.#watchdog ? takenInUpTo(this.#watchdog) : this.#postedUpTo;
-    const resend = [...this.#unstarted.values()].filter(({ message }) => message.n! > takenIn && message.n! <= this.#postedUpTo);
+    const resend = [...this.#unstarted.values()].filter((message) => message.n! > takenIn && message.n! <= this.#postedUpTo);
     if (this.#watchdog) clearHook(this.#watchdog);
     const queued = this.#batch;
     this.#batch = [];
     this.#transfer = [];
     this.#unstarted.clear();
     this.#outstanding = 0;
-    const again = [...resend.map((entry) => entry.message), ...queued];
+    const again = [...resend, ...queued];
     for (const [id, member] of this.#members) {
       member.registered = false;
-      const mine = again.filter((m) => m.op === 'call' && m.id === id && m.method === 'accept') as Extract<ToEngine, { op: 'call' }>[];
+      const mine = again.filter((m) => m.op === 'call' && m.id === id && m.method === 'accept') as Call[];
       const mineBytes = mine.reduce((sum, m) => sum + (m.args[0] as Exchange).heldBytes, 0);
       const lostCount = member.outstanding - mine.length;
       if (lostCount > 0) member.tap.lost(reason, lostCount, Math.max(0, member.outstandingBytes - mineBytes));
