@@ -13,6 +13,8 @@ export type LineProblem =
   | 'unrecognised';
 
 const CARRIAGE_RETURN = 13;
+/** U+FEFF, which a UTF-8 byte-order mark decodes to: some editors and Windows tools put one at the start of a file. */
+const BYTE_ORDER_MARK = 0xfeff;
 
 /** A record with its log time. */
 export interface ParsedRecord {
@@ -27,6 +29,9 @@ export interface ParsedRecord {
 export function parseLine(line: string): ParsedRecord | LineProblem {
   let text = line;
   if (text.length > 0 && text.charCodeAt(text.length - 1) === CARRIAGE_RETURN) text = text.slice(0, -1);
+  // JSON.parse refuses a byte-order mark, which would orphan a file's first record; files joined with `cat` carry one
+  // at the start of a line further on, so any line may start with one.
+  if (text.charCodeAt(0) === BYTE_ORDER_MARK) text = text.slice(1);
   let value: unknown;
   try {
     value = JSON.parse(text);
