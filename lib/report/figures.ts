@@ -103,6 +103,30 @@ function verdictInput(c: Concerns, targets: string[], routes: string[]): Verdict
   return { cells, labels: c.labels?.verdictInput(targets) ?? [], scores: c.scores?.verdictInput(targets) ?? [] };
 }
 
+function totalsOf(c: Concerns): Report['totals'] {
+  const { totals } = c;
+  const match = c.agreement.totals(undefined);
+  const errors = c.errors.totals(undefined);
+  return {
+    requestsSeen: totals.mirrored + totals.skipped.total + totals.notMirrored.total,
+    summarySeen: totals.summarySeen,
+    mirrored: totals.mirrored,
+    production: totals.production,
+    shadowCalls: errors.calls,
+    comparisons: match.comparisons,
+    comparatorErrors: c.agreement.comparatorErrors,
+    skipped: totals.skipped.total,
+    skippedByReason: totals.skipped.sorted(),
+    notMirrored: totals.notMirrored.total,
+    notMirroredByReason: totals.notMirrored.sorted(),
+    shadowErrors: c.errors.byCode.total,
+    shadowErrorsByCode: c.errors.byCode.sorted(),
+    timeouts: errors.timeouts,
+    shadow5xx: errors.serverErrors,
+    orphans: { ...totals.orphans },
+  };
+}
+
 export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadStats | null): Report {
   const { options } = o;
   const targets = targetsOf(c);
@@ -119,7 +143,6 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
       .filter((rt) => rt.match.total > 0),
   );
   const match = c.agreement.totals(undefined);
-  const errors = c.errors.totals(undefined);
   const totals = c.totals;
   const report: Report = {
     version: 1,
@@ -138,24 +161,7 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
       from: Number.isFinite(totals.from) ? new Date(totals.from).toISOString() : null,
       to: Number.isFinite(totals.to) ? new Date(totals.to).toISOString() : null,
     },
-    totals: {
-      requestsSeen: totals.mirrored + totals.skipped.total + totals.notMirrored.total,
-      summarySeen: totals.summarySeen,
-      mirrored: totals.mirrored,
-      production: totals.production,
-      shadowCalls: errors.calls,
-      comparisons: match.comparisons,
-      comparatorErrors: c.agreement.comparatorErrors,
-      skipped: totals.skipped.total,
-      skippedByReason: totals.skipped.sorted(),
-      notMirrored: totals.notMirrored.total,
-      notMirroredByReason: totals.notMirrored.sorted(),
-      shadowErrors: c.errors.byCode.total,
-      shadowErrorsByCode: c.errors.byCode.sorted(),
-      timeouts: errors.timeouts,
-      shadow5xx: errors.serverErrors,
-      orphans: { ...totals.orphans },
-    },
+    totals: totalsOf(c),
     match: {
       overall: wilson(match.matches, match.comparisons),
       statusMatch: wilson(c.agreement.statusMatches, match.comparisons),
