@@ -9,7 +9,8 @@ import { kolmogorovSmirnov, kolmogorovSurvival } from '../lib/report/stats/kolmo
 import { mannWhitney, mannWhitneyFromBins } from '../lib/report/stats/mann-whitney.js';
 import { normalTwoSided } from '../lib/report/stats/normal.js';
 import { populationStabilityIndex } from '../lib/report/stats/psi.js';
-import { hashString, KeyedSample } from '../lib/report/stats/keyed-sample.js';
+import { hashString } from '../lib/read/hash.js';
+import { KeyedSample } from '../lib/report/stats/keyed-sample.js';
 import { oneProportionTest, twoProportionTest } from '../lib/report/stats/two-proportion.js';
 import { seededRandom } from '../lib/report/stats/random.js';
 

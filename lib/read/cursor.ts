@@ -7,7 +7,7 @@
  * (a gap in traffic, or a clock stepped back); otherwise it keeps its place in the file's order.
  */
 import type { LineSource } from './line-source.js';
-import { parseLine, type ParsedRecord } from './parse-record.js';
+import { parseLine, type LineProblem, type ParsedRecord } from './parse-record.js';
 import type { BadLineExample, ReadStats } from './types.js';
 
 const MAX_BAD_LINE_EXAMPLES = 5;
@@ -19,6 +19,9 @@ export type KeyedRecord = ParsedRecord;
 /** Returned by `next()` when the source's buffer is empty and `fill()` must be awaited. */
 export const NEEDS_FILL = Symbol('needs fill');
 
+/** Turns a line into a record, or says why not: `parseLine` unless the reader reads differently (a thread's share). */
+export type LineParser = (line: string) => ParsedRecord | LineProblem;
+
 export class RecordCursor {
   readonly source: LineSource;
   /** Order of the file among the inputs; breaks ties between files. */
@@ -26,16 +29,18 @@ export class RecordCursor {
   readonly #stats: ReadStats;
   readonly #windowMs: number;
   readonly #onLine: () => void;
+  readonly #parse: LineParser;
   readonly #ahead: ParsedRecord[] = [];
   #ended = false;
   #clock = NaN;
 
-  constructor(source: LineSource, index: number, stats: ReadStats, windowMs: number, onLine: () => void) {
+  constructor(source: LineSource, index: number, stats: ReadStats, windowMs: number, onLine: () => void, parse: LineParser = parseLine) {
     this.source = source;
     this.index = index;
     this.#stats = stats;
     this.#windowMs = windowMs;
     this.#onLine = onLine;
+    this.#parse = parse;
   }
 
   /** The next record; `undefined` at the end; `NEEDS_FILL` when `fill()` must be awaited first. */
@@ -78,8 +83,13 @@ export class RecordCursor {
     for (;;) {
       const line = source.nextLine();
       if (line === undefined) return source.done ? undefined : NEEDS_FILL;
-      const parsed = source.lastLineTooLong ? 'unparseable' : parseLine(line);
+      const parsed = source.lastLineTooLong ? 'unparseable' : this.#parse(line);
       if (parsed === 'blank') continue;
+      if (parsed === 'foreign' || (typeof parsed !== 'string' && !parsed.owned)) {
+        // Another thread counts it.
+        if (parsed !== 'foreign') return parsed;
+        continue;
+      }
       stats.lines++;
       fileStats.lines++;
       if (typeof parsed !== 'string') {

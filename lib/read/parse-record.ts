@@ -4,9 +4,10 @@
  */
 import type { ShadowLogRecord } from '../types.js';
 
-/** Why a line is not a record. */
+/** Why a line is not a record (or, `foreign`, not one this reader counts: another thread reads it). */
 export type LineProblem =
   | 'blank'
+  | 'foreign'
   /** Not JSON at all. */
   | 'unparseable'
   /** JSON, but not a record this reader knows. */
@@ -23,6 +24,11 @@ export interface ParsedRecord {
   time: number;
   /** The time it is merged and joined at: `time`, or its file's time when `time` is an outlier (set by the cursor). */
   key: number;
+  /**
+   * `false` for a record another thread joins (its request is that thread's): only its type, requestId, time, target
+   * and, for a shadow, whether it was answered are known here, and it is not counted.
+   */
+  owned: boolean;
 }
 
 /** The record on a line, or why there is none. */
@@ -58,7 +64,7 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
     default:
       return 'unrecognised';
   }
-  return { record: record as unknown as ShadowLogRecord, time, key: time };
+  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true };
 }
 
 /** `Date.parse`, with a fast path for the one shape the logger writes (`2024-05-01T10:00:00.000Z`). */

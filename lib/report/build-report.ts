@@ -1,15 +1,23 @@
 /**
  * `buildReport`: reads the logs and summarises them into a `Report`.
  */
-import { readShadowLog } from '../read/read-shadow-log.js';
+import { openShadowLog } from '../read/read-shadow-log.js';
 import type { ReadShadowLogOptions } from '../read/types.js';
+import { reportInShares, threadsFor, type ShareReadOptions } from './parallel-report.js';
 import { ReportBuilder } from './report-builder.js';
 import type { Report, ReportOptions } from './types.js';
 
 export { ReportBuilder, type ReportBuilderState } from './report-builder.js';
 
 /** Options of {@link buildReport}: the reader's and the summary's. */
-export interface BuildReportOptions extends ReportOptions, Omit<ReadShadowLogOptions, 'onRecord'> {}
+export interface BuildReportOptions extends ReportOptions, Omit<ReadShadowLogOptions, 'onRecord'> {
+  /**
+   * Threads that read: each reads every log and summarises its share of the requests, and the shares are merged into
+   * the report one thread would build. Default: one per CPU when there is at least 16 MiB of log per thread; always
+   * one for standard input or a pipe.
+   */
+  threads?: number;
+}
 
 /**
  * Reads the logs and summarises them: `readShadowLog` + `ReportBuilder` in one call.
@@ -22,17 +30,27 @@ export interface BuildReportOptions extends ReportOptions, Omit<ReadShadowLogOpt
  * ```
  */
 export async function buildReport(pathsOrGlobs: string | readonly string[], options: BuildReportOptions = {}): Promise<Report> {
-  const builder = new ReportBuilder(options);
-  const reader = readShadowLog(pathsOrGlobs, { ...readOptions(options), onRecord: (record) => builder.addRecord(record) });
+  const { threads, onProgress, stdin, ...rest } = options;
+  const builder = new ReportBuilder(rest);
+  const inputs = typeof pathsOrGlobs === 'string' ? [pathsOrGlobs] : [...pathsOrGlobs];
+  const count = await threadsFor(inputs, threads, options.cwd ?? process.cwd());
+  const { summary, read } = split(rest);
+  if (count > 1) {
+    const report = await reportInShares(inputs, summary, read, count, onProgress);
+    if (report !== undefined) return report;
+  }
+  const bodies = options.labelPath !== undefined || options.scorePath !== undefined;
+  const reader = openShadowLog(inputs, { ...read, onProgress, stdin, onRecord: (record) => builder.addRecord(record) }, { bodies });
   for await (const entry of reader) builder.addEntry(entry);
   return builder.build(reader.stats);
 }
 
-function readOptions(options: BuildReportOptions): ReadShadowLogOptions {
-  const { windowMs, maxOpenEntries, expectComparisons, targets, onProgress, progressEvery, maxLineLength, cwd, stdin } = options;
-  const picked: ReadShadowLogOptions = { windowMs, maxOpenEntries, expectComparisons, targets, onProgress, progressEvery, maxLineLength, cwd, stdin };
-  for (const key of Object.keys(picked) as (keyof ReadShadowLogOptions)[]) {
-    if (picked[key] === undefined) delete picked[key];
+/** The summary's options and the reader's (those a thread can be sent), without the keys left undefined. */
+function split(options: Omit<BuildReportOptions, 'threads' | 'onProgress' | 'stdin'>): { summary: ReportOptions; read: ShareReadOptions } {
+  const { windowMs, maxOpenEntries, expectComparisons, targets, progressEvery, maxLineLength, cwd, ...summary } = options;
+  const read: ShareReadOptions = { windowMs, maxOpenEntries, expectComparisons, targets, progressEvery, maxLineLength, cwd };
+  for (const key of Object.keys(read) as (keyof ShareReadOptions)[]) {
+    if (read[key] === undefined) delete read[key];
   }
-  return picked;
+  return { summary, read };
 }

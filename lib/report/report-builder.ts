@@ -22,7 +22,7 @@ import { resolveCriteria, type Criteria } from './criteria.js';
 import { reportOf } from './figures.js';
 import { KeyCap, type KeyMapper } from './keys.js';
 import { compileLabelPath } from './label-path.js';
-import { hashString } from './stats/keyed-sample.js';
+import { hashString } from '../read/hash.js';
 import type { Report, ReportOptions } from './types.js';
 
 export const OTHER_ROUTES = '(other routes)';

@@ -5,7 +5,8 @@
  */
 import { LatencyHistogram, type HistogramState } from '../histogram.js';
 import { CellMap, PRODUCTION, type CellsState, type KeyMapper } from '../keys.js';
-import { hashString, KeyedSample, saltedKey, type KeyedSampleState } from '../stats/keyed-sample.js';
+import { hashString, saltedHash } from '../../read/hash.js';
+import { KeyedSample, type KeyedSampleState } from '../stats/keyed-sample.js';
 import type { LatencySide } from '../verdict.js';
 import type { Concern, EntryContext } from './concern.js';
 
@@ -59,7 +60,7 @@ export class LatencyConcern implements Concern<CellsState<LatencyCellState>> {
   #sample(cell: LatencyCell, ms: unknown, hash: number, side: string): void {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) return;
     cell.histogram.add(ms);
-    cell.sample.add(saltedKey(hash, salt(side)), ms);
+    cell.sample.add(saltedHash(hash, salt(side)), ms);
   }
 
   /** Production's (`PRODUCTION`) or a candidate's latency, on one route or (undefined) all, merged from the cells. */

@@ -4,7 +4,8 @@
  */
 import type { KeyMapper } from '../keys.js';
 import { compileLabelPath, evaluatePath, type PathStep } from '../label-path.js';
-import { hashString, KeyedSample, saltedKey, type KeyedSampleState } from '../stats/keyed-sample.js';
+import { hashString, saltedHash } from '../../read/hash.js';
+import { KeyedSample, type KeyedSampleState } from '../stats/keyed-sample.js';
 import type { ScoreInput } from '../verdict.js';
 import type { Concern, EntryContext } from './concern.js';
 
@@ -50,7 +51,7 @@ export class ScoresConcern implements Concern<ScoresState> {
       if (!finite(p) || !finite(c)) return;
       const scores = this.#scores(target);
       // One key for both values keeps the pair together in the sample.
-      scores.sample.add(saltedKey(hash, hashString(target)), p, c);
+      scores.sample.add(saltedHash(hash, hashString(target)), p, c);
       scores.pairs++;
       scores.sum += Math.abs(c - p);
     });

@@ -5,33 +5,6 @@
  * exactly the sample of the whole. Memory: 16 bytes per kept value (24 for pairs).
  */
 
-/** A 52-bit hash of `text` (two 32-bit FNV-1a hashes with murmur3's finaliser), exact in a double. */
-export function hashString(text: string): number {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  return (finalise(a) >>> 0) * 0x100000 + (finalise(b) >>> 12);
-}
-
-/** `hash` mixed with `salt` (a hash too): another uniform 52-bit key, so one request gets independent keys per sample. */
-export function saltedKey(hash: number, salt: number): number {
-  const high = finalise((Math.floor(hash / 0x100000) ^ Math.floor(salt / 0x100000)) | 0);
-  const low = finalise(((hash % 0x100000) ^ (salt % 0x100000) ^ high) | 0);
-  return (high >>> 0) * 0x100000 + (low >>> 12);
-}
-
-function finalise(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
 /** Plain data of a sample, to send between threads and merge. */
 export interface KeyedSampleState {
   keys: number[];
