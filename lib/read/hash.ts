@@ -1,8 +1,13 @@
 /** A 52-bit hash of a string (two 32-bit FNV-1a hashes with murmur3's finaliser), exact in a double. */
 export function hashString(text: string): number {
+  return hashRange(text, 0, text.length);
+}
+
+/** {@link hashString} of `text.slice(start, end)`, without making the slice. */
+export function hashRange(text: string, start: number, end: number): number {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995);

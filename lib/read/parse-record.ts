@@ -69,21 +69,47 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
 
 /** `Date.parse`, with a fast path for the one shape the logger writes (`2024-05-01T10:00:00.000Z`). */
 export function parseTimestamp(text: string): number {
-  if (text.length !== 24 || text.charCodeAt(23) !== 90 /* Z */ || text.charCodeAt(10) !== 84 /* T */) return Date.parse(text);
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const hour = digits(text, 11, 2);
-  const minute = digits(text, 14, 2);
-  const second = digits(text, 17, 2);
-  const ms = digits(text, 20, 3);
-  const separators = text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && text.charCodeAt(19) === 46;
+  if (text.length === 24) {
+    const time = loggerTimestamp(text, 0);
+    if (!Number.isNaN(time)) return time;
+  }
+  return Date.parse(text);
+}
+
+/** The minute last worked out: lines near each other in a log share it, so most times cost only their seconds. */
+let cachedMinute = '';
+let cachedMinuteMs = NaN;
+
+/**
+ * The time written at `start` of `text` in the logger's shape (`2024-05-01T10:00:00.000Z`, 24 characters), or NaN
+ * when it is not in that shape or is a date the fast path leaves to `Date.parse` (days past the 28th, years before 100).
+ */
+export function loggerTimestamp(text: string, start: number): number {
+  if (text.charCodeAt(start + 23) !== 90 /* Z */ || text.charCodeAt(start + 16) !== 58 /* : */ || text.charCodeAt(start + 19) !== 46 /* . */) return NaN;
+  const second = digits(text, start + 17, 2);
+  const ms = digits(text, start + 20, 3);
+  if (second < 0 || second > 59 || ms < 0) return NaN;
+  if (cachedMinute === '' || !text.startsWith(cachedMinute, start)) {
+    const minute = minuteOf(text, start);
+    if (Number.isNaN(minute)) return NaN;
+    cachedMinute = text.slice(start, start + 16);
+    cachedMinuteMs = minute;
+  }
+  return cachedMinuteMs + second * 1000 + ms;
+}
+
+/** `YYYY-MM-DDTHH:MM` at `start` in ms, or NaN outside the fast path. */
+function minuteOf(text: string, start: number): number {
+  const year = digits(text, start, 4);
+  const month = digits(text, start + 5, 2);
+  const day = digits(text, start + 8, 2);
+  const hour = digits(text, start + 11, 2);
+  const minute = digits(text, start + 14, 2);
+  const separators = text.charCodeAt(start + 4) === 45 && text.charCodeAt(start + 7) === 45 && text.charCodeAt(start + 10) === 84 && text.charCodeAt(start + 13) === 58;
   // Days past the 28th are left to Date.parse, which knows the length of each month; so are years before 100, which
   // Date.UTC would take as 19xx.
-  if (!separators || month < 1 || month > 12 || day < 1 || day > 28 || hour > 23 || minute > 59 || second > 59 || ms < 0 || year < 100) {
-    return Date.parse(text);
-  }
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  if (!separators || month < 1 || month > 12 || day < 1 || day > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || year < 100) return NaN;
+  return Date.UTC(year, month - 1, day, hour, minute);
 }
 
 /** The number written with `count` decimal digits at `start`, or -1 when one is not a digit. */

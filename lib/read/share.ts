@@ -8,9 +8,9 @@
  * lines nest these keys before the top-level ones, say), the read is marked `diverged` and must be redone by one reader.
  * Lines that are not records, and `summary` and `breaker` records, belong to the first thread.
  */
-import { hashString } from './hash.js';
+import { hashRange, hashString } from './hash.js';
 import type { Joiner } from './join.js';
-import { parseLine, parseTimestamp, type LineProblem, type ParsedRecord } from './parse-record.js';
+import { loggerTimestamp, parseLine, parseTimestamp, type LineProblem, type ParsedRecord } from './parse-record.js';
 import { slimRecord } from './slim-record.js';
 import type { ShadowLogRecord } from '../types.js';
 
@@ -21,92 +21,126 @@ export interface ReadShare {
   diverged: string | null;
 }
 
-const REQUEST_TYPES = new Set(['production', 'skipped', 'shadow', 'comparison']);
-const AGGREGATE_TYPES = new Set(['summary', 'breaker']);
+type RecordType = ShadowLogRecord['type'];
+const TYPES: readonly RecordType[] = ['production', 'shadow', 'comparison', 'skipped', 'summary', 'breaker'];
+const REQUEST_TYPES = new Set<string>(['production', 'skipped', 'shadow', 'comparison']);
+const BACKSLASH = 0x5c;
 
-/** The string value of the first `"key":"` in the line; `undefined` when absent or written with an escape. */
-function quick(line: string, key: string): string | undefined {
-  const at = line.indexOf(key);
-  if (at === -1) return undefined;
-  const start = at + key.length;
-  const end = line.indexOf('"', start);
-  if (end === -1) return undefined;
-  const value = line.slice(start, end);
-  return value.indexOf('\\') === -1 ? value : undefined;
+/** The record type written at `start` (`length` characters long), if it is one the reader knows. */
+function typeAt(line: string, start: number, length: number): RecordType | undefined {
+  for (const type of TYPES) if (type.length === length && line.startsWith(type, start)) return type;
+  return undefined;
 }
 
-interface Header {
-  type: string;
-  requestId: string;
-  timestamp: string;
-  target: string | undefined;
-  time: number;
+/** The header of the line last searched (one per parser: lines are parsed one at a time). */
+class Header {
+  type: RecordType = 'production';
+  idStart = 0;
+  idEnd = 0;
+  /** Whether it is a request's record (with a requestId), and the requestId's hash. */
+  request = false;
+  hash = 0;
+  tsStart = 0;
+  tsEnd = 0;
+  targetStart = 0;
+  targetEnd = 0;
+  time = NaN;
+  /** End of the value last found. */
+  end = 0;
+
+  /** Start of the string value of `key` (searched from `from`, then from the start), its end in `end`; -1 when absent or escaped. */
+  value(line: string, key: string, from: number): number {
+    let at = line.indexOf(key, from);
+    if (at === -1 && from > 0) at = line.indexOf(key);
+    if (at === -1) return -1;
+    const start = at + key.length;
+    const end = line.indexOf('"', start);
+    if (end === -1) return -1;
+    for (let i = start; i < end; i++) if (line.charCodeAt(i) === BACKSLASH) return -1;
+    this.end = end;
+    return start;
+  }
+
+  /** Finds the header; `false` when the line must be parsed to know what it is. */
+  search(line: string): boolean {
+    const typeStart = this.value(line, '"type":"', 0);
+    if (typeStart === -1) return false;
+    const type = typeAt(line, typeStart, this.end - typeStart);
+    if (type === undefined) return false;
+    this.type = type;
+    const request = (this.request = type !== 'summary' && type !== 'breaker');
+    let from = this.end;
+    if (request) {
+      this.idStart = this.value(line, '"requestId":"', from);
+      if (this.idStart === -1 || this.end === this.idStart) return false;
+      this.idEnd = from = this.end;
+      this.hash = hashRange(line, this.idStart, this.idEnd);
+    }
+    this.tsStart = this.value(line, '"timestamp":"', from);
+    if (this.tsStart === -1) return false;
+    this.tsEnd = from = this.end;
+    this.time = this.tsEnd - this.tsStart === 24 ? loggerTimestamp(line, this.tsStart) : NaN;
+    if (Number.isNaN(this.time)) this.time = parseTimestamp(line.slice(this.tsStart, this.tsEnd));
+    if (Number.isNaN(this.time)) return false;
+    if (type !== 'shadow' && type !== 'comparison') return true;
+    this.targetStart = this.value(line, '"target":"', from);
+    this.targetEnd = this.end;
+    return this.targetStart !== -1;
+  }
+
+  /** Whether the parsed record is the one the search found. */
+  matches(line: string, parsed: ParsedRecord): boolean {
+    const r = parsed.record as { type: string; requestId?: unknown; timestamp: string; target?: unknown };
+    if (r.type !== this.type || parsed.time !== this.time || !sameText(line, r.timestamp, this.tsStart, this.tsEnd)) return false;
+    if (this.request && !sameText(line, r.requestId, this.idStart, this.idEnd)) return false;
+    return (r.type !== 'shadow' && r.type !== 'comparison') || sameText(line, r.target, this.targetStart, this.targetEnd);
+  }
 }
 
-/** The header found by searching, when it names a record the reader would accept; else `undefined` (parse the line). */
-function quickHeader(line: string): Header | undefined {
-  const type = quick(line, '"type":"');
-  const timestamp = quick(line, '"timestamp":"');
-  if (type === undefined || timestamp === undefined) return undefined;
-  const time = parseTimestamp(timestamp);
-  if (Number.isNaN(time)) return undefined;
-  if (AGGREGATE_TYPES.has(type)) return { type, requestId: '', timestamp, target: undefined, time };
-  if (!REQUEST_TYPES.has(type)) return undefined;
-  const requestId = quick(line, '"requestId":"');
-  if (requestId === undefined || requestId === '') return undefined;
-  if (type === 'production' || type === 'skipped') return { type, requestId, timestamp, target: undefined, time };
-  const target = quick(line, '"target":"');
-  return target === undefined ? undefined : { type, requestId, timestamp, target, time };
-}
-
-function headerOf(parsed: ParsedRecord): Header {
-  const record = parsed.record as { type: string; requestId?: string; timestamp: string; target?: string };
-  const request = REQUEST_TYPES.has(record.type);
-  return {
-    type: record.type,
-    requestId: request ? String(record.requestId) : '',
-    timestamp: record.timestamp,
-    target: record.type === 'shadow' || record.type === 'comparison' ? record.target : undefined,
-    time: parsed.time,
-  };
-}
-
-function sameHeader(a: Header, b: Header): boolean {
-  return a.type === b.type && a.requestId === b.requestId && a.timestamp === b.timestamp && a.target === b.target && a.time === b.time;
+function sameText(line: string, value: unknown, start: number, end: number): boolean {
+  return typeof value === 'string' && value.length === end - start && line.startsWith(value, start);
 }
 
 /** A record of another thread's request: only its header, not counted here. */
-function foreignRecord(header: Header, answered: boolean): ParsedRecord {
-  const record = { type: header.type, requestId: header.requestId, timestamp: header.timestamp, target: header.target, answered };
-  return { record: record as unknown as ShadowLogRecord, time: header.time, key: header.time, owned: false };
+function foreignRecord(type: RecordType, target: string | undefined, answered: boolean, time: number): ParsedRecord {
+  return { record: { type, target, answered } as unknown as ShadowLogRecord, time, key: time, owned: false };
 }
 
-/** Whether a record of another thread's request was an answered shadow (parsed only while the joiner needs it). */
+/** Whether a record (another thread's header, or a whole one) was an answered shadow. */
 export function answeredOf(record: ShadowLogRecord): boolean {
   return (record as { answered?: boolean }).answered ?? (record.type === 'shadow' && record.error === undefined);
+}
+
+function requestIdOf(record: ShadowLogRecord): string {
+  return REQUEST_TYPES.has(record.type) ? String((record as { requestId: unknown }).requestId) : '';
 }
 
 /**
  * The line parser of one share. `bodies`: keep response bodies in the records (for a label or score path).
  */
 export function shareParser(share: ReadShare, joiner: Joiner, bodies: boolean): (line: string) => ParsedRecord | LineProblem {
-  const ownerOf = (header: Header): number => (header.requestId === '' ? 0 : hashString(header.requestId) % share.count);
+  const header = new Header();
+  /** Requests go by their id's hash; other lines to the first share. */
+  const owner = (request: boolean, hash: number): number => (request ? hash % share.count : 0);
   const slim = (parsed: ParsedRecord): ParsedRecord => ({ ...parsed, record: slimRecord(parsed.record, bodies) });
   return (line) => {
-    const header = quickHeader(line);
-    if (header === undefined) {
+    if (!header.search(line)) {
       // Not found by searching: parse it (every thread does, so all agree on what the line is).
       const parsed = parseLine(line);
       if (typeof parsed === 'string') return parsed === 'blank' || share.index === 0 ? parsed : 'foreign';
-      const exact = headerOf(parsed);
-      return ownerOf(exact) === share.index ? slim(parsed) : foreignRecord(exact, answeredOf(parsed.record));
+      const id = requestIdOf(parsed.record);
+      if (owner(REQUEST_TYPES.has(parsed.record.type), hashString(id)) === share.index) return slim(parsed);
+      const target = (parsed.record as { target?: string }).target;
+      return foreignRecord(parsed.record.type, typeof target === 'string' ? target : undefined, answeredOf(parsed.record), parsed.time);
     }
-    if (ownerOf(header) !== share.index) {
-      const answered = header.type === 'shadow' && header.target !== undefined && joiner.needsAnswered(header.target) ? parsedAnswered(line) : true;
-      return foreignRecord(header, answered);
+    const { type, time } = header;
+    if (owner(header.request, header.hash) !== share.index) {
+      if (type !== 'shadow' && type !== 'comparison') return foreignRecord(type, undefined, false, time);
+      const target = line.slice(header.targetStart, header.targetEnd);
+      return foreignRecord(type, target, type === 'shadow' && joiner.needsAnswered(target) ? parsedAnswered(line) : true, time);
     }
     const parsed = parseLine(line);
-    if (typeof parsed === 'string' || !sameHeader(header, headerOf(parsed))) {
+    if (typeof parsed === 'string' || !header.matches(line, parsed)) {
       share.diverged ??= `a line's type, requestId, timestamp or target is not where a search finds it: ${line.slice(0, 120)}`;
       return typeof parsed === 'string' ? parsed : slim(parsed);
     }

@@ -1,28 +1,40 @@
 /**
  * A record cut down to the fields the report reads, so the requests held open in the join window keep no request,
- * headers or (unless a label or score path needs them) bodies.
+ * headers or (unless a label or score path needs them) bodies. Each type gets one object shape (fields it lacks are
+ * `undefined`), which keeps the code that reads them fast.
  */
 import type { ShadowLogRecord } from '../types.js';
 
-/** Top-level fields the report reads (see report/concerns) and the join needs. */
-const FIELDS = [
-  'type', 'requestId', 'timestamp', 'target', 'role', 'route', 'path', 'status', 'durationMs', 'targets', 'error', 'reason', 'match',
-  'matchWithoutNoise', 'statusMatch', 'differences', 'differencesTruncated', 'noise', 'seen', 'notMirrored', 'breakerOpen', 'state',
-] as const;
+type Loose = Record<string, unknown>;
+
+function response(value: unknown, bodies: boolean): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const r = value as Loose;
+  return { stream: r.stream, body: bodies ? r.body : undefined };
+}
 
 export function slimRecord(record: ShadowLogRecord, bodies: boolean): ShadowLogRecord {
-  const full = record as unknown as Record<string, unknown>;
-  const slim: Record<string, unknown> = {};
-  for (const field of FIELDS) if (Object.hasOwn(full, field)) slim[field] = full[field];
-  const response = full.response;
-  if (typeof response === 'object' && response !== null && !Array.isArray(response)) {
-    const { stream, body } = response as { stream?: unknown; body?: unknown };
-    const kept: Record<string, unknown> = {};
-    if (Object.hasOwn(response, 'stream')) kept.stream = stream;
-    if (bodies && Object.hasOwn(response, 'body')) kept.body = body;
-    slim.response = kept;
-  } else if (Object.hasOwn(full, 'response')) {
-    slim.response = response;
+  const r = record as unknown as Loose;
+  let slim: Loose;
+  switch (record.type) {
+    case 'production':
+      slim = { type: r.type, requestId: r.requestId, timestamp: r.timestamp, route: r.route, path: r.path, status: r.status, durationMs: r.durationMs, targets: r.targets, response: response(r.response, bodies) };
+      break;
+    case 'shadow':
+      slim = { type: r.type, requestId: r.requestId, timestamp: r.timestamp, target: r.target, role: r.role, status: r.status, durationMs: r.durationMs, error: r.error, response: response(r.response, bodies) };
+      break;
+    case 'comparison':
+      slim = {
+        type: r.type, requestId: r.requestId, timestamp: r.timestamp, target: r.target, role: r.role, match: r.match, matchWithoutNoise: r.matchWithoutNoise,
+        statusMatch: r.statusMatch, error: r.error, differences: r.differences, differencesTruncated: r.differencesTruncated, noise: r.noise,
+      };
+      break;
+    case 'skipped':
+      slim = { type: r.type, requestId: r.requestId, timestamp: r.timestamp, reason: r.reason, route: r.route, path: r.path };
+      break;
+    default:
+      // summary and breaker records are few and read whole.
+      return record;
   }
   return slim as unknown as ShadowLogRecord;
 }
