@@ -25,6 +25,9 @@ type RecordType = ShadowLogRecord['type'];
 const TYPES: readonly RecordType[] = ['production', 'shadow', 'comparison', 'skipped', 'summary', 'breaker'];
 const REQUEST_TYPES = new Set<string>(['production', 'skipped', 'shadow', 'comparison']);
 const BACKSLASH = 0x5c;
+const SPACE = 0x20;
+const CARRIAGE_RETURN = 0x0d;
+const CLOSE_BRACE = 0x7d;
 
 /** The record type written at `start` (`length` characters long), if it is one the reader knows. */
 function typeAt(line: string, start: number, length: number): RecordType | undefined {
@@ -63,6 +66,10 @@ class Header {
 
   /** Finds the header; `false` when the line must be parsed to know what it is. */
   search(line: string): boolean {
+    // A line cut short (the last of a file still being written) is parsed by every thread: it is not a record.
+    let last = line.length - 1;
+    while (last > 0 && (line.charCodeAt(last) === SPACE || line.charCodeAt(last) === CARRIAGE_RETURN)) last--;
+    if (line.charCodeAt(last) !== CLOSE_BRACE) return false;
     const typeStart = this.value(line, '"type":"', 0);
     if (typeStart === -1) return false;
     const type = typeAt(line, typeStart, this.end - typeStart);

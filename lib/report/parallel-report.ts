@@ -92,6 +92,13 @@ function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) =>
 
 type Done = Extract<ShareResult, { kind: 'done' }>;
 
+/** The report of every share together: summaries merged in share order, reading figures added up. */
+export function mergeShares(options: ReportOptions, done: readonly Done[]): Report {
+  const builder = new ReportBuilder(options);
+  for (const share of done) builder.merge(share.state);
+  return builder.build(mergeShareStats(done.map((d): ShareStats => ({ stats: d.stats, orphanOrder: d.orphanOrder }))));
+}
+
 /** Every share's result; `undefined` as soon as one diverged; rejects with the first error. */
 function allDone(results: Promise<ShareResult>[]): Promise<Done[] | undefined> {
   return new Promise((resolve, reject) => {
@@ -140,14 +147,12 @@ export async function reportInShares(
     return undefined;
   }
   try {
-    const results = await allDone(shares.map((s) => s.result));
-    if (results === undefined) return undefined;
-    const done = results;
-    const builder = new ReportBuilder(options);
-    for (const share of done) builder.merge(share.state);
-    const stats = mergeShareStats(done.map((d): ShareStats => ({ stats: d.stats, orphanOrder: d.orphanOrder })));
-    onProgress?.({ bytesRead: stats.files.reduce((sum, f) => sum + f.bytes, 0), bytesTotal: stats.files.reduce((sum, f) => sum + f.bytes, 0), lines: stats.lines, records: stats.records });
-    return builder.build(stats);
+    const done = await allDone(shares.map((s) => s.result));
+    if (done === undefined) return undefined;
+    const report = mergeShares(options, done);
+    const bytes = report.reading?.files.reduce((sum, f) => sum + f.bytes, 0) ?? 0;
+    onProgress?.({ bytesRead: bytes, bytesTotal: bytes, lines: report.reading?.lines ?? 0, records: report.reading?.records ?? 0 });
+    return report;
   } finally {
     for (const share of shares) share.stop();
   }

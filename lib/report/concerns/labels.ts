@@ -94,11 +94,16 @@ export class LabelsConcern implements Concern<LabelsState> {
       }
       const pair = { agreed: p === s ? 1 : 0, total: 1 };
       addAgreed(this.cells.get(route, target), pair);
-      this.#count(this.#label(p), this.#label(s), target, pair);
+      this.#count(p, s, target, pair);
     });
   }
 
-  #count(p: string, s: string, target: string, pair: Agreed): void {
+  /** Counts a pair of labels (before the cap) for `target`. */
+  #count(production: string, candidate: string, target: string, pair: Agreed): void {
+    let p = this.#label(production);
+    const s = this.#label(candidate);
+    // The candidate's label, taken second, may have pushed production's out of the cap.
+    if (p !== OTHER && !this.#cap.has(p)) p = OTHER;
     addAgreed(at(this.#matrix, p, s, newAgreed), pair);
     addAgreed(at(this.#perTarget, target, p, newAgreed), pair);
   }
@@ -178,7 +183,12 @@ export class LabelsConcern implements Concern<LabelsState> {
   merge(state: LabelsState, keys: KeyMapper): void {
     this.missing += state.missing;
     this.cells.mergeState(state.cells, keys, addAgreed);
-    for (const [p, s, total, agreed] of state.matrix) addAgreed(at(this.#matrix, this.#label(p), this.#label(s), newAgreed), { agreed, total });
+    for (const [p, s, total, agreed] of state.matrix) {
+      let pk = this.#label(p);
+      const sk = this.#label(s);
+      if (pk !== OTHER && !this.#cap.has(pk)) pk = OTHER;
+      addAgreed(at(this.#matrix, pk, sk, newAgreed), { agreed, total });
+    }
     for (const [target, p, pair] of state.perTarget) addAgreed(at(this.#perTarget, keys.target(target), this.#label(p), newAgreed), pair);
   }
 }
