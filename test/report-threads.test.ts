@@ -158,8 +158,9 @@ describe('a report read in shares equals the report read by one thread', () => {
 
   it('falls back to one reader, with the same report, when a line nests a requestId before its own', async () => {
     const lines = requests('r', 60, 200);
-    // A writer that puts the request (whose body has a requestId key) first.
-    const odd = { request: { body: { requestId: 'someone-else' } }, ...production('odd', 5_000) };
+    // A writer that puts the request (whose body has a requestId key) between the type and the requestId.
+    const { type, ...rest } = production('odd', 5_000);
+    const odd = { type, request: { body: { requestId: 'someone-else' } }, ...rest };
     const file = await writeLog('nested.log', [...lines, JSON.stringify(odd), JSON.stringify(shadow('odd', 5_000)), JSON.stringify(comparison('odd', 5_000))]);
     const one = await buildReport([file], { threads: 1 });
     expect(one.totals.production).toBe(61);
