@@ -25,13 +25,21 @@ type RecordType = ShadowLogRecord['type'];
 const TYPES: readonly RecordType[] = ['production', 'shadow', 'comparison', 'skipped', 'summary', 'breaker'];
 const REQUEST_TYPES = new Set<string>(['production', 'skipped', 'shadow', 'comparison']);
 const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
 const SPACE = 0x20;
 const CARRIAGE_RETURN = 0x0d;
 const CLOSE_BRACE = 0x7d;
 
+/** Whether `text` is written in `line` at `position` (a loop the JIT inlines, for the short keys of the layout). */
+function at(line: string, text: string, position: number): boolean {
+  if (position + text.length > line.length) return false;
+  for (let i = 0; i < text.length; i++) if (line.charCodeAt(position + i) !== text.charCodeAt(i)) return false;
+  return true;
+}
+
 /** The record type written at `start` (`length` characters long), if it is one the reader knows. */
 function typeAt(line: string, start: number, length: number): RecordType | undefined {
-  for (const type of TYPES) if (type.length === length && line.startsWith(type, start)) return type;
+  for (const type of TYPES) if (type.length === length && at(line, type, start)) return type;
   return undefined;
 }
 
@@ -56,12 +64,7 @@ class Header {
     let at = line.indexOf(key, from);
     if (at === -1 && from > 0) at = line.indexOf(key);
     if (at === -1) return -1;
-    const start = at + key.length;
-    const end = line.indexOf('"', start);
-    if (end === -1) return -1;
-    for (let i = start; i < end; i++) if (line.charCodeAt(i) === BACKSLASH) return -1;
-    this.end = end;
-    return start;
+    return this.#valueFrom(line, at + key.length);
   }
 
   /** Finds the header; `false` when the line must be parsed to know what it is. */
@@ -70,6 +73,63 @@ class Header {
     let last = line.length - 1;
     while (last > 0 && (line.charCodeAt(last) === SPACE || line.charCodeAt(last) === CARRIAGE_RETURN)) last--;
     if (line.charCodeAt(last) !== CLOSE_BRACE) return false;
+    return this.#inLayout(line) || this.#bySearch(line);
+  }
+
+  /** The string value starting at `start`, its end in `end`; -1 when unterminated or escaped. */
+  #valueFrom(line: string, start: number): number {
+    // A loop the JIT inlines: values here are a few dozen characters, where a builtin call costs more than the scan.
+    for (let i = start; i < line.length; i++) {
+      const c = line.charCodeAt(i);
+      if (c === QUOTE) {
+        this.end = i;
+        return start;
+      }
+      if (c === BACKSLASH) return -1;
+    }
+    return -1;
+  }
+
+  /** The middleware's own layout (`{"type":…,"requestId":…,"timestamp":…,"target":…`): read in place, no search. */
+  #inLayout(line: string): boolean {
+    if (!at(line, '{"type":"', 0)) return false;
+    const typeStart = this.#valueFrom(line, 9);
+    const type = typeStart === -1 ? undefined : typeAt(line, typeStart, this.end - typeStart);
+    if (type === undefined) return false;
+    this.type = type;
+    let next = this.end + 1;
+    this.request = type !== 'summary' && type !== 'breaker';
+    if (this.request) {
+      if (!at(line, ',"requestId":"', next) || this.#valueFrom(line, next + 14) === -1 || this.end === next + 14) return false;
+      this.idStart = next + 14;
+      this.idEnd = this.end;
+      this.hash = hashRange(line, this.idStart, this.idEnd);
+      next = this.end + 1;
+      if (at(line, ',"clientRequestId":"', next)) {
+        if (this.#valueFrom(line, next + 20) === -1) return false;
+        next = this.end + 1;
+      }
+    }
+    if (!at(line, ',"timestamp":"', next) || this.#valueFrom(line, next + 14) === -1) return false;
+    this.tsStart = next + 14;
+    this.tsEnd = this.end;
+    if (!this.#time(line)) return false;
+    if (type !== 'shadow' && type !== 'comparison') return true;
+    next = this.end + 1;
+    if (!at(line, ',"target":"', next) || this.#valueFrom(line, next + 11) === -1) return false;
+    this.targetStart = next + 11;
+    this.targetEnd = this.end;
+    return true;
+  }
+
+  #time(line: string): boolean {
+    this.time = this.tsEnd - this.tsStart === 24 ? loggerTimestamp(line, this.tsStart) : NaN;
+    if (Number.isNaN(this.time)) this.time = parseTimestamp(line.slice(this.tsStart, this.tsEnd));
+    return !Number.isNaN(this.time);
+  }
+
+  /** Any other layout: the first occurrence of each key. */
+  #bySearch(line: string): boolean {
     const typeStart = this.value(line, '"type":"', 0);
     if (typeStart === -1) return false;
     const type = typeAt(line, typeStart, this.end - typeStart);
@@ -86,9 +146,7 @@ class Header {
     this.tsStart = this.value(line, '"timestamp":"', from);
     if (this.tsStart === -1) return false;
     this.tsEnd = from = this.end;
-    this.time = this.tsEnd - this.tsStart === 24 ? loggerTimestamp(line, this.tsStart) : NaN;
-    if (Number.isNaN(this.time)) this.time = parseTimestamp(line.slice(this.tsStart, this.tsEnd));
-    if (Number.isNaN(this.time)) return false;
+    if (!this.#time(line)) return false;
     if (type !== 'shadow' && type !== 'comparison') return true;
     this.targetStart = this.value(line, '"target":"', from);
     this.targetEnd = this.end;
