@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, ReportBuilder, type BuildReportOptions, type Report } from '../lib/report/index.js';
-import { mergeShares, type ShareResult } from '../lib/report/parallel-report.js';
+import { mergeShares } from '../lib/report/parallel-report.js';
+import type { ShareResult } from '../lib/report/share-types.js';
 import { readShare } from '../lib/report/read-share.js';
 
 let dir: string;

@@ -3,7 +3,8 @@
  */
 import { openShadowLog } from '../read/read-shadow-log.js';
 import type { ReadShadowLogOptions } from '../read/types.js';
-import { reportInShares, threadsFor, type ShareReadOptions } from './parallel-report.js';
+import { reportInShares, threadsFor } from './parallel-report.js';
+import type { ShareReadOptions } from './share-types.js';
 import { ReportBuilder } from './report-builder.js';
 import type { Report, ReportOptions } from './types.js';
 

@@ -5,37 +5,29 @@
  * is a bound instead); if a thread finds the logs are not what the shares assume, one thread reads them again.
  */
 import { stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
-import { ShadowLogReadError, type ReadProgress, type ReadShadowLogOptions, type ReadStats, type ShadowLogReadErrorCode } from '../read/types.js';
-import { ReportBuilder, type ReportBuilderState } from './report-builder.js';
+import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
+import { readShare } from './read-share.js';
+import { ReportBuilder } from './report-builder.js';
+import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
 
 /** Below this much log, one thread is quicker than starting several. */
 const MIN_BYTES_PER_THREAD = 16 * 1024 * 1024;
 
-/** The read options a thread can be sent (no functions, no streams). */
-export type ShareReadOptions = Pick<ReadShadowLogOptions, 'windowMs' | 'maxOpenEntries' | 'expectComparisons' | 'targets' | 'progressEvery' | 'maxLineLength' | 'cwd'>;
-
-export interface ShareRequest {
-  inputs: string[];
-  options: ReportOptions;
-  readOptions: ShareReadOptions;
-  index: number;
-  count: number;
+/**
+ * CPUs no other process is using (the CPUs less the last minute's load average), at least one: on a busy machine a
+ * second thread's extra work (every thread reads every line) costs more than it saves.
+ */
+function idleCpus(): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.round(availableParallelism() - (loadavg()[0] ?? 0))));
 }
 
-export type ShareResult =
-  | { kind: 'done'; state: ReportBuilderState; stats: ReadStats; orphanOrder: [number, number][] }
-  | { kind: 'diverged'; reason: string }
-  | { kind: 'error'; error: { readError: boolean; name: string; message: string; code?: string; path?: string; stack?: string } };
-
-type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress };
-
 /**
- * Threads to read with: `threads` when given, else one per CPU when there is at least 16 MiB of log per thread.
+ * Threads to read with: `threads` when given, else one per idle CPU when there is at least 16 MiB of log per thread.
  * Always one for standard input or a pipe (they can be read only once) and when a file cannot be looked at (one thread
  * then reports why).
  */
@@ -43,7 +35,7 @@ export async function threadsFor(inputs: readonly string[], threads: number | un
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
     throw new TypeError(`\`threads\` must be a positive integer; got ${JSON.stringify(threads)}.`);
   }
-  const wanted = threads ?? availableParallelism();
+  const wanted = threads ?? idleCpus();
   if (wanted === 1) return 1;
   let files;
   try {
@@ -63,7 +55,7 @@ export async function threadsFor(inputs: readonly string[], threads: number | un
 
 /** The thread's module: tests run the TypeScript sources, so the worker is then the `.ts` file, loaded through tsx. */
 function startWorker(request: ShareRequest): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
   const source = JSON.stringify(new URL('./report-worker.ts', import.meta.url).href);
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { eval: true, workerData: request });
 }
@@ -76,8 +68,12 @@ function errorOf(error: Extract<ShareResult, { kind: 'error' }>['error']): Error
   return e;
 }
 
-/** Runs one share; `onProgress` gets the thread's own progress. */
+/**
+ * Runs one share: the first on this thread (which would otherwise only wait, and so costs no second copy of the
+ * runtime's memory), the others on report threads. `onProgress` gets the share's own progress.
+ */
 function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) => void): { result: Promise<ShareResult>; stop: () => void } {
+  if (request.index === 0) return { result: readShare(request, onProgress), stop: () => undefined };
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
     worker.on('message', (message: ShareMessage) => {

@@ -4,7 +4,7 @@
  */
 import { openShadowLog } from '../read/read-shadow-log.js';
 import type { ReadProgress } from '../read/types.js';
-import type { ShareRequest, ShareResult } from './parallel-report.js';
+import type { ShareRequest, ShareResult } from './share-types.js';
 import { ReportBuilder } from './report-builder.js';
 
 /** Entries summarised between two looks at whether the share diverged (then one reader must redo the read). */

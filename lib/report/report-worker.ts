@@ -3,7 +3,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ShadowLogReadError } from '../read/types.js';
-import type { ShareRequest, ShareResult } from './parallel-report.js';
+import type { ShareRequest, ShareResult } from './share-types.js';
 import { readShare } from './read-share.js';
 
 readShare(workerData as ShareRequest, (progress) => parentPort?.postMessage({ kind: 'progress', progress })).then(
