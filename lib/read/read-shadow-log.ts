@@ -17,6 +17,8 @@ export interface ReportReading {
   /** Keep response bodies (a label or score path reads them). */
   bodies: boolean;
   share?: ReadShare;
+  /** Takes each entry as it is joined, instead of the iterator (which then yields nothing): no promise per entry. */
+  onEntry?: (entry: ShadowLogEntry) => void;
 }
 
 /** A reader for the report: also says where its orphan examples were yielded, to merge shares' examples in order. */
@@ -86,7 +88,8 @@ function parserOf(reading: ReportReading | undefined, joiner: Joiner): LineParse
   if (reading.share !== undefined) return shareParser(reading.share, joiner, reading.bodies);
   return (line) => {
     const parsed = parseLine(line);
-    return typeof parsed === 'string' ? parsed : { ...parsed, record: slimRecord(parsed.record, reading.bodies) };
+    if (typeof parsed !== 'string') parsed.record = slimRecord(parsed.record, reading.bodies);
+    return parsed;
   };
 }
 
@@ -107,6 +110,7 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
   const maxLineLength = positiveNumber('maxLineLength', options.maxLineLength, 16 * 1024 * 1024);
   const cwd = options.cwd ?? process.cwd();
   const { onRecord, onProgress } = options;
+  const onEntry = reading?.onEntry;
   const stats = emptyReadStats();
   let started = false;
   let orphanOrder: readonly [number, number][] = [];
@@ -160,7 +164,8 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
           if (keyed.owned) joiner.add(record, key, out);
           else joiner.tick(key, record.type, (record as { target?: string }).target, answeredOf(record), out);
           if (out.length > 0) {
-            for (const entry of out) yield entry;
+            if (onEntry !== undefined) for (const entry of out) onEntry(entry);
+            else for (const entry of out) yield entry;
             out.length = 0;
           }
         }
@@ -168,7 +173,8 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
         if (more !== undefined) await more;
       }
       joiner.flush(out);
-      for (const entry of out) yield entry;
+      if (onEntry !== undefined) for (const entry of out) onEntry(entry);
+      else for (const entry of out) yield entry;
       out.length = 0;
     } finally {
       await Promise.all(sources.map((s) => s.close()));

@@ -187,7 +187,10 @@ export function shareParser(share: ReadShare, joiner: Joiner, bodies: boolean): 
   const header = new Header();
   /** Requests go by their id's hash; other lines to the first share. */
   const owner = (request: boolean, hash: number): number => (request ? hash % share.count : 0);
-  const slim = (parsed: ParsedRecord): ParsedRecord => ({ ...parsed, record: slimRecord(parsed.record, bodies) });
+  const slim = (parsed: ParsedRecord): ParsedRecord => {
+    parsed.record = slimRecord(parsed.record, bodies);
+    return parsed;
+  };
   return (line) => {
     if (!header.search(line)) {
       // Not found by searching: parse it (every thread does, so all agree on what the line is).

@@ -41,8 +41,8 @@ export async function buildReport(pathsOrGlobs: string | readonly string[], opti
     if (report !== undefined) return report;
   }
   const bodies = options.labelPath !== undefined || options.scorePath !== undefined;
-  const reader = openShadowLog(inputs, { ...read, onProgress, stdin, onRecord: (record) => builder.addRecord(record) }, { bodies });
-  for await (const entry of reader) builder.addEntry(entry);
+  const reader = openShadowLog(inputs, { ...read, onProgress, stdin, onRecord: (record) => builder.addRecord(record) }, { bodies, onEntry: (entry) => builder.addEntry(entry) });
+  for await (const _ of reader);
   return builder.build(reader.stats);
 }
 
