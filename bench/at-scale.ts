@@ -2,7 +2,8 @@
  * The report at scale against DuckDB, in one run on one machine: generates seeded logs of the sizes asked for (4 app
  * instances, records interleaved as several instances write them, rotated into 8 files for 1M; under /tmp, never
  * committed), then times, each as its own process and alternating, `express-shadow report --format json` (threads:
- * one per CPU), the same report on one thread (`bench/read-logs.ts --threads 1`), and bench/duckdb-sql.ts (2 threads).
+ * one per idle CPU), the same report on 2 threads and on 1 (`bench/read-logs.ts --threads`), and bench/duckdb-sql.ts
+ * (2 threads).
  * Wall time and peak RSS come from GNU time, median of `--runs`. Every report is checked against the generator's
  * planted truth and against DuckDB's figures. Writes bench/results/<date>-at-scale.json and prints the Markdown table
  * that docs/at-scale.md quotes.
@@ -71,7 +72,8 @@ async function logs(pairs: number): Promise<{ glob: string; files: number; bytes
 
 const tools: Record<string, (glob: string) => string[]> = {
   'express-shadow report': (glob) => [process.execPath, 'dist/cli/express-shadow.js', 'report', '--format', 'json', '--label-path', '$.label', glob],
-  'the same, one thread': (glob) => [process.execPath, '--import', 'tsx', 'bench/read-logs.ts', '--threads', '1', glob],
+  'the same, 2 threads': (glob) => [process.execPath, '--import', 'tsx', 'bench/read-logs.ts', '--threads', '2', glob],
+  'the same, 1 thread': (glob) => [process.execPath, '--import', 'tsx', 'bench/read-logs.ts', '--threads', '1', glob],
   'DuckDB, 2 threads': (glob) => [process.execPath, '--import', 'tsx', 'bench/duckdb-sql.ts', glob, '2', '--figures'],
 };
 

@@ -7,7 +7,7 @@ import { Joiner } from './join.js';
 import { LineSource } from './line-source.js';
 import { TimeMerge } from './merge.js';
 import { parseLine } from './parse-record.js';
-import { resolveFiles, STDIN } from './resolve-files.js';
+import { resolveFiles, STDIN, type ResolvedFile } from './resolve-files.js';
 import { answeredOf, shareParser, type ReadShare } from './share.js';
 import { slimRecord } from './slim-record.js';
 import type { ReadShadowLogOptions, ReadStats, ShadowLogEntry, ShadowLogReader } from './types.js';
@@ -93,6 +93,40 @@ function parserOf(reading: ReportReading | undefined, joiner: Joiner): LineParse
   };
 }
 
+/** Opens every file (standard input for `-`); closes those opened when one cannot be. */
+async function openSources(files: readonly ResolvedFile[], stdin: NodeJS.ReadableStream | undefined, maxLineLength: number): Promise<LineSource[]> {
+  const sources: LineSource[] = [];
+  try {
+    for (const file of files) {
+      sources.push(
+        file.absolutePath === STDIN
+          ? LineSource.fromStream(stdin ?? process.stdin, file.displayPath, maxLineLength)
+          : await LineSource.open(file.absolutePath, file.displayPath, maxLineLength),
+      );
+    }
+  } catch (err) {
+    await Promise.all(sources.map((s) => s.close()));
+    throw err;
+  }
+  return sources;
+}
+
+/** `report()` calls `onProgress` now; `onLine()` calls it every `progressEvery` lines. */
+function progressOf(sources: readonly LineSource[], stats: ReadStats, progressEvery: number, onProgress: ReadShadowLogOptions['onProgress']): { report: () => void; onLine: () => void } {
+  const bytesTotal = stats.files.reduce((sum, f) => sum + f.bytes, 0);
+  let nextProgress = progressEvery;
+  const report = (): void => {
+    onProgress?.({ bytesRead: sources.reduce((sum, s) => sum + s.bytesRead, 0), bytesTotal, lines: stats.lines, records: stats.records });
+  };
+  const onLine = (): void => {
+    if (stats.lines >= nextProgress) {
+      nextProgress += progressEvery;
+      report();
+    }
+  };
+  return { report, onLine };
+}
+
 /**
  * `readShadowLog`, or the report's reading of the same logs (`reading`). A share holds at most its part of
  * `maxOpenEntries` open, so all shares together hold what one reader would.
@@ -118,40 +152,13 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
   async function* iterate(): AsyncGenerator<ShadowLogEntry, void, undefined> {
     const { files, unmatchedPatterns } = await resolveFiles(inputs, cwd);
     stats.unmatchedPatterns = unmatchedPatterns;
-    const sources: LineSource[] = [];
-    try {
-      for (const file of files) {
-        sources.push(
-          file.absolutePath === STDIN
-            ? LineSource.fromStream(options.stdin ?? process.stdin, file.displayPath, maxLineLength)
-            : await LineSource.open(file.absolutePath, file.displayPath, maxLineLength),
-        );
-      }
-    } catch (err) {
-      await Promise.all(sources.map((s) => s.close()));
-      throw err;
-    }
+    const sources = await openSources(files, options.stdin, maxLineLength);
     stats.files = sources.map((s) => s.stats);
-    const bytesTotal = stats.files.reduce((sum, f) => sum + f.bytes, 0);
     const joiner = new Joiner(joinOptions, stats);
     orphanOrder = joiner.orphanOrder;
     const parse = parserOf(reading, joiner);
     const out: ShadowLogEntry[] = [];
-    let nextProgress = progressEvery;
-    const report = (): void => {
-      onProgress?.({
-        bytesRead: sources.reduce((sum, s) => sum + s.bytesRead, 0),
-        bytesTotal,
-        lines: stats.lines,
-        records: stats.records,
-      });
-    };
-    const onLine = (): void => {
-      if (stats.lines >= nextProgress) {
-        nextProgress += progressEvery;
-        report();
-      }
-    };
+    const { report, onLine } = progressOf(sources, stats, progressEvery, onProgress);
     const cursors = sources.map((source, index) => new RecordCursor(source, index, stats, joinOptions.windowMs, onLine, parse));
 
     try {
