@@ -15,6 +15,26 @@ export function hashRange(text: string, start: number, end: number): number {
   return (finalise(a) >>> 0) * 0x100000 + (finalise(b) >>> 12);
 }
 
+/** {@link hashString} of the bytes from `start` to `end` (for ASCII, the same as of the text they spell). */
+export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i] as number;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return (finalise(a) >>> 0) * 0x100000 + (finalise(b) >>> 12);
+}
+
+/** The hash of the UTF-8 bytes of `text`: {@link hashBytes} of it as written in a log. */
+export function hashUtf8(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\u0000-\u007f]*$/.test(text)) return hashString(text);
+  const bytes = Buffer.from(text, 'utf8');
+  return hashBytes(bytes, 0, bytes.length);
+}
+
 /** `hash` mixed with `salt` (a hash too): another uniform 52-bit hash, so one key gets independent hashes per use. */
 export function saltedHash(hash: number, salt: number): number {
   const high = finalise((Math.floor(hash / 0x100000) ^ Math.floor(salt / 0x100000)) | 0);

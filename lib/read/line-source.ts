@@ -63,6 +63,10 @@ export class LineSource {
   lastLineUnterminated = false;
   /** Set when the line last returned was cut because it exceeded `maxLineLength` (its text is the start). */
   lastLineTooLong = false;
+  /** In byte mode (`nextBytes`), the line last returned: `bytes` from `start` to `end`. */
+  bytes: Buffer = Buffer.alloc(0);
+  start = 0;
+  end = 0;
 
   /** The input: an open file (read into one reused buffer) or a stream (standard input). */
   readonly #input: FileHandle | Readable;
@@ -70,6 +74,11 @@ export class LineSource {
   #chunks: AsyncIterator<Buffer> | undefined;
   #bytesRead = 0;
   #lines: string[] = [];
+  /** Byte mode: lines are ranges of the chunk (or of a buffer of their own), decoded only by whoever needs the text. */
+  #byteMode = false;
+  #buffers: Buffer[] = [];
+  #starts: number[] = [];
+  #ends: number[] = [];
   #pos = 0;
   /** Bytes of a line that started in an earlier chunk (in parts, so a long line is not copied once per chunk). */
   #carry: Buffer[] | null = null;
@@ -117,6 +126,31 @@ export class LineSource {
     return this.#bytesRead;
   }
 
+  /** Hands out lines as bytes (`nextBytes`) instead of text; call before the first `fill()`. */
+  useBytes(): void {
+    this.#byteMode = true;
+  }
+
+  get #buffered(): number {
+    return this.#byteMode ? this.#starts.length : this.#lines.length;
+  }
+
+  /**
+   * Byte mode: moves to the next buffered line (`bytes`, `start`, `end`); `false` when `fill()` must be awaited first
+   * (or `done` is set). The bytes stay valid until the next `fill()`.
+   */
+  nextBytes(): boolean {
+    if (this.#pos >= this.#starts.length) return false;
+    const index = this.#pos++;
+    this.lineNumber++;
+    this.lastLineUnterminated = index === this.#unterminatedIndex;
+    this.lastLineTooLong = this.#tooLong !== null && this.#tooLong.has(index);
+    this.bytes = this.#buffers[index] as Buffer;
+    this.start = this.#starts[index] as number;
+    this.end = this.#ends[index] as number;
+    return true;
+  }
+
   /** The next buffered line, or `undefined` when `fill()` must be awaited first (or `done` is set). */
   nextLine(): string | undefined {
     if (this.#pos >= this.#lines.length) {
@@ -132,15 +166,18 @@ export class LineSource {
   /** Reads the next chunk into the line buffer; sets `done` when nothing is left. */
   async fill(): Promise<void> {
     if (this.#eof) {
-      this.done = this.#pos >= this.#lines.length;
+      this.done = this.#pos >= this.#buffered;
       return;
     }
     this.#lines = [];
+    this.#buffers.length = 0;
+    this.#starts.length = 0;
+    this.#ends.length = 0;
     this.#pos = 0;
     this.#unterminatedIndex = -1;
     this.#tooLong = null;
     this.#chunks ??= this.#decoded()[Symbol.asyncIterator]();
-    while (this.#lines.length === 0 && !this.#eof) {
+    while (this.#buffered === 0 && !this.#eof) {
       let result: IteratorResult<Buffer>;
       try {
         result = await this.#chunks.next();
@@ -155,11 +192,13 @@ export class LineSource {
         this.#eof = true;
         this.#endOfInput();
         await this.close();
+      } else if (this.#byteMode) {
+        this.#splitBytes(result.value);
       } else {
         this.#split(result.value);
       }
     }
-    this.done = this.#eof && this.#lines.length === 0;
+    this.done = this.#eof && this.#buffered === 0;
   }
 
   /**
@@ -215,9 +254,49 @@ export class LineSource {
     const carry = this.#carry;
     this.#carry = null;
     if (carry === null && !this.#carryTooLong) return;
-    this.#pushLine(carry === null ? '' : Buffer.concat(carry).toString('utf8'), this.#carryTooLong);
+    const bytes = carry === null ? Buffer.alloc(0) : Buffer.concat(carry);
+    if (this.#byteMode) this.#pushBytes(bytes, 0, bytes.length, this.#carryTooLong);
+    else this.#pushLine(bytes.toString('utf8'), this.#carryTooLong);
     this.#carryTooLong = false;
-    this.#unterminatedIndex = this.#lines.length - 1;
+    this.#unterminatedIndex = this.#buffered - 1;
+  }
+
+  /** Byte mode: a line from `start` to `end` of `bytes`; one over `maxLineLength` keeps only its start, copied. */
+  #pushBytes(bytes: Buffer, start: number, end: number, tooLong: boolean): void {
+    if (tooLong || end - start > this.#maxLineLength) {
+      (this.#tooLong ??= new Set()).add(this.#starts.length);
+      bytes = Buffer.from(bytes.subarray(start, Math.min(end, start + TOO_LONG_KEPT * 4)));
+      start = 0;
+      end = bytes.length;
+    }
+    this.#buffers.push(bytes);
+    this.#starts.push(start);
+    this.#ends.push(end);
+  }
+
+  /** Byte mode `#split`: records where each line is, decoding nothing. */
+  #splitBytes(chunk: Buffer): void {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      this.#keep(chunk);
+      return;
+    }
+    let start = 0;
+    if (this.#carry !== null || this.#carryTooLong) {
+      const end = chunk.indexOf(NEWLINE);
+      const parts = this.#carry ?? [];
+      if (!this.#carryTooLong) parts.push(chunk.subarray(0, end));
+      const line = Buffer.concat(parts);
+      this.#pushBytes(line, 0, line.length, this.#carryTooLong);
+      this.#carry = null;
+      this.#carryTooLong = false;
+      start = end + 1;
+    }
+    for (let end = chunk.indexOf(NEWLINE, start); end !== -1 && end <= last; end = chunk.indexOf(NEWLINE, start)) {
+      this.#pushBytes(chunk, start, end, false);
+      start = end + 1;
+    }
+    if (last + 1 < chunk.length) this.#keep(chunk.subarray(last + 1));
   }
 
   #pushLine(text: string, tooLong: boolean): void {

@@ -98,6 +98,37 @@ export function loggerTimestamp(text: string, start: number): number {
   return cachedMinuteMs + second * 1000 + ms;
 }
 
+/** The minute last worked out from bytes, as bytes. */
+const cachedMinuteBytes = Buffer.alloc(16);
+let cachedMinuteBytesMs = NaN;
+
+/** {@link loggerTimestamp} of the time written at `start` of `bytes` (ASCII). */
+export function loggerTimestampBytes(bytes: Buffer, start: number): number {
+  if (bytes[start + 23] !== 90 /* Z */ || bytes[start + 16] !== 58 /* : */ || bytes[start + 19] !== 46 /* . */) return NaN;
+  const second = byteDigits(bytes, start + 17, 2);
+  const ms = byteDigits(bytes, start + 20, 3);
+  if (second < 0 || second > 59 || ms < 0) return NaN;
+  let same = !Number.isNaN(cachedMinuteBytesMs);
+  for (let i = 0; same && i < 16; i++) same = bytes[start + i] === cachedMinuteBytes[i];
+  if (!same) {
+    const minute = minuteOf(bytes.toString('latin1', start, start + 16), 0);
+    if (Number.isNaN(minute)) return NaN;
+    bytes.copy(cachedMinuteBytes, 0, start, start + 16);
+    cachedMinuteBytesMs = minute;
+  }
+  return cachedMinuteBytesMs + second * 1000 + ms;
+}
+
+function byteDigits(bytes: Buffer, start: number, count: number): number {
+  let value = 0;
+  for (let i = start; i < start + count; i++) {
+    const digit = (bytes[i] ?? 0) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
 /** `YYYY-MM-DDTHH:MM` at `start` in ms, or NaN outside the fast path. */
 function minuteOf(text: string, start: number): number {
   const year = digits(text, start, 4);

@@ -2,7 +2,7 @@
  * `readShadowLog`: streams any number of JSON-lines logs (plain or gzip), merges them by timestamp, and yields the
  * records of each request joined into one entry.
  */
-import { RecordCursor, type LineParser } from './cursor.js';
+import { RecordCursor, type BytesParser, type LineParser } from './cursor.js';
 import { Joiner } from './join.js';
 import { LineSource } from './line-source.js';
 import { TimeMerge } from './merge.js';
@@ -83,13 +83,15 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
 }
 
 /** The parser of a reading: whole records for `readShadowLog`, cut ones for the report, a thread's share of them. */
-function parserOf(reading: ReportReading | undefined, joiner: Joiner): LineParser {
-  if (reading === undefined) return parseLine;
-  if (reading.share !== undefined) return shareParser(reading.share, joiner, reading.bodies);
-  return (line) => {
-    const parsed = parseLine(line);
-    if (typeof parsed !== 'string') parsed.record = slimRecord(parsed.record, reading.bodies);
-    return parsed;
+function parserOf(reading: ReportReading | undefined, joiner: Joiner): { text: LineParser } | { bytes: BytesParser } {
+  if (reading === undefined) return { text: parseLine };
+  if (reading.share !== undefined) return { bytes: shareParser(reading.share, joiner, reading.bodies) };
+  return {
+    text: (line) => {
+      const parsed = parseLine(line);
+      if (typeof parsed !== 'string') parsed.record = slimRecord(parsed.record, reading.bodies);
+      return parsed;
+    },
   };
 }
 

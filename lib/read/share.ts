@@ -2,15 +2,16 @@
  * One thread's share of a read: every thread reads every line, but joins only the requests whose requestId hashes to
  * it, so no request is ever split between threads and each thread's joins are those of a single reader.
  *
- * A line of another thread's request costs only its header: type, requestId, timestamp and target, found by searching
- * for their keys, without parsing the rest (the window, the file clocks and the learned targets need them from every
- * line). The thread that owns the line parses it whole and checks the header was right; if it was not (a log whose
- * lines nest these keys before the top-level ones, say), the read is marked `diverged` and must be redone by one reader.
- * Lines that are not records, and `summary` and `breaker` records, belong to the first thread.
+ * A line of another thread's request costs only its header — type, requestId, timestamp and target, which the window,
+ * the file clocks and the learned targets need from every line — read from its bytes without decoding the line (in
+ * the middleware's own layout, `{"type":…,"requestId":…,"timestamp":…,"target":…`, in place; otherwise by searching
+ * for the keys). The thread that owns the line decodes and parses it whole and checks the header was right; if it was
+ * not (a line that nests these keys before the top-level ones, say), the read is marked `diverged` and must be redone
+ * by one reader. Lines that are not records, and `summary` and `breaker` records, belong to the first thread.
  */
-import { hashRange, hashString } from './hash.js';
+import { hashBytes, hashUtf8 } from './hash.js';
 import type { Joiner } from './join.js';
-import { loggerTimestamp, parseLine, parseTimestamp, type LineProblem, type ParsedRecord } from './parse-record.js';
+import { loggerTimestampBytes, parseLine, parseTimestamp, type LineProblem, type ParsedRecord } from './parse-record.js';
 import { slimRecord } from './slim-record.js';
 import type { ShadowLogRecord } from '../types.js';
 
@@ -23,64 +24,53 @@ export interface ReadShare {
 
 type RecordType = ShadowLogRecord['type'];
 const TYPES: readonly RecordType[] = ['production', 'shadow', 'comparison', 'skipped', 'summary', 'breaker'];
+const TYPE_BYTES = TYPES.map((t) => Buffer.from(t, 'latin1'));
 const REQUEST_TYPES = new Set<string>(['production', 'skipped', 'shadow', 'comparison']);
-const BACKSLASH = 0x5c;
+const key = (text: string): Buffer => Buffer.from(text, 'latin1');
+const LAYOUT = { type: key('{"type":"'), requestId: key(',"requestId":"'), clientRequestId: key(',"clientRequestId":"'), timestamp: key(',"timestamp":"'), target: key(',"target":"') };
+const KEYS = { type: key('"type":"'), requestId: key('"requestId":"'), timestamp: key('"timestamp":"'), target: key('"target":"') };
 const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 const SPACE = 0x20;
 const CARRIAGE_RETURN = 0x0d;
 const CLOSE_BRACE = 0x7d;
 
-/** Whether `text` is written in `line` at `position` (a loop the JIT inlines, for the short keys of the layout). */
-function at(line: string, text: string, position: number): boolean {
-  if (position + text.length > line.length) return false;
-  for (let i = 0; i < text.length; i++) if (line.charCodeAt(position + i) !== text.charCodeAt(i)) return false;
+/** Whether `pattern` is at `position` of `bytes` (before `end`). */
+function at(bytes: Buffer, position: number, end: number, pattern: Buffer): boolean {
+  if (position + pattern.length > end) return false;
+  for (let i = 0; i < pattern.length; i++) if (bytes[position + i] !== pattern[i]) return false;
   return true;
 }
 
-/** The record type written at `start` (`length` characters long), if it is one the reader knows. */
-function typeAt(line: string, start: number, length: number): RecordType | undefined {
-  for (const type of TYPES) if (type.length === length && at(line, type, start)) return type;
-  return undefined;
-}
-
-/** The header of the line last searched (one per parser: lines are parsed one at a time). */
+/** The header of the line last read (one per parser: lines are parsed one at a time). */
 class Header {
   type: RecordType = 'production';
-  idStart = 0;
-  idEnd = 0;
-  /** Whether it is a request's record (with a requestId), and the requestId's hash. */
+  /** Whether it is a request's record (with a requestId), and the hash of the requestId's bytes. */
   request = false;
   hash = 0;
+  idStart = 0;
+  idEnd = 0;
   tsStart = 0;
   tsEnd = 0;
-  targetStart = 0;
-  targetEnd = 0;
+  targetStart = -1;
+  targetEnd = -1;
   time = NaN;
-  /** End of the value last found. */
+  /** End of the value last read. */
   end = 0;
 
-  /** Start of the string value of `key` (searched from `from`, then from the start), its end in `end`; -1 when absent or escaped. */
-  value(line: string, key: string, from: number): number {
-    let at = line.indexOf(key, from);
-    if (at === -1 && from > 0) at = line.indexOf(key);
-    if (at === -1) return -1;
-    return this.#valueFrom(line, at + key.length);
-  }
-
-  /** Finds the header; `false` when the line must be parsed to know what it is. */
-  search(line: string): boolean {
+  /** Reads the header of the line from `start` to `end`; `false` when the line must be parsed to know what it is. */
+  read(bytes: Buffer, start: number, end: number): boolean {
     // A line cut short (the last of a file still being written) is parsed by every thread: it is not a record.
-    let last = line.length - 1;
-    while (last > 0 && (line.charCodeAt(last) === SPACE || line.charCodeAt(last) === CARRIAGE_RETURN)) last--;
-    if (line.charCodeAt(last) !== CLOSE_BRACE) return false;
-    return this.#inLayout(line) || this.#bySearch(line);
+    let last = end - 1;
+    while (last > start && (bytes[last] === SPACE || bytes[last] === CARRIAGE_RETURN)) last--;
+    if (bytes[last] !== CLOSE_BRACE) return false;
+    return this.#inLayout(bytes, start, end) || this.#bySearch(bytes, start, end);
   }
 
   /** The string value starting at `start`, its end in `end`; -1 when unterminated or escaped. */
-  #valueFrom(line: string, start: number): number {
-    // A loop the JIT inlines: values here are a few dozen characters, where a builtin call costs more than the scan.
-    for (let i = start; i < line.length; i++) {
-      const c = line.charCodeAt(i);
+  #value(bytes: Buffer, start: number, end: number): number {
+    for (let i = start; i < end; i++) {
+      const c = bytes[i];
       if (c === QUOTE) {
         this.end = i;
         return start;
@@ -90,80 +80,97 @@ class Header {
     return -1;
   }
 
-  /** The middleware's own layout (`{"type":…,"requestId":…,"timestamp":…,"target":…`): read in place, no search. */
-  #inLayout(line: string): boolean {
-    if (!at(line, '{"type":"', 0)) return false;
-    const typeStart = this.#valueFrom(line, 9);
-    const type = typeStart === -1 ? undefined : typeAt(line, typeStart, this.end - typeStart);
-    if (type === undefined) return false;
-    this.type = type;
-    let next = this.end + 1;
-    this.request = type !== 'summary' && type !== 'breaker';
-    if (this.request) {
-      if (!at(line, ',"requestId":"', next) || this.#valueFrom(line, next + 14) === -1 || this.end === next + 14) return false;
-      this.idStart = next + 14;
-      this.idEnd = this.end;
-      this.hash = hashRange(line, this.idStart, this.idEnd);
-      next = this.end + 1;
-      if (at(line, ',"clientRequestId":"', next)) {
-        if (this.#valueFrom(line, next + 20) === -1) return false;
-        next = this.end + 1;
+  #type(bytes: Buffer, start: number): boolean {
+    const length = this.end - start;
+    for (let t = 0; t < TYPES.length; t++) {
+      const name = TYPE_BYTES[t] as Buffer;
+      if (name.length === length && at(bytes, start, this.end, name)) {
+        this.type = TYPES[t] as RecordType;
+        this.request = REQUEST_TYPES.has(this.type);
+        return true;
       }
     }
-    if (!at(line, ',"timestamp":"', next) || this.#valueFrom(line, next + 14) === -1) return false;
-    this.tsStart = next + 14;
-    this.tsEnd = this.end;
-    if (!this.#time(line)) return false;
-    if (type !== 'shadow' && type !== 'comparison') return true;
-    next = this.end + 1;
-    if (!at(line, ',"target":"', next) || this.#valueFrom(line, next + 11) === -1) return false;
-    this.targetStart = next + 11;
-    this.targetEnd = this.end;
-    return true;
+    return false;
   }
 
-  #time(line: string): boolean {
-    this.time = this.tsEnd - this.tsStart === 24 ? loggerTimestamp(line, this.tsStart) : NaN;
-    if (Number.isNaN(this.time)) this.time = parseTimestamp(line.slice(this.tsStart, this.tsEnd));
+  #time(bytes: Buffer): boolean {
+    this.time = this.tsEnd - this.tsStart === 24 ? loggerTimestampBytes(bytes, this.tsStart) : NaN;
+    if (Number.isNaN(this.time)) this.time = parseTimestamp(bytes.toString('utf8', this.tsStart, this.tsEnd));
     return !Number.isNaN(this.time);
   }
 
-  /** Any other layout: the first occurrence of each key. */
-  #bySearch(line: string): boolean {
-    const typeStart = this.value(line, '"type":"', 0);
-    if (typeStart === -1) return false;
-    const type = typeAt(line, typeStart, this.end - typeStart);
-    if (type === undefined) return false;
-    this.type = type;
-    const request = (this.request = type !== 'summary' && type !== 'breaker');
-    let from = this.end;
-    if (request) {
-      this.idStart = this.value(line, '"requestId":"', from);
+  /** The value after `pattern` at `next`, or -1. */
+  #field(bytes: Buffer, next: number, end: number, pattern: Buffer): number {
+    return at(bytes, next, end, pattern) ? this.#value(bytes, next + pattern.length, end) : -1;
+  }
+
+  #inLayout(bytes: Buffer, start: number, end: number): boolean {
+    const typeStart = this.#field(bytes, start, end, LAYOUT.type);
+    if (typeStart === -1 || !this.#type(bytes, typeStart)) return false;
+    let next = this.end + 1;
+    if (this.request) {
+      this.idStart = this.#field(bytes, next, end, LAYOUT.requestId);
       if (this.idStart === -1 || this.end === this.idStart) return false;
-      this.idEnd = from = this.end;
-      this.hash = hashRange(line, this.idStart, this.idEnd);
+      this.idEnd = this.end;
+      this.hash = hashBytes(bytes, this.idStart, this.idEnd);
+      next = this.end + 1;
+      if (at(bytes, next, end, LAYOUT.clientRequestId)) {
+        if (this.#value(bytes, next + LAYOUT.clientRequestId.length, end) === -1) return false;
+        next = this.end + 1;
+      }
     }
-    this.tsStart = this.value(line, '"timestamp":"', from);
+    this.tsStart = this.#field(bytes, next, end, LAYOUT.timestamp);
     if (this.tsStart === -1) return false;
-    this.tsEnd = from = this.end;
-    if (!this.#time(line)) return false;
-    if (type !== 'shadow' && type !== 'comparison') return true;
-    this.targetStart = this.value(line, '"target":"', from);
+    this.tsEnd = this.end;
+    if (!this.#time(bytes)) return false;
+    this.targetStart = -1;
+    if (this.type !== 'shadow' && this.type !== 'comparison') return true;
+    this.targetStart = this.#field(bytes, this.end + 1, end, LAYOUT.target);
     this.targetEnd = this.end;
     return this.targetStart !== -1;
   }
 
-  /** Whether the parsed record is the one the search found. */
-  matches(line: string, parsed: ParsedRecord): boolean {
-    const r = parsed.record as { type: string; requestId?: unknown; timestamp: string; target?: unknown };
-    if (r.type !== this.type || parsed.time !== this.time || !sameText(line, r.timestamp, this.tsStart, this.tsEnd)) return false;
-    if (this.request && !sameText(line, r.requestId, this.idStart, this.idEnd)) return false;
-    return (r.type !== 'shadow' && r.type !== 'comparison') || sameText(line, r.target, this.targetStart, this.targetEnd);
+  /** Start of the value of the first `pattern` in the line at or after `from` (then from the start); -1 when absent. */
+  #search(bytes: Buffer, start: number, end: number, from: number, pattern: Buffer): number {
+    const line = bytes.subarray(start, end);
+    let found = line.indexOf(pattern, from - start);
+    if (found === -1 && from > start) found = line.indexOf(pattern);
+    return found === -1 ? -1 : this.#value(bytes, start + found + pattern.length, end);
   }
-}
 
-function sameText(line: string, value: unknown, start: number, end: number): boolean {
-  return typeof value === 'string' && value.length === end - start && line.startsWith(value, start);
+  /** Any other layout: the first occurrence of each key. */
+  #bySearch(bytes: Buffer, start: number, end: number): boolean {
+    const typeStart = this.#search(bytes, start, end, start, KEYS.type);
+    if (typeStart === -1 || !this.#type(bytes, typeStart)) return false;
+    let from = this.end;
+    if (this.request) {
+      this.idStart = this.#search(bytes, start, end, from, KEYS.requestId);
+      if (this.idStart === -1 || this.end === this.idStart) return false;
+      this.idEnd = from = this.end;
+      this.hash = hashBytes(bytes, this.idStart, this.idEnd);
+    }
+    this.tsStart = this.#search(bytes, start, end, from, KEYS.timestamp);
+    if (this.tsStart === -1) return false;
+    this.tsEnd = from = this.end;
+    if (!this.#time(bytes)) return false;
+    this.targetStart = -1;
+    if (this.type !== 'shadow' && this.type !== 'comparison') return true;
+    this.targetStart = this.#search(bytes, start, end, from, KEYS.target);
+    this.targetEnd = this.end;
+    return this.targetStart !== -1;
+  }
+
+  target(bytes: Buffer): string | undefined {
+    return this.targetStart === -1 ? undefined : bytes.toString('utf8', this.targetStart, this.targetEnd);
+  }
+
+  /** Whether the parsed record is the one the header describes. */
+  matches(bytes: Buffer, parsed: ParsedRecord): boolean {
+    const r = parsed.record as { type: string; requestId?: unknown; timestamp: unknown; target?: unknown };
+    if (r.type !== this.type || parsed.time !== this.time || r.timestamp !== bytes.toString('utf8', this.tsStart, this.tsEnd)) return false;
+    if (this.request && r.requestId !== bytes.toString('utf8', this.idStart, this.idEnd)) return false;
+    return this.targetStart === -1 || r.target === this.target(bytes);
+  }
 }
 
 /** A record of another thread's request: only its header, not counted here. */
@@ -176,47 +183,41 @@ export function answeredOf(record: ShadowLogRecord): boolean {
   return (record as { answered?: boolean }).answered ?? (record.type === 'shadow' && record.error === undefined);
 }
 
-function requestIdOf(record: ShadowLogRecord): string {
-  return REQUEST_TYPES.has(record.type) ? String((record as { requestId: unknown }).requestId) : '';
+function answeredLine(text: string): boolean {
+  const parsed = parseLine(text);
+  return typeof parsed !== 'string' && parsed.record.type === 'shadow' && parsed.record.error === undefined;
 }
 
-/**
- * The line parser of one share. `bodies`: keep response bodies in the records (for a label or score path).
- */
-export function shareParser(share: ReadShare, joiner: Joiner, bodies: boolean): (line: string) => ParsedRecord | LineProblem {
+/** The line parser of one share. `bodies`: keep response bodies in the records (for a label or score path). */
+export function shareParser(share: ReadShare, joiner: Joiner, bodies: boolean): (bytes: Buffer, start: number, end: number) => ParsedRecord | LineProblem {
   const header = new Header();
-  /** Requests go by their id's hash; other lines to the first share. */
+  /** Requests go by the hash of their id's bytes; other lines to the first share. */
   const owner = (request: boolean, hash: number): number => (request ? hash % share.count : 0);
   const slim = (parsed: ParsedRecord): ParsedRecord => {
     parsed.record = slimRecord(parsed.record, bodies);
     return parsed;
   };
-  return (line) => {
-    if (!header.search(line)) {
-      // Not found by searching: parse it (every thread does, so all agree on what the line is).
-      const parsed = parseLine(line);
+  return (bytes, start, end) => {
+    if (!header.read(bytes, start, end)) {
+      // Not read from its bytes: parse it (every thread does, so all agree on what the line is).
+      const parsed = parseLine(bytes.toString('utf8', start, end));
       if (typeof parsed === 'string') return parsed === 'blank' || share.index === 0 ? parsed : 'foreign';
-      const id = requestIdOf(parsed.record);
-      if (owner(REQUEST_TYPES.has(parsed.record.type), hashString(id)) === share.index) return slim(parsed);
-      const target = (parsed.record as { target?: string }).target;
+      const request = REQUEST_TYPES.has(parsed.record.type);
+      if (owner(request, request ? hashUtf8(String((parsed.record as { requestId: unknown }).requestId)) : 0) === share.index) return slim(parsed);
+      const target = (parsed.record as { target?: unknown }).target;
       return foreignRecord(parsed.record.type, typeof target === 'string' ? target : undefined, answeredOf(parsed.record), parsed.time);
     }
     const { type, time } = header;
     if (owner(header.request, header.hash) !== share.index) {
-      if (type !== 'shadow' && type !== 'comparison') return foreignRecord(type, undefined, false, time);
-      const target = line.slice(header.targetStart, header.targetEnd);
-      return foreignRecord(type, target, type === 'shadow' && joiner.needsAnswered(target) ? parsedAnswered(line) : true, time);
+      const target = header.target(bytes);
+      const answered = type === 'shadow' && target !== undefined && joiner.needsAnswered(target) ? answeredLine(bytes.toString('utf8', start, end)) : true;
+      return foreignRecord(type, target, answered, time);
     }
-    const parsed = parseLine(line);
-    if (typeof parsed === 'string' || !header.matches(line, parsed)) {
-      share.diverged ??= `a line's type, requestId, timestamp or target is not where a search finds it: ${line.slice(0, 120)}`;
+    const parsed = parseLine(bytes.toString('utf8', start, end));
+    if (typeof parsed === 'string' || !header.matches(bytes, parsed)) {
+      share.diverged ??= `a line's type, requestId, timestamp or target is not where it was read: ${bytes.toString('utf8', start, Math.min(end, start + 120))}`;
       return typeof parsed === 'string' ? parsed : slim(parsed);
     }
     return slim(parsed);
   };
-}
-
-function parsedAnswered(line: string): boolean {
-  const parsed = parseLine(line);
-  return typeof parsed !== 'string' && parsed.record.type === 'shadow' && parsed.record.error === undefined;
 }
