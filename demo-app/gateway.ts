@@ -9,6 +9,8 @@
  * Environment:
  *   PROD_MODEL_URL     base URL of the production model; default http://127.0.0.1:8001
  *   SHADOW_MODEL_URL   base URL of the shadow model; default http://127.0.0.1:8002
+ *   SECONDARY_MODEL_URL  base URL of a second replica of the production model (optional): it answers every mirrored
+ *                      request too, and how it differs from production is the noise the report measures
  *   SHADOW_LOG_FILE    where express-shadow writes its JSON lines; default demo-app/logs/shadow.log
  *   PORT, HOST         where the gateway listens; default 3000 on 127.0.0.1 (PORT=0 picks a free port)
  *
@@ -32,6 +34,8 @@ export interface GatewayOptions {
   prodModelUrl: string;
   /** Base URL of the shadow model (v2). */
   shadowModelUrl: string;
+  /** Base URL of a second production replica (v1 again), to measure how much production varies from itself. */
+  secondaryModelUrl?: string | undefined;
   /** The express-shadow log file. */
   logFile: string;
 }
@@ -58,7 +62,7 @@ function assembleDeltas(events: string[]): string {
     .join('');
 }
 
-export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: GatewayOptions): Gateway {
+export function createGateway({ prodModelUrl, shadowModelUrl, secondaryModelUrl, logFile }: GatewayOptions): Gateway {
   const predictUrl = `${prodModelUrl.replace(/\/+$/, '')}/predict`;
   const generateUrl = `${prodModelUrl.replace(/\/+$/, '')}/generate`;
 
@@ -69,10 +73,19 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
     logFile,
     // A shadow slower than this is logged as a timeout; production never waits for it either way.
     timeoutMs: 2000,
-    // "Match" means the same label. The other fields always differ between two models and say nothing about
-    // agreement: `model` and `version` name the model that answered, and `score` is each model's own scale.
-    // Scores still go to the log, and the report's confusion matrix is built from `$.label`.
-    compare: { ignorePaths: ['$.model', '$.version', '$.score'] },
+    // Production's replica: v1 again. Its answers say how much production differs from itself (on /generate it words
+    // its sentences its own way), which is what the report judges the candidate against.
+    ...(secondaryModelUrl ? { secondary: secondaryModelUrl } : {}),
+    compare: {
+      // /predict: "match" means the same label. The other fields always differ between two models and say nothing
+      // about agreement: `model` and `version` name the model that answered, and `score` is each model's own scale.
+      // Scores still go to the log, and the report's confusion matrix is built from `$.label`.
+      ignorePaths: ['$.model', '$.version', '$.score'],
+      // /generate: the streamed sentence (assembled below) is generated text, worded differently on every call. It
+      // matches when it shares enough words with production's (token F1 at or above 0.4), and every comparison
+      // records its score for the report's similarity section and criterion.
+      similarity: { $: 'token-f1' },
+    },
     // For /generate: turn the streamed delta chunks into the text the two models said, which is what is compared.
     assemble: assembleDeltas,
     // One summary record (requests seen / left out) every 10 s instead of every minute, so a short run shows some.
@@ -162,15 +175,16 @@ export function createGateway({ prodModelUrl, shadowModelUrl, logFile }: Gateway
 async function main(): Promise<void> {
   const prodModelUrl = process.env.PROD_MODEL_URL ?? 'http://127.0.0.1:8001';
   const shadowModelUrl = process.env.SHADOW_MODEL_URL ?? 'http://127.0.0.1:8002';
+  const secondaryModelUrl = process.env.SECONDARY_MODEL_URL || undefined;
   const logFile = process.env.SHADOW_LOG_FILE ?? 'demo-app/logs/shadow.log';
   const host = process.env.HOST ?? '127.0.0.1';
   const port = Number(process.env.PORT ?? 3000);
 
-  const { app, shadow } = createGateway({ prodModelUrl, shadowModelUrl, logFile });
+  const { app, shadow } = createGateway({ prodModelUrl, shadowModelUrl, secondaryModelUrl, logFile });
   const server = app.listen(port, host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const { port: boundPort } = server.address() as AddressInfo;
-  announce('listening', { service: 'gateway', url: `http://${host}:${boundPort}`, prodModelUrl, shadowModelUrl, logFile, pid: process.pid });
+  announce('listening', { service: 'gateway', url: `http://${host}:${boundPort}`, prodModelUrl, shadowModelUrl, secondaryModelUrl, logFile, pid: process.pid });
 
   onStop(async () => {
     const started = performance.now();

@@ -1,8 +1,10 @@
 /**
  * `npm run demo`: the whole story in one command, on this machine only.
  *
- * 1. Starts two real sentiment models behind HTTP: v1 in production, v2 (the candidate) in shadow.
- * 2. Starts the gateway, an ordinary Express app that answers from v1 and mirrors to v2 with express-shadow.
+ * 1. Starts two real sentiment models behind HTTP: v1 in production, v2 (the candidate) in shadow, and a second v1,
+ *    production's replica, which shows how much production's own generated text varies.
+ * 2. Starts the gateway, an ordinary Express app that answers from v1 and mirrors to v2 (and the replica) with
+ *    express-shadow.
  * 3. Sends the demo's sentences through the gateway as live traffic: most to `POST /predict`, a share to the
  *    streaming `POST /generate`.
  * 4. Saves the gateway's Prometheus metrics (`GET /metrics`) once the shadow has caught up, stops the gateway, which
@@ -202,30 +204,33 @@ async function main(): Promise<number> {
   const v2 = new Service(
     'v2',
     path.join(HERE, 'models/model-server.ts'),
-    ['--model', 'v2', '--latency-ms', String(options.prodLatencyMs + options.shadowLatencyMs), '--failure-rate', String(options.shadowFailureRate)],
+    ['--model', 'v2', '--latency-ms', String(options.prodLatencyMs + options.shadowLatencyMs), '--failure-rate', String(options.shadowFailureRate), '--seed', '3'],
     { cwd: ROOT },
   );
-  services.push(v1, v2);
+  // Production's replica: the same model as v1, in its own process (so it words its sentences its own way).
+  const replica = new Service('v1-replica', path.join(HERE, 'models/model-server.ts'), ['--model', 'v1', '--latency-ms', String(options.prodLatencyMs), '--seed', '2'], { cwd: ROOT });
+  services.push(v1, v2, replica);
   let gateway: Service | undefined;
   let gatewayUrl: string | undefined;
   let failure: unknown;
 
   try {
     say('express-shadow demo: v1 serves users, v2 answers the same requests in shadow, the report compares them.\n');
-    const [v1Ready, v2Ready] = await Promise.all([v1.waitFor('listening', 30_000), v2.waitFor('listening', 30_000)]);
+    const [v1Ready, v2Ready, replicaReady] = await Promise.all([v1.waitFor('listening', 30_000), v2.waitFor('listening', 30_000), replica.waitFor('listening', 30_000)]);
     const prodModelUrl = String(v1Ready.url);
     const shadowModelUrl = String(v2Ready.url);
+    const replicaUrl = String(replicaReady.url);
     gateway = new Service('gateway', path.join(HERE, 'gateway.ts'), [], {
       cwd: ROOT,
-      env: { PROD_MODEL_URL: prodModelUrl, SHADOW_MODEL_URL: shadowModelUrl, SHADOW_LOG_FILE: logFile, PORT: String(options.port), HOST: '127.0.0.1' },
+      env: { PROD_MODEL_URL: prodModelUrl, SHADOW_MODEL_URL: shadowModelUrl, SECONDARY_MODEL_URL: replicaUrl, SHADOW_LOG_FILE: logFile, PORT: String(options.port), HOST: '127.0.0.1' },
     });
     services.push(gateway);
     gatewayUrl = String((await gateway.waitFor('listening', 30_000)).url);
     await checkHealth(gatewayUrl);
     timings.startup = performance.now() - startedAt;
 
-    Object.assign(manifest.pids, { v1: v1.pid, v2: v2.pid, gateway: gateway.pid });
-    Object.assign(manifest.urls, { v1: prodModelUrl, v2: shadowModelUrl, gateway: gatewayUrl });
+    Object.assign(manifest.pids, { v1: v1.pid, v2: v2.pid, 'v1-replica': replica.pid, gateway: gateway.pid });
+    Object.assign(manifest.urls, { v1: prodModelUrl, v2: shadowModelUrl, 'v1-replica': replicaUrl, gateway: gatewayUrl });
     const row = (role: string, url: string, pid: number | undefined, what: string): void => {
       say(`  ${role.padEnd(14)}${url.padEnd(24)}pid ${String(pid).padEnd(8)}${what}`);
     };
@@ -236,6 +241,7 @@ async function main(): Promise<number> {
       v2.pid,
       `${String(v2Ready.model)}, ~${options.prodLatencyMs + options.shadowLatencyMs} ms, fails ${formatPercent(options.shadowFailureRate)}`,
     );
+    row('v1 replica', replicaUrl, replica.pid, `production's replica (secondary): how much v1 varies from itself`);
     row('gateway', gatewayUrl, gateway.pid, 'Express 5 + express-shadow: POST /predict and /generate (SSE) are mirrored');
     say(`  ${'metrics'.padEnd(14)}${`${gatewayUrl}/metrics`.padEnd(38)}Prometheus, not mirrored (nor is GET /health)`);
     say(`  ${'shadow log'.padEnd(14)}${show(logFile)}`);
@@ -295,7 +301,7 @@ async function main(): Promise<number> {
     if (drained) say(`  ${describeDrain(drained)}`);
     else say(`  The gateway exited (${exit.signal ?? `code ${exit.code}`}) without reporting a drain.`);
   }
-  await Promise.all([v1.stop(5000), v2.stop(5000)]);
+  await Promise.all([v1.stop(5000), v2.stop(5000), replica.stop(5000)]);
   timings.drain = performance.now() - drainStarted;
   for (const service of services) {
     const exit = await service.exited;
@@ -470,16 +476,18 @@ async function printDisagreements(logFile: string): Promise<void> {
   let streamedDisagreements = 0;
   let firstId: string | undefined;
   for await (const entry of readShadowLog([logFile])) {
-    const comparison = entry.comparisons[0];
-    const shadow = entry.shadows[0];
+    // The candidate's records (the replica's are the noise floor, not a disagreement).
+    const comparison = entry.comparisons.find((c) => c.role !== 'secondary');
+    const shadow = entry.shadows.find((s) => s.role !== 'secondary');
     if (!entry.production || !comparison || comparison.match || !shadow || shadow.status !== 200) continue;
     const text = (entry.production.request.body as { text?: unknown } | undefined)?.text;
     if (entry.production.route === '/generate') {
       // A streamed answer: what each model said is the text its events assembled to.
       streamedDisagreements++;
       if (streamed.length >= 2) continue;
+      const score = comparison.similarity?.[0]?.score;
       streamed.push(
-        `  ${JSON.stringify(text)}\n` +
+        `  ${JSON.stringify(text)}${score === undefined ? '' : ` (similarity ${score.toFixed(2)})`}\n` +
           `    v1: ${JSON.stringify(entry.production.response.stream?.assembled)}\n` +
           `    v2: ${JSON.stringify(shadow.response?.stream?.assembled)}`,
       );
@@ -498,7 +506,7 @@ async function printDisagreements(logFile: string): Promise<void> {
     say(`  Each request's records share its requestId: grep ${firstId} ${show(logFile)}\n`);
   }
   if (streamedDisagreements > 0) {
-    say(`Some of the ${streamedDisagreements} streamed /generate answers where v2 said something else (compared after assembling the deltas):`);
+    say(`Some of the ${streamedDisagreements} streamed /generate answers where v2 said something else (its sentence, assembled from the deltas, shares too few words with v1's: token F1 under 0.4):`);
     for (const line of streamed) say(line);
     say('');
   }

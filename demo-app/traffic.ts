@@ -52,7 +52,7 @@ export interface TrafficResult {
   byStatus: Record<string, number>;
   /** Requests that got no answer, by error code. */
   errors: Record<string, number>;
-  /** Production labels the gateway answered with (for /generate, the label its explanation starts with). */
+  /** Production labels the gateway answered with (for /generate, the label its explanation names). */
   labels: Record<string, number>;
   /** The /generate answers: how many were streams, their events in all, and how many ended without `[DONE]`. */
   streams: { answers: number; events: number; incomplete: number };
@@ -193,8 +193,8 @@ function postJson(url: URL, body: unknown, agent: http.Agent): Promise<Answer> {
               })
               .join('');
             answer.stream = { events: events.length, done: events.at(-1) === '[DONE]' };
-            // The explanation starts with the label: "negative: terrible (-3)".
-            answer.label = /^(\w+):/.exec(said)?.[1];
+            // The explanation names the label: "This review is negative, mostly because of the word terrible."
+            answer.label = /\b(positive|negative|neutral)\b/.exec(said)?.[1];
           } else {
             try {
               const parsed = JSON.parse(text) as { label?: unknown };

@@ -65,6 +65,8 @@ export class ShadowMissingPeerError extends Error {
 /** Shows a value in an error message without dumping a huge one. */
 export function showValue(value: unknown): string {
   if (typeof value === 'function') return `a function`;
+  // JSON.stringify would show NaN and Infinity as null.
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
   try {
     const text = JSON.stringify(value);
@@ -73,4 +75,9 @@ export function showValue(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** The message of anything thrown (an Error's message, or the value itself as text). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -24,7 +24,9 @@ import type { ShadowHookRequest, ShadowHookResponse, ShadowMiddleware, ShadowOpt
  * app.post('/predict', shadow, (_req, res) => {
  *   res.json({ label: 'positive' });
  * });
- * process.once('SIGTERM', () => void shadow.close());
+ * const server = app.listen(3000, '127.0.0.1');
+ * // On SIGTERM: stop taking requests, let those in progress finish, then flush the shadow's log; the process then exits.
+ * process.once('SIGTERM', () => server.close(() => void shadow.close({ timeoutMs: 5000 })));
  * ```
  */
 // Re-declared here (the same function) to carry the public generic signature and its documentation.

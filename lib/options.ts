@@ -2,8 +2,10 @@
  * Option validation and defaulting: done once, when `shadowMiddleware(options)` is called, never per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve as resolvePath } from 'node:path';
 import { ShadowOptionsError, showValue } from './errors.js';
 import { createComparator } from './engine/compare.js';
+import { resolveJudging, type ResolvedJudging } from './engine/judging-options.js';
 import type { ResolvedBreaker } from './engine/breaker.js';
 import { closestName } from './did-you-mean.js';
 import { DEFAULT_MAX_PENDING_LOG_BYTES, validateLogger } from './engine/sink.js';
@@ -83,6 +85,8 @@ export interface ResolvedOptions {
   secrets: SecretRules;
   summaryIntervalMs: number;
   comparator: Comparator | undefined;
+  /** The `embed` and `judge` hooks with their bounds; `undefined` when neither is set. */
+  judging: ResolvedJudging | undefined;
   enabled: boolean;
   /** Where the engine runs: `undefined` lets the hooks decide (worker when they can cross threads). */
   engine: 'worker' | 'in-thread' | undefined;
@@ -94,13 +98,19 @@ export interface ResolvedOptions {
   dnsServers: string[] | undefined;
   /** Bytes of a request body kept raw for replay; 0 when `logRequestBodies` is not `'replayable'`. */
   maxReplayableBodyBytes: number;
+  /** New exchanges are shed while the engine's loop runs more than this far behind. */
+  maxEngineLagMs: number;
+  /** How long a hook may run in the engine's worker before the worker is restarted and the exchange logged `hook_timeout`. */
+  hookTimeoutMs: number;
 }
 
 const KNOWN_OPTIONS = [
   'target', 'name', 'targets', 'secondary', 'assemble', 'transformRequest', 'transformResponse', 'logFile', 'logger', 'sampleRate', 'sampleBy', 'filter', 'methods', 'mirrorIf', 'timeoutMs',
   'maxBodyBytes', 'maxLoggedBodyBytes', 'maxShadowResponseBytes', 'maxConcurrent', 'maxQueue', 'maxQueuedBytes', 'maxPendingLogBytes',
   'forwardCredentials', 'stripHeaders', 'redactHeaders', 'redactQuery', 'redactValues', 'logBodies', 'logHeaders', 'redact', 'breaker', 'summaryIntervalMs', 'compare', 'enabled',
+  'embed', 'judge', 'judgeSampleRate', 'judgeLimits',
   'engine', 'maxQueueWaitMs', 'requestId', 'requestIdHeader', 'resLocals', 'reopenOnSignal', 'dnsServers', 'logRequestBodies', 'maxReplayableBodyBytes',
+  'maxEngineLagMs', 'hookTimeoutMs',
 ] as const;
 
 const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as const;
@@ -138,7 +148,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   return {
     targets,
     assemble: optionalFunction(options, 'assemble'),
-    logFile: optionalString(options, 'logFile') ?? 'shadow.log',
+    // Resolved here, once: a later process.chdir() must not move the log (the file opens on the first record).
+    logFile: resolvePath(optionalString(options, 'logFile') ?? 'shadow.log'),
     logger,
     maxPendingLogBytes: positiveInteger('maxPendingLogBytes', options.maxPendingLogBytes ?? DEFAULT_MAX_PENDING_LOG_BYTES),
     sampleRate: validateSampleRate('sampleRate', options.sampleRate ?? 1),
@@ -158,6 +169,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     secrets: resolveSecrets(options, nonNegativeInteger('maxLoggedBodyBytes', options.maxLoggedBodyBytes ?? 65_536)),
     summaryIntervalMs: nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000),
     comparator: resolveComparator(options.compare),
+    judging: resolveJudging(options, nonNegativeInteger('summaryIntervalMs', options.summaryIntervalMs ?? 60_000)),
     enabled: optionalBoolean(options, 'enabled') ?? true,
     engine: resolveEngine(options.engine),
     maxQueueWaitMs: positiveInteger('maxQueueWaitMs', options.maxQueueWaitMs ?? 30_000),
@@ -167,6 +179,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     reopenOnSignal: resolveReopenSignal(options.reopenOnSignal),
     dnsServers: options.dnsServers === undefined ? undefined : stringList(options, 'dnsServers'),
     maxReplayableBodyBytes: resolveReplayable(options),
+    maxEngineLagMs: positiveInteger('maxEngineLagMs', options.maxEngineLagMs ?? 5),
+    hookTimeoutMs: positiveInteger('hookTimeoutMs', options.hookTimeoutMs ?? 1000),
   };
 }
 

@@ -140,6 +140,11 @@ export interface ShadowRecord {
   status?: number;
   /** Milliseconds from sending the shadow request to its last byte (or the error). */
   durationMs: number;
+  /**
+   * How late the engine's event loop was when it read the answer (ms): the part of `durationMs` the engine itself
+   * may have added, so a slow model can be told from a busy engine. The report leaves out latencies over its bound.
+   */
+  engineDelayMs?: number;
   response?: { headers: HeaderMap } & LoggedBody & {
     /** `true` when the shadow sent more than `maxShadowResponseBytes` and reading stopped there. */
     responseTruncated?: true;
@@ -148,6 +153,13 @@ export interface ShadowRecord {
   /** `"secondary"` for the production replica used to measure noise. */
   role?: 'secondary';
   error?: { code: ShadowErrorCode; message: string };
+  /**
+   * `true` when the call failed because of the request's shape, not the model: the engine could not send it (`error`
+   * says why), or the shadow's HTTP server refused it before any model saw it (413, 414, 431, or 400 with
+   * `Connection: close`). Never held against the target; the report keeps these out of its criteria and counts them
+   * on their own.
+   */
+  requestFault?: true;
 }
 
 /** Why a request that was to be mirrored was not. Logged one record per request. */
@@ -159,6 +171,8 @@ export type SkipReason =
   | 'hook_error'
   | 'body_unavailable'
   | 'closing'
+  | 'hook_timeout'
+  | 'engine_error'
   | (string & {});
 
 /** Written for a request that was to be mirrored but was not. */
@@ -217,8 +231,25 @@ export interface BreakerRecord {
 /** One place where the production and shadow answers differ. `path` is a JSON path such as `$.items[0].label`. */
 export interface Difference {
   path: string;
+  /**
+   * Production's value. A text path below its `similarity` threshold shows at most 1,024 characters of each side; a
+   * number a double cannot hold exactly (past 2^53, or more than 15 significant digits) is shown as its JSON text.
+   */
   production?: unknown;
   shadow?: unknown;
+  /** At a text path named in `compare.similarity`: the score that fell below its threshold. */
+  score?: number;
+}
+
+/** The similarity of two texts at one path (`compare.similarity`), with the threshold `match` was judged by. */
+export interface SimilarityScore {
+  /** Where the text was, e.g. `$.choices[0].message.content`, or `$` for a whole text answer. */
+  path: string;
+  measure: 'rouge-l' | 'token-f1' | 'levenshtein';
+  /** 0 (nothing shared) to 1 (the same after normalisation), rounded to 4 decimals. */
+  score: number;
+  /** Below it the path is a difference and the comparison does not match. */
+  threshold: number;
 }
 
 /** Written when both answers of a request are in and comparison is on. */
@@ -230,9 +261,15 @@ export interface ComparisonRecord {
   statusMatch: boolean;
   match: boolean;
   differences: Difference[];
-  /** `true` when there were more differences than the cap and the list was cut. */
+  /**
+   * `true` when the list was cut: more differences than `compare.maxDifferences`, or more than the log's size cap
+   * allows (values past `maxLoggedBodyBytes` are replaced by `"[too large to log: N bytes]"`, and differences past
+   * it, or past 4 KiB of paths, are left out).
+   */
   differencesTruncated?: true;
   score?: number;
+  /** Text paths named in `compare.similarity`: each one's score and threshold (at most 20, in document order). */
+  similarity?: SimilarityScore[];
   /** Set when a custom comparator or `transformResponse` threw; `match` is then false. */
   error?: string;
   /** `"secondary"`: this compares production with its own replica; its differences are noise. */
@@ -245,13 +282,96 @@ export interface ComparisonRecord {
   latencyDeltaMs: number;
 }
 
+/** Why an `embed` or `judge` call gave no score. */
+export type JudgementErrorCode =
+  /** The hook took longer than `judgeLimits.timeoutMs` (its signal was aborted). */
+  | 'timeout'
+  /** The hook threw or its promise rejected. */
+  | 'hook_error'
+  /** The hook's result was not the promised shape (`{ score, reason? }`, or one vector per text). */
+  | 'bad_result'
+  /** close() timed out while the call was still running. */
+  | 'cancelled';
+
+/**
+ * Written when an `embed` or `judge` call for a sampled comparison ends, after the comparison record (never holding it
+ * back): joined to the request by `requestId`. `route` is repeated so the report can summarise judgements on their own.
+ */
+export interface JudgementRecord {
+  type: 'judgement';
+  requestId: string;
+  timestamp: string;
+  /** The target whose answer was judged against production's. */
+  target: string;
+  /** `"secondary"` when that target is the production replica: production judged against itself. */
+  role?: 'secondary';
+  route: string | null;
+  /** The text judged: a path of the comparison's `similarity` scores, or `$` for the whole answer. */
+  path: string;
+  hook: 'embed' | 'judge';
+  /** `embed`: cosine similarity of the two texts' vectors (−1 to 1); `judge`: the score the hook gave. Absent on error. */
+  score?: number;
+  /** The judge's reason, value-masked (`redactValues`) and cut at 1,024 characters. */
+  reason?: string;
+  /** Milliseconds the call took. */
+  durationMs: number;
+  error?: { code: JudgementErrorCode; message: string };
+}
+
+/**
+ * The hooks' counts over a period (written every `summaryIntervalMs` when any is non-zero, and by close()): calls
+ * made, failures by code, and sampled comparisons or calls not made, by reason.
+ */
+export interface JudgementSummaryRecord {
+  type: 'judgement_summary';
+  timestamp: string;
+  intervalMs: number;
+  /** Comparisons in the sample (`judgeSampleRate`). */
+  sampled: number;
+  /** Calls started, per hook. */
+  calls: { embed: number; judge: number };
+  /** Calls that gave a score. */
+  succeeded: number;
+  failed: Partial<Record<JudgementErrorCode, number>>;
+  /**
+   * Calls not made: `budget` (over `judgeLimits.maxCallsPerMinute`), `busy` (`maxConcurrent` calls still running),
+   * `no_text` (no text in either answer), `closing` (after close() began).
+   */
+  skipped: Record<string, number>;
+}
+
 export type ShadowLogRecord =
   | ProductionRecord
   | ShadowRecord
   | SkippedRecord
   | SummaryRecord
   | BreakerRecord
-  | ComparisonRecord;
+  | ComparisonRecord
+  | JudgementRecord
+  | JudgementSummaryRecord;
+
+/** What a `judge` hook gets as the request: the request the shadow was sent (credential query parameters removed). */
+export interface JudgeInput {
+  method: string;
+  path: string;
+  /** The request body: parsed JSON, UTF-8 text, or `undefined` when there was none (or it was binary). */
+  body: unknown;
+}
+
+/** What a `judge` hook returns: a score (your scale; 0–1 reads best in the report) and, optionally, why. */
+export interface JudgeResult {
+  score: number;
+  reason?: string;
+}
+
+/**
+ * Grades the candidate's text against production's, e.g. by asking a grading model. Abort on `signal`: it fires at
+ * `judgeLimits.timeoutMs` and on close().
+ */
+export type JudgeHook = (input: JudgeInput, production: string, candidate: string, context: { signal: AbortSignal }) => JudgeResult | Promise<JudgeResult>;
+
+/** Embeds texts (one vector each, in order), e.g. by calling an embeddings endpoint; the report gets their cosine. */
+export type EmbedHook = (texts: string[], context: { signal: AbortSignal }) => number[][] | Promise<number[][]>;
 
 /** What a comparator receives for each side. */
 export interface ComparedAnswer {
@@ -267,6 +387,8 @@ export interface ComparisonResult {
   match: boolean;
   differences?: Difference[];
   score?: number;
+  /** Scores of text paths, copied into the comparison record (the default comparator fills it from `similarity`). */
+  similarity?: SimilarityScore[];
 }
 
 export type Comparator = (production: ComparedAnswer, shadow: ComparedAnswer) => ComparisonResult;
@@ -278,6 +400,40 @@ export interface CompareOptions {
   numericTolerance?: { absolute?: number; relative?: number };
   /** Cap on differences listed in one record. Default 20. */
   maxDifferences?: number;
+  /**
+   * Text paths judged by how close they are instead of by equality: a JSON path (wildcards allowed; `$` for a whole
+   * text answer or an assembled stream) mapped to a measure, or to `{ measure, threshold, normalize }`. Below the
+   * threshold the path is a difference and `match` is false. Every other path is still compared exactly.
+   * Thresholds default to 0.4 (`rouge-l`, `token-f1`) and 0.7 (`levenshtein`). See docs/compare.md.
+   * @example similarity: { '$.choices[*].message.content': { measure: 'rouge-l', threshold: 0.4 } }
+   */
+  similarity?: Record<string, SimilarityMeasure | SimilarityRule>;
+  /** What is folded away before texts are measured. Default `{ case: true, punctuation: true, whitespace: true, unicode: 'NFC' }`. */
+  normalize?: TextNormalizeOptions;
+}
+
+/** A similarity measure: ROUGE-L F1 (word order counts), token F1 (a bag of words), or normalised edit distance (short strings). */
+export type SimilarityMeasure = 'rouge-l' | 'token-f1' | 'levenshtein';
+
+/** One text path of `compare.similarity`. */
+export interface SimilarityRule {
+  measure: SimilarityMeasure;
+  /** Score (0–1) below which the texts are a mismatch. */
+  threshold?: number;
+  /** This path's own normalisation, over `compare.normalize`. */
+  normalize?: TextNormalizeOptions;
+}
+
+/** Text normalisation before measuring; each key defaults as in `compare.normalize`. */
+export interface TextNormalizeOptions {
+  /** Lower-case. Default true. */
+  case?: boolean;
+  /** Drop punctuation (Unicode `P`). Default true. */
+  punctuation?: boolean;
+  /** Collapse whitespace runs and trim. Default true. */
+  whitespace?: boolean;
+  /** Unicode normalisation form, or false. Default `'NFC'`. */
+  unicode?: 'NFC' | 'NFKC' | false;
 }
 
 export interface BreakerOptions {
@@ -397,7 +553,8 @@ export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest,
    * `x-goog-api-key`, `ocp-apim-subscription-key`, and any header whose name contains `token`, `secret`, `password`,
    * `passwd`, `api-key`/`apikey`/`api_key`, `session`, `signature`, `credential` or the word `auth` (`x-auth-*`);
    * query parameters by the same rules plus `key`, `sig` and `code` (the rest of the request-target is sent byte
-   * for byte). `redactHeaders.allow` and `redactQuery.allow` take names out of these rules. See docs/secrets.md.
+   * for byte). `redactHeaders.allow` and `redactQuery.allow` take names out of these rules. See
+   * https://github.com/express-shadow/express-shadow/blob/main/docs/secrets.md.
    * @example forwardCredentials: ['x-tenant-token']
    */
   forwardCredentials?: boolean | string[];
@@ -445,6 +602,22 @@ export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest,
   summaryIntervalMs?: number;
   /** Comparison of the two answers: options of the default comparator, a comparator function, or false to turn it off. Default `{}`. */
   compare?: CompareOptions | Comparator | ModuleHook | false;
+  /**
+   * Embeds production's and each target's text after comparison, for a sample of requests (`judgeSampleRate`); each
+   * cosine lands in a `judgement` record. A module hook runs in the engine's worker. See docs/compare.md.
+   * @example embed: { module: './shadow-hooks.js', export: 'embed' }
+   */
+  embed?: EmbedHook | ModuleHook;
+  /**
+   * Grades each target's text against production's (a grading model, say), for a sample of requests; each score and
+   * reason lands in a `judgement` record. Never delays the comparison record. See docs/compare.md.
+   * @example judge: { module: './shadow-hooks.js', export: 'judge' }
+   */
+  judge?: JudgeHook | ModuleHook;
+  /** Share of compared requests sent to `embed` and `judge` (the same requests for every target). Default 0.1. */
+  judgeSampleRate?: number;
+  /** Bounds of the hooks. Defaults: `{ maxConcurrent: 4, timeoutMs: 30000, maxCallsPerMinute: 60 }`. */
+  judgeLimits?: { maxConcurrent?: number; timeoutMs?: number; maxCallsPerMinute?: number };
   /** Start enabled. Default true. */
   enabled?: boolean;
   /**
@@ -482,6 +655,17 @@ export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest,
   logRequestBodies?: 'replayable';
   /** Largest request body kept for replay with `logRequestBodies: 'replayable'`. Default 1 MiB. */
   maxReplayableBodyBytes?: number;
+  /**
+   * New requests are not mirrored (counted as shed) while the engine's event loop runs more than this many
+   * milliseconds behind: a backlog would add its own delay to every shadow latency it measures. Default 5.
+   */
+  maxEngineLagMs?: number;
+  /**
+   * How long one call of a hook that runs in the engine's worker (`transformRequest`, `transformResponse`, a
+   * `compare` function, `assemble`) may take. Past it the worker is ended and started again, the request is logged
+   * as skipped (`hook_timeout`), and production is unaffected. Default 1000.
+   */
+  hookTimeoutMs?: number;
 }
 
 /** A name list that adds to the defaults and, explicitly, takes defaults out. */

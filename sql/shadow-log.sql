@@ -8,7 +8,7 @@ SELECT *
 FROM read_json(getvariable('shadow_log_files'), format = 'newline_delimited', ignore_errors = true, columns = {
   type: 'VARCHAR', requestId: 'VARCHAR', timestamp: 'VARCHAR', target: 'VARCHAR', role: 'VARCHAR',
   method: 'VARCHAR', path: 'VARCHAR', route: 'VARCHAR', status: 'INTEGER', durationMs: 'DOUBLE',
-  reason: 'VARCHAR', response: 'JSON', error: 'JSON',
+  reason: 'VARCHAR', response: 'JSON', error: 'JSON', requestFault: 'BOOLEAN',
   match: 'BOOLEAN', statusMatch: 'BOOLEAN', matchWithoutNoise: 'BOOLEAN', differences: 'JSON', latencyDeltaMs: 'DOUBLE'
 });
 
@@ -25,13 +25,19 @@ SELECT DISTINCT ON (requestId) requestId, coalesce(route, split_part(path, '?', 
 FROM shadow_log_raw
 WHERE type = 'production' AND requestId IS NOT NULL;
 
+-- Calls that failed by the request's shape, not the model (`requestFault`): in no other view, as in the report.
+CREATE OR REPLACE VIEW request_fault AS
+SELECT DISTINCT ON (requestId, target) requestId, target, coalesce(error ->> '$.code', CAST(status AS VARCHAR)) AS reason
+FROM shadow_log_raw
+WHERE type = 'shadow' AND requestFault AND requestId IS NOT NULL;
+
 -- Shadow calls of the candidates (a `secondary` production replica only measures noise).
 CREATE OR REPLACE VIEW candidate_shadow AS
 SELECT DISTINCT ON (requestId, target) requestId, target, status, durationMs, error ->> '$.code' AS error_code, response -> '$.body' AS body
 FROM shadow_log_raw
-WHERE type = 'shadow' AND role IS DISTINCT FROM 'secondary' AND requestId IS NOT NULL;
+WHERE type = 'shadow' AND role IS DISTINCT FROM 'secondary' AND requestFault IS NOT TRUE AND requestId IS NOT NULL;
 
 CREATE OR REPLACE VIEW candidate_comparison AS
 SELECT DISTINCT ON (requestId, target) requestId, target, match, statusMatch, matchWithoutNoise
-FROM shadow_log_raw
+FROM shadow_log_raw ANTI JOIN request_fault USING (requestId, target)
 WHERE type = 'comparison' AND role IS DISTINCT FROM 'secondary' AND requestId IS NOT NULL;

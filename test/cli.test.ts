@@ -94,10 +94,27 @@ describe('express-shadow report: output', () => {
   });
 
   it('colours the verdict when FORCE_COLOR is set', async () => {
-    const result = await run(['report', FIXTURE, '--fail-under-match', '0.99'], { FORCE_COLOR: '1' });
+    const result = await run(['report', FIXTURE, '--fail-under-match', '0.99', '--min-samples', '5'], { FORCE_COLOR: '1' });
     expect(result.stdout).toContain('\u001b[1;31mFAIL');
-    const plain = await run(['report', FIXTURE, '--fail-under-match', '0.99']);
+    const plain = await run(['report', FIXTURE, '--fail-under-match', '0.99', '--min-samples', '5']);
     expect(plain.stdout).not.toContain('\u001b[');
+  });
+
+  it('lists both commands in the top-level help, and points at the docs on the repository', async () => {
+    for (const flag of ['--help', '-h', 'help']) {
+      const help = await run([flag]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^ {2}report <logs\.\.\.> /m);
+      expect(help.stdout).toMatch(/^ {2}replay <logs\.\.\.> --target <url> /m);
+      expect(help.stdout).toContain('https://github.com/express-shadow/express-shadow#readme');
+    }
+    const bare = await run([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^ {2}replay /m);
+    // No page of the docs is named by a path the installed package does not have.
+    const reportHelp = (await run(['report', '--help'])).stdout;
+    expect(reportHelp).not.toMatch(/(?<!\/)docs\//);
+    expect(reportHelp).toContain('https://github.com/express-shadow/express-shadow/blob/main/docs/report.md');
   });
 
   it('prints help and version', async () => {
@@ -111,8 +128,9 @@ describe('express-shadow report: output', () => {
 });
 
 describe('express-shadow report: exit codes', () => {
+  // The fixtures hold a handful of comparisons: a gate on them needs --min-samples lowered (gate.test.ts).
   it('exits 1 when the match rate is below --fail-under-match', async () => {
-    const args = ['report', FIXTURE, '--fail-under-match', '0.99'];
+    const args = ['report', FIXTURE, '--fail-under-match', '0.99', '--min-samples', '5'];
     const result = await run(args);
     expect(result.code).toBe(1);
     await expectSnapshot(args, result);
@@ -120,7 +138,7 @@ describe('express-shadow report: exit codes', () => {
 
   it('reports several candidates, streaming and noise side by side, and exits 1 when one candidate is below the gate', async () => {
     // Pooled, the candidates match 77.8% noise-free (above 77%); model-b alone matches 75% noise-free.
-    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.77'];
+    const args = ['report', 'test/fixtures/streaming/*', '--fail-under-match', '0.77', '--min-samples', '4'];
     const result = await run(args);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('FAIL: 1 of 2 candidates below the 77% gate: model-b noise-free 75.0%');
@@ -128,7 +146,7 @@ describe('express-shadow report: exit codes', () => {
   });
 
   it('exits 0 when the match rate is at or above --fail-under-match', async () => {
-    const result = await run(['report', FIXTURE, '--fail-under-match', '75%']);
+    const result = await run(['report', FIXTURE, '--fail-under-match', '75%', '--min-samples', '5']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('PASS: match rate 77.8%');
   });
@@ -137,7 +155,7 @@ describe('express-shadow report: exit codes', () => {
     const args = ['report', FIXTURE, '--since', '2024-05-01T10:05:00Z', '--until', '2024-05-01T10:05:59Z', '--fail-under-match', '0.5'];
     const result = await run(args);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain('FAIL: no comparisons to judge');
+    expect(result.stdout).toContain('Too little evidence to judge, and a gate fails closed: model-v2 has 0 comparisons');
     await expectSnapshot(args, result);
   });
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createComparator, DEFAULT_MAX_DIFFERENCES, MAX_COMPARE_DEPTH } from '../lib/engine/compare.js';
 import type { ComparedAnswer, CompareOptions } from '../lib/types.js';
+import { ShadowOptionsError } from '../lib/errors.js';
 
 function jsonAnswer(json: unknown, bytes = JSON.stringify(json) ?? '', status = 200): ComparedAnswer {
   return { status, headers: { 'content-type': 'application/json' }, json, isJson: true, bytes: Buffer.from(bytes) };
@@ -328,22 +329,22 @@ describe(`createComparator: nesting past depth ${MAX_COMPARE_DEPTH}`, () => {
 
 describe('createComparator: option validation', () => {
   it.each([
-    ['a bad ignore path', { ignorePaths: ['$.id', '$.x['] }, /^compare\.ignorePaths\[1\]: "\$\.x\[" is not a valid JSON path/],
-    ['an ignore path that is not a string', { ignorePaths: ['$.id', 7] }, /^compare\.ignorePaths\[1\]: expected a JSON path string .* got 7/],
-    ['ignorePaths given as a string', { ignorePaths: '$.id' }, /^compare\.ignorePaths must be an array .* got '\$\.id'/],
-    ['a negative absolute tolerance', { numericTolerance: { absolute: -1 } }, /^compare\.numericTolerance\.absolute must be a finite number >= 0 .* got -1\./],
-    ['a NaN absolute tolerance', { numericTolerance: { absolute: Number.NaN } }, /^compare\.numericTolerance\.absolute .* got NaN\./],
-    ['a relative tolerance given as a string', { numericTolerance: { relative: '0.1' } }, /^compare\.numericTolerance\.relative must be a finite number >= 0 .* got '0\.1'\./],
-    ['an infinite relative tolerance', { numericTolerance: { relative: Number.POSITIVE_INFINITY } }, /^compare\.numericTolerance\.relative .* got Infinity\./],
-    ['numericTolerance given as a number', { numericTolerance: 0.01 }, /^compare\.numericTolerance must be an object .* got 0\.01\./],
-    ['a negative maxDifferences', { maxDifferences: -1 }, /^compare\.maxDifferences must be a whole number >= 0 .* got -1\./],
-    ['a fractional maxDifferences', { maxDifferences: 2.5 }, /^compare\.maxDifferences .* got 2\.5\./],
-    ['a misspelt option', { ignorePath: ['$.id'] }, /^Unknown option compare\.ignorePath\. Did you mean compare\.ignorePaths\?/],
-    ['a misspelt tolerance', { numericTolerance: { abs: 1 } }, /^Unknown option compare\.numericTolerance\.abs\. Did you mean compare\.numericTolerance\.absolute\?/],
-    ['an unknown option', { colour: true }, /^Unknown option compare\.colour\. compare accepts ignorePaths, numericTolerance, maxDifferences\./],
-    ['null options', null, /^compare must be an options object .* got null\./],
-  ])('rejects %s with a TypeError naming the option and the value', (_case, options, message) => {
-    expect(() => createComparator(options as CompareOptions)).toThrow(TypeError);
+    ['a bad ignore path', { ignorePaths: ['$.id', '$.x['] }, /option `compare\.ignorePaths\[1\]` is not a valid JSON path: "\$\.x\[" is not a valid JSON path/],
+    ['an ignore path that is not a string', { ignorePaths: ['$.id', 7] }, /option `compare\.ignorePaths\[1\]` is not a valid JSON path: expected a JSON path string .* got 7/],
+    ['ignorePaths given as a string', { ignorePaths: '$.id' }, /option `compare\.ignorePaths` must be an array .* got "\$\.id"/],
+    ['a negative absolute tolerance', { numericTolerance: { absolute: -1 } }, /option `compare\.numericTolerance\.absolute` must be a finite number >= 0 .* got -1$/],
+    ['a NaN absolute tolerance', { numericTolerance: { absolute: Number.NaN } }, /option `compare\.numericTolerance\.absolute` .* got NaN$/],
+    ['a relative tolerance given as a string', { numericTolerance: { relative: '0.1' } }, /option `compare\.numericTolerance\.relative` must be a finite number >= 0 .* got "0\.1"$/],
+    ['an infinite relative tolerance', { numericTolerance: { relative: Number.POSITIVE_INFINITY } }, /option `compare\.numericTolerance\.relative` .* got Infinity$/],
+    ['numericTolerance given as a number', { numericTolerance: 0.01 }, /option `compare\.numericTolerance` must be an object .* got 0\.01$/],
+    ['a negative maxDifferences', { maxDifferences: -1 }, /option `compare\.maxDifferences` must be a whole number >= 0 .* got -1$/],
+    ['a fractional maxDifferences', { maxDifferences: 2.5 }, /option `compare\.maxDifferences` .* got 2\.5$/],
+    ['a misspelt option', { ignorePath: ['$.id'] }, /option `compare\.ignorePath` is not an option here\. Did you mean `compare\.ignorePaths`\?/],
+    ['a misspelt tolerance', { numericTolerance: { abs: 1 } }, /option `compare\.numericTolerance\.abs` is not an option here\. Did you mean `compare\.numericTolerance\.absolute`\?/],
+    ['an unknown option', { colour: true }, /option `compare\.colour` is not an option here\. compare accepts ignorePaths, numericTolerance, maxDifferences, similarity, normalize\./],
+    ['null options', null, /option `compare` must be an options object .* got null$/],
+  ])('rejects %s with a ShadowOptionsError naming the option and the value', (_case, options, message) => {
+    expect(() => createComparator(options as CompareOptions)).toThrow(ShadowOptionsError);
     expect(() => createComparator(options as CompareOptions)).toThrow(message);
   });
 

@@ -366,3 +366,36 @@ describe('correlated records', () => {
     expect(recordsOfType(await readRecords(otherLog), 'production')[0]!.clientRequestId).toBe('corr-1');
   });
 });
+
+describe('an app that changes the request chunks it has read', () => {
+  for (const change of [
+    { name: 'wipes them (fill(0))', apply: (chunk: Buffer) => chunk.fill(0) },
+    { name: 'decodes them in place (XOR)', apply: (chunk: Buffer) => chunk.forEach((byte, i) => (chunk[i] = byte ^ 0x2a)) },
+  ]) {
+    it(`still mirrors and logs the bytes the client sent when it ${change.name}`, async () => {
+      const shadowServer = await startShadowServer();
+      const logFile = await tempLogFile();
+      const shadow = shadowMiddleware({ target: shadowServer.url, logFile, engine: 'worker' });
+      const app = express();
+      app.use(shadow);
+      app.post('/predict', (req, res) => {
+        let bytes = 0;
+        req.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          change.apply(chunk);
+        });
+        req.on('end', () => res.json({ bytes }));
+      });
+      const server = await serve(app);
+      cleanups.push(() => server.close(), () => shadow.close(), () => shadowServer.close());
+      const body = JSON.stringify({ text: 'é'.repeat(3000), n: 42 });
+      const answer = await sendRaw(server.url, { method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body });
+      expect(JSON.parse(answer.body.toString())).toEqual({ bytes: Buffer.byteLength(body) });
+      const [received] = await shadowServer.waitFor(1);
+      expect(received!.body.toString()).toBe(body);
+      await shadow.close();
+      const [production] = recordsOfType(await readRecords(logFile), 'production');
+      expect(production!.request.body).toEqual(JSON.parse(body));
+    });
+  }
+});

@@ -1,6 +1,7 @@
 /**
- * The packed artefact at run time, as a user installs it: only dist/ and the docs are published, no source map is
- * referenced, and it loads from a plain ESM project without the optional peers and from CommonJS.
+ * The packed artefact at run time, as a user installs it: only dist/, the log schema, README, CHANGELOG, LICENSE and
+ * package.json are published (.npmignore says why), no source map is referenced, and it loads from a plain ESM project
+ * without the optional peers and from CommonJS.
  * Its types are tested in package-types.test.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -16,6 +16,8 @@ export interface PlantedOptions {
   scoreShift?: number;
   /** Write the secondary replica's records. Default true. */
   secondary?: boolean;
+  /** Time of the first request, epoch ms. Default 2026-03-02T10:00:00Z. */
+  start?: number;
 }
 
 const ROUTES = ['/classify', '/embed'];
@@ -30,7 +32,7 @@ export function plantedLog(options: PlantedOptions): string {
   const latency = (base: number): number => Math.round((base * Math.exp((random() - 0.5) * 0.6) + random() * 2) * 10) / 10;
   const hex = (): string => Math.floor(random() * 2 ** 48).toString(16).padStart(12, '0') + Math.floor(random() * 2 ** 32).toString(16).padStart(8, '0');
   const lines: string[] = [];
-  const start = Date.parse('2026-03-02T10:00:00Z');
+  const start = options.start ?? Date.parse('2026-03-02T10:00:00Z');
   for (let i = 0; i < requests; i++) {
     const requestId = `req-${options.seed}-${i}`;
     const route = ROUTES[i % ROUTES.length] as string;

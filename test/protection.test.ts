@@ -3,11 +3,13 @@
  * Every server is real and listens on 127.0.0.1; shadows that must hold calls in flight are released by the test.
  */
 import http from 'node:http';
+import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ShadowOptionsError, type ShadowMiddleware, type ShadowOptions } from '../lib/index.js';
 import {
   byteCountingHandler,
   deferred,
+  listen,
   memoryLog,
   readRecords,
   recordsOfType,
@@ -823,13 +825,39 @@ describe('close()', () => {
   it('resolves within timeoutMs even while a client is still uploading a body production has already answered', async () => {
     const shadowServer = closeLater(await startShadowServer());
     const shadow = mirror({ target: shadowServer.url, logFile: await tempLogFile() });
-    const app = await startApp(shadow, (_req, res) => {
-      res.status(401).send('no');
-    });
-    const upload = await startRawUpload(app.port, '/p', 10_000, 100, 'keep-alive');
+    const app = express();
+    app.use(shadow);
+    app.use((req, res) => void res.status(401).send(`no ${req.path}`));
+    const server = http.createServer(app);
+    // Node closes a keep-alive connection left idle for keepAliveTimeout (5 s by default), and this client stays idle
+    // while close() runs: on a loaded machine close() (a worker starting, say) can outlast it, and the connection then
+    // closed for a reason that has nothing to do with us. Without that timer, only the middleware could close it.
+    server.keepAliveTimeout = 0;
+    const served = closeLater(await listen(server, {}));
+    const upload = await startRawUpload(served.port, '/p', 10_000, 100, 'keep-alive');
     const client = upload.socket;
-    await new Promise<void>((resolve) => client.once('data', () => resolve()));
+    const received: Buffer[] = [];
+    const answered = (count: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (Buffer.concat(received).toString('latin1').split('HTTP/1.1 401').length - 1 < count) return;
+          client.off('data', onData);
+          resolve();
+        };
+        const onData = (chunk: Buffer) => {
+          received.push(chunk);
+          check();
+        };
+        client.on('data', onData);
+        check();
+      });
+    await answered(1);
     await shadow.close({ timeoutMs: 50 });
+    // The connection is the app's, and still works: the upload completes and a second request is answered on it.
+    await upload.write(Buffer.alloc(9_900, 0x61));
+    await upload.write('GET /second HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await answered(2);
+    expect(Buffer.concat(received).toString('latin1')).toMatch(/\r\n\r\nno \/p[\s\S]*\r\n\r\nno \/second$/);
     expect(client.destroyed).toBe(false);
     expect(shadowServer.received).toEqual([]);
     client.destroy();

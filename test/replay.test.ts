@@ -231,7 +231,7 @@ describe('replayShadowLog', () => {
 
   it('replays with the original inter-arrival times scaled by speed', async () => {
     // The source's /items requests, re-stamped one second apart.
-    const records = (await readRecords(sourceLog)).filter((r) => 'route' in r && r.route === '/items/:id' && r.method === 'GET');
+    const records = (await readRecords(sourceLog)).filter((r) => 'method' in r && r.route === '/items/:id' && r.method === 'GET');
     const start = Date.parse('2024-05-01T10:00:00Z');
     const spaced = path.join(dir, 'spaced.log');
     await writeFile(spaced, records.map((r, i) => JSON.stringify({ ...r, timestamp: new Date(start + i * 1000).toISOString(), durationMs: 0 })).join('\n') + '\n');
@@ -426,6 +426,113 @@ describe('express-shadow replay (CLI)', () => {
     expect(lines.slice(0, ITEMS).every((line) => /^GET http:\/\/127\.0\.0\.1:\d+\/items\/\d 0 bytes/.test(line))).toBe(true);
     expect(lines.at(-1)).toMatch(/^dry run: 5 would be sent/);
     expect(v3.received).toHaveLength(0);
+  }, 30_000);
+});
+
+describe('replay defaults: what the middleware mirrored, never a silent nothing, a down candidate spared', () => {
+  it('replays every method the log holds when --methods is not given: the middleware mirrored them live', async () => {
+    const v3 = await v3Server();
+    const summary = await replayShadowLog(sourceLog, { target: v3.url, name: 'v3', out: newOut() }).done;
+    // The three DELETEs were mirrored live; the POSTs, GETs and DELETEs all go again.
+    expect(summary.stats.replayed).toBe(REPLAYABLE + 3);
+    expect(summary.stats.notReplayable).toEqual({ body_truncated: 2, body_redacted: 2 });
+    expect(summary.stats.methodsLeftOut).toEqual({});
+    expect(new Set(v3.received.map((r) => r.method))).toEqual(new Set(['POST', 'GET', 'DELETE']));
+    // --methods narrows it, and counts what it left out by method.
+    const narrowed = await replayShadowLog(sourceLog, { target: v3.url, name: 'v3', out: newOut(), methods: ['get'] }).done;
+    expect(narrowed.stats.replayed).toBe(ITEMS + 1);
+    expect(narrowed.stats.methodsLeftOut).toEqual({ POST: PREDICTS + PARSED_IDS.length + 4, DELETE: 3 });
+  });
+
+  it('replays a log of POSTs with no --methods (CLI)', async () => {
+    const posts = path.join(dir, 'posts.log');
+    const records = await readRecords(sourceLog);
+    const ids = new Set(recordsOfType(records, 'production').filter((r) => r.method === 'POST').map((r) => r.requestId));
+    await writeFile(posts, `${records.filter((r) => 'requestId' in r && ids.has(r.requestId)).map((r) => JSON.stringify(r)).join('\n')}\n`);
+    const v3 = await v3Server();
+    const result = await runCli(['replay', posts, '--target', v3.url, '--name', 'v3', '--out', newOut()]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^replayed ${PREDICTS + PARSED_IDS.length} to v3 `));
+    expect(v3.received.every((r) => r.method === 'POST')).toBe(true);
+  }, 30_000);
+
+  it.each([
+    [['--methods', 'PUT'], /nothing was replayed: of \d+ requests read, not replayable: method_not_allowed \d+.*; --methods left out POST 48, GET 6, DELETE 3: replay them with --methods PUT,POST,GET,DELETE\./],
+    [['--route', '/nope'], /nothing was replayed: of \d+ requests read, left out by the filters: route \d+ \(--route, --since\/--until, --sample\)\./],
+    [['--since', '2099-01-01T00:00:00Z'], /nothing was replayed: of \d+ requests read, left out by the filters: time \d+ /],
+    [['--route', '/nope', '--dry-run'], /nothing was replayed: .* left out by the filters: route \d+/],
+  ])('exits 1 and says why when nothing is replayed: %j', async (flags, message) => {
+    const v3 = await v3Server();
+    const out = newOut();
+    const result = await runCli(['replay', sourceLog, '--target', v3.url, '--out', out, ...flags]);
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(v3.received).toHaveLength(0);
+  }, 30_000);
+
+  it('exits 1 on a log without a request, and 0 when a finished replay is resumed', async () => {
+    const empty = path.join(dir, 'empty.log');
+    await writeFile(empty, '');
+    const v3 = await v3Server();
+    const none = await runCli(['replay', empty, '--target', v3.url, '--out', newOut()]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('nothing was replayed: the logs hold no request.');
+    const out = newOut();
+    expect((await runCli(['replay', sourceLog, '--target', v3.url, '--name', 'v3', '--out', out, '--route', '/items/:id'])).code).toBe(0);
+    const again = await runCli(['replay', sourceLog, '--target', v3.url, '--name', 'v3', '--out', out, '--route', '/items/:id', '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^replayed 0 to v3 .*already_replayed 8/);
+  }, 30_000);
+
+  it.each([
+    [5, 16],
+    [2, 16],
+    [3, 1],
+  ])('sends a candidate that is down at most --failure-threshold %i requests (concurrency %i)', async (threshold, concurrency) => {
+    // Refused connections: a port that was just closed.
+    const gone = await v3Server();
+    await gone.close();
+    const refused = await replayShadowLog(sourceLog, { target: gone.url, name: 'v3', out: newOut(), concurrency, breaker: { failureThreshold: threshold } }).done;
+    expect(refused.end).toBe('breaker_open');
+    expect(refused.stats.failed).toEqual({ ECONNREFUSED: threshold });
+    // A candidate that answers 503 to everything: it receives exactly that many.
+    const failing = await v3Server('fail');
+    const answered = await replayShadowLog(sourceLog, { target: failing.url, name: 'v3', out: newOut(), concurrency, breaker: { failureThreshold: threshold } }).done;
+    expect(answered.end).toBe('breaker_open');
+    expect(failing.received).toHaveLength(threshold);
+  });
+
+  it('goes back to full concurrency once the candidate answers', async () => {
+    const v3 = await v3Server();
+    let peak = 0;
+    const run = replayShadowLog(sourceLog, { target: v3.url, name: 'v3', out: newOut(), concurrency: 8, breaker: { failureThreshold: 2 } });
+    v3.onReceive = () => (peak = Math.max(peak, run.stats.inFlight));
+    await run.done;
+    expect(run.stats.replayed).toBe(REPLAYABLE + 3);
+    expect(peak).toBeGreaterThan(2);
+  });
+
+  it('prints a resume command that works when pasted into a shell', async () => {
+    const failing = await v3Server('fail');
+    const out = newOut();
+    const paused = await runCli(['replay', sourceLog, '--target', failing.url, '--name', 'v3', '--out', out, '--route', '/items/:id', '--failure-threshold', '2']);
+    expect(paused.code).toBe(4);
+    const command = /^ {2}(npx express-shadow replay .* --resume)$/m.exec(paused.stderr)?.[1];
+    expect(command, paused.stderr).toBeDefined();
+    failing.mode = 'good';
+    // In the repository, as in an app that installed the package, `npx express-shadow` is the package's bin.
+    const resumed = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('sh', ['-c', command!], { cwd: ROOT, env: { ...process.env, npm_config_offline: 'true' } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    // The route's 5 GETs and 3 DELETEs: the 2 that failed keep their records, the other 6 are sent now.
+    expect(resumed.stdout).toMatch(/^replayed 6 to v3 \(\d of 6 compared matched, 0 failed\).*already_replayed 2/);
+    expect(recordsOfType(await readRecords(out), 'shadow')).toHaveLength(8);
   }, 30_000);
 });
 

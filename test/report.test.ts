@@ -183,11 +183,11 @@ describe('report filters', () => {
 
 describe('the verdict and the exit code', () => {
   it('fails the gate below the threshold and passes at or above it', async () => {
-    const below = await buildReport(FIXTURE, { failUnderMatch: 0.99 });
+    const below = await buildReport(FIXTURE, { failUnderMatch: 0.99, gate: false });
     expect(below.verdict.status).toBe('fail');
     expect(below.verdict.headline).toContain('below the 99% gate');
     expect(getExitCode(below)).toBe(ExitCode.belowThreshold);
-    const at = await buildReport(FIXTURE, { failUnderMatch: 7 / 9 });
+    const at = await buildReport(FIXTURE, { failUnderMatch: 7 / 9, gate: false });
     expect(at.verdict.status).toBe('pass');
     expect(getExitCode(at)).toBe(ExitCode.ok);
   });
@@ -418,9 +418,11 @@ describe('streaming, several candidates and noise over the hand-computed SSE fix
   });
 });
 
+// These fixtures hold a handful of comparisons, too few for a gate that fails closed (gate.test.ts): `gate: false`
+// looks at the match gate alone.
 describe('the gate with several candidates: every candidate must pass', () => {
   it('fails when one candidate is below the gate even though the pooled noise-free rate (77.8%) is above it', async () => {
-    const report = await buildReport(STREAMING, { failUnderMatch: 0.77 });
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.77, gate: false });
     expect(report.verdict.status).toBe('fail');
     expect(report.verdict.failing).toEqual(['model-b']);
     expect(report.verdict.headline).toBe('FAIL: 1 of 2 candidates below the 77% gate: model-b noise-free 75.0% (95% CI 30.1%–95.4%) over 4 comparisons, raw 40.0%.');
@@ -428,20 +430,20 @@ describe('the gate with several candidates: every candidate must pass', () => {
   });
 
   it('passes when every candidate is at or above the gate', async () => {
-    const report = await buildReport(STREAMING, { failUnderMatch: 0.75 });
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.75, gate: false });
     expect(report.verdict).toMatchObject({ status: 'pass', failing: [] });
     expect(report.verdict.headline).toMatch(/^PASS: all 2 candidates are at or above the 75% gate: model-a noise-free 80\.0% .*; model-b noise-free 75\.0% /);
     expect(getExitCode(report)).toBe(ExitCode.ok);
   });
 
   it('lists every failing candidate', async () => {
-    const report = await buildReport(STREAMING, { failUnderMatch: 0.85 });
+    const report = await buildReport(STREAMING, { failUnderMatch: 0.85, gate: false });
     expect(report.verdict.failing).toEqual(['model-a', 'model-b']);
     expect(report.verdict.headline).toMatch(/^FAIL: 2 of 2 candidates below the 85% gate: model-a noise-free 80\.0% .*; model-b noise-free 75\.0% /);
   });
 
   it('fails a candidate that answered nothing it could be compared on', () => {
-    const builder = new ReportBuilder({ failUnderMatch: 0.5 });
+    const builder = new ReportBuilder({ failUnderMatch: 0.5, gate: false });
     const t = '2024-05-01T10:00:00Z';
     builder.addEntry({
       requestId: 'r1', closedBy: 'complete', orphan: null, skipped: null,

@@ -55,6 +55,15 @@ function generate(requests: number): string[] {
     lines.push({ type: 'comparison', requestId, timestamp, target: 'replica', role: 'secondary', statusMatch: true, match: false, differences: [{ path: '$.at', production: t, shadow: t + 1 }], latencyDeltaMs: 0 });
     for (const target of CANDIDATES) {
       const roll = random();
+      // Request faults: refused before sending, or the candidate's server refusing the request's shape.
+      if (roll > 0.98) {
+        if (roll > 0.99) lines.push({ type: 'shadow', requestId, timestamp, target, durationMs: 0, requestFault: true, error: { code: 'request_headers_too_large', message: 'too large' } });
+        else {
+          lines.push({ type: 'shadow', requestId, timestamp, target, status: 431, durationMs: 2, requestFault: true, response: { headers: {} } });
+          lines.push({ type: 'comparison', requestId, timestamp, target, statusMatch: false, match: false, differences: [], latencyDeltaMs: 1 });
+        }
+        continue;
+      }
       if (roll < 0.03) {
         lines.push({ type: 'shadow', requestId, timestamp, target, durationMs: 5000, error: { code: random() < 0.6 ? 'timeout' : 'ECONNRESET', message: 'failed' } });
         continue;
@@ -157,6 +166,14 @@ describe('sql/ on DuckDB against the Node report', () => {
       expect(Number(all.timeouts)).toBe(target.timeouts);
       expect(Number(all.shadow_5xx)).toBe(target.shadow5xx);
     }
+  });
+
+  it('gives the same request faults, left out of every other figure', async () => {
+    const rows = await query('request-faults.sql');
+    const byReason: Record<string, number> = {};
+    for (const row of rows) byReason[row.reason as string] = (byReason[row.reason as string] ?? 0) + Number(row.request_faults);
+    expect(report.totals.requestFaults).toBeGreaterThan(0);
+    expect(byReason).toEqual(report.totals.requestFaultsByReason);
   });
 
   it('gives the same label matrix', async () => {

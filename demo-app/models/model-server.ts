@@ -14,6 +14,9 @@
  *   --latency-ms N         mean extra latency per prediction, spread ±50% [LATENCY_MS]; default 0. For /generate,
  *                          the wait before the first token
  *   --token-ms N           mean time between two streamed tokens, spread ±50% [TOKEN_MS]; default 3
+ *   --seed N               picks the wording of each /generate sentence (with the text) [SEED]; default 1. Two
+ *                          servers of one model with different seeds word their sentences differently, as two
+ *                          replicas of a language model sampling at a temperature above 0 would
  *   --failure-rate F       fraction of predictions that fail, 0..1 [FAILURE_RATE]; default 0. Half of the failures
  *                          answer 500, half drop the connection (as a crashed worker would; /generate drops it
  *                          halfway through the stream)
@@ -24,7 +27,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { announce, isMain, onStop } from '../support/lifecycle.js';
-import { explain, isModelVersion, MODELS, tokens, type Model } from './models.js';
+import { explain, isModelVersion, MODELS, tokens, wordingDraw, type Model } from './models.js';
 
 export interface ModelServerOptions {
   model: Model;
@@ -32,11 +35,13 @@ export interface ModelServerOptions {
   failureRate: number;
   /** Mean time between two tokens of a /generate stream. Default 3 ms. */
   tokenMs?: number;
+  /** Picks each /generate sentence's wording, with the text. Default 1. */
+  seed?: number;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-export function createModelServer({ model, latencyMs, failureRate, tokenMs = 3 }: ModelServerOptions): http.Server {
+export function createModelServer({ model, latencyMs, failureRate, tokenMs = 3, seed = 1 }: ModelServerOptions): http.Server {
   return http.createServer((req, res) => {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/health') return sendJson(res, 200, { ok: true, model: model.description, version: model.version });
@@ -60,7 +65,7 @@ export function createModelServer({ model, latencyMs, failureRate, tokenMs = 3 }
         // Decided up front, so a failing stream can fail halfway through.
         const failure = Math.random() < failureRate ? (Math.random() < 0.5 ? 'status_500' : 'drop') : undefined;
         if (failure === 'status_500') return sendJson(res, 500, { error: 'inference failed', version: model.version });
-        if (url === '/generate') return streamExplanation(req, res, model, input, tokenMs, failure === 'drop');
+        if (url === '/generate') return streamExplanation(req, res, explain(model, input, wordingDraw(seed, input)), model, tokenMs, failure === 'drop');
         // A worker that dies mid-request: the caller sees the connection reset, not an answer.
         if (failure === 'drop') return void req.socket.destroy();
         sendJson(res, 200, model.predict(input));
@@ -78,8 +83,8 @@ function jitter(ms: number): number {
  * `POST /generate`: the explanation as Server-Sent Events, one OpenAI-style delta chunk per token with `tokenMs`
  * between them, a last chunk with `finish_reason`, then `[DONE]`. `drop` resets the connection halfway through.
  */
-function streamExplanation(req: http.IncomingMessage, res: http.ServerResponse, model: Model, text: string, tokenMs: number, drop: boolean): void {
-  const parts = tokens(explain(model, text));
+function streamExplanation(req: http.IncomingMessage, res: http.ServerResponse, explanation: string, model: Model, tokenMs: number, drop: boolean): void {
+  const parts = tokens(explanation);
   const chunk = (delta: { content?: string }, finishReason: string | null): string =>
     JSON.stringify({ model: model.name, choices: [{ index: 0, delta, finish_reason: finishReason }] });
   const events = [...parts.map((content) => chunk({ content }, null)), chunk({}, 'stop'), '[DONE]'];
@@ -136,6 +141,7 @@ async function main(): Promise<void> {
       'latency-ms': { type: 'string' },
       'failure-rate': { type: 'string' },
       'token-ms': { type: 'string' },
+      seed: { type: 'string' },
     },
   });
   const version = values.model ?? process.env.MODEL;
@@ -145,8 +151,9 @@ async function main(): Promise<void> {
   const failureRate = numberOption('failure-rate', values['failure-rate'] ?? process.env.FAILURE_RATE, 0, 0, 1);
   const tokenMs = numberOption('token-ms', values['token-ms'] ?? process.env.TOKEN_MS, 3, 0, 10_000);
   const port = numberOption('port', values.port ?? process.env.PORT, 0, 0, 65_535);
+  const seed = numberOption('seed', values.seed ?? process.env.SEED, 1, 0, 2 ** 31);
 
-  const server = createModelServer({ model, latencyMs, failureRate, tokenMs });
+  const server = createModelServer({ model, latencyMs, failureRate, tokenMs, seed });
   server.keepAliveTimeout = 30_000;
   server.listen(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));

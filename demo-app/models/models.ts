@@ -10,8 +10,8 @@
  * Each model's own score is scaled to -1..+1 and turned into a label the same way for both, so the label
  * confusion matrix compares the models, not two labelling rules.
  *
- * `explain` is the demo's streaming model: the label and the words that drove it, as a sentence streamed token by
- * token (`POST /generate`), the way an LLM answers.
+ * `explain` is the demo's generative model: the label and the words that drove it, as a sentence worded one of several
+ * ways and streamed token by token (`POST /generate`), the way an LLM answers.
  */
 import { createRequire } from 'node:module';
 import Sentiment from 'sentiment';
@@ -121,15 +121,72 @@ export const MODELS: Record<ModelVersion, Model> = {
 export const EXPLANATION_WORDS = 4;
 
 /**
- * The "small streaming model" of `POST /generate`: a one-line explanation of the prediction, generated token by
- * token, e.g. `negative: terrible (-3), love (-3)` or `neutral: no word with a sentiment`. The two versions differ
- * where their labels or their words differ.
+ * The wordings the models sample from, as a language model at a temperature above 0 does: the same content (the label
+ * and the words that drove it), said one of several ways. Each model server picks one per text (`wordingDraw`).
  */
-export function explain(model: Model, text: string): string {
+const WORDINGS: ((label: string, words: string) => string)[] = [
+  (label, words) => `This review is ${label}, mostly because of ${words}.`,
+  (label, words) => `This review is ${label}: ${words} set its tone.`,
+  (label, words) => `Mostly because of ${words}, this review is ${label}.`,
+  (label, words) => `${words[0]!.toUpperCase()}${words.slice(1)} made this review ${label}.`,
+];
+/** When no word carries a sentiment. */
+const PLAIN_WORDINGS: ((label: string) => string)[] = [
+  (label) => `This review is ${label}: none of its words carries a sentiment.`,
+  (label) => `None of the words in this review carries a sentiment, so it is ${label}.`,
+  (label) => `This review is ${label}, since none of its words carries a sentiment.`,
+  (label) => `No word in this review carries a sentiment: it is ${label}.`,
+];
+
+/**
+ * PLANTED FLAW of v2's streaming model, for the similarity criterion to catch: on three texts in ten (fixed by a
+ * hash of the text) it answers something genuinely wrong, about another text altogether.
+ */
+const WRONG_ANSWERS = [
+  'A refund was issued yesterday for the late parcel.',
+  'Our store opens at nine and closes at five on weekdays.',
+  'Sorry, I cannot help with that request right now.',
+];
+export const PLANTED_WRONG_SHARE = 0.3;
+
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/** Whether v2's `/generate` answers this text wrongly (three in ten, the same ones on every run). */
+export function isPlantedWrong(text: string): boolean {
+  return hashOf(text) % 100 < PLANTED_WRONG_SHARE * 100;
+}
+
+/**
+ * The wording a model at temperature > 0 would pick for `text`: drawn from `seed` and the text, so a model server
+ * (one seed) words a text the same way on every run, and another server of the same model (another seed) its own way.
+ */
+export function wordingDraw(seed: number, text: string): () => number {
+  let state = hashOf(`${seed}\u0000${text}`) || 1;
+  return () => {
+    // xorshift32
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 0x100000000;
+  };
+}
+
+/**
+ * The "small generative model" of `POST /generate`: a sentence explaining the prediction, generated token by token,
+ * e.g. `This review is negative, mostly because of the words terrible and awful.`, worded one of several ways
+ * (`random` picks). v2 words it the same ways, but answers a planted three in ten wrongly.
+ */
+export function explain(model: Model, text: string, random: () => number = Math.random): string {
+  if (model.version === 'v2' && isPlantedWrong(text)) return WRONG_ANSWERS[hashOf(text) % WRONG_ANSWERS.length]!;
   const { label } = model.predict(text);
-  const words = model.evidence(text).slice(0, EXPLANATION_WORDS);
-  if (words.length === 0) return `${label}: no word with a sentiment`;
-  return `${label}: ${words.map(({ word, score }) => `${word} (${score > 0 ? '+' : ''}${score})`).join(', ')}`;
+  const found = [...new Set(model.evidence(text).map((e) => e.word))].slice(0, EXPLANATION_WORDS);
+  if (found.length === 0) return PLAIN_WORDINGS[Math.floor(random() * PLAIN_WORDINGS.length)]!(label);
+  const words = found.length === 1 ? `the word ${found[0]!}` : `the words ${found.slice(0, -1).join(', ')} and ${found.at(-1)!}`;
+  return WORDINGS[Math.floor(random() * WORDINGS.length)]!(label, words);
 }
 
 /** The explanation cut into tokens as a language model would stream them: each word with the space before it. */

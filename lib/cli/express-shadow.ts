@@ -16,8 +16,25 @@ import { compileLabelPath } from '../report/label-path.js';
 import { closestName } from '../did-you-mean.js';
 import { renderReport, REPORT_FORMATS } from '../report/render.js';
 import type { ReportFormat } from '../report/types.js';
+import { docsUrl, REPOSITORY_URL } from './links.js';
 
 const NAME = 'express-shadow';
+
+/** `express-shadow --help`: the commands. */
+const COMMANDS_HELP = `Usage: ${NAME} <command> [options]
+
+Commands:
+  report <logs...>                 Turn shadow logs into a verdict: agreement, latency, errors,
+                                   with a promote / reject call (exit 1 when it fails).
+  replay <logs...> --target <url>  Send logged requests to a candidate and log its answers
+                                   against production's, for the report.
+
+Run "${NAME} <command> --help" for a command's options.
+  -h, --help     Show this help.
+  -v, --version  Show the version.
+
+Docs: ${REPOSITORY_URL}#readme
+`;
 
 const HELP = `Usage: ${NAME} report [options] <files or globs...>
 
@@ -34,14 +51,20 @@ Options:
                                  adds the confusion matrix and agreement per class.
       --score-path <path>        JSON path of a numeric score in both bodies (e.g. $.score):
                                  judges its drift (Kolmogorov-Smirnov, PSI, mean |Δ|).
-      --fail-under-match <ratio> Exit 1 when the match rate is below it (0.99 or 99%),
-                                 or when nothing was compared. The noise-free rate is used
-                                 when a secondary measured noise. With several candidates,
-                                 each must reach it.
+      --fail-under-match <ratio> Exit 1 when the match rate is below it (0.99 or 99%).
+                                 It is also the agreement threshold (--min-match). The
+                                 noise-free rate is used when a secondary measured noise.
+                                 With several candidates, each must reach it.
+      --gate                     Use the report as a CI gate with the default thresholds.
+                                 Any threshold flag or --criteria makes it a gate too.
+                                 A gate fails closed: exit 1 when there is too little
+                                 evidence to judge (nothing compared, or fewer than
+                                 --min-samples comparisons for a candidate).
 
-Verdict criteria (judged per candidate and route; see docs/report.md):
+Verdict criteria (judged per candidate and route; see
+${docsUrl('report.md')}):
       --min-match <ratio>        Lowest agreement (noise-free match, or label agreement
-                                 with --label-path). Default 95%.
+                                 with --label-path). Default 95%, or --fail-under-match.
       --min-label-agreement <r>  Lowest agreement on each production label. Default 90%.
       --max-latency-increase <v> p50/p99 slowdown that is a regression: 25ms and/or 50%
                                  (give the flag twice for both). Default 25ms, 50%.
@@ -61,9 +84,11 @@ Verdict criteria (judged per candidate and route; see docs/report.md):
   -v, --version                  Show the version.
 
 Exit codes:
-  0  report written; the verdict passed, was marginal, or had too few samples to judge
-  1  the verdict failed: a criterion failed, the score is below marginalScore, or a
-     candidate is below --fail-under-match (or nothing was compared with the gate set)
+  0  report written; the verdict passed or was marginal, or (not a gate) had too few
+     samples to judge
+  1  the verdict failed: a criterion failed, the score is below marginalScore, a
+     candidate is below --fail-under-match, or the report is a gate and there was too
+     little evidence to judge (the report says why)
   2  bad arguments (a bad flag value or criteria file, --out naming an input)
   3  a log file is missing or unreadable, no file matched, or the output cannot be written
 
@@ -91,6 +116,7 @@ const OPTIONS = {
   window: { type: 'string' },
   'max-open': { type: 'string' },
   'no-comparisons': { type: 'boolean' },
+  gate: { type: 'boolean' },
   top: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -203,8 +229,23 @@ const FLAG_OF: Partial<Record<keyof Criteria, string>> = {
   alpha: '--alpha',
 };
 
+/**
+ * One number governs agreement: `--fail-under-match` is `minMatch` too. It overrides the file's `minMatch`, as every
+ * flag does; with a different `--min-match` flag the command is refused rather than judged against two thresholds.
+ */
+function withMatchGate(criteria: Partial<Criteria>, failUnderMatch: number | undefined, minMatchFlag: boolean): void {
+  if (failUnderMatch === undefined) return;
+  if (minMatchFlag && criteria.minMatch !== failUnderMatch) {
+    throw new UsageError(
+      `--fail-under-match ${failUnderMatch} and --min-match ${String(criteria.minMatch)} are both the agreement threshold; give one ` +
+        `(--fail-under-match sets --min-match too).`,
+    );
+  }
+  delete criteria.minMatch;
+}
+
 /** Thresholds: the criteria file, then the flags over it; `undefined` when neither was given. */
-function criteriaFrom(values: Record<string, string | string[] | boolean | undefined>): Partial<Criteria> | undefined {
+function criteriaFrom(values: Record<string, string | string[] | boolean | undefined>, failUnderMatch: number | undefined): Partial<Criteria> | undefined {
   const flag = (name: string): string | undefined => values[name] as string | undefined;
   const file = flag('criteria');
   const criteria: Partial<Criteria> = file === undefined ? {} : readCriteriaFile(file);
@@ -224,6 +265,7 @@ function criteriaFrom(values: Record<string, string | string[] | boolean | undef
   if (flag('max-psi') !== undefined) set('maxPsi', parseNumber('max-psi', flag('max-psi') as string));
   if (flag('min-samples') !== undefined) set('minSamples', parseNumber('min-samples', flag('min-samples') as string));
   if (flag('alpha') !== undefined) set('alpha', parseNumber('alpha', flag('alpha') as string));
+  withMatchGate(criteria, failUnderMatch, flag('min-match') !== undefined);
   if (Object.keys(criteria).length === 0) return undefined;
   try {
     resolveCriteria(criteria, 'criteria');
@@ -296,8 +338,10 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
     options.scorePath = values['score-path'];
   }
   if (values['fail-under-match'] !== undefined) options.failUnderMatch = parseRatio(values['fail-under-match']);
-  const criteria = criteriaFrom(values);
+  const criteria = criteriaFrom(values, options.failUnderMatch);
   if (criteria !== undefined) options.criteria = criteria;
+  // Any threshold, the criteria file (even an empty one) or --gate: the report is a gate, and fails closed.
+  if (values.gate === true || values.criteria !== undefined || options.failUnderMatch !== undefined || criteria !== undefined) options.gate = true;
   if (values.window !== undefined) options.windowMs = parseWindow(values.window);
   if (values['max-open'] !== undefined) options.maxOpenEntries = parsePositiveInteger('max-open', values['max-open']);
   if (values['no-comparisons'] === true) options.expectComparisons = false;
@@ -450,11 +494,11 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.ok;
   }
   if (command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(COMMANDS_HELP);
     return ExitCode.ok;
   }
   if (command === undefined) {
-    process.stderr.write(HELP);
+    process.stderr.write(COMMANDS_HELP);
     return ExitCode.badArguments;
   }
   return fail(`unknown command ${JSON.stringify(command)}; the commands are "report" and "replay".\nRun "${NAME} --help" for usage.`, ExitCode.badArguments);

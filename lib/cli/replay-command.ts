@@ -28,7 +28,8 @@ Options:
       --target <url>            The candidate's base URL (required).
       --name <name>             Its name in the records. Default: the URL.
   -o, --out <file>              Records are appended here. Default: replay.log.
-      --methods <list>          Methods replayed, e.g. GET,POST. Default: GET,HEAD,OPTIONS.
+      --methods <list>          Only these methods, e.g. POST. Default: every method in the
+                                log, which the middleware mirrored live already.
       --rate <req/s>            Requests per second. Default: as fast as --concurrency allows.
       --concurrency <n>         Requests in flight. Default 16.
       --speed <x>               Original inter-arrival times divided by x.
@@ -44,13 +45,15 @@ Options:
                                 middleware's assemble option).
       --ignore-path <path>      JSON path left out of the comparison (repeatable).
       --compare <json>          Options of the comparator, e.g. '{"numericTolerance":{"absolute":0.01}}'.
-      --failure-threshold <n>   Consecutive failures that stop the replay. Default 5.
+      --failure-threshold <n>   Consecutive failures that stop the replay. Default 5. A
+                                candidate that is down gets at most this many requests.
       --dry-run                 Print what would be sent; send and write nothing.
       --resume                  Skip requests already replayed into --out and append.
   -h, --help                    Show this help.
 
 Exit codes:
-  0    every selected request replayed
+  0    every selected request replayed (or, with --resume, had been already)
+  1    nothing was replayed: every request was left out or not replayable (it says why)
   2    bad arguments
   3    a log is missing or unreadable, --out already holds records (use --resume), or a
        --transform-request or --assemble module cannot be loaded
@@ -83,7 +86,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const ReplayExitCode = { ok: 0, badArguments: 2, unreadable: 3, breakerOpen: 4, interrupted: 130 } as const;
+export const ReplayExitCode = { ok: 0, nothingReplayed: 1, badArguments: 2, unreadable: 3, breakerOpen: 4, interrupted: 130 } as const;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -184,9 +187,10 @@ function shellWord(word: string): string {
   return /^[A-Za-z0-9_/.:=,@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The command that resumes a replay, as it can be pasted: `npx` finds the bin of the installed package. */
 export function resumeCommand(args: readonly string[]): string {
   const words = args.includes('--resume') ? [...args] : [...args, '--resume'];
-  return [NAME, 'replay', ...words].map(shellWord).join(' ');
+  return ['npx', NAME, 'replay', ...words].map(shellWord).join(' ');
 }
 
 function counts(record: Partial<Record<string, number>>): string {
@@ -210,6 +214,26 @@ export function summaryLine(summary: ReplaySummary, name: string, dryRun: boolea
   if (filtered) parts.push(`left out: ${filtered}`);
   if (s.limitReached) parts.push('stopped at --limit');
   return `${parts.join('; ')}\n`;
+}
+
+/**
+ * Why nothing was replayed, for a run that sent nothing (or, dry, would send nothing); `null` when something was, or
+ * when everything selected had been replayed already (a finished run resumed). `given`: the `--methods` list.
+ */
+export function nothingReplayed(stats: ReplayStats, given: readonly string[] = []): string | null {
+  if (stats.replayed > 0 || stats.filtered.already_replayed > 0) return null;
+  if (stats.read === 0) return 'nothing was replayed: the logs hold no request.';
+  const reasons: string[] = [];
+  const left = counts(stats.filtered);
+  if (left) reasons.push(`left out by the filters: ${left} (--route, --since/--until, --sample)`);
+  const refused = counts(stats.notReplayable);
+  if (refused) reasons.push(`not replayable: ${refused}`);
+  const methods = Object.entries(stats.methodsLeftOut).sort(([, a], [, b]) => b - a);
+  if (methods.length > 0) {
+    const named = [...new Set([...given, ...methods.map(([method]) => method)])];
+    reasons.push(`--methods left out ${methods.map(([method, n]) => `${method} ${n}`).join(', ')}: replay them with --methods ${named.join(',')}`);
+  }
+  return `nothing was replayed: of ${stats.read} requests read, ${reasons.join('; ')}.`;
 }
 
 /** A live line on a terminal: done, rate, errors, and an ETA from how much of the logs was read. */
@@ -312,5 +336,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     process.stderr.write(`${NAME}: interrupted; every record so far is written to ${options.out}. Resume${stdinNote} with:\n  ${resumeCommand(args)}\n`);
     return ReplayExitCode.interrupted;
   }
+  const nothing = nothingReplayed(summary.stats, options.methods);
+  if (nothing !== null) return fail(nothing, ReplayExitCode.nothingReplayed);
   return ReplayExitCode.ok;
 }

@@ -7,7 +7,7 @@ import type { ComparedAnswer, HeaderMap, ShadowRecord, ShadowRequest, ShadowRequ
 import type { ShadowOutcome } from './dispatch.js';
 import { headersForLog } from './headers.js';
 import { redactText, type BodyRules } from './redact-body.js';
-import { showValue } from '../errors.js';
+import { errorMessage, showValue } from '../errors.js';
 import { bodyForLog, decodeBody, decodeContent, type DecodedBody } from './logged-body.js';
 import { eventPayloads, streamFormatOf } from './stream-events.js';
 
@@ -102,7 +102,7 @@ export function shadowAnswerOf(
   const body = decodeBody(outcome.body, outcome.bytesRead, outcome.truncated, contentType);
   const stream = streamMeasurements(contentType, outcome.headers, outcome.body, outcome.ttfbMs, outcome.chunks, limits);
   const response: ShadowRecord['response'] = {
-    headers: headersForLog(outcome.headers, logging.secrets.redactHeaders, logging.logHeaders, logging.secrets.maskText),
+    headers: headersForLog(outcome.headers, logging.secrets.redactHeaders, logging.logHeaders, logging.secrets.maskText, logging.secrets.redactQuery),
     ...bodyForLog(body, contentType, logging.secrets.bodies, logging.secrets.logBodies.response),
     ...(outcome.truncated ? { responseTruncated: true as const } : {}),
     ...(stream ? { stream: stream.measurements } : {}),
@@ -153,9 +153,6 @@ export function headerString(value: unknown): string | undefined {
   return undefined;
 }
 
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;

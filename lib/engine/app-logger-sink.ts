@@ -5,6 +5,7 @@
 import { ShadowOptionsError, showValue } from '../errors.js';
 import { DEFAULT_MAX_PENDING_LOG_BYTES, WARNING_CODE, type SinkStats } from './log-file.js';
 import type { RecordSink } from './sink.js';
+import { withTimeout } from '../timeout.js';
 
 /** What the `logger` option accepts, told apart by shape (none of them is imported). */
 export type LoggerKind = 'winston' | 'pino' | 'writer';
@@ -98,16 +99,8 @@ export function appLoggerSink(logger: unknown): RecordSink {
     flush,
     close(timeoutMs) {
       closed = true;
-      return withTimeout(flush(), timeoutMs);
+      return withTimeout(flush(), timeoutMs).then(() => {});
     },
     stats: () => ({ ...stats, dropped: { ...stats.dropped } }),
   };
-}
-
-/** Resolves when `work` does or after `timeoutMs`, whichever is first; never rejects. */
-export function withTimeout(work: Promise<void>, timeoutMs: number): Promise<void> {
-  const ms = Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 0;
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return Promise.race([work.catch(() => {}), timedOut]).finally(() => clearTimeout(timer));
 }

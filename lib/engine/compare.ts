@@ -1,26 +1,28 @@
 /**
  * The default comparator: structural equality of two JSON answers (with ignored paths and a
- * numeric tolerance), byte equality otherwise. It runs on the production event loop for every
- * mirrored request, so options are validated and patterns compiled once, in `createComparator`,
+ * numeric tolerance, numbers exact as written), similarity scores at the text paths named in
+ * `similarity`, byte equality otherwise. It runs in the engine for every mirrored request, so
+ * options are validated and patterns compiled once, in `createComparator` (compare-options.ts),
  * and the walk itself only compares values and segment arrays.
  */
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { inspect } from 'node:util';
 import {
   advanceStates,
-  compilePathPattern,
   formatPath,
   isComplete,
   startStates,
-  type PathPattern,
   type PathSegment,
   type PatternStates,
 } from '../json-path.js';
-import { closestName } from '../did-you-mean.js';
-import type { ComparedAnswer, CompareOptions, ComparisonResult, Difference } from '../types.js';
+import type { ComparedAnswer, CompareOptions, ComparisonResult, Difference, SimilarityScore } from '../types.js';
+import { DEFAULT_MAX_DIFFERENCES, resolveCompareOptions, type CompareSettings, type TextRule, type Tolerance } from './compare-options.js';
+import { exactNumberDifferences, hasLongDigitRun, MAX_EXACT_CHECKS, type Suspect } from './exact-numbers.js';
 
-export const DEFAULT_MAX_DIFFERENCES = 20;
+export { DEFAULT_MAX_DIFFERENCES };
+
+/** Scores listed in one comparison (in document order); `match` still counts every text path. */
+export const MAX_SIMILARITY_SCORES = 20;
 
 /**
  * Arrays and objects nested this deep (the root being depth 0) are not walked recursively: they
@@ -36,23 +38,11 @@ export interface DefaultComparisonResult extends ComparisonResult {
   differences: Difference[];
   /** How many differences were found in all; more than `differences.length` when the list was cut. */
   differenceCount: number;
+  /** The score of each text path named in `similarity` that both answers had as a string. */
+  similarity?: SimilarityScore[];
 }
 
 export type DefaultComparator = (production: ComparedAnswer, shadow: ComparedAnswer) => DefaultComparisonResult;
-
-interface Tolerance {
-  absolute: number;
-  relative: number;
-}
-
-interface CompareSettings {
-  /** Compiled `ignorePaths` other than `$`. */
-  ignore: readonly PathPattern[];
-  /** `$` is among `ignorePaths`: nothing is compared. */
-  ignoresEverything: boolean;
-  tolerance: Tolerance;
-  maxDifferences: number;
-}
 
 type ValueKind = 'array' | 'object' | 'null' | 'number' | 'string' | 'boolean' | 'other';
 
@@ -62,12 +52,9 @@ const PRODUCTION_ONLY = 1;
 const SHADOW_ONLY = 2;
 type Presence = typeof BOTH | typeof PRODUCTION_ONLY | typeof SHADOW_ONLY;
 
-const COMPARE_KEYS = ['ignorePaths', 'numericTolerance', 'maxDifferences'];
-const TOLERANCE_KEYS = ['absolute', 'relative'];
-
 /**
- * Builds the default comparator. Validates `options` and compiles `ignorePaths` once; throws a
- * `TypeError` naming the option (`compare.ignorePaths[1]`, `compare.numericTolerance.absolute`,
+ * Builds the default comparator. Validates `options` and compiles its paths once; throws a
+ * `ShadowOptionsError` naming the option (`compare.ignorePaths[1]`, `compare.numericTolerance.absolute`,
  * ...) and the bad value. The caller's options object is neither kept nor changed.
  *
  * @example
@@ -75,16 +62,24 @@ const TOLERANCE_KEYS = ['absolute', 'relative'];
  * compare(productionAnswer, shadowAnswer); // { match: false, differences: [{ path: '$.score', production: 0.9, shadow: 0.7 }], differenceCount: 1 }
  */
 export function createComparator(options: CompareOptions = {}): DefaultComparator {
-  const settings = normalizeCompareOptions(options);
+  const settings = resolveCompareOptions(options);
   return (production, shadow) => compareAnswers(production, shadow, settings);
 }
 
 function compareAnswers(production: ComparedAnswer, shadow: ComparedAnswer, settings: CompareSettings): DefaultComparisonResult {
   if (settings.ignoresEverything) return { match: true, differences: [], differenceCount: 0 };
+  const root = settings.root;
   if (production.isJson && shadow.isJson) {
+    const walk = new JsonDiff(settings, production.bytes, shadow.bytes);
+    if (root && typeof production.json === 'string' && typeof shadow.json === 'string') walk.scoreText(root, production.json, shadow.json);
+    else walk.compare(production.json, shadow.json, startStates(settings.ignore), startStates(settings.text));
+    walk.checkExactNumbers();
+    return walk.result();
+  }
+  if (root && !production.isJson && !shadow.isJson && isUtf8(production.bytes) && isUtf8(shadow.bytes)) {
     const walk = new JsonDiff(settings);
-    walk.compare(production.json, shadow.json, startStates(settings.ignore));
-    return { match: walk.count === 0, differences: walk.differences, differenceCount: walk.count };
+    walk.scoreText(root, production.bytes.toString('utf8'), shadow.bytes.toString('utf8'));
+    return walk.result();
   }
   if (production.bytes.equals(shadow.bytes)) return { match: true, differences: [], differenceCount: 0 };
   const differences: Difference[] =
@@ -94,6 +89,8 @@ function compareAnswers(production: ComparedAnswer, shadow: ComparedAnswer, sett
 
 /** Short texts (an assembled LLM answer, say) are worth reading in the difference itself. */
 const MAX_SHOWN_TEXT_BYTES = 1024;
+/** A text path below its threshold shows this much of each side (the whole answers are in the answer records). */
+const MAX_SHOWN_TEXT_CHARS = 1024;
 
 /** A body in a difference: short UTF-8 text as it is; anything else by its size and hash, never its content. */
 function describeBytes(bytes: Buffer): string | { bytes: number; sha256: string } {
@@ -109,13 +106,42 @@ function hashOf(bytes: Buffer): { bytes: number; sha256: string } {
 class JsonDiff {
   readonly differences: Difference[] = [];
   count = 0;
+  readonly scores: SimilarityScore[] = [];
+  /** Equal numbers a double may hold inexactly: checked against the texts once the walk is done. */
+  readonly #suspects: Suspect[] = [];
+  /** Whether equal numbers are checked against the texts: decided on the first one (see `#mayBeInexact`). */
+  #exact: boolean | undefined;
+  readonly #texts: [Buffer, Buffer] | undefined;
   private readonly path: PathSegment[] = [];
 
-  constructor(private readonly settings: CompareSettings) {}
+  constructor(
+    private readonly settings: CompareSettings,
+    production?: Buffer,
+    shadow?: Buffer,
+  ) {
+    // With a tolerance numbers are compared as doubles anyway.
+    this.#exact = settings.tolerance.absolute === 0 && settings.tolerance.relative === 0 ? undefined : false;
+    this.#texts = production && shadow ? [production, shadow] : undefined;
+  }
 
-  /** Compares the values at the current path; `ignore` holds the patterns that can still match below it. */
-  compare(production: unknown, shadow: unknown, ignore: PatternStates): void {
-    if (production === shadow) return;
+  result(): DefaultComparisonResult {
+    const result: DefaultComparisonResult = { match: this.count === 0, differences: this.differences, differenceCount: this.count };
+    if (this.scores.length > 0) result.similarity = this.scores;
+    return result;
+  }
+
+  /**
+   * Compares the values at the current path; `ignore` holds the patterns that can still match below it, `text` the
+   * `similarity` patterns.
+   */
+  compare(production: unknown, shadow: unknown, ignore: PatternStates, text: PatternStates): void {
+    if (production === shadow) {
+      if (typeof production === 'number' && !Number.isSafeInteger(production) && this.#exact !== false && this.#suspects.length < MAX_EXACT_CHECKS) {
+        this.#exact ??= this.#texts !== undefined && (hasLongDigitRun(this.#texts[0]) || hasLongDigitRun(this.#texts[1]));
+        if (this.#exact) this.#suspects.push({ path: [...this.path], value: production });
+      }
+      return;
+    }
     const kind = kindOf(production);
     if (kind !== kindOf(shadow)) {
       this.record(production, shadow, BOTH);
@@ -125,9 +151,9 @@ class JsonDiff {
       if (this.path.length >= MAX_COMPARE_DEPTH) {
         if (!equalWithoutRecursion(production, shadow, this.settings.tolerance)) this.record(production, shadow, BOTH);
       } else if (kind === 'array') {
-        this.compareArrays(production as unknown[], shadow as unknown[], ignore);
+        this.compareArrays(production as unknown[], shadow as unknown[], ignore, text);
       } else {
-        this.compareObjects(production as Record<string, unknown>, shadow as Record<string, unknown>, ignore);
+        this.compareObjects(production as Record<string, unknown>, shadow as Record<string, unknown>, ignore, text);
       }
     } else {
       // Same kind, not identical: strings or booleans that differ.
@@ -135,35 +161,61 @@ class JsonDiff {
     }
   }
 
-  private compareArrays(production: unknown[], shadow: unknown[], ignore: PatternStates): void {
+  /** Scores two texts at the current path; below the threshold, a difference carrying the score. */
+  scoreText(rule: TextRule, production: string, shadow: string): void {
+    const score = production === shadow ? 1 : Math.round(rule.score(production, shadow) * 10_000) / 10_000;
+    if (this.scores.length < MAX_SIMILARITY_SCORES) this.scores.push({ path: formatPath(this.path), measure: rule.measure, score, threshold: rule.threshold });
+    if (score < rule.threshold) this.record(shorten(production), shorten(shadow), BOTH, score);
+  }
+
+  /** Equal doubles whose texts hold different numbers become differences, showing each side's number as written. */
+  checkExactNumbers(): void {
+    if (this.#suspects.length === 0 || !this.#texts) return;
+    for (const found of exactNumberDifferences(this.#texts[0].toString('utf8'), this.#texts[1].toString('utf8'), this.#suspects)) {
+      this.path.push(...found.path);
+      this.record(found.production, found.shadow, BOTH);
+      this.path.length = 0;
+    }
+  }
+
+  private compareArrays(production: unknown[], shadow: unknown[], ignore: PatternStates, text: PatternStates): void {
     const shared = Math.min(production.length, shadow.length);
-    for (let index = 0; index < shared; index++) this.child(index, production[index], shadow[index], BOTH, ignore);
-    for (let index = shared; index < production.length; index++) this.child(index, production[index], undefined, PRODUCTION_ONLY, ignore);
-    for (let index = shared; index < shadow.length; index++) this.child(index, undefined, shadow[index], SHADOW_ONLY, ignore);
+    for (let index = 0; index < shared; index++) this.child(index, production[index], shadow[index], BOTH, ignore, text);
+    for (let index = shared; index < production.length; index++) this.child(index, production[index], undefined, PRODUCTION_ONLY, ignore, text);
+    for (let index = shared; index < shadow.length; index++) this.child(index, undefined, shadow[index], SHADOW_ONLY, ignore, text);
   }
 
   /** Production's keys in its order, then the keys only the shadow has, in the shadow's order. */
-  private compareObjects(production: Record<string, unknown>, shadow: Record<string, unknown>, ignore: PatternStates): void {
+  private compareObjects(production: Record<string, unknown>, shadow: Record<string, unknown>, ignore: PatternStates, text: PatternStates): void {
     for (const key of Object.keys(production)) {
-      if (Object.hasOwn(shadow, key)) this.child(key, production[key], shadow[key], BOTH, ignore);
-      else this.child(key, production[key], undefined, PRODUCTION_ONLY, ignore);
+      if (Object.hasOwn(shadow, key)) this.child(key, production[key], shadow[key], BOTH, ignore, text);
+      else this.child(key, production[key], undefined, PRODUCTION_ONLY, ignore, text);
     }
     for (const key of Object.keys(shadow)) {
-      if (!Object.hasOwn(production, key)) this.child(key, undefined, shadow[key], SHADOW_ONLY, ignore);
+      if (!Object.hasOwn(production, key)) this.child(key, undefined, shadow[key], SHADOW_ONLY, ignore, text);
     }
   }
 
-  private child(segment: PathSegment, production: unknown, shadow: unknown, presence: Presence, ignore: PatternStates): void {
+  private child(segment: PathSegment, production: unknown, shadow: unknown, presence: Presence, ignore: PatternStates, text: PatternStates): void {
     const childIgnore = advanceStates(ignore, segment);
     if (isComplete(childIgnore)) return;
+    const childText = advanceStates(text, segment);
     this.path.push(segment);
-    if (presence === BOTH) this.compare(production, shadow, childIgnore);
+    const rule = presence === BOTH && typeof production === 'string' && typeof shadow === 'string' ? this.ruleAt(childText) : undefined;
+    if (rule) this.scoreText(rule, production as string, shadow as string);
+    else if (presence === BOTH) this.compare(production, shadow, childIgnore, childText);
     else this.record(production, shadow, presence);
     this.path.pop();
   }
 
+  /** The rule of the first `similarity` pattern that names exactly this path. */
+  private ruleAt(states: PatternStates): TextRule | undefined {
+    for (const state of states) if (state.step === state.pattern.steps.length) return this.settings.rules.get(state.pattern);
+    return undefined;
+  }
+
   /** Counts every difference; lists (and formats the path of) only the first `maxDifferences`. */
-  private record(production: unknown, shadow: unknown, presence: Presence): void {
+  private record(production: unknown, shadow: unknown, presence: Presence, score?: number): void {
     this.count += 1;
     if (this.differences.length >= this.settings.maxDifferences) return;
     // Past the depth limit a subtree may be arbitrarily deep; a summary keeps the log line serialisable.
@@ -171,8 +223,14 @@ class JsonDiff {
     const difference: Difference = { path: formatPath(this.path) };
     if (presence !== SHADOW_ONLY) difference.production = shown(production);
     if (presence !== PRODUCTION_ONLY) difference.shadow = shown(shadow);
+    if (score !== undefined) difference.score = score;
     this.differences.push(difference);
   }
+}
+
+/** A long text cut to what a difference shows. */
+function shorten(text: string): string {
+  return text.length <= MAX_SHOWN_TEXT_CHARS ? text : `${text.slice(0, MAX_SHOWN_TEXT_CHARS)}…`;
 }
 
 function kindOf(value: unknown): ValueKind {
@@ -239,74 +297,4 @@ function summarize(value: unknown): unknown {
   if (Array.isArray(value)) return { type: 'array', length: value.length };
   if (typeof value === 'object' && value !== null) return { type: 'object', keys: Object.keys(value).length };
   return value;
-}
-
-// ---- option validation (once, at start-up) ----
-
-function normalizeCompareOptions(options: unknown): CompareSettings {
-  if (!isRecord(options)) {
-    throw new TypeError(`compare must be an options object such as { ignorePaths: ['$.id'] }, got ${show(options)}.`);
-  }
-  rejectUnknownKeys(options, COMPARE_KEYS, 'compare');
-  const patterns = compileIgnorePaths(options.ignorePaths);
-  return {
-    ignore: patterns.filter((pattern) => pattern.segments.length > 0),
-    ignoresEverything: patterns.some((pattern) => pattern.segments.length === 0),
-    tolerance: readTolerance(options.numericTolerance),
-    maxDifferences: readMaxDifferences(options.maxDifferences),
-  };
-}
-
-function compileIgnorePaths(value: unknown): PathPattern[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) {
-    throw new TypeError(`compare.ignorePaths must be an array of JSON paths such as ['$.id', '$.items[*].ts'], got ${show(value)}.`);
-  }
-  // compilePathPattern checks non-strings too, so raw user values can be passed as they are.
-  return value.map((pattern: unknown, index) => compilePathPattern(pattern as string, `compare.ignorePaths[${index}]`));
-}
-
-function readTolerance(value: unknown): Tolerance {
-  if (value === undefined) return { absolute: 0, relative: 0 };
-  if (!isRecord(value)) {
-    throw new TypeError(`compare.numericTolerance must be an object such as { absolute: 0.001, relative: 0.01 }, got ${show(value)}.`);
-  }
-  rejectUnknownKeys(value, TOLERANCE_KEYS, 'compare.numericTolerance');
-  return {
-    absolute: readNonNegative(value.absolute, 'compare.numericTolerance.absolute'),
-    relative: readNonNegative(value.relative, 'compare.numericTolerance.relative'),
-  };
-}
-
-function readNonNegative(value: unknown, name: string): number {
-  if (value === undefined) return 0;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`${name} must be a finite number >= 0 (0, the default, means exact), got ${show(value)}.`);
-  }
-  return value;
-}
-
-function readMaxDifferences(value: unknown): number {
-  if (value === undefined) return DEFAULT_MAX_DIFFERENCES;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(`compare.maxDifferences must be a whole number >= 0 (default ${DEFAULT_MAX_DIFFERENCES}), got ${show(value)}.`);
-  }
-  return value;
-}
-
-function rejectUnknownKeys(options: Record<string, unknown>, known: readonly string[], name: string): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const suggestion = closestName(key, known);
-    const hint = suggestion === undefined ? `${name} accepts ${known.join(', ')}.` : `Did you mean ${name}.${suggestion}?`;
-    throw new TypeError(`Unknown option ${name}.${key}. ${hint}`);
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function show(value: unknown): string {
-  return inspect(value, { depth: 2, breakLength: Infinity, maxArrayLength: 10, maxStringLength: 100 });
 }

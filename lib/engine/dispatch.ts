@@ -1,13 +1,16 @@
 /**
- * Sending shadow requests: at most `maxConcurrent` in flight, a bounded FIFO queue behind them, one got client with
- * its own keep-alive agents (shadow calls never compete with the app's outbound pool), no retries, no redirects,
- * a hard timeout, a cap on the bytes read back, and cancellation on drain.
+ * Sending shadow requests through undici: one keep-alive `Pool` per target origin (shadow calls never share the
+ * app's outbound sockets), `Pool.dispatch` with a handler object (no stream, no AbortSignal per call: measured in
+ * bench/http-clients.ts at ~35 µs of CPU per call against got's ~250), no retries, no redirects, a hard timeout of
+ * our own per call, a cap on the bytes read back, and cancellation of every call in flight on drain.
  */
 import http from 'node:http';
-import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { got, type Got, type Response } from 'got';
+import { Pool, type Dispatcher } from 'undici';
 import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from '../types.js';
+import { decodeContent } from './logged-body.js';
+import { engineLag } from './lag-monitor.js';
+import { errorMessage } from '../errors.js';
 
 export interface ShadowCall {
   method: string;
@@ -28,6 +31,8 @@ export type ShadowOutcome =
       bytesRead: number;
       truncated: boolean;
       durationMs: number;
+      /** How late this thread's loop was when the answer was read (see lag-monitor.ts). */
+      engineDelayMs?: number;
       /** Milliseconds to the first body byte (to the headers when there was no body). */
       ttfbMs: number;
       /** Body chunks received. */
@@ -46,120 +51,193 @@ export interface ShadowClientOptions {
   timeoutMs: number;
   maxConcurrent: number;
   maxResponseBytes: number;
-  /** Host name resolution for shadow hosts (kept off libuv's threadpool, which the app's own lookups use). */
+  /** Host name resolution for shadow hosts (resolve-host.ts: as the app resolves, one lookup on the threadpool at a time). */
   lookup?: LookupFunction;
 }
 
-/** One got instance and one pair of agents per middleware, made at construction. */
-export function createShadowClient(options: ShadowClientOptions): { send: (call: ShadowCall, signal: AbortSignal) => Promise<ShadowOutcome>; destroy: () => void } {
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets: options.maxConcurrent,
-    maxFreeSockets: options.maxConcurrent,
-    scheduling: 'lifo' as const,
+export interface ShadowClient {
+  send(call: ShadowCall): Promise<ShadowOutcome>;
+  /** Ends every call in flight as `cancelled` (close() timed out). */
+  cancelAll(): void;
+  destroy(): void;
+}
+
+/** One pool per origin, made on first use; the calls in flight, so a drain can cancel them without a signal each. */
+export function createShadowClient(options: ShadowClientOptions): ShadowClient {
+  const pools = new Map<string, Pool>();
+  const inFlight = new Set<Call>();
+  const poolFor = (origin: string): Pool => {
+    let pool = pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: options.maxConcurrent,
+        pipelining: 1,
+        // The server's `Keep-Alive: timeout` hint is honoured (less a margin); 4 s when it gives none.
+        keepAliveTimeout: 4_000,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        maxResponseSize: -1,
+        connect: { timeout: options.timeoutMs, ...(options.lookup ? { lookup: options.lookup } : {}) },
+      });
+      pool.on('connectionError', () => {});
+      pools.set(origin, pool);
+    }
+    return pool;
   };
-  const agent = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
-  const client: Got = got.extend({
-    retry: { limit: 0 },
-    throwHttpErrors: false,
-    followRedirect: false,
-    decompress: true,
-    timeout: { request: options.timeoutMs },
-    agent,
-    headers: { 'user-agent': undefined },
-    ...(options.lookup ? { dnsLookup: options.lookup } : {}),
-  });
   return {
-    send: (call, signal) => sendOne(client, call, signal, options.maxResponseBytes),
+    send(call) {
+      const pending = new Call(call, options, inFlight);
+      try {
+        poolFor(call.url.origin).dispatch(pending.dispatchOptions(), pending);
+      } catch (error) {
+        pending.onResponseError(undefined, error as Error);
+      }
+      return pending.outcome;
+    },
+    cancelAll() {
+      for (const call of inFlight) call.cancel();
+    },
     destroy() {
-      agent.http.destroy();
-      agent.https.destroy();
+      for (const call of inFlight) call.cancel();
+      for (const pool of pools.values()) void pool.destroy().catch(() => {});
+      pools.clear();
     },
   };
 }
 
-function sendOne(client: Got, call: ShadowCall, signal: AbortSignal, maxResponseBytes: number): Promise<ShadowOutcome> {
-  const started = performance.now();
-  return new Promise<ShadowOutcome>((resolve) => {
-    let response: Response | undefined;
-    const chunks: Buffer[] = [];
-    let chunkCount = 0;
-    let firstByteAt: number | undefined;
-    let bytesRead = 0;
-    let truncated = false;
-    let settled = false;
-    // got's abort listener stays on the signal it is given until its stream is destroyed, which a completed stream
-    // never is (autoDestroy off): on the middleware's long-lived signal that would keep every call alive. got gets
-    // a signal of its own per call instead, linked to ours only until the call settles.
-    const callAbort = new AbortController();
-    const onCancel = (): void => callAbort.abort(signal.reason);
-    signal.addEventListener('abort', onCancel, { once: true });
-    const settle = (outcome: ShadowOutcome): void => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener('abort', onCancel);
-      resolve(outcome);
-    };
-    const finishWithBody = (): void => {
-      if (!response) return;
-      settle({
-        ok: true,
-        status: response.statusCode,
-        headers: response.headers,
-        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytesRead),
-        bytesRead,
-        truncated,
-        durationMs: performance.now() - started,
-        ttfbMs: (firstByteAt ?? performance.now()) - started,
-        chunks: chunkCount,
-      });
-    };
-    const stream = client.stream(call.url, {
-      method: call.method as never,
-      headers: call.headers,
-      body: call.body,
-      // got refuses a GET body unless told; a GET without one must not be sent with an empty body either.
-      allowGetBody: call.body !== undefined,
-      signal: callAbort.signal,
-      ...(call.rawPath !== undefined ? { request: requestWithPath(call.rawPath) } : {}),
-    });
-    // Without a body, got's stream waits for one to be written (except for GET and HEAD): end it.
-    if (call.body === undefined && call.method !== 'GET' && call.method !== 'HEAD') stream.end();
-    stream.on('response', (res: Response) => {
-      response = res;
-      // Announced as larger than the cap: reading its first megabyte would cost far more than it could tell.
-      if (Number(res.headers['content-length']) > maxResponseBytes) {
-        truncated = true;
-        finishWithBody();
-        stream.destroy();
-      }
-    });
-    stream.on('data', (chunk: Buffer) => {
-      firstByteAt ??= performance.now();
-      chunkCount++;
-      const room = maxResponseBytes - bytesRead;
-      if (chunk.length > room) {
-        // Stop reading: the rest of an oversized answer is never buffered.
-        if (room > 0) chunks.push(chunk.subarray(0, room));
-        bytesRead += Math.max(0, room);
-        truncated = true;
-        finishWithBody();
-        stream.destroy();
-        return;
-      }
-      chunks.push(chunk);
-      bytesRead += chunk.length;
-    });
-    stream.on('end', finishWithBody);
-    stream.on('error', (error: Error & { code?: string }) => {
-      settle({ ok: false, ...describeError(error, signal), durationMs: performance.now() - started });
-    });
-  });
-}
+/** One shadow call: undici's handler, its timer and its outcome. A method per event, no closures per call. */
+class Call implements Dispatcher.DispatchHandler {
+  readonly outcome: Promise<ShadowOutcome>;
+  #resolve!: (outcome: ShadowOutcome) => void;
+  readonly #call: ShadowCall;
+  readonly #maxBytes: number;
+  readonly #timeoutMs: number;
+  readonly #inFlight: Set<Call>;
+  readonly #started = performance.now();
+  readonly #timer: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined;
+  #ending: 'timeout' | 'cancelled' | 'truncated' | undefined;
+  #status = 0;
+  #headers: http.IncomingHttpHeaders = {};
+  #chunks: Buffer[] = [];
+  #chunkCount = 0;
+  #bytesRead = 0;
+  #truncated = false;
+  #firstByteAt: number | undefined;
+  #settled = false;
 
-/** Node's request function with the request-target replaced: what production received, byte for byte. */
-function requestWithPath(path: string) {
-  return (url: URL, options: http.RequestOptions) => (url.protocol === 'https:' ? https : http).request(url, { ...options, path });
+  constructor(call: ShadowCall, options: ShadowClientOptions, inFlight: Set<Call>) {
+    this.#call = call;
+    this.#maxBytes = options.maxResponseBytes;
+    this.#timeoutMs = options.timeoutMs;
+    this.#inFlight = inFlight;
+    this.outcome = new Promise((resolve) => (this.#resolve = resolve));
+    // Our own deadline covers everything (connecting, a 101, an answer that never ends): the slot is freed then,
+    // whatever the transport does.
+    this.#timer = setTimeout(() => this.#stop('timeout'), this.#timeoutMs);
+    inFlight.add(this);
+  }
+
+  dispatchOptions(): Dispatcher.DispatchOptions {
+    const call = this.#call;
+    return {
+      origin: call.url.origin,
+      path: call.rawPath ?? call.url.pathname + call.url.search,
+      method: call.method,
+      headers: call.headers as Record<string, string | string[]>,
+      body: call.body ?? null,
+    };
+  }
+
+  cancel(): void {
+    this.#stop('cancelled');
+  }
+
+  #stop(reason: 'timeout' | 'cancelled'): void {
+    if (this.#settled) return;
+    this.#ending = reason;
+    const message = reason === 'timeout' ? `no complete answer within ${this.#timeoutMs} ms` : 'cancelled by close() before the shadow answered';
+    this.#controller?.abort(new Error(message));
+    this.#settle({ ok: false, code: reason, message, durationMs: performance.now() - this.#started });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    // Timed out or cancelled while waiting for a connection: abort as soon as undici hands us the request.
+    if (this.#settled) controller.abort(new Error('abandoned'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
+    if (statusCode < 200) return;
+    this.#status = statusCode;
+    this.#headers = headers as http.IncomingHttpHeaders;
+    // Announced as larger than the cap: reading its first megabyte would cost far more than it could tell.
+    if (Number(headers['content-length']) > this.#maxBytes) {
+      this.#truncated = true;
+      this.#ending = 'truncated';
+      controller.abort(new Error('response too large'));
+      void this.#finish();
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled || this.#ending) return;
+    this.#firstByteAt ??= performance.now();
+    this.#chunkCount++;
+    const room = this.#maxBytes - this.#bytesRead;
+    if (chunk.length > room) {
+      // Stop reading: the rest of an oversized answer is never buffered.
+      if (room > 0) this.#chunks.push(chunk.subarray(0, room));
+      this.#bytesRead += Math.max(0, room);
+      this.#truncated = true;
+      this.#ending = 'truncated';
+      controller.abort(new Error('response too large'));
+      void this.#finish();
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#bytesRead += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    void this.#finish();
+  }
+
+  onResponseError(_controller: unknown, error: Error & { code?: string }): void {
+    if (this.#settled || this.#ending) return;
+    this.#settle({ ok: false, ...describeError(error), durationMs: performance.now() - this.#started });
+  }
+
+  /** The answer as read: content-encoding undone (capped), as got's `decompress` did. */
+  async #finish(): Promise<void> {
+    if (this.#settled) return;
+    const now = performance.now();
+    const durationMs = now - this.#started;
+    const engineDelayMs = engineLag.delayNow(now);
+    const ttfbMs = (this.#firstByteAt ?? performance.now()) - this.#started;
+    let body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#bytesRead);
+    let bytesRead = this.#bytesRead;
+    let truncated = this.#truncated;
+    const encoding = this.#headers['content-encoding'];
+    if (typeof encoding === 'string' && body.length > 0 && !truncated) {
+      const decoded = await decodeContent(body, encoding, this.#maxBytes);
+      if (decoded.decoded) {
+        body = decoded.bytes;
+        bytesRead = body.length;
+      }
+      truncated = decoded.cut;
+    }
+    this.#settle({ ok: true, status: this.#status, headers: this.#headers, body, bytesRead, truncated, durationMs, engineDelayMs, ttfbMs, chunks: this.#chunkCount });
+  }
+
+  #settle(outcome: ShadowOutcome): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#inFlight.delete(this);
+    this.#chunks = [];
+    this.#resolve(outcome);
+  }
 }
 
 /**
@@ -179,7 +257,7 @@ export async function callFunctionTarget(
   const failure = (error: unknown): ShadowOutcome => {
     if (cancel.aborted) return { ok: false, code: 'cancelled', message: 'cancelled by close() before the shadow answered', durationMs: performance.now() - started };
     if (signal.aborted) return { ok: false, code: 'timeout', message: `the target function did not answer within ${timeoutMs} ms`, durationMs: performance.now() - started };
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     const code = (error as { code?: unknown })?.code;
     return { ok: false, code: typeof code === 'string' && code ? code : 'target_error', message, durationMs: performance.now() - started };
   };
@@ -244,54 +322,85 @@ function lowerCaseHeaders(headers: HeaderMap): http.IncomingHttpHeaders {
   return lower as http.IncomingHttpHeaders;
 }
 
-/** A short, stable code for what went wrong. */
-/** Errors Node or got raise about the request itself (a header value, a body on a GET), before any byte is sent. */
-const REQUEST_SHAPE_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE']);
+/** Errors raised about the request itself (a header value, a body the method cannot carry), before any byte is sent. */
+const REQUEST_SHAPE_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE']);
 
-function isRequestFault(error: Error & { timings?: { socket?: number } }, code: string): boolean {
-  if (REQUEST_SHAPE_CODES.has(code)) return true;
-  // got's own refusals (a body with GET/HEAD, say) happen before a socket is even asked for.
-  return code === 'request_error' && error.timings?.socket === undefined;
+/**
+ * llhttp's reasons as Node's own HTTP client names them (`HPE_*`): undici 7 leaves `code` unset on its parser errors.
+ * Looked up by the reason's text; anything else unparseable is `HPE_INVALID_RESPONSE`.
+ */
+const PARSER_CODES: [RegExp, string][] = [
+  [/Expected HTTP\/|Invalid constant/i, 'HPE_INVALID_CONSTANT'],
+  [/Invalid header (token|field char|value char)/i, 'HPE_INVALID_HEADER_TOKEN'],
+  [/Invalid status/i, 'HPE_INVALID_STATUS'],
+  [/version/i, 'HPE_INVALID_VERSION'],
+  [/chunk size/i, 'HPE_INVALID_CHUNK_SIZE'],
+  [/Content-Length can't be present|Duplicate Content-Length/i, 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+  [/Content-Length/i, 'HPE_INVALID_CONTENT_LENGTH'],
+  [/Transfer-Encoding/i, 'HPE_INVALID_TRANSFER_ENCODING'],
+  [/expected (CR|LF)/i, 'HPE_CR_EXPECTED'],
+];
+
+function parserCodeOf(message: string): string {
+  for (const [pattern, code] of PARSER_CODES) if (pattern.test(message)) return code;
+  return 'HPE_INVALID_RESPONSE';
 }
 
-export function describeError(
-  error: Error & { code?: string; name?: string },
-  signal: AbortSignal,
-): { code: ShadowErrorCode; message: string; requestFault?: true } {
-  if (signal.aborted) return { code: 'cancelled', message: 'cancelled by close() before the shadow answered' };
+/** undici's codes as the log has always named them: the socket's own errno where there is one. */
+function errorCodeOf(error: Error & { code?: string; cause?: unknown }): string {
+  if (error.name === 'HTTPParserError') return error.code ?? parserCodeOf(error.message);
+  // A `101 Switching Protocols` to a request that asked for no upgrade: undici closes the connection at once.
+  if (error.message === 'bad upgrade') return 'unexpected_upgrade';
+  const code = error.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  if (code === 'UND_ERR_SOCKET') {
+    const cause = (error.cause as { code?: unknown } | undefined)?.code;
+    return typeof cause === 'string' && cause ? cause : 'ECONNRESET';
+  }
+  return code || 'request_error';
+}
+
+/** A short, stable code for what went wrong. */
+export function describeError(error: Error & { code?: string; name?: string }): { code: ShadowErrorCode; message: string; requestFault?: true } {
   if (error.name === 'TimeoutError' || error.code === 'ETIMEDOUT') return { code: 'timeout', message: error.message };
-  const code = error.code && error.code !== 'ERR_GOT_REQUEST_ERROR' ? error.code : 'request_error';
-  if (isRequestFault(error, code)) return { code, message: error.message, requestFault: true };
+  const code = errorCodeOf(error);
+  if (REQUEST_SHAPE_CODES.has(code)) return { code, message: error.message, requestFault: true };
   return { code, message: error.message };
 }
 
-/** A FIFO of bounded length with O(1) push and shift. */
+/**
+ * A FIFO of bounded length with O(1) push and shift. Its storage grows with what it holds, not with its capacity:
+ * a thousand middleware instances with `maxQueue: 100000` allocate nothing until requests wait.
+ */
 export class BoundedQueue<T> {
-  #items: (T | undefined)[];
+  #items: (T | undefined)[] = [];
   #head = 0;
-  #length = 0;
 
-  constructor(readonly capacity: number) {
-    this.#items = new Array<T | undefined>(Math.max(1, capacity));
-  }
+  constructor(readonly capacity: number) {}
 
   get length(): number {
-    return this.#length;
+    return this.#items.length - this.#head;
   }
 
   push(item: T): boolean {
-    if (this.#length >= this.capacity) return false;
-    this.#items[(this.#head + this.#length) % this.#items.length] = item;
-    this.#length++;
+    if (this.length >= this.capacity) return false;
+    this.#items.push(item);
     return true;
   }
 
   shift(): T | undefined {
-    if (this.#length === 0) return undefined;
+    if (this.length === 0) return undefined;
     const item = this.#items[this.#head];
-    this.#items[this.#head] = undefined;
-    this.#head = (this.#head + 1) % this.#items.length;
-    this.#length--;
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    // Compact once the consumed head is most of the array, so memory follows what is queued.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
     return item;
   }
 }

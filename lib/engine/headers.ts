@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HeaderMap } from '../types.js';
 import type { NameMatcher } from './credentials.js';
+import { maskQuery, removeQueryParams } from './redact-query.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and others that describe one connection, not the message. */
 const HOP_BY_HOP = new Set([
@@ -28,8 +29,10 @@ export function droppedHeaderSet(withheld: NameMatcher, stripHeaders: ReadonlySe
 
 /**
  * Headers for the shadow request: the client's, minus hop-by-hop ones (and every header `Connection` names),
- * dropped ones and `content-encoding` when the body was re-serialised; plus our id and marker.
- * `content-length` is set from the exact bytes sent.
+ * dropped ones and `content-encoding` when the body was re-serialised; plus our id and marker, first (the client's
+ * own `x-request-id` is not forwarded). URLs inside the
+ * values (`Referer`, say) lose their userinfo and the query parameters `withheldQuery` names, as the
+ * request-target does. `content-length` is set from the exact bytes sent.
  */
 export function shadowRequestHeaders(
   incoming: IncomingHttpHeaders,
@@ -37,19 +40,23 @@ export function shadowRequestHeaders(
   requestId: string,
   body: Buffer | undefined,
   bodyWasReserialised: boolean,
+  withheldQuery?: NameMatcher,
 ): HeaderMap {
   const namedByConnection = connectionTokens(incoming.connection);
-  const headers: HeaderMap = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || dropped.has(name) || namedByConnection.has(name)) continue;
-    if (bodyWasReserialised && name === 'content-encoding') continue;
-    headers[name] = value;
-  }
-  headers['x-request-id'] = requestId;
-  headers['x-shadow-request'] = '1';
+  // Ours first: a server that keeps only the first 1,000 or so header fields (Node) still gets the id and framing.
+  const headers: HeaderMap = { 'x-request-id': requestId, 'x-shadow-request': '1' };
   if (body !== undefined) headers['content-length'] = String(body.length);
+  const forwarded = (text: string): string => (withheldQuery ? removeQueryParams(text, withheldQuery) : text);
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || dropped.has(name) || namedByConnection.has(name) || OURS.has(name)) continue;
+    if (bodyWasReserialised && name === 'content-encoding') continue;
+    headers[name] = Array.isArray(value) ? value.map(forwarded) : forwarded(value);
+  }
   return headers;
 }
+
+/** Headers the mirror sets itself (`content-length` is hop-by-hop, dropped above). */
+const OURS = new Set(['x-request-id', 'x-shadow-request']);
 
 function connectionTokens(connection: string | undefined): Set<string> {
   const tokens = new Set<string>();
@@ -65,7 +72,8 @@ function connectionTokens(connection: string | undefined): Set<string> {
 export type HeaderLogPolicy = { kind: 'all' } | { kind: 'none' } | { kind: 'only'; names: ReadonlySet<string> };
 
 /**
- * A copy of headers for the log, with the values of `redacted` names replaced and the rest through `maskText`
+ * A copy of headers for the log, with the values of `redacted` names replaced, credentials in URLs inside the
+ * other values masked by `redactQuery` (`Location`, `Referer`, `Link`... any value), and the rest through `maskText`
  * (value masking) when given. Never the live object.
  */
 export function headersForLog(
@@ -73,16 +81,20 @@ export function headersForLog(
   redacted: NameMatcher,
   policy: HeaderLogPolicy = { kind: 'all' },
   maskText?: (text: string) => string,
+  redactQuery?: NameMatcher,
 ): HeaderMap {
   const copy: HeaderMap = {};
   if (policy.kind === 'none') return copy;
+  const logged = (item: unknown): string => {
+    const text = redactQuery ? maskQuery(String(item), redactQuery) : String(item);
+    return maskText ? maskText(text) : text;
+  };
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const key = name.toLowerCase();
     if (policy.kind === 'only' && !policy.names.has(key)) continue;
     if (redacted.has(key)) copy[key] = '[REDACTED]';
-    else if (Array.isArray(value)) copy[key] = value.map((item) => (maskText ? maskText(String(item)) : String(item)));
-    else copy[key] = maskText ? maskText(String(value)) : String(value);
+    else copy[key] = Array.isArray(value) ? value.map(logged) : logged(value);
   }
   return copy;
 }

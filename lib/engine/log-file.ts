@@ -1,11 +1,18 @@
 /**
- * One log file of the engine: records become JSON lines, lines written in the same tick become one winston call,
- * and winston hands them to a file stream of ours whose write callbacks tell exactly which lines reached the file.
- * That accounting is what bounds memory (`pendingBytes`), makes `flush()` exact, and counts every dropped record.
+ * One log file of the engine: records become JSON lines, lines written in the same turn of the loop become one winston call,
+ * and winston hands them to a writer of ours that tells exactly which lines reached the file. That accounting is
+ * what bounds memory (`pendingBytes`), makes `flush()` exact, and counts every dropped record.
+ *
+ * Written lines are counted as written only once checked: the path must still name the file they went to. A file
+ * deleted under us (its directory removed, say) is noticed, its unchecked lines are written again to the path
+ * opened anew (or dropped and counted when it cannot be), and a file moved away is simply reopened. A write that
+ * fails part-way (a full disk) leaves no torn line: the partial line is cut off, or, where it cannot be (a pipe),
+ * ended before the next line. Nothing here blocks a thread (log-opening.ts), so no log target keeps the process
+ * from exiting.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import { openLogPath, type LogOpening } from './log-opening.js';
 
 /** How a record sink fared so far. For a shared log file, the figures cover every sink writing to it. */
 export interface SinkStats {
@@ -31,8 +38,15 @@ export interface FileSinkOptions {
   retryDelayMs?: number;
   /** Longest delay between two attempts. Default 30 000. */
   maxRetryDelayMs?: number;
-  /** Lines written in the same tick go to winston as one call. Default true; false exists to measure it. */
+  /** Lines written in the same turn of the loop go to winston as one call. Default true; false exists to measure it. */
   batchLines?: boolean;
+  /**
+   * A FIFO without a reader, or a pipe whose reader takes nothing, is waited for this long (no byte moving) before
+   * the lines waiting are dropped as `write_error` and the path is retried with backoff. Default 5000.
+   */
+  stallTimeoutMs?: number;
+  /** Written lines are checked (does the path still name the file?) at least this often, and at every flush. Default 1000. */
+  verifyIntervalMs?: number;
 }
 
 /**
@@ -50,18 +64,22 @@ const kBatch = Symbol('express-shadow.batch');
 /** Lines handed over together; settled once, as written or as dropped. */
 interface Batch {
   text: string;
+  /** The lines as bytes, from the first attempt to write them until they are settled (they may be written again). */
+  buffer: Buffer | undefined;
   records: number;
   bytes: number;
+  /** Times written to a file that was then found deleted. */
+  attempts: number;
   settled: boolean;
   onSettled: (() => void)[] | undefined;
 }
 
-/** One opening of the path. After a reopen the old one finishes its writes while the new one takes new lines. */
-interface Opening {
-  stream: WriteStream;
-  batches: Set<Batch>;
-  failed: boolean;
-}
+/** Lines taken from the queue for one write: up to this many bytes, and this many batches (one iovec each). */
+const MAX_WRITE_BYTES = 1_048_576;
+const MAX_WRITE_BATCHES = 512;
+/** Lines written again after their file was found deleted, at most this many times. */
+const MAX_ATTEMPTS = 3;
+const NEWLINE = Buffer.from('\n');
 
 export class LogFile {
   /** Sinks holding this file; the last one to close closes it. */
@@ -70,21 +88,34 @@ export class LogFile {
   private readonly firstRetryDelayMs: number;
   private readonly maxRetryDelayMs: number;
   private readonly batchLines: boolean;
+  private readonly stallMs: number;
+  private readonly verifyIntervalMs: number;
+  /** Unchecked bytes past which lines are checked at once rather than at the next interval. */
+  private readonly verifyBytes: number;
   private readonly logger: winston.Logger;
   private written = 0;
   private readonly dropped: Record<string, number> = {};
   private pendingBytes = 0;
   private failing = false;
   private overloaded = false;
-  private current: Opening | undefined;
-  /** The opening a reopen() is closing: new lines wait for it, so the path never has two writers out of order. */
-  private draining: Opening | undefined;
-  private readonly waitingForDrain: Batch[] = [];
   private open: Batch | undefined;
   private handOverScheduled = false;
   private readonly unsettled = new Set<Batch>();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs: number;
+  /** Batches handed over by winston, waiting for the writer. */
+  private readonly queue: Batch[] = [];
+  /** Batches written to `opening` and not yet checked. */
+  private unverified: Batch[] = [];
+  private unverifiedBytes = 0;
+  private opening: LogOpening | undefined;
+  private pumping = false;
+  private reopenRequested = false;
+  private verifyRequested = false;
+  private verifyTimer: NodeJS.Timeout | undefined;
+  /** A line was left unfinished where it could not be cut off: the next write starts by ending it. */
+  private tornTail = false;
+  private closed = false;
 
   constructor(
     readonly path: string,
@@ -94,6 +125,9 @@ export class LogFile {
     this.firstRetryDelayMs = options.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
     this.batchLines = options.batchLines ?? true;
+    this.stallMs = options.stallTimeoutMs ?? 5000;
+    this.verifyIntervalMs = options.verifyIntervalMs ?? 1000;
+    this.verifyBytes = Math.ceil(this.maxPendingBytes / 4);
     this.retryDelayMs = this.firstRetryDelayMs;
     this.logger = this.createLogger();
   }
@@ -142,18 +176,16 @@ export class LogFile {
     if (this.pendingBytes + bytes > this.maxPendingBytes) return this.dropForBackpressure();
     if (this.overloaded && this.pendingBytes <= this.maxPendingBytes / 2) this.overloaded = false;
     this.pendingBytes += bytes;
-    const batch = (this.open ??= { text: '', records: 0, bytes: 0, settled: false, onSettled: undefined });
+    const batch = (this.open ??= { text: '', buffer: undefined, records: 0, bytes: 0, attempts: 0, settled: false, onSettled: undefined });
     batch.text += line;
     batch.text += '\n';
     batch.records += 1;
     batch.bytes += bytes;
     if (!this.batchLines || batch.bytes >= MAX_BATCH_BYTES) return this.handOver();
     if (!this.handOverScheduled) {
+      // Once per turn of the loop, not per callback: at saturation one turn reads dozens of answers.
       this.handOverScheduled = true;
-      queueMicrotask(() => {
-        this.handOverScheduled = false;
-        this.handOver();
-      });
+      setImmediate(this.scheduledHandOver);
     }
   }
 
@@ -168,6 +200,11 @@ export class LogFile {
     );
   }
 
+  private readonly scheduledHandOver = (): void => {
+    this.handOverScheduled = false;
+    this.handOver();
+  };
+
   private handOver(): void {
     const batch = this.open;
     if (!batch) return;
@@ -176,59 +213,171 @@ export class LogFile {
     this.logger.log({ level: 'info', message: batch.text, [kBatch]: batch });
   }
 
-  /** Where winston's output lands: the current opening of the path, opened on the first batch. */
+  /** Where winston's output lands: the writer's queue. */
   private toFile(batch: Batch): void {
-    if (this.retryTimer) return this.settle(batch, 'write_error');
-    if (this.draining) return void this.waitingForDrain.push(batch);
-    const opening = (this.current ??= this.openPath());
-    opening.batches.add(batch);
-    const text = batch.text;
-    batch.text = '';
-    opening.stream.write(text, (error) => this.onWritten(opening, batch, error));
+    if (this.retryTimer) return this.settle(batch, 0, 'write_error');
+    this.queue.push(batch);
+    this.kick();
   }
 
-  private openPath(): Opening {
-    const opening: Opening = { stream: createWriteStream(this.path, { flags: 'a' }), batches: new Set(), failed: false };
-    opening.stream.on('error', (error) => this.fail(opening, error));
-    // Whatever the stream still held when it closed did not reach the file.
-    opening.stream.on('close', () => {
-      for (const batch of opening.batches) this.settle(batch, 'write_error');
-    });
-    return opening;
+  private kick(): void {
+    // pump() catches what can fail; the catch is only so a fault of ours can never become an unhandled rejection.
+    if (!this.pumping) this.pump().catch(() => {});
   }
 
-  private onWritten(opening: Opening, batch: Batch, error: Error | null | undefined): void {
-    opening.batches.delete(batch);
-    if (error) {
-      this.settle(batch, 'write_error');
-      this.fail(opening, error);
+  /** The one writer: writes, checks and reopens in order, one step at a time, until there is nothing to do. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      for (;;) {
+        if (this.reopenRequested) await this.retireOpening();
+        // Due checks come before more writes, or a steady stream would never let written lines settle.
+        else if (this.unverified.length > 0 && this.verifyRequested) await this.verify();
+        else if (this.queue.length > 0) await this.writeNext();
+        else if (this.unverified.length > 0 && this.unverified.some((batch) => batch.onSettled)) await this.verify();
+        else break;
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.unverified.length > 0) this.scheduleVerify();
+  }
+
+  private async writeNext(): Promise<void> {
+    if (this.retryTimer || this.closed) {
+      for (const batch of this.queue.splice(0)) this.settle(batch, 0, this.closed ? 'closed' : 'write_error');
       return;
     }
-    this.settle(batch);
-    if (this.failing) this.recovered();
+    if (!this.opening) {
+      try {
+        this.opening = await openLogPath(this.path, this.stallMs);
+      } catch (error) {
+        return this.fail(error as NodeJS.ErrnoException);
+      }
+    }
+    const opening = this.opening;
+    const group = this.takeGroup();
+    const prefix = this.tornTail ? NEWLINE : undefined;
+    const result = await opening.write(prefix ? [prefix, ...group.map((batch) => batch.buffer!)] : group.map((batch) => batch.buffer!), this.stallMs);
+    const ownWritten = result.written - (prefix ? Math.min(result.written, prefix.length) : 0);
+    if (prefix && result.written > 0) this.tornTail = false;
+    if (!result.error) {
+      for (const batch of group) this.unverified.push(batch);
+      this.unverifiedBytes += group.reduce((sum, batch) => sum + batch.bytes, 0);
+      if (this.unverifiedBytes >= this.verifyBytes) this.verifyRequested = true;
+      if (this.failing) this.recovered();
+      return;
+    }
+    await this.writeFailed(opening, group, ownWritten, result.error);
   }
 
-  private settle(batch: Batch, droppedAs?: string): void {
+  /** The next batches to write, as bytes. */
+  private takeGroup(): Batch[] {
+    const group: Batch[] = [];
+    let bytes = 0;
+    while (this.queue.length > 0 && group.length < MAX_WRITE_BATCHES && (group.length === 0 || bytes + this.queue[0]!.bytes <= MAX_WRITE_BYTES)) {
+      const batch = this.queue.shift()!;
+      batch.buffer ??= Buffer.from(batch.text);
+      batch.text = '';
+      bytes += batch.buffer.length;
+      group.push(batch);
+    }
+    return group;
+  }
+
+  /**
+   * A write that stopped after `written` bytes of `group`: whole lines that reached the file count as written (unless
+   * the file turns out deleted), the line cut in two is cut off the file, the rest is dropped; then the path is
+   * retried with backoff.
+   */
+  private async writeFailed(opening: LogOpening, group: Batch[], written: number, error: NodeJS.ErrnoException): Promise<void> {
+    const landed = new Map<Batch, number>();
+    let offset = 0;
+    for (const batch of group) {
+      const length = batch.buffer!.length;
+      if (offset >= written) break;
+      const head = batch.buffer!.subarray(0, Math.min(length, written - offset));
+      landed.set(batch, countNewlines(head));
+      const fragment = head.subarray(head.lastIndexOf(0x0a) + 1);
+      if (fragment.length > 0 && !(await opening.repairTail(fragment, this.path))) this.tornTail = true;
+      offset += length;
+    }
+    const lost = (await opening.identity(this.path)) === 'deleted';
+    for (const batch of this.takeUnverified()) this.settle(batch, lost ? 0 : batch.records, 'write_error');
+    for (const batch of group) this.settle(batch, lost ? 0 : (landed.get(batch) ?? 0), 'write_error');
+    this.fail(error);
+  }
+
+  /** Settles the written lines once the path is known to still name their file; lines in a deleted file are written again. */
+  private async verify(): Promise<void> {
+    this.verifyRequested = false;
+    clearTimeout(this.verifyTimer);
+    this.verifyTimer = undefined;
+    const opening = this.opening;
+    const batches = this.takeUnverified();
+    const identity = opening ? await opening.identity(this.path) : 'same';
+    if (identity === 'deleted') {
+      void this.closeOpening(opening);
+      for (const batch of batches.reverse()) {
+        if (++batch.attempts >= MAX_ATTEMPTS) this.settle(batch, 0, 'write_error');
+        else this.queue.unshift(batch);
+      }
+      return;
+    }
+    for (const batch of batches) this.settle(batch, batch.records);
+    // Moved away (rotated without a reopen): its lines are in the moved file; new ones go to the path.
+    if (identity === 'moved') void this.closeOpening(opening);
+  }
+
+  private async retireOpening(): Promise<void> {
+    this.reopenRequested = false;
+    if (this.unverified.length > 0) await this.verify();
+    await this.closeOpening(this.opening);
+  }
+
+  private closeOpening(opening: LogOpening | undefined): Promise<void> {
+    if (!opening) return Promise.resolve();
+    if (this.opening === opening) this.opening = undefined;
+    return opening.close();
+  }
+
+  private takeUnverified(): Batch[] {
+    const batches = this.unverified;
+    this.unverified = [];
+    this.unverifiedBytes = 0;
+    return batches;
+  }
+
+  private scheduleVerify(): void {
+    if (this.verifyTimer) return;
+    this.verifyTimer = setTimeout(() => {
+      this.verifyTimer = undefined;
+      this.verifyRequested = true;
+      this.kick();
+    }, this.verifyIntervalMs);
+    this.verifyTimer.unref();
+  }
+
+  /** Settles a batch: `writtenRecords` of its lines reached the file, the others are dropped as `droppedAs`. */
+  private settle(batch: Batch, writtenRecords: number, droppedAs?: string): void {
     if (batch.settled) return;
     batch.settled = true;
+    batch.buffer = undefined;
     this.unsettled.delete(batch);
     this.pendingBytes -= batch.bytes;
-    if (droppedAs) this.drop(droppedAs, batch.records);
-    else this.written += batch.records;
+    this.written += writtenRecords;
+    if (droppedAs && batch.records > writtenRecords) this.drop(droppedAs, batch.records - writtenRecords);
     for (const resolve of batch.onSettled ?? []) resolve();
   }
 
-  private fail(opening: Opening, error: Error): void {
-    if (opening.failed) return;
-    opening.failed = true;
-    opening.stream.destroy();
-    if (this.current === opening) {
-      this.current = undefined;
-      this.scheduleRetry();
-    }
+  /** The path cannot be opened or written: what waits is dropped, and the path is tried again after a backoff. */
+  private fail(error: NodeJS.ErrnoException): void {
+    void this.closeOpening(this.opening);
+    this.scheduleRetry();
+    for (const batch of this.queue.splice(0)) this.settle(batch, 0, 'write_error');
     if (this.failing) return;
     this.failing = true;
-    const code = (error as NodeJS.ErrnoException).code ?? error.name;
+    const code = error.code ?? error.name;
     process.emitWarning(
       `express-shadow: cannot write the log file ${this.path} (${code}: ${error.message}); records are dropped and counted in stats().log.dropped.write_error until the file can be written again (retried with backoff)`,
       { code: WARNING_CODE },
@@ -251,53 +400,51 @@ export class LogFile {
   }
 
   /**
-   * After rotation: the old stream writes what it holds to the renamed file and closes; then new lines open the
-   * path again (lines arriving meanwhile wait, counted in pendingBytes).
+   * After rotation: what is being written goes to the renamed file; the lines after it open the path again. (A
+   * rotation without reopen() is noticed too, at the next check of the written lines.)
    */
   reopen(): void {
     // An operator reopening is also the moment to try a failing path again.
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    const old = this.current;
-    if (!old) return;
-    this.current = undefined;
-    this.draining = old;
-    old.stream.once('close', () => {
-      this.draining = undefined;
-      for (const batch of this.waitingForDrain.splice(0)) this.toFile(batch);
-    });
-    old.stream.end();
+    this.reopenRequested = true;
+    this.kick();
   }
 
-  /** Resolves once every line accepted so far has been written or dropped. */
+  /** Resolves once every line accepted so far has been written (and checked) or dropped. */
   flush(): Promise<void> {
     this.handOver();
     const waiting = [...this.unsettled];
     if (waiting.length === 0) return Promise.resolve();
-    return new Promise((resolve) => {
+    const flushed = new Promise<void>((resolve) => {
       let left = waiting.length;
       const settledOne = () => {
         if (--left === 0) resolve();
       };
       for (const batch of waiting) (batch.onSettled ??= []).push(settledOne);
     });
+    // Written lines that someone waits for are checked at once.
+    this.kick();
+    return flushed;
   }
 
   /** Flushes, then closes the file. The caller bounds the wait; past it the writes go on without anyone waiting. */
   async shutdown(): Promise<void> {
     await this.flush();
+    this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.verifyTimer);
     this.logger.end();
-    const opening = this.current;
-    this.current = undefined;
-    if (!opening || opening.stream.destroyed) return;
-    await new Promise<void>((resolve) => {
-      opening.stream.once('close', resolve);
-      opening.stream.end();
-    });
+    await this.closeOpening(this.opening);
   }
 
   stats(): SinkStats {
     return { written: this.written, dropped: { ...this.dropped }, pendingBytes: this.pendingBytes, failing: this.failing };
   }
+}
+
+function countNewlines(bytes: Buffer): number {
+  let count = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) count++;
+  return count;
 }

@@ -7,6 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import { BudgetHold, ByteBudget } from '../byte-budget.js';
 import type { ResolvedOptions } from '../options.js';
+import { errorMessage } from '../errors.js';
 import { increment, LatencyWindow } from '../stats.js';
 import type {
   BreakerState,
@@ -23,11 +24,9 @@ import type {
 import {
   asBuffer,
   decodeProductionAnswer,
-  errorMessage,
   headerString,
   joinChunks,
   round,
-  shadowAnswerOf,
   type AnswerLimits,
   type DecodedAnswer,
 } from './answers.js';
@@ -42,9 +41,11 @@ import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';
 import { safeRecord } from './safe-record.js';
 import { newRequestId } from '../tap/request-id.js';
-import { redactDifference } from './redact-body.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
+import { timedHook, workingOn } from './watchdog.js';
+import { compareWithProduction, shadowOutcomeFields } from './records.js';
+import { Judging } from './judging.js'; // [judging]
 
 /** An exchange once the engine has it: its id is made if the tap did not have one. */
 type Accepted = Exchange & { requestId: string };
@@ -91,6 +92,8 @@ export interface EngineStats {
   targets: Record<string, Omit<TargetStats, 'sampleRate'>>;
   /** The log sink's counters (added by the host, which owns the sink). */
   log?: SinkStats;
+  /** How far behind the engine's loop runs (ms), and why the instance could not be set up, if it could not. */
+  engine?: { lagMs: number; failed?: string };
 }
 
 export class ShadowPipeline {
@@ -117,8 +120,14 @@ export class ShadowPipeline {
   #idleWaiters: (() => void)[] = [];
   #expiryTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** [judging] The embed and judge hooks, when set: run after each comparison record, never before it. */
+  readonly #judging: Judging | undefined;
 
-  constructor(config: ResolvedOptions, sink: RecordSink, feedback: EngineFeedback) {
+  /** The instance's id in its host, for the record a hook past its budget needs. */
+  readonly #instanceId: number;
+
+  constructor(config: ResolvedOptions, sink: RecordSink, feedback: EngineFeedback, instanceId = 0) {
+    this.#instanceId = instanceId;
     this.#config = config;
     this.#sink = sink;
     this.#feedback = feedback;
@@ -132,6 +141,8 @@ export class ShadowPipeline {
       logResponseBodies: config.secrets.logBodies.response,
     };
     this.#droppedHeaders = droppedHeaderSet(config.secrets.withheldHeaders, config.stripHeaders);
+    // [judging]
+    this.#judging = config.judging && new Judging(config.judging, { write: (record) => this.#write(record), maskText: config.secrets.maskText });
     this.#client = createShadowClient({
       timeoutMs: config.timeoutMs,
       maxConcurrent: config.maxConcurrent,
@@ -232,28 +243,29 @@ export class ShadowPipeline {
     };
   }
 
-  /** Resolves once nothing is being prepared, queued or in flight. */
-  whenIdle(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#idleWaiters.push(resolve);
-      this.#notifyIfIdle();
-    });
+  /** Resolves once nothing is being prepared, queued or in flight (and every judgement started is written). */
+  async whenIdle(): Promise<void> {
+    await this.#idle();
+    await this.#judging?.whenIdle(); // [judging]
   }
 
   /** Waits for the work in hand up to `timeoutMs`, then cancels the rest; each cancelled call gets its record. */
   async drain(timeoutMs: number): Promise<void> {
+    const started = Date.now(); // [judging]
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-    const result = await Promise.race([this.whenIdle(), timedOut]);
+    const result = await Promise.race([this.#idle(), timedOut]);
     clearTimeout(timer);
     if (result === 'timeout') {
       this.#cancel.abort();
+      this.#client.cancelAll();
       for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
         this.#recordOutcome(job, { ok: false, code: 'cancelled', message: 'cancelled by close() before it was sent', durationMs: 0 });
         this.#finishJob(job);
       }
-      await this.whenIdle();
+      await this.#idle();
     }
+    await this.#judging?.drain(Math.max(0, timeoutMs - (Date.now() - started))); // [judging] what is left of the timeout
     this.#closed = true;
     clearTimeout(this.#expiryTimer);
     this.#client.destroy();
@@ -319,7 +331,7 @@ export class ShadowPipeline {
       requestId: exchange.requestId,
       method: exchange.method,
       path: shadowPath,
-      headers: shadowRequestHeaders(requestHeaders, this.#droppedHeaders, exchange.requestId, hasBody ? bodyBytes : undefined, exchange.bodySource === 'parsed'),
+      headers: shadowRequestHeaders(requestHeaders, this.#droppedHeaders, exchange.requestId, hasBody ? bodyBytes : undefined, exchange.bodySource === 'parsed', config.secrets.withheldQuery),
       body: hasBody ? bodyBytes : undefined,
       ...(requestBody.isJson ? { json: requestBody.json } : {}),
     };
@@ -429,13 +441,13 @@ export class ShadowPipeline {
       status: exchange.status,
       durationMs: round(exchange.durationMs),
       request: {
-        headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText, config.secrets.redactQuery),
         bodySource: exchange.bodySource,
         ...loggedRequest,
         ...(replayable ? { replayable } : {}),
       },
       response: {
-        headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText),
+        headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText, config.secrets.redactQuery),
         ...bodyForLog(production.decoded, headerString(exchange.responseHeaders['content-type']), config.secrets.bodies, config.secrets.logBodies.response),
         ...(production.stream ? { stream: production.stream } : {}),
       },
@@ -477,6 +489,7 @@ export class ShadowPipeline {
   async #run(job: ShadowJob): Promise<void> {
     this.#inFlight.add(job);
     try {
+      if (job.target.config.transformRequest) this.#workingOn(job.group.exchange);
       const outcome = await job.target.call(job, this.#cancel.signal);
       this.#account(job, outcome);
       this.#recordOutcome(job, outcome);
@@ -504,19 +517,20 @@ export class ShadowPipeline {
     const config = this.#config;
     const name = target.config.name;
     const route = group.exchange.route;
-    const base = {
-      type: 'shadow' as const,
+    const { fields, answer: shadowAnswer } = shadowOutcomeFields(outcome, config, this.#limits);
+    const record: ShadowRecord = {
+      type: 'shadow',
       requestId: group.exchange.requestId,
       timestamp: new Date().toISOString(),
       target: name,
-      durationMs: round(outcome.durationMs),
+      ...fields,
       ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
     };
     if (!outcome.ok) {
       increment(this.#failed, outcome.code);
       increment(target.failed, outcome.code);
       this.#event({ kind: 'shadowDone', target: name, route, errorCode: outcome.code, durationMs: outcome.durationMs });
-      this.#write({ ...base, error: { code: outcome.code, message: outcome.message } });
+      this.#write(record);
       return;
     }
     if (target.config.breaker.isFailure({ status: outcome.status })) {
@@ -528,15 +542,16 @@ export class ShadowPipeline {
       target.succeeded++;
     }
     this.#event({ kind: 'shadowDone', target: name, route, status: outcome.status, durationMs: outcome.durationMs });
-    const shadow = shadowAnswerOf(outcome, config, this.#limits);
-    this.#write({ ...base, status: outcome.status, response: shadow.response } satisfies ShadowRecord);
+    this.#write(record);
     if (!config.comparator || outcome.truncated || group.productionTruncated) return;
 
-    let answer = shadow.answer;
+    let answer = shadowAnswer!;
     let error: string | undefined;
     if (target.config.transformResponse) {
+      const transform = target.config.transformResponse;
       try {
-        answer = target.config.transformResponse(answer);
+        this.#workingOn(group.exchange);
+        answer = timedHook('transformResponse', config.hookTimeoutMs, () => transform(answer));
       } catch (thrown) {
         error = `transformResponse threw: ${errorMessage(thrown)}`;
         increment(this.#failed, 'transform_error');
@@ -578,6 +593,8 @@ export class ShadowPipeline {
       if (kept.target.config.role === 'secondary') noise = new Set(record.error ? [] : record.differences.map((d) => d.path));
       this.#event({ kind: 'compared', target: kept.target.config.name, route: group.exchange.route, match: record.match });
       this.#write(record);
+      // [judging] after the record is written; samples, bounds and runs the hooks on later turns.
+      this.#judging?.afterComparison(record, { route: group.exchange.route, request: group.request, production: group.production, candidate: kept.answer });
     }
   }
 
@@ -596,28 +613,28 @@ export class ShadowPipeline {
     if (!answer) return { ...base, match: false, differences: [], error: kept.error ?? 'no answer to compare' };
     // A shadow that answered with another status (an error page, say) gave no answer to compare field by field.
     if (!base.statusMatch) return { ...base, match: false, differences: [] };
-    try {
-      const result = config.comparator!(group.production, answer);
-      const listed = result.differences ?? [];
-      const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
-      // A field masked by `redact` must not come back through a difference's values.
-      const differences = listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response));
-      const record: ComparisonRecord = {
-        ...base,
-        match: Boolean(result.match),
-        differences,
-        ...(total > listed.length ? { differencesTruncated: true as const } : {}),
-        ...(typeof result.score === 'number' ? { score: result.score } : {}),
-      };
-      if (noise && target.config.role === 'candidate') {
-        const noisy = differences.filter((d) => noise.has(d.path)).map((d) => d.path);
-        record.noise = noisy;
-        record.matchWithoutNoise = record.match || (noisy.length === differences.length && total === listed.length);
-      }
-      return record;
-    } catch (error) {
-      return { ...base, match: false, differences: [], error: `compare threw: ${errorMessage(error)}` };
+    this.#workingOn(group.exchange);
+    const { complete, ...verdict } = compareWithProduction(group.production, answer, config, (compare) => timedHook('compare', config.hookTimeoutMs, compare));
+    const record: ComparisonRecord = { ...base, ...verdict };
+    if (noise && target.config.role === 'candidate' && !record.error) {
+      const noisy = record.differences.filter((d) => noise.has(d.path)).map((d) => d.path);
+      record.noise = noisy;
+      record.matchWithoutNoise = record.match || (noisy.length === record.differences.length && complete);
     }
+    return record;
+  }
+
+  /** What a hook past its time budget is working on (watchdog.ts): enough for its `skipped` record. */
+  #workingOn(exchange: Accepted): void {
+    workingOn({
+      instance: this.#instanceId,
+      requestId: exchange.requestId,
+      clientRequestId: exchange.clientRequestId,
+      method: exchange.method,
+      path: this.#loggedPath(exchange.path).slice(0, 1024),
+      route: exchange.route,
+      status: exchange.status,
+    });
   }
 
   /** A path as logged: credential query values masked, other values through value masking. */
@@ -628,7 +645,7 @@ export class ShadowPipeline {
 
   #write(record: ShadowLogRecord): void {
     try {
-      this.#sink.write(safeRecord(record));
+      this.#sink.write(safeRecord(record, this.#config.maxLoggedBodyBytes));
     } catch {
       // A logger that throws must not reach the app.
     }
@@ -641,6 +658,14 @@ export class ShadowPipeline {
     } catch {
       // Metrics must never break mirroring.
     }
+  }
+
+  /** Nothing being prepared, queued or in flight (judgements aside: drain() gives them what is left of its timeout). */
+  #idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#notifyIfIdle();
+    });
   }
 
   #notifyIfIdle(): void {

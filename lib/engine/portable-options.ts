@@ -7,11 +7,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-/** A hook given as a module the engine imports: `export` names the export (default `default`). */
-export interface ModuleHook {
-  module: string;
-  export?: string;
-}
+import type { ModuleHook } from '../types.js';
+export type { ModuleHook };
 
 /** Hooks that decide on the main thread; never sent to the engine. */
 export const TAP_HOOKS = new Set(['filter', 'sampleBy', 'mirrorIf', 'requestId']);

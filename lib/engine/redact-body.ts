@@ -246,7 +246,9 @@ export function redactText(text: string, rules: Pick<BodyRules, 'paths' | 'maskT
  * difference at `$` shows short bodies) as text. With `keepValues` false, only the path is kept.
  */
 export function redactDifference(difference: Difference, rules: Pick<BodyRules, 'paths' | 'maskText' | 'maskScalar'>, keepValues = true): Difference {
-  if (!keepValues) return { path: difference.path };
+  // A similarity score says nothing of the texts: it is kept even when their values are not.
+  const score = typeof difference.score === 'number' ? { score: difference.score } : {};
+  if (!keepValues) return { path: difference.path, ...score };
   let at: PathSegment[] = [];
   try {
     at = parsePath(difference.path);
@@ -261,6 +263,7 @@ export function redactDifference(difference: Difference, rules: Pick<BodyRules, 
     path: difference.path,
     ...('production' in difference ? { production: mask(difference.production) } : {}),
     ...('shadow' in difference ? { shadow: mask(difference.shadow) } : {}),
+    ...score,
   };
 }
 

@@ -1,15 +1,106 @@
 /**
- * Every record must be writable: `JSON.stringify` throws a RangeError on structures nested a few thousand levels
- * deep (a hostile JSON body), and a record that cannot be serialised would be lost. Values nested deeper than
- * the limit are replaced by a marker; everything else is left as it is, without a copy.
+ * Every record must be writable, and no bigger than the log allows. `JSON.stringify` throws a RangeError on
+ * structures nested a few thousand levels deep (a hostile JSON body), and a record that cannot be serialised would
+ * be lost: values nested deeper than the limit are replaced by a marker. Then the parts of a record that nothing
+ * else bounds are cut, with the cut stated in the record:
+ * - a comparison's `differences` (values of whole subtrees, or whatever a custom comparator returns): their values
+ *   together stay within `maxLoggedBodyBytes`, the list within that or 4 KiB, whichever is more; a value past it is
+ *   replaced by `"[too large to log: N bytes]"`, differences past it are left out, and `differencesTruncated` is set;
+ * - messages (`error`, `detail`, `reason`, which may quote a hook's error): 1,024 characters, then `… [N more]`.
+ * Bodies are cut where they are made (logged-body.ts); headers and paths are bounded by the HTTP server's header
+ * limit. A record within its bounds is left as it is, without a copy.
  */
+import type { ComparisonRecord, Difference } from '../types.js';
 
 /** Nesting levels of one record kept as they are; JSON bodies rarely pass 20. */
 export const MAX_LOGGED_DEPTH = 64;
 export const DEPTH_MARKER = '[nested too deep to log]';
+/** Characters of a message (an error, a skip detail, a breaker reason) kept. */
+export const MAX_MESSAGE_CHARS = 1024;
+/** The list of differences may always take this much for paths, even when `maxLoggedBodyBytes` is smaller. */
+const MIN_DIFFERENCES_BYTES = 4096;
 
-export function safeRecord<T>(record: T): T {
-  return withinDepth(record, MAX_LOGGED_DEPTH) ? record : (cutDeeper(record, MAX_LOGGED_DEPTH) as T);
+export function safeRecord<T>(record: T, maxLoggedBodyBytes?: number): T {
+  const shallow = withinDepth(record, MAX_LOGGED_DEPTH) ? record : (cutDeeper(record, MAX_LOGGED_DEPTH) as T);
+  return maxLoggedBodyBytes === undefined ? shallow : withinSize(shallow, maxLoggedBodyBytes);
+}
+
+/** The record with its differences and messages cut to size (a copy, only when something had to be cut). */
+function withinSize<T>(record: T, maxLoggedBodyBytes: number): T {
+  if (record === null || typeof record !== 'object') return record;
+  const fields = record as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  const set = (key: string, value: unknown) => ((copy ??= { ...fields })[key] = value);
+  for (const key of ['detail', 'reason', 'error'] as const) {
+    const value = fields[key];
+    if (typeof value === 'string' && value.length > MAX_MESSAGE_CHARS) set(key, cutMessage(value));
+    else if (isMessageObject(value) && value.message.length > MAX_MESSAGE_CHARS) set(key, { ...value, message: cutMessage(value.message) });
+  }
+  if (fields.type === 'comparison' && Array.isArray(fields.differences) && fields.differences.length > 0) {
+    const capped = capDifferences(fields.differences as Difference[], maxLoggedBodyBytes);
+    if (capped.cut) {
+      const kept = new Set(capped.differences.map((difference) => difference.path));
+      set('differences', capped.differences);
+      set('differencesTruncated', true);
+      if (Array.isArray(fields.noise)) set('noise', (fields.noise as ComparisonRecord['noise'])!.filter((path) => kept.has(path)));
+    }
+  }
+  return (copy ?? record) as T;
+}
+
+/**
+ * Differences within the budgets, in order: whole while their values fit in `maxLoggedBodyBytes`, with their values
+ * replaced by their size past it, and left out once even that does not fit the list's budget.
+ */
+export function capDifferences(differences: Difference[], maxLoggedBodyBytes: number): { differences: Difference[]; cut: boolean } {
+  const listBudget = Math.max(maxLoggedBodyBytes, MIN_DIFFERENCES_BYTES);
+  const kept: Difference[] = [];
+  let listBytes = 2;
+  let valueBytes = 0;
+  let cut = false;
+  for (const difference of differences) {
+    const whole = jsonBytes(difference);
+    const bare = { path: String(difference.path) };
+    const values = whole - jsonBytes(bare);
+    if (valueBytes + values <= maxLoggedBodyBytes && listBytes + whole + 1 <= listBudget) {
+      kept.push(difference);
+      listBytes += whole + 1;
+      valueBytes += values;
+      continue;
+    }
+    cut = true;
+    const marked: Difference = {
+      ...bare,
+      ...('production' in difference ? { production: tooLarge(difference.production) } : {}),
+      ...('shadow' in difference ? { shadow: tooLarge(difference.shadow) } : {}),
+    };
+    const size = jsonBytes(marked);
+    if (listBytes + size + 1 > listBudget) break;
+    kept.push(marked);
+    listBytes += size + 1;
+  }
+  return { differences: kept, cut: cut || kept.length < differences.length };
+}
+
+function tooLarge(value: unknown): string {
+  return `[too large to log: ${jsonBytes(value)} bytes]`;
+}
+
+function jsonBytes(value: unknown): number {
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? 0 : Buffer.byteLength(text);
+  } catch {
+    return 0;
+  }
+}
+
+function cutMessage(message: string): string {
+  return `${message.slice(0, MAX_MESSAGE_CHARS)}… [${message.length - MAX_MESSAGE_CHARS} more characters]`;
+}
+
+function isMessageObject(value: unknown): value is { message: string } {
+  return typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string';
 }
 
 /** Whether `value` nests no deeper than `depth` levels. Iterative, so a 100,000-deep value cannot overflow the stack. */

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { ShadowOptionsError, showValue } from '../errors.js';
 import type { ShadowLogRecord } from '../types.js';
 import { LogFile, type FileSinkOptions, type SinkStats } from './log-file.js';
-import { withTimeout } from './app-logger-sink.js';
+import { withTimeout } from '../timeout.js';
 
 export { appLoggerSink, loggerKind, validateLogger, type LoggerKind } from './app-logger-sink.js';
 export { DEFAULT_MAX_PENDING_LOG_BYTES, type FileSinkOptions, type SinkStats } from './log-file.js';
@@ -46,7 +46,7 @@ export function openFileSink(path: string, options: FileSinkOptions = {}): Recor
     reopen: () => shared.reopen(),
     flush: () => shared.flush(),
     close(timeoutMs) {
-      released ??= withTimeout(release(shared), timeoutMs);
+      released ??= withTimeout(release(shared), timeoutMs).then(() => {});
       return released;
     },
     stats: () => shared.stats(),

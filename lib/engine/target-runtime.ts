@@ -1,19 +1,18 @@
 /**
  * One target's live state and how it is called: breaker, latency window, counters, the request transform, and a
- * watchdog of our own around every call, so a slot is freed after `timeoutMs` whatever the transport does
- * (a `101 Switching Protocols`, an answer that never ends).
+ * deadline on every call (the client's own timer, or the function target's signal), so a slot is freed after
+ * `timeoutMs` whatever the transport does (a `101 Switching Protocols`, an answer that never ends).
  */
 import type { ResolvedOptions, ResolvedTarget } from '../options.js';
 import { LatencyWindow } from '../stats.js';
 import type { BreakerState, ShadowRequest } from '../types.js';
-import { applyRequestChange, errorMessage } from './answers.js';
+import { applyRequestChange } from './answers.js';
 import { CircuitBreaker } from './breaker.js';
-import { callFunctionTarget, type createShadowClient, type ShadowOutcome } from './dispatch.js';
+import { callFunctionTarget, type ShadowClient, type ShadowOutcome } from './dispatch.js';
 import { rawShadowPath, shadowUrlFor } from './target-url.js';
-import { showValue } from '../errors.js';
+import { errorMessage, showValue } from '../errors.js';
+import { timedHook } from './watchdog.js';
 
-/** How long past `timeoutMs` the watchdog waits before it stops waiting for the transport to report. */
-const WATCHDOG_GRACE_MS = 250;
 /** Node's default limit on the header section a server accepts; a request over it fails by its own size. */
 const MAX_HEADER_BYTES = 16 * 1024;
 /**
@@ -41,12 +40,10 @@ export interface TargetJob {
   url: URL | undefined;
 }
 
-type ShadowClient = ReturnType<typeof createShadowClient>;
-
 export function createTargetRuntime(
   target: ResolvedTarget,
   client: ShadowClient,
-  config: Pick<ResolvedOptions, 'timeoutMs' | 'maxShadowResponseBytes'>,
+  config: Pick<ResolvedOptions, 'timeoutMs' | 'maxShadowResponseBytes'> & { hookTimeoutMs?: number },
   onTransition: (state: BreakerState, reason: string, reopensAt: number) => void,
 ): TargetRuntime {
   const breaker: CircuitBreaker = new CircuitBreaker(target.breaker, ({ state, reason }) => onTransition(state, reason, breaker.reopensAt));
@@ -58,7 +55,7 @@ export function createTargetRuntime(
     succeeded: 0,
     failed: Object.create(null) as Record<string, number>,
     breakerOpenInPeriod: 0,
-    call: (job, cancel) => callTarget(runtime, job, cancel, send, config.timeoutMs + WATCHDOG_GRACE_MS),
+    call: (job, cancel) => callTarget(runtime, job, cancel, send, config.hookTimeoutMs ?? 1000),
   };
   const endpoint = target.endpoint;
   function send(request: ShadowRequest, signal: AbortSignal, url: URL | undefined): Promise<ShadowOutcome> {
@@ -69,14 +66,14 @@ export function createTargetRuntime(
     if (!built) return Promise.resolve(refused('bad_url', `path ${showValue(request.path)} cannot be sent to ${target.name}`));
     const tooLarge = headerSectionTooLarge(request);
     if (tooLarge) return Promise.resolve(refused('request_headers_too_large', tooLarge));
-    return client.send({ method: request.method, url: built, rawPath: rawShadowPath(endpoint.url, request.path), headers: request.headers, body: request.body }, signal);
+    return client.send({ method: request.method, url: built, rawPath: rawShadowPath(endpoint.url, request.path), headers: request.headers, body: request.body });
   }
   return runtime;
 }
 
 type Send = (request: ShadowRequest, signal: AbortSignal, url: URL | undefined) => Promise<ShadowOutcome>;
 
-async function callTarget(target: TargetRuntime, job: TargetJob, cancel: AbortSignal, send: Send, watchdogMs: number): Promise<ShadowOutcome> {
+async function callTarget(target: TargetRuntime, job: TargetJob, cancel: AbortSignal, send: Send, hookTimeoutMs: number): Promise<ShadowOutcome> {
   let isProbe = job.isProbe;
   if (!isProbe && target.breaker.state !== 'closed') {
     // Accepted before the breaker opened: not sent to a target known to be failing; after the cooldown it is the
@@ -102,45 +99,20 @@ async function callTarget(target: TargetRuntime, job: TargetJob, cancel: AbortSi
     let request = job.group.request;
     if (target.config.transformRequest) {
       try {
-        request = applyRequestChange(request, await target.config.transformRequest(request));
+        const transform = target.config.transformRequest;
+        const original = request;
+        request = applyRequestChange(request, await timedHook('transformRequest', hookTimeoutMs, () => transform(original)));
       } catch (error) {
         return report({ ok: false, code: 'transform_error', message: `transformRequest threw: ${errorMessage(error)}`, durationMs: 0, requestFault: true });
       }
     }
     const url = request.path === job.group.request.path ? job.url : undefined;
-    return report(await withWatchdog((signal) => send(request, signal, url), cancel, watchdogMs));
+    // URL calls carry their own deadline and are cancelled by the client on drain; function targets get the signal.
+    return report(await send(request, cancel, url));
   } catch (error) {
     return report({ ok: false, code: 'engine_error', message: errorMessage(error), durationMs: 0, requestFault: true });
   } finally {
     if (!settledProbe && isProbe) target.breaker.releaseProbe();
-  }
-}
-
-/**
- * Races the call against a timer of our own: after `timeoutMs` (plus a grace for the transport's own timeout to
- * report first) the call is aborted and the slot freed as a `timeout`, even if the transport never settles.
- */
-async function withWatchdog(call: (signal: AbortSignal) => Promise<ShadowOutcome>, cancel: AbortSignal, timeoutMs: number): Promise<ShadowOutcome> {
-  const controller = new AbortController();
-  const onCancel = (): void => controller.abort(cancel.reason);
-  cancel.addEventListener('abort', onCancel, { once: true });
-  const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const watchdog = new Promise<ShadowOutcome>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort(new Error('watchdog'));
-      resolve({ ok: false, code: 'timeout', message: `no complete answer within ${timeoutMs} ms (watchdog)`, durationMs: performance.now() - started });
-    }, timeoutMs);
-  });
-  try {
-    const outcome = await Promise.race([call(controller.signal), watchdog]);
-    if (!outcome.ok && outcome.code === 'cancelled' && !cancel.aborted) {
-      return { ok: false, code: 'timeout', message: `no complete answer within ${timeoutMs} ms (watchdog)`, durationMs: outcome.durationMs };
-    }
-    return outcome;
-  } finally {
-    clearTimeout(timer);
-    cancel.removeEventListener('abort', onCancel);
   }
 }
 

@@ -58,8 +58,12 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
     case 'comparison':
       if (!isId(record.requestId) || typeof record.target !== 'string') return 'unrecognised';
       break;
+    case 'judgement':
+      if (!isId(record.requestId) || typeof record.target !== 'string') return 'unrecognised';
+      break;
     case 'summary':
     case 'breaker':
+    case 'judgement_summary':
       break;
     default:
       return 'unrecognised';

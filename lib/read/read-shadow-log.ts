@@ -167,7 +167,7 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
       const merge = await TimeMerge.start(cursors);
       for (let keyed = merge.peek(); keyed !== undefined; keyed = merge.peek()) {
         const { record, key } = keyed;
-        if (record.type === 'summary' || record.type === 'breaker') {
+        if (record.type === 'summary' || record.type === 'breaker' || record.type === 'judgement' || record.type === 'judgement_summary') {
           if (keyed.owned) onRecord?.(record);
         } else {
           if (keyed.owned) joiner.add(record, key, out);

@@ -7,7 +7,7 @@
  * the middleware's own layout, `{"type":…,"requestId":…,"timestamp":…,"target":…`, in place; otherwise by searching
  * for the keys). The thread that owns the line decodes and parses it whole and checks the header was right; if it was
  * not (a line that nests these keys before the top-level ones, say), the read is marked `diverged` and must be redone
- * by one reader. Lines that are not records, and `summary` and `breaker` records, belong to the first thread.
+ * by one reader. Lines that are not records, and `summary`, `breaker`, `judgement` and `judgement_summary` records, belong to the first thread.
  */
 import { hashBytes, hashUtf8 } from './hash.js';
 import type { Joiner } from './join.js';
@@ -23,7 +23,7 @@ export interface ReadShare {
 }
 
 type RecordType = ShadowLogRecord['type'];
-const TYPES: readonly RecordType[] = ['production', 'shadow', 'comparison', 'skipped', 'summary', 'breaker'];
+const TYPES: readonly RecordType[] = ['production', 'shadow', 'comparison', 'skipped', 'summary', 'breaker', 'judgement_summary', 'judgement'];
 const TYPE_BYTES = TYPES.map((t) => Buffer.from(t, 'latin1'));
 const REQUEST_TYPES = new Set<string>(['production', 'skipped', 'shadow', 'comparison']);
 const key = (text: string): Buffer => Buffer.from(text, 'latin1');

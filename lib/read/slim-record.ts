@@ -21,19 +21,19 @@ export function slimRecord(record: ShadowLogRecord, bodies: boolean): ShadowLogR
       slim = { type: r.type, requestId: r.requestId, timestamp: r.timestamp, route: r.route, path: r.path, status: r.status, durationMs: r.durationMs, targets: r.targets, response: response(r.response, bodies) };
       break;
     case 'shadow':
-      slim = { type: r.type, requestId: r.requestId, timestamp: r.timestamp, target: r.target, role: r.role, status: r.status, durationMs: r.durationMs, error: r.error, response: response(r.response, bodies) };
+      slim = { type: r.type, requestId: r.requestId, timestamp: r.timestamp, target: r.target, role: r.role, status: r.status, durationMs: r.durationMs, error: r.error, requestFault: r.requestFault, engineDelayMs: r.engineDelayMs, response: response(r.response, bodies) };
       break;
     case 'comparison':
       slim = {
         type: r.type, requestId: r.requestId, timestamp: r.timestamp, target: r.target, role: r.role, match: r.match, matchWithoutNoise: r.matchWithoutNoise,
-        statusMatch: r.statusMatch, error: r.error, differences: r.differences, differencesTruncated: r.differencesTruncated, noise: r.noise,
+        statusMatch: r.statusMatch, error: r.error, differences: r.differences, differencesTruncated: r.differencesTruncated, noise: r.noise, similarity: r.similarity,
       };
       break;
     case 'skipped':
       slim = { type: r.type, requestId: r.requestId, timestamp: r.timestamp, reason: r.reason, route: r.route, path: r.path };
       break;
     default:
-      // summary and breaker records are few and read whole.
+      // summary, breaker and judgement records are few (or sampled) and read whole.
       return record;
   }
   return slim as unknown as ShadowLogRecord;

@@ -4,6 +4,8 @@
 import type {
   BreakerRecord,
   ComparisonRecord,
+  JudgementRecord,
+  JudgementSummaryRecord,
   ProductionRecord,
   ShadowRecord,
   SkippedRecord,
@@ -55,8 +57,11 @@ export interface ShadowLogEntry {
   orphan: OrphanKind | null;
 }
 
-/** Records that belong to no single request. */
-export type AggregateRecord = SummaryRecord | BreakerRecord;
+/**
+ * Records that belong to no single request, or (`judgement`) arrive after their request's entry has been yielded: the
+ * hooks answer seconds later, so they are passed on as they are, carrying their own `requestId`, `target` and `route`.
+ */
+export type AggregateRecord = SummaryRecord | BreakerRecord | JudgementRecord | JudgementSummaryRecord;
 
 /** Reading progress, for a progress bar. */
 export interface ReadProgress {
@@ -88,7 +93,7 @@ export interface ReadShadowLogOptions {
   expectComparisons?: boolean;
   /** Names of the shadow targets every request is mirrored to. Default: learned from the logs as they are read. */
   targets?: string[];
-  /** Called with each `summary` and `breaker` record, in log-time order, while iterating. */
+  /** Called with each `summary`, `breaker`, `judgement` and `judgement_summary` record, in log-time order, while iterating. */
   onRecord?: (record: AggregateRecord) => void;
   /** Called now and then while reading (every `progressEvery` lines) and once at the end. */
   onProgress?: (progress: ReadProgress) => void;

@@ -1,5 +1,4 @@
 export { replayShadowLog, emptyReplayStats } from './replay-shadow-log.js';
-export { DEFAULT_REPLAY_METHODS } from './replay-options.js';
 export { ShadowReplayError, type ShadowReplayErrorCode } from './errors.js';
 export type {
   FilteredReason,

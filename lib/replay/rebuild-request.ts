@@ -17,8 +17,8 @@ export interface RebuildRules {
   target: ParsedTarget;
   /** Header names never sent: hop-by-hop, trace context, credentials. */
   dropped: NameMatcher;
-  /** Upper-case methods allowed. */
-  methods: ReadonlySet<string>;
+  /** Upper-case methods allowed; `null`: any. */
+  methods: ReadonlySet<string> | null;
   /** Added last, so they win over logged ones (lower-case names). */
   extraHeaders: HeaderMap;
 }
@@ -38,7 +38,7 @@ const refuse = (reason: NotReplayableReason): Rebuilt => ({ ok: false, reason })
 
 export function rebuildRequest(record: ProductionRecord, rules: RebuildRules): Rebuilt {
   const method = record.method.toUpperCase();
-  if (!rules.methods.has(method)) return refuse('method_not_allowed');
+  if (rules.methods !== null && !rules.methods.has(method)) return refuse('method_not_allowed');
   const body = loggedRequestBody(record);
   if (!body.ok) return refuse(body.reason);
   const path = unmaskedPath(record.path);

@@ -6,8 +6,8 @@
  * The copy names no `targets`, so a reader given several replay logs waits for every candidate it has seen.
  */
 import type { ShadowOutcome } from '../engine/dispatch.js';
-import { round, shadowAnswerOf, type AnswerLimits } from '../engine/answers.js';
-import { redactDifference } from '../engine/redact-body.js';
+import { round, type AnswerLimits } from '../engine/answers.js';
+import { compareWithProduction, shadowOutcomeFields } from '../engine/records.js';
 import { redactJson } from '../json-path.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord } from '../types.js';
@@ -35,12 +35,9 @@ export function shadowRecordOf(
   outcome: ShadowOutcome,
   ctx: RecordContext,
 ): { record: Replayed<ShadowRecord>; answer: ComparedAnswer | undefined; truncated: boolean } {
-  const { config } = ctx;
-  const base = { type: 'shadow' as const, requestId, timestamp: ctx.marker.originalTimestamp, target: ctx.name, durationMs: round(outcome.durationMs), replay: ctx.marker };
-  if (!outcome.ok) return { record: { ...base, error: { code: outcome.code, message: outcome.message } }, answer: undefined, truncated: false };
-  const { response, answer } = shadowAnswerOf(outcome, config, ctx.limits);
-  const record: Replayed<ShadowRecord> = { ...base, status: outcome.status, response };
-  return { record, answer, truncated: outcome.truncated };
+  const { fields, answer } = shadowOutcomeFields(outcome, ctx.config, ctx.limits);
+  const record: Replayed<ShadowRecord> = { type: 'shadow', requestId, timestamp: ctx.marker.originalTimestamp, target: ctx.name, ...fields, replay: ctx.marker };
+  return { record, answer, truncated: outcome.ok && outcome.truncated };
 }
 
 /**
@@ -65,18 +62,6 @@ export function comparisonRecordOf(
   };
   if (!statusMatch) return { ...base, match: false, differences: [] };
   const candidate = shadow.answer.isJson ? { ...shadow.answer, json: redactJson(shadow.answer.json, config.secrets.bodies.paths) } : shadow.answer;
-  try {
-    const result = config.comparator!(production.answer, candidate);
-    const listed = result.differences ?? [];
-    const total = (result as { differenceCount?: number }).differenceCount ?? listed.length;
-    return {
-      ...base,
-      match: Boolean(result.match),
-      differences: listed.map((d) => redactDifference(d, config.secrets.bodies, config.secrets.logBodies.response)),
-      ...(total > listed.length ? { differencesTruncated: true as const } : {}),
-      ...(typeof result.score === 'number' ? { score: result.score } : {}),
-    };
-  } catch (error) {
-    return { ...base, match: false, differences: [], error: `compare threw: ${error instanceof Error ? error.message : String(error)}` };
-  }
+  const { complete: _complete, ...verdict } = compareWithProduction(production.answer, candidate, config);
+  return { ...base, ...verdict };
 }

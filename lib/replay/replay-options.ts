@@ -11,8 +11,6 @@ import { resolveOptions, type ResolvedOptions } from '../options.js';
 import type { HeaderMap } from '../types.js';
 import type { ReplayOptions, ReplayTransformRequest } from './types.js';
 
-/** Safe methods: replaying them repeats no side effect. */
-export const DEFAULT_REPLAY_METHODS: readonly string[] = Object.freeze(['GET', 'HEAD', 'OPTIONS']);
 
 const KNOWN_KEYS = [
   'target', 'name', 'out', 'concurrency', 'maxBytesInFlight', 'rate', 'speed', 'route', 'since', 'until', 'sample', 'limit', 'timeoutMs',
@@ -34,7 +32,8 @@ export interface ReplaySettings {
   sample: number;
   limit: number | undefined;
   headers: HeaderMap;
-  methods: ReadonlySet<string>;
+  /** Methods replayed; `null`: every method the log holds, which the middleware mirrored live already. */
+  methods: ReadonlySet<string> | null;
   dropped: NameMatcher;
   transformRequest: ReplayTransformRequest | string | undefined;
   assemble: ((events: string[]) => string) | string | undefined;
@@ -95,7 +94,7 @@ export function resolveReplayOptions(input: ReplayOptions): ReplaySettings {
     sample: ratio('sample', input.sample),
     limit: input.limit === undefined ? undefined : positiveInteger('limit', input.limit, 1),
     headers: headerMap(input.headers),
-    methods: new Set(methodList(input.methods)),
+    methods: methodSet(input.methods),
     dropped: droppedHeaderSet(engine.secrets.withheldHeaders, engine.stripHeaders),
     transformRequest,
     assemble,
@@ -151,10 +150,10 @@ function headerMap(value: unknown): HeaderMap {
   return headers;
 }
 
-function methodList(value: unknown): string[] {
-  if (value === undefined) return [...DEFAULT_REPLAY_METHODS];
+function methodSet(value: unknown): ReadonlySet<string> | null {
+  if (value === undefined) return null;
   if (!Array.isArray(value) || value.length === 0 || !value.every((m) => typeof m === 'string' && /^[A-Za-z]+$/.test(m))) {
     throw new ShadowOptionsError('methods', `must be a non-empty list of method names like ['GET', 'POST'], got ${showValue(value)}`);
   }
-  return value.map((m: string) => m.toUpperCase());
+  return new Set(value.map((m: string) => m.toUpperCase()));
 }

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ShadowOptionsError, showValue } from '../errors.js';
+import { ShadowOptionsError, showValue, errorMessage } from '../errors.js';
 import { concatenatePayloads } from '../engine/stream-events.js';
 import { createShadowClient, type ShadowOutcome } from '../engine/dispatch.js';
 import { openFileSink, type RecordSink } from '../engine/sink.js';
@@ -60,6 +60,7 @@ export function emptyReplayStats(): ReplayStats {
     filtered: { route: 0, time: 0, sample: 0, already_replayed: 0, duplicate: 0 },
     limitReached: false,
     notReplayable: {},
+    methodsLeftOut: {},
     replayed: 0,
     approximate: 0,
     credentialsDropped: 0,
@@ -96,6 +97,9 @@ class Replayer {
   /** requestIds taken in this run. */
   readonly #seen = new Set<string>();
   #breakerReason: string | undefined;
+  /** Failures in a row, as the breaker counts them, and whether the candidate has answered once without one. */
+  #consecutiveFailures = 0;
+  #answered = false;
   /** Original timestamp of the request sent last. */
   #lastTimestamp: string | undefined;
   #sink: RecordSink | undefined;
@@ -199,7 +203,13 @@ class Replayer {
     if (this.#seen.has(record.requestId)) return void stats.filtered.duplicate++;
     this.#seen.add(record.requestId);
     const rebuilt = rebuildRequest(record, { target: endpointOf(settings), dropped: settings.dropped, methods: settings.methods, extraHeaders: settings.headers });
-    if (!rebuilt.ok) return this.#refuse(record.requestId, rebuilt.reason);
+    if (!rebuilt.ok) {
+      if (rebuilt.reason === 'method_not_allowed') {
+        const method = record.method.toUpperCase();
+        stats.methodsLeftOut[method] = (stats.methodsLeftOut[method] ?? 0) + 1;
+      }
+      return this.#refuse(record.requestId, rebuilt.reason);
+    }
     const production = loggedProductionAnswer(record);
     if (!production.ok) return this.#refuse(record.requestId, production.reason);
     if (settings.limit !== undefined && this.#launched >= settings.limit) {
@@ -221,15 +231,27 @@ class Replayer {
     if (this.#sink !== undefined && this.#sink.stats().pendingBytes > MAX_PENDING_LOG_BYTES) await this.#sink.flush();
     const arrived = Date.parse(job.record.timestamp) - (job.record.durationMs || 0);
     await pause(this.#pacer.delayFor(arrived, Date.now()), this.#stop);
-    const { concurrency, maxBytesInFlight } = this.#settings;
+    const { maxBytesInFlight } = this.#settings;
     const waitStarted = Date.now();
     let waited = false;
-    while (!this.#stopping() && (this.#inFlight.size >= concurrency || (this.#inFlight.size > 0 && this.#bytesInFlight + job.bytes > maxBytesInFlight))) {
+    while (!this.#stopping() && (this.#inFlight.size >= this.#slots() || (this.#inFlight.size > 0 && this.#bytesInFlight + job.bytes > maxBytesInFlight))) {
       waited = true;
       await new Promise<void>((resolve) => (this.#slotFreed = resolve));
     }
     if (waited) this.#pacer.rebase(Date.now(), Date.now() - waitStarted);
     return !this.#stopping();
+  }
+
+  /**
+   * Requests allowed in flight. Full concurrency once the candidate answers well; before its first answer and after a
+   * failure, only as many as failures are still allowed before the breaker opens, so a candidate that is down gets
+   * `failureThreshold` requests, not `concurrency` plus those sent while the first failures were on their way.
+   */
+  #slots(): number {
+    const { concurrency, engine } = this.#settings;
+    if (this.#answered && this.#consecutiveFailures === 0) return concurrency;
+    const threshold = engine.targets[0]!.breaker.failureThreshold;
+    return Math.max(1, Math.min(concurrency, threshold - this.#consecutiveFailures));
   }
 
   #launch(job: Job, runtime: TargetRuntime): void {
@@ -270,9 +292,15 @@ class Replayer {
     stats.replayed++;
     if (approximate) stats.approximate++;
     if (credentialsDropped) stats.credentialsDropped++;
-    const failure = outcome.ok ? (this.#settings.engine.targets[0]!.breaker.isFailure({ status: outcome.status }) ? `status_${Math.floor(outcome.status / 100)}xx` : undefined) : outcome.code;
+    const breaker = this.#settings.engine.targets[0]!.breaker;
+    const failure = outcome.ok ? (breaker.isFailure({ status: outcome.status }) ? `status_${Math.floor(outcome.status / 100)}xx` : undefined) : outcome.code;
     if (failure === undefined) stats.succeeded++;
     else stats.failed[failure] = (stats.failed[failure] ?? 0) + 1;
+    const failed = breakerVerdict(outcome, breaker.isFailure);
+    if (failed !== null) {
+      this.#consecutiveFailures = failed ? this.#consecutiveFailures + 1 : 0;
+      if (!failed) this.#answered = true;
+    }
     let match: boolean | undefined;
     if (shadow.answer !== undefined && !shadow.truncated) {
       const comparison = comparisonRecordOf({ record: job.record, answer: job.production }, { answer: shadow.answer, durationMs: outcome.durationMs }, ctx);
@@ -308,7 +336,7 @@ class Replayer {
     const out = this.#settings.out;
     if (this.#settings.dryRun || out === undefined) return;
     this.#sink ??= openFileSink(resolve(this.#settings.cwd, out));
-    this.#sink.write(safeRecord(record));
+    this.#sink.write(safeRecord(record, this.#settings.engine.maxLoggedBodyBytes));
   }
 
   #emit(outcome: ReplayOutcome): void {
@@ -318,6 +346,12 @@ class Replayer {
       // A throwing callback must not stop the replay.
     }
   }
+}
+
+/** Whether the breaker counts an outcome as a failure (as the engine reports it), or `null` when it does not count it. */
+function breakerVerdict(outcome: ShadowOutcome, isFailure: (outcome: { status?: number; errorCode?: string }) => boolean): boolean | null {
+  if (!outcome.ok) return outcome.code === 'bad_url' || outcome.requestFault === true ? null : isFailure({ errorCode: outcome.code });
+  return outcome.truncated === true || isFailure({ status: outcome.status });
 }
 
 function endpointOf(settings: ReplaySettings) {
@@ -344,7 +378,7 @@ async function loadHook<T>(hook: T | string, option: string, cwd: string): Promi
   try {
     loaded = (await import(pathToFileURL(resolve(cwd, hook)).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `cannot load the ${option} module ${hook}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `cannot load the ${option} module ${hook}: ${errorMessage(error)}`, { cause: error });
   }
   const fn = typeof loaded.default === 'function' ? loaded.default : loaded[option];
   if (typeof fn !== 'function') throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `${hook} must export a function (default export, or one named ${option})`);

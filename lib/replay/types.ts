@@ -47,8 +47,8 @@ export interface ReplayOptions {
   /** Headers added to every request (the candidate's own credentials, never taken from the log). */
   headers?: HeaderMap;
   /**
-   * Methods replayed (upper case). Default `['GET', 'HEAD', 'OPTIONS']`: a replay must not repeat side effects unless
-   * you say so (`['GET', 'POST']` for a `/predict` endpoint).
+   * Only these methods are replayed (upper case), e.g. `['POST']`. Default: every method in the log, which is what the
+   * middleware mirrored live (its own `methods` option decided what is safe to run twice).
    */
   methods?: string[];
   /** The middleware's hook: a function, or the path of a module whose default export (or `transformRequest` export) is one. */
@@ -62,7 +62,11 @@ export interface ReplayOptions {
   assemble?: ((events: string[]) => string) | string;
   /** Options of the default comparator, as in the middleware (`ignorePaths`, `numericTolerance`, `maxDifferences`). Default `{}`. */
   compare?: CompareOptions;
-  /** The candidate's breaker: once it opens, the replay stops (resumable). Default `{ failureThreshold: 5 }`. */
+  /**
+   * The candidate's breaker: once it opens, the replay stops (resumable). Default `{ failureThreshold: 5 }`. Until the
+   * candidate has answered, and after each failure, fewer requests are in flight than failures are still allowed, so a
+   * candidate that is down gets at most `failureThreshold` requests.
+   */
   breaker?: Pick<BreakerOptions, 'failureThreshold'>;
   /** At most this much of an answer is read. Default 1 MiB. */
   maxShadowResponseBytes?: number;
@@ -84,7 +88,7 @@ export interface ReplayOptions {
 
 /**
  * Why a logged request was not replayed. None of them is guessed at: the bytes production received are not in the log.
- * - `method_not_allowed`: its method is not in `methods`.
+ * - `method_not_allowed`: its method is not in `methods` (counted by method in `ReplayStats.methodsLeftOut`).
  * - `body_not_logged`: only the body's size and hash were logged (`logBodies`).
  * - `body_truncated`: the body was cut at `maxLoggedBodyBytes`.
  * - `body_multipart`: multipart bodies are logged as a description of their parts, not their bytes.
@@ -121,6 +125,8 @@ export interface ReplayStats {
   limitReached: boolean;
   /** Could not be replayed faithfully, by reason. */
   notReplayable: Partial<Record<NotReplayableReason, number>>;
+  /** Requests left out because their method is not in `methods`, by method: what `--methods` would have to name. */
+  methodsLeftOut: Record<string, number>;
   /** Sent to the candidate (or, with `dryRun`, that would have been). */
   replayed: number;
   /** Of those, replayed from a body re-serialised from `req.body` (`bodySource: "parsed"`): flagged `approximate`. */

@@ -1,9 +1,10 @@
 /**
- * Puts the verdict together: the `failUnderMatch` gate (noise-free where measured), the judged criteria, the headline
- * and summary sentences, and what to do when noise could not be measured.
+ * Puts the verdict together: the `failUnderMatch` gate (noise-free where measured), the judged criteria, whether a
+ * gate had enough evidence to judge (it fails closed), the headline and summary sentences, and what to do when noise
+ * could not be measured.
  */
 import type { Criteria } from './criteria.js';
-import { formatPercent, plural } from './format.js';
+import { formatPercent, formatTime, plural } from './format.js';
 import type { MatchGate, Rate, Report, TargetFigures, Verdict, VerdictStatus } from './types.js';
 import type { JudgedCriteria } from './verdict.js';
 
@@ -105,19 +106,70 @@ function noiseNoteOf(report: Report, suggestions: string[]): string | null {
   return `Noise could not be measured: no secondary (production replica) answered, so differences production has with itself count as mismatches. Configure \`secondary\` to measure them.${paths}`;
 }
 
-export function assembleVerdict(report: Report, failUnderMatch: number | undefined, judged: JudgedCriteria, criteria: Criteria, suggestions: string[]): Verdict {
+/** The filters in force, for a sentence: `route /p, since 2030-01-01 00:00:00Z`. */
+function filtersOf(report: Report): string {
+  const { route, since, until } = report.filters;
+  return [route === null ? null : `route ${route}`, since === null ? null : `since ${formatTime(since)}`, until === null ? null : `until ${formatTime(until)}`]
+    .filter((part) => part !== null)
+    .join(', ');
+}
+
+/** Why a gate cannot judge, and the candidates it could not judge; `null` when every candidate had the evidence. */
+export function missingEvidence(report: Report, judged: JudgedCriteria, criteria: Criteria, matchGate: boolean): { why: string; failing: string[] } | null {
+  const { totals, reading } = report;
+  if (totals.production === 0) {
+    const filters = filtersOf(report);
+    const read = reading === null ? '' : `; ${plural(reading.files.length, 'file')} and ${plural(reading.records, 'record')} read`;
+    return { why: `no request in the logs${filters === '' ? '' : ` matched the filters (${filters})`}${read}`, failing: [] };
+  }
+  const candidates = report.match.byTarget.map((t) => t.target);
+  if (candidates.length === 0) return { why: `${plural(totals.production, 'request')} but no candidate's answer (no shadow records)`, failing: [] };
+  // Agreement is what a model is promoted on: when there are comparisons (or a match gate), each candidate needs enough.
+  const needAgreement = matchGate || report.match.overall.total > 0;
+  const noun = report.filters.labelPath === null ? 'comparison' : 'label pair';
+  const short: string[] = [];
+  const failing: string[] = [];
+  for (const target of candidates) {
+    const own = judged.criteria.filter((c) => c.target === target);
+    const agreement = own.find((c) => c.criterion === 'agreement' && c.route === null);
+    if (needAgreement && (agreement === undefined || agreement.status === 'too_few')) {
+      short.push(`${target} has ${plural(agreement?.samples ?? 0, noun)} to judge agreement on, fewer than minSamples (${criteria.minSamples})`);
+      failing.push(target);
+    } else if (!needAgreement && own.every((c) => c.status === 'too_few')) {
+      short.push(`${target}: every criterion had too few samples (fewer than ${criteria.minSamples} a side)`);
+      failing.push(target);
+    }
+  }
+  return short.length === 0 ? null : { why: short.join('; '), failing };
+}
+
+/** Whether the report is a gate, and the match gate's threshold if one was set. */
+export interface GateSetting {
+  failUnderMatch: number | undefined;
+  gated: boolean;
+}
+
+export function assembleVerdict(report: Report, setting: GateSetting, judged: JudgedCriteria, criteria: Criteria, suggestions: string[]): Verdict {
+  const { failUnderMatch, gated } = setting;
   const gate = failUnderMatch === undefined ? null : matchGate(report, failUnderMatch);
+  const evidence = gated ? missingEvidence(report, judged, criteria, gate !== null) : null;
   let status: VerdictStatus = judged.status;
   if (gate !== null && RANK[gate.status] > RANK[status]) status = gate.status;
-  const failing = new Set(gate?.failing ?? []);
+  if (evidence !== null) status = 'fail';
+  const failing = new Set([...(gate?.failing ?? []), ...(evidence?.failing ?? [])]);
   for (const r of judged.criteria) if (r.status === 'fail') failing.add(r.target);
   const noiseNote = noiseNoteOf(report, suggestions);
+  let headline = gate?.headline ?? matchHeadline(report);
+  if (evidence !== null) headline = `Too little evidence to judge, and a gate fails closed: ${evidence.why}.`;
+  else if (gate?.status === 'pass' && status === 'fail') headline += ' The verdict fails on the criteria below.';
   return {
     status,
     score: judged.score,
     failUnderMatch: failUnderMatch ?? null,
+    gated,
+    tooLittleEvidence: evidence?.why ?? null,
     failing: [...failing].sort(),
-    headline: gate?.headline ?? matchHeadline(report),
+    headline,
     summary: summaryOf(judged, criteria),
     gate,
     criteria: judged.criteria,

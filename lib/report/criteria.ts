@@ -15,6 +15,12 @@ export interface Criteria {
   maxLatencyIncreaseRatio: number;
   /** Largest acceptable rise of the error rate (no answer or 5xx) over production's 5xx rate, in absolute terms (0.01 = 1 point). Default 0.01. */
   maxErrorIncrease: number;
+  /**
+   * Practical margin of the similarity criterion, on the probability that a candidate's similarity score beats the
+   * replica's (0.5 when alike): below 0.5 minus this, the candidate is further from production than production is from
+   * itself. Default 0.05.
+   */
+  similarityMargin: number;
   /** Population stability index of the score (with a score path) at or above which the distribution has drifted. Default 0.25. */
   maxPsi: number;
   /** Samples each side needs before a criterion is judged; below it the criterion says "too few samples". Default 30. */
@@ -33,6 +39,7 @@ export const DEFAULT_CRITERIA: Readonly<Criteria> = Object.freeze({
   maxLatencyIncreaseMs: 25,
   maxLatencyIncreaseRatio: 0.5,
   maxErrorIncrease: 0.01,
+  similarityMargin: 0.05,
   maxPsi: 0.25,
   minSamples: 30,
   alpha: 0.05,
@@ -48,6 +55,7 @@ const RANGES: Record<keyof Criteria, Range> = {
   maxLatencyIncreaseMs: { min: 0, max: 86_400_000, hint: 'a number of milliseconds ≥ 0, like 25' },
   maxLatencyIncreaseRatio: { min: 0, max: 1_000, hint: 'a ratio ≥ 0, like 0.5 for +50%' },
   maxErrorIncrease: { min: 0, max: 1, hint: 'a ratio between 0 and 1, like 0.01 for one point' },
+  similarityMargin: { min: 0, max: 0.5, hint: 'a probability between 0 and 0.5, like 0.05' },
   maxPsi: { min: 0, max: 100, minExclusive: true, hint: 'a number > 0, like 0.25' },
   minSamples: { min: 2, max: 1e9, integer: true, hint: 'a whole number ≥ 2, like 30' },
   alpha: { min: 0, max: 0.5, minExclusive: true, hint: 'a probability in (0, 0.5], like 0.05' },
@@ -94,4 +102,39 @@ export function resolveCriteria(partial: unknown, source = 'criteria'): Criteria
     throw new TypeError(`${source}: \`marginalScore\` (${criteria.marginalScore}) must not be above \`passScore\` (${criteria.passScore}).`);
   }
   return criteria;
+}
+
+/** What makes a report a gate: the options that say so, set a match gate or set thresholds. */
+export interface GateOptions {
+  gate?: boolean | undefined;
+  failUnderMatch?: number | undefined;
+  criteria?: Partial<Criteria> | undefined;
+}
+
+/**
+ * Whether the report is used as a gate, so fails closed when there is too little evidence to judge: `gate` when given,
+ * else whenever a match gate or any threshold is set (a threshold is only set to be held to).
+ */
+export function isGate(options: GateOptions): boolean {
+  if (options.gate !== undefined && typeof options.gate !== 'boolean') {
+    throw new TypeError(`\`gate\` must be true or false; got ${JSON.stringify(options.gate)}.`);
+  }
+  return options.gate ?? (options.failUnderMatch !== undefined || (options.criteria !== undefined && Object.keys(options.criteria).length > 0));
+}
+
+/**
+ * The thresholds once the match gate is in: one number governs agreement, so `failUnderMatch` is `minMatch` too.
+ * Throws a `TypeError` when both are given and differ, rather than judging agreement against two thresholds.
+ */
+export function criteriaWithGate(criteria: Partial<Criteria> | undefined, failUnderMatch: number | undefined): Partial<Criteria> | undefined {
+  // A criteria value that is not an object is left for `resolveCriteria` to reject.
+  if (failUnderMatch === undefined || (criteria !== undefined && (typeof criteria !== 'object' || criteria === null || Array.isArray(criteria)))) return criteria;
+  const minMatch = criteria?.minMatch;
+  if (minMatch !== undefined && minMatch !== failUnderMatch) {
+    throw new TypeError(
+      `\`failUnderMatch\` (${failUnderMatch}) and \`criteria.minMatch\` (${String(minMatch)}) are both agreement thresholds; give one of them ` +
+        `(failUnderMatch sets minMatch too).`,
+    );
+  }
+  return { ...criteria, minMatch: failUnderMatch };
 }

@@ -15,11 +15,12 @@ import type { Report } from './types.js';
  * ```
  */
 export const ExitCode = {
-  /** The report was written; the verdict passed, was marginal, or could not be judged. */
+  /** The report was written; the verdict passed or was marginal, or it could not be judged and the report is not a gate. */
   ok: 0,
   /**
-   * The verdict failed: a criterion failed, the score is below `marginalScore`, or `--fail-under-match` was set and a
-   * candidate's match rate is below it (every candidate must pass) or nothing was compared.
+   * The verdict failed: a criterion failed, the score is below `marginalScore`, `--fail-under-match` was set and a
+   * candidate's match rate is below it (every candidate must pass), or the report is a gate and there was too little
+   * evidence to judge (`verdict.tooLittleEvidence` says why).
    */
   belowThreshold: 1,
   /** Bad arguments: unknown option, bad value, a bad criteria file, `--out` naming an input, no files given. */

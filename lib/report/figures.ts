@@ -121,6 +121,8 @@ function totalsOf(c: Concerns): Report['totals'] {
     notMirroredByReason: totals.notMirrored.sorted(),
     shadowErrors: c.errors.byCode.total,
     shadowErrorsByCode: c.errors.byCode.sorted(),
+    requestFaults: totals.requestFaults.total,
+    requestFaultsByReason: totals.requestFaults.sorted(),
     timeouts: errors.timeouts,
     shadow5xx: errors.serverErrors,
     orphans: { ...totals.orphans },
@@ -147,7 +149,7 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
   const report: Report = {
     version: 1,
     verdict: {
-      status: 'none', score: null, failUnderMatch: null, failing: [], headline: '', summary: '', gate: null, criteria: [],
+      status: 'none', score: null, failUnderMatch: null, gated: false, tooLittleEvidence: null, failing: [], headline: '', summary: '', gate: null, criteria: [],
       thresholds: o.criteria, noiseFree: false, noiseNote: null, suggestedIgnorePaths: [],
     },
     filters: {
@@ -181,6 +183,7 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
       truncatedLists: c.differences.truncatedLists,
       numeric: c.differences.numeric(o.topPaths),
     },
+    similarity: c.similarity.accumulator.result(byRoute.map((r) => r.route)),
     noise: c.noise.figures(o.topPaths),
     labels: c.labels?.figures() ?? null,
     timeline: c.timeline.figures(),
@@ -190,6 +193,8 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
   const suggestions = c.differences.volatilePaths();
   const input = verdictInput(c, targets, byRoute.map((r) => r.route));
   input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
-  report.verdict = assembleVerdict(report, options.failUnderMatch, judge(input, o.criteria), o.criteria, suggestions);
+  input.similarity = c.similarity.accumulator.verdictInputs(targets, byRoute.map((r) => r.route));
+  const setting = { failUnderMatch: options.failUnderMatch, gated: o.gated };
+  report.verdict = assembleVerdict(report, setting, judge(input, o.criteria), o.criteria, suggestions);
   return report;
 }

@@ -54,3 +54,9 @@ export function describeCounts(counts: Record<string, number>): string {
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${formatCount(n)} ${n === 1 ? word : many}`;
 }
+
+/** The totals row of request faults, only when there were some (they are not the model's: part of no other figure). */
+export function requestFaultRows(totals: { requestFaults: number; requestFaultsByReason: Record<string, number> }): string[][] {
+  if (totals.requestFaults === 0) return [];
+  return [['request faults', formatCount(totals.requestFaults), `${describeCounts(totals.requestFaultsByReason)}; the request's shape, not the model: left out of every figure`]];
+}

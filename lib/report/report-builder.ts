@@ -14,11 +14,12 @@ import { LabelsConcern } from './concerns/labels.js';
 import { LatencyConcern } from './concerns/latency.js';
 import { NoiseConcern } from './concerns/noise.js';
 import { ScoresConcern } from './concerns/scores.js';
-import { StatusConcern } from './concerns/status.js';
+import { shadowColumn, StatusConcern } from './concerns/status.js';
 import { StreamingConcern } from './concerns/streaming.js';
 import { TimelineConcern } from './concerns/timeline.js';
+import { SimilarityConcern } from './concerns/similarity.js';
 import { TotalsConcern } from './concerns/totals.js';
-import { resolveCriteria, type Criteria } from './criteria.js';
+import { criteriaWithGate, isGate, resolveCriteria, type Criteria } from './criteria.js';
 import { reportOf } from './figures.js';
 import { KeyCap, type KeyMapper } from './keys.js';
 import { compileLabelPath } from './label-path.js';
@@ -37,6 +38,8 @@ export interface ResolvedReportOptions {
   since: number | null;
   until: number | null;
   criteria: Criteria;
+  /** The report is a gate, so it fails closed (`ReportOptions.gate`). */
+  gated: boolean;
   topPaths: number;
   examplesPerPath: number;
   maxDistinctPaths: number;
@@ -60,6 +63,7 @@ export function createConcerns(o: ResolvedReportOptions) {
     streaming: new StreamingConcern(),
     timeline: new TimelineConcern(),
     breakers: new BreakersConcern(),
+    similarity: new SimilarityConcern({ route }),
   };
 }
 
@@ -98,16 +102,17 @@ export function resolveReportOptions(options: ReportOptions): ResolvedReportOpti
   }
   if (options.labelPath !== undefined) compileLabelPath(options.labelPath);
   if (options.scorePath !== undefined) compileLabelPath(options.scorePath);
-  const criteria = resolveCriteria(options.criteria);
   const gate = options.failUnderMatch;
   if (gate !== undefined && (typeof gate !== 'number' || !(gate >= 0 && gate <= 1))) {
     throw new TypeError(`\`failUnderMatch\` must be a ratio between 0 and 1, like 0.99; got ${JSON.stringify(gate)}.`);
   }
+  const criteria = resolveCriteria(criteriaWithGate(options.criteria, gate));
   return {
     options: { ...options },
     since,
     until,
     criteria,
+    gated: isGate(options),
     topPaths: positiveInteger('topPaths', options.topPaths, 20),
     examplesPerPath: positiveInteger('examplesPerPath', options.examplesPerPath, 3),
     maxDistinctPaths: positiveInteger('maxDistinctPaths', options.maxDistinctPaths, 10_000),
@@ -180,10 +185,11 @@ export class ReportBuilder {
     return key;
   }
 
-  /** Adds a `summary` or `breaker` record. */
+  /** Adds a `summary`, `breaker`, `judgement` or `judgement_summary` record. */
   addRecord(record: AggregateRecord): void {
     const time = parseTimestamp(String(record.timestamp));
     if (!this.#inPeriod(time)) return;
+    if (record.type === 'judgement' || record.type === 'judgement_summary') return this.#concerns.similarity.addJudgement(record);
     for (const concern of this.#all) concern.addRecord?.(record, time);
   }
 
@@ -199,9 +205,30 @@ export class ReportBuilder {
     context.time = time;
     context.route = this.#route(routeName);
     context.hash = hashString(String(entry.requestId));
-    this.#candidates(entry.shadows, context.shadowTargets);
-    this.#candidates(entry.comparisons, context.comparisonTargets);
+    context.entry = this.#withoutRequestFaults(entry);
+    this.#candidates(context.entry.shadows, context.shadowTargets);
+    this.#candidates(context.entry.comparisons, context.comparisonTargets);
     for (const concern of this.#all) concern.add(context);
+  }
+
+  /**
+   * The entry without the candidate calls that failed by the request's shape (`requestFault`) and their comparisons:
+   * not the model's doing, so they are kept out of every criterion, rate and latency, and counted on their own.
+   */
+  #withoutRequestFaults(entry: ShadowLogEntry): ShadowLogEntry {
+    let faulted: Set<string> | undefined;
+    for (const shadow of entry.shadows) {
+      if (shadow.requestFault !== true || shadow.role === 'secondary') continue;
+      this.#concerns.totals.requestFaults.add(shadowColumn(shadow));
+      (faulted ??= new Set()).add(String(shadow.target));
+    }
+    if (faulted === undefined) return entry;
+    const kept = (record: { target: string; role?: string }): boolean => record.role === 'secondary' || !faulted.has(String(record.target));
+    return {
+      ...entry,
+      shadows: entry.shadows.filter((shadow) => shadow.role === 'secondary' || shadow.requestFault !== true),
+      comparisons: entry.comparisons.filter(kept),
+    };
   }
 
   /** The candidate each record is counted under (`null`: a production replica, which only measures noise). */

@@ -5,6 +5,7 @@
 import type { BreakerState } from '../types.js';
 import type { Criteria } from './criteria.js';
 import type { ReadStats } from '../read/types.js';
+import type { SimilarityFigures } from './similarity.js';
 
 /** Output formats of `renderReport` and of `express-shadow report --format`. */
 export type ReportFormat = 'text' | 'json' | 'html';
@@ -25,8 +26,17 @@ export interface ReportOptions {
    * The noise-free rate is judged for a candidate whose comparisons carry `matchWithoutNoise`; the raw rate otherwise.
    */
   failUnderMatch?: number;
-  /** Thresholds of the verdict's criteria; missing keys take the defaults (see `DEFAULT_CRITERIA`). */
+  /**
+   * Thresholds of the verdict's criteria; missing keys take the defaults (see `DEFAULT_CRITERIA`). With
+   * `failUnderMatch`, `minMatch` is the gate's number: one threshold governs agreement (giving both, different, throws).
+   */
   criteria?: Partial<Criteria>;
+  /**
+   * The report is a gate, so it fails closed: with too little evidence to judge (nothing compared, or a candidate
+   * with fewer than `minSamples` comparisons) the verdict is `fail`, and `verdict.tooLittleEvidence` says why, instead
+   * of "not judged". Default: `true` when `failUnderMatch` or any `criteria` key is given.
+   */
+  gate?: boolean;
   /** JSON path of a numeric score in both bodies (e.g. `$.score`): adds the score-drift criterion (KS, PSI, mean |Δ|). */
   scorePath?: string;
   /** Differing paths listed. Default 20. */
@@ -209,11 +219,11 @@ export interface BreakerTransition {
   reason: string;
 }
 
-/** How a verdict or a gate came out. `none`: nothing could be judged (no gate, and no criterion had enough samples). */
+/** How a verdict or a gate came out. `none`: nothing could be judged (not a gate, and no criterion had enough samples). */
 export type VerdictStatus = 'pass' | 'marginal' | 'fail' | 'none';
 
 /** The criteria of the verdict. */
-export type CriterionKind = 'agreement' | 'label_agreement' | 'latency' | 'errors' | 'score_drift';
+export type CriterionKind = 'agreement' | 'label_agreement' | 'latency' | 'errors' | 'score_drift' | 'similarity';
 
 /** `too_few`: fewer samples than `minSamples` on a side; not judged and not scored. */
 export type CriterionStatus = 'pass' | 'marginal' | 'fail' | 'too_few';
@@ -238,7 +248,8 @@ export interface CriterionResult {
   adjustedP: number | null;
   /**
    * The effect size: agreement rate (`agreement`, `label_agreement`), shift in ms of the p50 or p99 that decided
-   * (`latency`), rise of the error rate (`errors`), PSI (`score_drift`). `low`/`high`: its 95% interval when there is one.
+   * (`latency`), rise of the error rate (`errors`), PSI (`score_drift`); for `similarity`, P(candidate score + margin ≥
+   * replica score) with a secondary (threshold 0.5), else the median score (threshold: the records' threshold). `low`/`high`: its 95% interval when there is one.
    */
   estimate: number | null;
   low: number | null;
@@ -262,6 +273,10 @@ export interface Verdict {
   /** Kayenta-style: 100 × (passes + ½ marginals) / criteria judged; `null` when none was judged. */
   score: number | null;
   failUnderMatch: number | null;
+  /** The report was used as a gate (`ReportOptions.gate`), so it fails closed. */
+  gated: boolean;
+  /** Set when the report is a gate and there was too little evidence to judge: why. The verdict is then `fail`. */
+  tooLittleEvidence: string | null;
   /** Candidates that fail the gate or a criterion, in target-name order. */
   failing: string[];
   /** One sentence for a person: the gate's when one was set, else the match rate (noise-free when measured). */
@@ -308,6 +323,13 @@ export interface Report {
     notMirroredByReason: Record<string, number>;
     shadowErrors: number;
     shadowErrorsByCode: Record<string, number>;
+    /**
+     * Shadow calls that failed because of the request's shape, not the model (`requestFault` on the shadow record: a
+     * request the engine could not send, or the shadow's HTTP server refusing it). Kept out of `shadowCalls`,
+     * `shadowErrors`, the match rates, latency and every criterion of the verdict; by error code or status here.
+     */
+    requestFaults: number;
+    requestFaultsByReason: Record<string, number>;
     timeouts: number;
     /** Shadow answers with a 5xx status. */
     shadow5xx: number;
@@ -337,6 +359,8 @@ export interface Report {
   };
   /** Time to first byte, total time, chunks and events of streamed answers; `null` when no record had stream measurements. */
   streaming: StreamingFigures | null;
+  /** Text similarity (`compare.similarity` scores) and the embed and judge hooks' scores; `null` when the logs have none. */
+  similarity: SimilarityFigures | null;
   /** Per-path noise from the secondary's comparisons; `null` when there were none. */
   noise: NoiseFigures | null;
   differences: {

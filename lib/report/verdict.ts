@@ -15,6 +15,8 @@ import { populationStabilityIndex } from './stats/psi.js';
 import { oneProportionTest, twoProportionTest } from './stats/two-proportion.js';
 import type { CriterionKind, CriterionResult, CriterionStatus } from './types.js';
 import { wilson } from './wilson.js';
+import { similarityDraft } from './similarity-criterion.js';
+import type { SimilarityInput } from './similarity.js';
 
 /** One side's latency: every sample in histogram bins (for the rank test) and a bounded uniform sample (for the bootstrap). */
 export interface LatencySide {
@@ -59,6 +61,8 @@ export interface VerdictInput {
    * disagreement, so a raw-match agreement regression is `marginal` at worst, never `fail`.
    */
   unmeasuredNoise?: boolean;
+  /** Per candidate and route: similarity scores, with the secondary's when there is one (report/similarity.ts). */
+  similarity?: SimilarityInput[];
 }
 
 /** A result before the Holm adjustment: `regression` says whether the effect crossed the threshold the wrong way. */
@@ -236,6 +240,7 @@ export function judge(input: VerdictInput, criteria: Criteria): JudgedCriteria {
   });
   for (const label of input.labels) drafts.push(labelDraft(label, criteria, several));
   for (const score of input.scores) drafts.push(scoreDraft(score, criteria, several));
+  for (const similarity of input.similarity ?? []) drafts.push(similarityDraft(similarity, criteria, several));
 
   const tested = drafts.filter((d) => d.result.p !== null);
   const adjusted = holmAdjust(tested.map((d) => d.result.p as number));

@@ -31,7 +31,8 @@ interface ReadableInternals {
 }
 
 export class RequestCapture {
-  #chunks: Buffer[] = [];
+  /** The body so far, copied as each chunk arrives (before the app sees it), in a buffer of our own. */
+  #body: Uint8Array | undefined;
   #bytes = 0;
   #state: 'capturing' | 'too_large' | 'over_budget' | 'done' = 'capturing';
   #settle: ((outcome: RequestCaptureOutcome) => void) | undefined;
@@ -107,13 +108,16 @@ export class RequestCapture {
       this.#dropChunks('over_budget');
       return;
     }
-    // The parser gives each chunk a buffer of its own, so keeping the reference is safe and copies nothing.
-    this.#chunks.push(chunk);
+    // Copied now, before the parser hands the chunk to the app: an app may decode it in place or wipe it once read.
+    // This is the one copy of each byte the capture makes (sized by content-length, so usually no regrowth).
+    const start = this.#bytes - chunk.length;
+    this.#body = room(this.#body, this.#bytes, this.req.headers['content-length'], this.maxBodyBytes);
+    this.#body.set(chunk, start);
   }
 
   #dropChunks(state: 'too_large' | 'over_budget'): void {
     this.#state = state;
-    this.#chunks = [];
+    this.#body = undefined;
     this.hold.release();
   }
 
@@ -125,7 +129,7 @@ export class RequestCapture {
     else {
       const missing = missingBytes(this.req, bytes);
       if (missing) this.#finish({ kind: 'incomplete', bytes, detail: missing });
-      else this.#finish({ kind: 'complete', body: copyOut(this.#chunks, bytes) });
+      else this.#finish({ kind: 'complete', body: exactly(this.#body, bytes) });
     }
   }
 
@@ -151,7 +155,7 @@ export class RequestCapture {
     this.#settled = true;
     this.#outcome = outcome;
     this.#state = 'done';
-    this.#chunks = [];
+    this.#body = undefined;
     this.req.off('close', this.#onClose);
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.
     if (outcome.kind !== 'complete') this.hold.release();
@@ -200,13 +204,18 @@ function missingBytes(req: IncomingMessage, seen: number): string | undefined {
   return undefined;
 }
 
-/** The chunks in one buffer of their own: the one copy the capture makes. */
-function copyOut(chunks: readonly Buffer[], bytes: number): Uint8Array {
-  const body = new Uint8Array(bytes);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
+/** A buffer that holds `bytes`: the declared length up front when it is known and allowed, doubling otherwise. */
+function room(body: Uint8Array | undefined, bytes: number, declared: string | undefined, max: number): Uint8Array {
+  if (body && body.length >= bytes) return body;
+  const announced = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : -1;
+  const size = announced >= bytes && announced <= max ? announced : Math.min(max, Math.max(bytes, (body?.length ?? 8192) * 2));
+  const grown = new Uint8Array(size);
+  if (body) grown.set(body);
+  return grown;
+}
+
+/** The body as a buffer of exactly its length (its own ArrayBuffer, so it can be transferred). */
+function exactly(body: Uint8Array | undefined, bytes: number): Uint8Array {
+  if (!body) return new Uint8Array(0);
+  return body.length === bytes ? body : body.slice(0, bytes);
 }

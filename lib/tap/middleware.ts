@@ -9,10 +9,11 @@ import { resolveOptions, validateSampleRate, type ResolvedOptions } from '../opt
 import type { EngineStats } from '../engine/pipeline.js';
 import { portableOptions, replaceModuleHooks } from '../engine/portable-options.js';
 import type { CloseOptions, ShadowMiddleware, ShadowOptions, ShadowStats, ShadowUpdate } from '../types.js';
-import { inThreadLink, workerLink, type EngineLink } from './engine-link.js';
+import { localLink, workerLink, type EngineLink } from './engine-link.js';
 import { Tap, type AppRequest, type AppResponse } from './tap.js';
 import { watchReopenSignal } from './reopen-signal.js';
 import { checkLogFile } from '../engine/sink.js';
+import { withTimeout } from '../timeout.js';
 
 /**
  * Mirrors requests to a shadow model after production has answered, and logs both answers side by side.
@@ -102,7 +103,7 @@ function connectEngine(options: Record<string, unknown>, config: ResolvedOptions
   const plan = portableOptions(options);
   if (config.engine === 'in-thread') {
     if (hasModuleHooks(options)) throw new ShadowOptionsError('engine', `'in-thread' cannot load module hooks ({ module, export }); pass the functions themselves`);
-    return inThreadLink(config, tap);
+    return localLink(config, tap, true);
   }
   if ('blocker' in plan) {
     if (config.engine === 'worker') {
@@ -114,9 +115,10 @@ function connectEngine(options: Record<string, unknown>, config: ResolvedOptions
     if (hasModuleHooks(options)) {
       throw new ShadowOptionsError(plan.blocker, `is a function while other hooks are module specifiers; give all engine hooks the same way`);
     }
-    return inThreadLink(config, tap);
+    return localLink(config, tap, true);
   }
-  return workerLink(plan.portable, tap);
+  // The worker gets the log path as resolved at construction, not relative to its cwd when it starts.
+  return workerLink({ ...plan.portable, logFile: config.logFile }, tap);
 }
 
 function hasModuleHooks(options: Record<string, unknown>): boolean {
@@ -167,12 +169,4 @@ function sumCounts(a: Record<string, number>, b: Record<string, number>): Record
   const sum: Record<string, number> = { ...a };
   for (const [key, count] of Object.entries(b)) sum[key] = (sum[key] ?? 0) + count;
   return sum;
-}
-
-async function withTimeout(promise: Promise<void>, ms: number): Promise<'done' | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-  const result = await Promise.race([promise.then(() => 'done' as const), timedOut]);
-  clearTimeout(timer);
-  return result;
 }

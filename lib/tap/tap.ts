@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BudgetHold, ByteBudget } from '../byte-budget.js';
-import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
+import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
 import type { ResolvedOptions } from '../options.js';
 import { increment } from '../stats.js';
 import type { BodySource, BreakerState, HeaderMap, NotMirroredReason, SkipReason } from '../types.js';
@@ -13,8 +13,10 @@ import { RequestCapture, type RequestCaptureOutcome } from './capture-request.js
 import { ResponseCapture, type CapturedResponse } from './capture-response.js';
 import { isSampledIn, sampleBucket } from './decide.js';
 import type { EngineLink, TapFeedback } from './engine-link.js';
+import type { FeedbackItem } from '../engine/protocol.js';
 import { reserialiseParsedBody } from './parsed-body.js';
 import { assignedRequestId, clientRequestIdOf, requestIdsOf } from './request-id.js';
+import { errorMessage } from '../errors.js';
 
 /** What `req` looks like to us: Express adds these; a bare `http` server has none of them. */
 export interface AppRequest extends IncomingMessage {
@@ -55,6 +57,8 @@ interface TargetView {
   reopensAt: number;
 }
 
+/** The engine sheds by lag only while it holds at least this many exchanges (about one turn's batch at saturation). */
+const LAG_SHED_MIN_IN_ENGINE = 16;
 /** Requests shed at entry keep a few ids for the summary record. */
 const SHED_SAMPLE = 10;
 
@@ -79,6 +83,8 @@ export class Tap implements TapFeedback {
   #period: TapPeriod = newPeriod();
   #idleWaiters: (() => void)[] = [];
   readonly #awaitingBody = new Set<RequestCapture>();
+  /** How far behind the engine's loop ran at its last feedback. */
+  #engineLagMs = 0;
 
   constructor(config: ResolvedOptions) {
     this.config = config;
@@ -234,7 +240,7 @@ export class Tap implements TapFeedback {
     };
     this.inEngine++;
     this.#engineBytes += exchange.heldBytes;
-    this.link.handOff(exchange, transferList(exchange));
+    this.link.accept(exchange, transferList(exchange));
   }
 
   /** One draw (random, or the hash of the `sampleBy` key) per request, so lower rates see subsets of higher ones. */
@@ -263,9 +269,15 @@ export class Tap implements TapFeedback {
     return selected;
   }
 
-  /** The engine has room when what it holds, plus this request, fits its slots and queue, and bytes are left. */
+  /**
+   * The engine has room when it keeps up (its loop is less than `maxEngineLagMs` behind: a backlog would distort
+   * the latencies it measures), what it holds plus this request fits its slots and queue, and bytes are left.
+   */
   #hasRoom(): boolean {
     const config = this.config;
+    // Only a backlog of our own is relieved by shedding: a loop slowed by the machine, with little in hand, is not;
+    // nor is an engine in the app's thread, whose loop lag is the app's own.
+    if (this.#engineLagMs > config.maxEngineLagMs && this.inEngine >= LAG_SHED_MIN_IN_ENGINE && this.link.mode === 'worker') return false;
     return this.inEngine + this.preparing < config.maxConcurrent + config.maxQueue && this.budget.used < this.budget.limit;
   }
 
@@ -336,19 +348,26 @@ export class Tap implements TapFeedback {
   }
 
   // Engine feedback.
-  settled(count: number, bytes: number): void {
+  feedback(item: FeedbackItem, lagMs: number): void {
+    this.#engineLagMs = lagMs;
+    if (item.settled > 0) this.#settled(item.settled, item.settledBytes);
+    if (item.breakers) for (const [target, state, reopensAt] of item.breakers) this.#breaker(target, state, reopensAt);
+    if (item.events) for (const event of item.events) this.#event(event);
+  }
+
+  #settled(count: number, bytes: number): void {
     this.inEngine = Math.max(0, this.inEngine - count);
     this.#engineBytes = Math.max(0, this.#engineBytes - bytes);
     this.budget.giveBack(bytes);
     this.#notifyIfIdle();
   }
 
-  breaker(target: string, state: BreakerState, reopensAt: number): void {
+  #breaker(target: string, state: BreakerState, reopensAt: number): void {
     const view = this.#targets.find((t) => t.name === target);
     if (view) Object.assign(view, { state, reopensAt });
   }
 
-  event(event: Parameters<TapFeedback['event']>[0]): void {
+  #event(event: EngineEvent): void {
     switch (event.kind) {
       case 'mirrored':
         return this.#notify((o) => o.mirrored?.(event.route, event.productionMs));
@@ -365,11 +384,14 @@ export class Tap implements TapFeedback {
     }
   }
 
-  lost(reason: string): void {
-    if (this.inEngine > 0) increment(this.skipped, 'engine_lost', this.inEngine);
-    this.inEngine = 0;
-    this.budget.giveBack(this.#engineBytes);
-    this.#engineBytes = 0;
+  lost(reason: string, count: number, bytes: number): void {
+    const lost = Math.min(count, this.inEngine);
+    if (lost > 0) increment(this.skipped, 'engine_lost', lost);
+    this.inEngine -= lost;
+    this.#engineLagMs = 0;
+    const freed = Math.min(bytes, this.#engineBytes);
+    this.budget.giveBack(freed);
+    this.#engineBytes -= freed;
     for (const view of this.#targets) Object.assign(view, { state: 'closed', reopensAt: 0 });
     warnOnce(reason);
     this.#notifyIfIdle();
@@ -415,12 +437,19 @@ function routeOf(req: AppRequest): string | null {
   return routePath === undefined ? null : (req.baseUrl ?? '') + routePath;
 }
 
-/** Each byte array the exchange carries has a buffer of its own (copied at capture), so it can be transferred. */
+/**
+ * Large byte arrays are transferred to the worker rather than copied (each has a buffer of its own, copied at
+ * capture). Small ones are copied by postMessage, which costs about the same, and keep the exchange whole on this
+ * side until the worker has taken it in, so a worker that dies first (a hook past its budget) loses none of them.
+ */
+const TRANSFER_FROM_BYTES = 64 * 1024;
+
 function transferList(exchange: Exchange): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   const add = (bytes: Uint8Array | undefined) => {
     if (bytes && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength) buffers.add(bytes.buffer);
   };
+  if ((exchange.body?.byteLength ?? 0) + exchange.response.bytes < TRANSFER_FROM_BYTES) return [];
   add(exchange.body);
   for (const chunk of exchange.response.chunks) add(chunk);
   return [...buffers];
@@ -433,8 +462,4 @@ function warnOnce(reason: string): void {
   process.emitWarning(`express-shadow: the mirroring engine stopped (${reason}); production is unaffected and the next mirrored request starts a new engine`, {
     code: 'EXPRESS_SHADOW_ENGINE',
   });
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

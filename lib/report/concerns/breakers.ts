@@ -2,7 +2,7 @@
  * Circuit breakers: the transitions the middleware logged (the first 50, in log order) and, from `summary` records,
  * the requests not sent per target while a breaker was open.
  */
-import type { AggregateRecord } from '../../read/types.js';
+import type { BreakerRecord, SummaryRecord } from '../../types.js';
 import { CappedCounts, type KeyMapper } from '../keys.js';
 import type { BreakerTransition, Report } from '../types.js';
 import type { Concern } from './concern.js';
@@ -25,7 +25,7 @@ export class BreakersConcern implements Concern<BreakersState> {
     // Requests carry nothing about breakers.
   }
 
-  addRecord(record: AggregateRecord): void {
+  addRecord(record: SummaryRecord | BreakerRecord): void {
     if (record.type === 'breaker') {
       this.#transition({ timestamp: record.timestamp, target: String(record.target), state: record.state, reason: String(record.reason ?? '') });
       return;

@@ -6,7 +6,8 @@
  * Adding a concern: a class here implementing `Concern`, one line in `createConcerns` (build-report.ts), its figures
  * in the `Report`, and one section in sections.ts.
  */
-import type { AggregateRecord, ShadowLogEntry } from '../../read/types.js';
+import type { ShadowLogEntry } from '../../read/types.js';
+import type { BreakerRecord, SummaryRecord } from '../../types.js';
 import type { KeyMapper } from '../keys.js';
 
 /** One joined request, with what every concern needs worked out once. */
@@ -28,7 +29,7 @@ export interface Concern<State = unknown> {
   /** Counts one joined request. */
   add(context: EntryContext): void;
   /** Counts a `summary` or `breaker` record (already inside the period). */
-  addRecord?(record: AggregateRecord, time: number): void;
+  addRecord?(record: SummaryRecord | BreakerRecord, time: number): void;
   /** A route or target left the cap: move what was counted under `from` into `into`. */
   foldRoute?(from: string, into: string): void;
   foldTarget?(from: string, into: string): void;

@@ -12,7 +12,7 @@ const OTHER = '(other)';
 
 export type StatusState = [production: string, shadow: string, count: number][];
 
-function shadowColumn(shadow: ShadowRecord): string {
+export function shadowColumn(shadow: ShadowRecord): string {
   if (shadow.error !== undefined) return String(shadow.error.code);
   return typeof shadow.status === 'number' ? String(shadow.status) : '(none)';
 }

@@ -2,7 +2,7 @@
  * Totals: requests mirrored, production records per route, skips by reason, orphans, the period covered, and what the
  * middleware's `summary` records say was not mirrored.
  */
-import type { AggregateRecord } from '../../read/types.js';
+import type { BreakerRecord, SummaryRecord } from '../../types.js';
 import { CappedCounts, type KeyMapper } from '../keys.js';
 import type { Report } from '../types.js';
 import type { Concern, EntryContext } from './concern.js';
@@ -17,6 +17,7 @@ export interface TotalsState {
   requests: [string, number][];
   skipped: [string, number][];
   notMirrored: [string, number][];
+  requestFaults: [string, number][];
   summarySeen: number;
   orphans: Orphans;
   from: number;
@@ -29,6 +30,8 @@ export class TotalsConcern implements Concern<TotalsState> {
   readonly requests = new Map<string, number>();
   readonly skipped = new CappedCounts(MAX_COUNTED_KEYS);
   readonly notMirrored = new CappedCounts(MAX_COUNTED_KEYS);
+  /** Candidate calls that failed by the request's shape (`requestFault`), by error code or status; counted by the builder. */
+  readonly requestFaults = new CappedCounts(MAX_COUNTED_KEYS);
   summarySeen = 0;
   readonly orphans: Orphans = { noShadow: 0, noProduction: 0, late: 0 };
   from = Infinity;
@@ -63,7 +66,7 @@ export class TotalsConcern implements Concern<TotalsState> {
     if (entry.production !== null) this.requests.set(route, (this.requests.get(route) ?? 0) + 1);
   }
 
-  addRecord(record: AggregateRecord): void {
+  addRecord(record: SummaryRecord | BreakerRecord): void {
     if (record.type !== 'summary') return;
     if (typeof record.seen === 'number') this.summarySeen += record.seen;
     if (this.#countNotMirrored && typeof record.notMirrored === 'object' && record.notMirrored !== null) {
@@ -86,6 +89,7 @@ export class TotalsConcern implements Concern<TotalsState> {
       requests: [...this.requests],
       skipped: this.skipped.state(),
       notMirrored: this.notMirrored.state(),
+      requestFaults: this.requestFaults.state(),
       summarySeen: this.summarySeen,
       orphans: { ...this.orphans },
       from: this.from,
@@ -101,6 +105,7 @@ export class TotalsConcern implements Concern<TotalsState> {
     }
     this.skipped.merge(state.skipped);
     this.notMirrored.merge(state.notMirrored);
+    this.requestFaults.merge(state.requestFaults);
     this.summarySeen += state.summarySeen;
     this.orphans.noShadow += state.orphans.noShadow;
     this.orphans.noProduction += state.orphans.noProduction;

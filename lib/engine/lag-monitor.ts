@@ -1,0 +1,69 @@
+/**
+ * How far behind this thread's event loop runs: while the engine has work in hand, a timer re-armed every few
+ * milliseconds, whose lateness is the lag. The tap sheds new exchanges while the engine stays behind (a backlog
+ * would add its own delay to every latency it measures); each shadow record says how late the engine was when the
+ * answer was read (`engineDelayMs`).
+ */
+const PROBE_EVERY_MS = 5;
+/**
+ * A backlog, not a burst (a GC pause, a batch of a hundred requests): the lag is the probes' mean lateness over this
+ * long a window, and counts only once the window is full.
+ */
+const SUSTAINED_MS = 1000;
+
+export class LagMonitor {
+  /** The probes' mean lateness over the last SUSTAINED_MS (ms): how far behind the loop has stayed. */
+  lagMs = 0;
+  /** The last probe's lateness, ms. */
+  latestMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #due = 0;
+  /** Probes of the last window: when each fired, and how late. */
+  #window: [at: number, late: number][] = [];
+
+  start(): void {
+    if (this.#timer) return;
+    this.#arm();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.lagMs = 0;
+    this.latestMs = 0;
+    this.#window = [];
+  }
+
+  /** How late the loop is now: the last probe's lateness, or more when the next probe is already overdue. */
+  delayNow(now = performance.now()): number {
+    if (!this.#timer) return 0;
+    return Math.max(this.latestMs, now - this.#due);
+  }
+
+  #arm(): void {
+    this.#due = performance.now() + PROBE_EVERY_MS;
+    // One timer, re-armed in place: a new Timeout per probe costs more than the probe.
+    if (this.#timer) this.#timer.refresh();
+    else {
+      this.#timer = setTimeout(this.#tick, PROBE_EVERY_MS);
+      this.#timer.unref();
+    }
+  }
+
+  readonly #tick = (): void => {
+    const now = performance.now();
+    // Timers fire up to a millisecond late on an idle loop: that much is the clock, not the engine.
+    const late = Math.max(0, now - this.#due - 1);
+    this.latestMs = late;
+    const window = this.#window;
+    window.push([now, late]);
+    while (window.length > 1 && now - window[1]![0] >= SUSTAINED_MS) window.shift();
+    let sum = 0;
+    for (const [, each] of window) sum += each;
+    this.lagMs = now - window[0]![0] >= SUSTAINED_MS * 0.9 ? sum / window.length : 0;
+    this.#arm();
+  };
+}
+
+/** The engine thread's one monitor (a worker's, or the app thread's when the engine runs in it). */
+export const engineLag = new LagMonitor();
