@@ -108,6 +108,8 @@ function blockHtml(block: Block): string {
       return block.html === undefined ? '' : `<p${block.plain === true ? '' : ' class="note"'}>${inlineHtml(block.html)}</p>`;
     case 'heading':
       return `<h3>${esc(block.text)}</h3>`;
+    case 'rendered':
+      return block.html;
   }
 }
 

@@ -97,6 +97,8 @@ function blockLines(block: Block, paint: Paint): string[] {
       return block.text === undefined ? [] : [`  ${block.text}`];
     case 'heading':
       return ['', paint('1', block.text)];
+    case 'rendered':
+      return block.text;
   }
 }
 

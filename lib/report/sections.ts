@@ -5,7 +5,8 @@
  *
  * Adding a section: a function here returning it, and one line in `reportSections`.
  */
-import { describeCounts, formatCount, formatInterval, formatMs, formatNumber, formatPercent, formatRatio, formatTime, plural } from './format.js';
+import { describeCounts, requestFaultRows, formatCount, formatInterval, formatMs, formatNumber, formatPercent, formatRatio, formatTime, plural } from './format.js';
+import { SIMILARITY_TEXT_DETAIL, similarityHtml, similarityTextLines } from './similarity-render.js';
 import type { LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
 
 export type Format = 'text' | 'html';
@@ -76,7 +77,14 @@ export interface HeadingBlock {
   text: string;
 }
 
-export type Block = TableBlock | MatrixBlock | TablesBlock | NoteBlock | HeadingBlock;
+/** Content its own module renders in both formats (the similarity section's charts and side-by-side texts). */
+export interface RenderedBlock {
+  kind: 'rendered';
+  text: string[];
+  html: string;
+}
+
+export type Block = TableBlock | MatrixBlock | TablesBlock | NoteBlock | HeadingBlock | RenderedBlock;
 
 export interface Section {
   id?: string;
@@ -116,6 +124,7 @@ function totalsSection(report: Report): Section {
     ['skipped', formatCount(totals.skipped), describeCounts(totals.skippedByReason)],
     ['not mirrored', formatCount(totals.notMirrored), filters.route === null ? describeCounts(totals.notMirroredByReason) : 'not counted per route'],
     ['shadow errors', formatCount(totals.shadowErrors), describeCounts(totals.shadowErrorsByCode)],
+    ...requestFaultRows(totals),
     ['timeouts', formatCount(totals.timeouts), ''],
     ['shadow 5xx', formatCount(totals.shadow5xx), ''],
     {
@@ -423,6 +432,12 @@ function readingSection(report: Report): Section | null {
   return { title: 'Reading', blocks };
 }
 
+function similaritySection(report: Report): Section | null {
+  const figures = report.similarity ?? null;
+  if (figures === null) return null;
+  return { id: 'similarity', title: 'Similarity', detail: SIMILARITY_TEXT_DETAIL, blocks: [{ kind: 'rendered', text: similarityTextLines(figures), html: similarityHtml(figures) }] };
+}
+
 /** Every section, in order; sections with nothing to show are left out. */
 export function reportSections(report: Report): Section[] {
   return [
@@ -431,6 +446,7 @@ export function reportSections(report: Report): Section[] {
     candidatesSection(report),
     statusSection(report),
     latencySection(report),
+    similaritySection(report),
     streamingSection(report),
     differencesSection(report),
     numericSection(report),
