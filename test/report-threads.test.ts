@@ -157,6 +157,41 @@ describe('a report read in shares equals the report read by one thread', () => {
     expect(one.differences.otherPaths).toBeGreaterThan(0);
   });
 
+  it('with similarity scores, hook judgements and request faults, over more routes than the cap keeps', async () => {
+    const scored = (score: number) => ({ similarity: [{ path: '$.text', measure: 'levenshtein', score, threshold: 0.8 }] });
+    const lines = Array.from({ length: 120 }, (_, i) => {
+      const id = `s${i}`;
+      const ms = i * 25;
+      const route = `/r${i % 6}`;
+      const faulted = i % 7 === 0;
+      return [
+        production(id, ms, { route, targets: ['v2', 'v3', 'replica'] }),
+        shadow(id, ms, 'v2', faulted ? { requestFault: true, status: undefined, response: undefined, error: { code: 'ERR_INVALID_CHAR', message: 'bad header' } } : {}),
+        shadow(id, ms, 'v3'),
+        shadow(id, ms, 'replica', { role: 'secondary' }),
+        comparison(id, ms, 'v2', faulted ? { error: 'no answer' } : scored(((i * 37) % 100) / 100)),
+        comparison(id, ms, 'v3', scored(((i * 53) % 100) / 100)),
+        comparison(id, ms, 'replica', { role: 'secondary', ...scored(0.9 + (i % 10) / 100) }),
+        ...(i % 5 === 0
+          ? [{ type: 'judgement', requestId: id, timestamp: at(ms + 9), target: 'v3', route, path: '$.text', hook: 'judge', score: (i % 9) / 10, reason: `reason ${i}`, durationMs: 4 }]
+          : []),
+      ];
+    }).flat();
+    lines.push({ type: 'judgement_summary', timestamp: at(3000), intervalMs: 60_000, sampled: 24, calls: { embed: 0, judge: 24 }, succeeded: 24, failed: {}, skipped: {} });
+    const file = await writeLog('similarity.log', lines);
+    const one = await expectSameInShares([file], { maxRoutes: 4 });
+    // Through real report threads too: the similarity state crosses as plain data.
+    expect(comparable(await buildReport([file], { maxRoutes: 4, threads: 2 }))).toEqual(comparable(one));
+    expect(one.totals.requestFaults).toBe(18);
+    expect(one.totals.requestFaultsByReason).toEqual({ ERR_INVALID_CHAR: 18 });
+    expect(one.match.byTarget.find((t) => t.target === 'v2')?.shadowCalls).toBe(120 - 18);
+    expect(one.similarity?.cells.map((c) => c.route)).toContain('(other routes)');
+    expect(one.similarity?.cells.find((c) => c.target === 'replica' && c.route === null)?.count).toBe(120);
+    expect(one.similarity?.cells.find((c) => c.target === 'v2' && c.route === null)?.count).toBe(120 - 18);
+    expect(one.similarity?.judgements.map((j) => j.count)).toEqual([24]);
+    expect(one.similarity?.judging?.sampled).toBe(24);
+  });
+
   it('falls back to one reader, with the same report, when a line nests a requestId before its own', async () => {
     const lines = requests('r', 60, 200);
     // A writer that puts the request (whose body has a requestId key) between the type and the requestId.
