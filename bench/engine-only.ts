@@ -1,7 +1,7 @@
 /**
  * The engine alone, in this thread, fed the exchanges a tap would hand it (a ~1 KB JSON POST and its JSON answer),
  * with a loopback shadow in a child process: CPU of this process per exchange (production, shadow and comparison
- * records written to a file). Isolates the engine's own cost from the app and the tap. Run after `npm run build`:
+ * records written to a file). Isolates the engine's own cost from the app and the tap. Run:
  * `npx tsx bench/engine-only.ts` (REQUESTS, default 20000).
  */
 import { fork } from 'node:child_process';
@@ -18,8 +18,8 @@ if (process.argv[2] === 'shadow') {
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1', () => process.send!((server.address() as { port: number }).port));
 } else {
-  const { EngineHost } = await import('../dist/engine/host.js');
-  const { resolveOptions } = await import('../dist/options.js');
+  const { EngineHost } = await import('../lib/engine/host.js');
+  const { resolveOptions } = await import('../lib/options.js');
   const child = fork(new URL(import.meta.url).pathname, ['shadow'], { execArgv: process.execArgv });
   const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
   const dir = mkdtempSync(join(tmpdir(), 'engine-only-'));
