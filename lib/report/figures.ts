@@ -4,7 +4,7 @@
  */
 import type { ReadStats } from '../read/types.js';
 import { assembleVerdict } from './assemble-verdict.js';
-import { PRODUCTION } from './keys.js';
+import { PRODUCTION, SECONDARY } from './keys.js';
 import type { Concerns, ResolvedReportOptions } from './report-builder.js';
 import type { LatencyFigures, LatencyRatio, Report, RouteFigures, RouteTargetFigures, TargetFigures } from './types.js';
 import { judge, type CellInput, type VerdictInput } from './verdict.js';
@@ -73,7 +73,7 @@ function targetFigures(c: Concerns, targets: string[], ratios: (side: LatencyFig
 }
 
 /** One candidate on one route (`null`: all routes) for the verdict; `undefined` when it had no call there. */
-function cellInput(c: Concerns, target: string, route: string | null): CellInput | undefined {
+function cellInput(c: Concerns, target: string, route: string | null, minSamples: number): CellInput | undefined {
   const r = route ?? undefined;
   if (route !== null && c.errors.cells.peek(route, target) === undefined && c.agreement.cells.peek(route, target) === undefined) return undefined;
   const match = c.agreement.totals(target, r);
@@ -90,7 +90,7 @@ function cellInput(c: Concerns, target: string, route: string | null): CellInput
     target,
     route,
     agreement,
-    latency: { candidate: c.latency.side(target, r), production: c.latency.side(PRODUCTION, r) },
+    latency: latencyInput(c, target, r, minSamples),
     errors: {
       candidate: { count: candidate.errors + candidate.serverErrors, total: candidate.calls },
       production: { count: production.serverErrors, total: production.calls },
@@ -98,8 +98,23 @@ function cellInput(c: Concerns, target: string, route: string | null): CellInput
   };
 }
 
-function verdictInput(c: Concerns, targets: string[], routes: string[]): VerdictInput {
-  const cells = targets.flatMap((target) => [null, ...routes].flatMap((route) => cellInput(c, target, route) ?? []));
+/**
+ * The candidate's latency and its baseline: production's replica when it has `minSamples` answers there (timed by the
+ * same engine at the same moments, so like for like), else production (timed in the app: the engine's share is not in it).
+ */
+function latencyInput(c: Concerns, target: string, route: string | undefined, minSamples: number): CellInput['latency'] {
+  const replica = c.latency.side(SECONDARY, route);
+  const byReplica = replica.count >= minSamples;
+  return {
+    candidate: c.latency.side(target, route),
+    production: byReplica ? replica : c.latency.side(PRODUCTION, route),
+    baseline: byReplica ? 'replica' : 'production',
+    delayed: c.latency.delayedCount(target, route),
+  };
+}
+
+function verdictInput(c: Concerns, targets: string[], routes: string[], minSamples: number): VerdictInput {
+  const cells = targets.flatMap((target) => [null, ...routes].flatMap((route) => cellInput(c, target, route, minSamples) ?? []));
   return { cells, labels: c.labels?.verdictInput(targets) ?? [], scores: c.scores?.verdictInput(targets) ?? [] };
 }
 
@@ -191,7 +206,7 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
     reading: readStats,
   };
   const suggestions = c.differences.volatilePaths();
-  const input = verdictInput(c, targets, byRoute.map((r) => r.route));
+  const input = verdictInput(c, targets, byRoute.map((r) => r.route), o.criteria.minSamples);
   input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
   input.similarity = c.similarity.accumulator.verdictInputs(targets, byRoute.map((r) => r.route));
   const setting = { failUnderMatch: options.failUnderMatch, gated: o.gated };

@@ -121,6 +121,8 @@ export class CappedCounts {
 
 /** The target key of production's own side in a {@link CellMap} (a NUL can start no name a log gives). */
 export const PRODUCTION = '\u0000production';
+/** The target key of production's replica (`secondary`) in a latency {@link CellMap}: timed by the engine, as candidates are. */
+export const SECONDARY = '\u0000secondary';
 
 /** A {@link CellMap}'s cells as plain data: `[route, target, state]`. */
 export type CellsState<S> = [string, string, S][];
@@ -178,7 +180,7 @@ export class CellMap<T> {
   mergeState<S>(state: CellsState<S>, keys: KeyMapper, mergeState: (into: T, from: S) => void): void {
     for (const [route, target, cell] of state) {
       const r = keys.route(route);
-      mergeState(this.get(r, target === PRODUCTION ? target : keys.target(target)), cell);
+      mergeState(this.get(r, target === PRODUCTION || target === SECONDARY ? target : keys.target(target)), cell);
     }
   }
 

@@ -54,7 +54,7 @@ export function createConcerns(o: ResolvedReportOptions) {
     totals: new TotalsConcern({ route }),
     agreement: new AgreementConcern(),
     errors: new ErrorsConcern(),
-    latency: new LatencyConcern(),
+    latency: new LatencyConcern({ maxEngineDelayMs: o.criteria.maxEngineDelayMs }),
     status: new StatusConcern(),
     differences: new DifferencesConcern(o),
     noise: new NoiseConcern(o),

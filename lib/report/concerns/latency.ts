@@ -4,7 +4,7 @@
  * route, per candidate and overall are merges of these cells, made when the report is built.
  */
 import { LatencyHistogram, type HistogramState } from '../histogram.js';
-import { CellMap, PRODUCTION, type CellsState, type KeyMapper } from '../keys.js';
+import { CellMap, PRODUCTION, SECONDARY, type CellsState, type KeyMapper } from '../keys.js';
 import { hashString, saltedHash } from '../../read/hash.js';
 import { KeyedSample, type KeyedSampleState } from '../stats/keyed-sample.js';
 import type { LatencySide } from '../verdict.js';
@@ -43,18 +43,46 @@ function salt(target: string): number {
   return s;
 }
 
-export class LatencyConcern implements Concern<CellsState<LatencyCellState>> {
+export interface LatencyState {
+  cells: CellsState<LatencyCellState>;
+  delayed: CellsState<number>;
+}
+
+/**
+ * Latency per route of production (timed in the app), each candidate and production's replica (`secondary`, timed by
+ * the engine at the same moments as the candidates, so the like-for-like baseline). A shadow answer the engine read
+ * more than `maxEngineDelayMs` late is left out and counted (`delayed`): its time is the engine's, not the model's.
+ */
+export class LatencyConcern implements Concern<LatencyState> {
   readonly cells = new CellMap<LatencyCell>(newCell, mergeCell);
+  /** Per route and candidate (or `SECONDARY`): answers left out because the engine read them late. */
+  readonly delayed = new CellMap<{ n: number }>(() => ({ n: 0 }), (into, from) => (into.n += from.n));
+  readonly #maxEngineDelayMs: number;
+
+  constructor(options: { maxEngineDelayMs: number }) {
+    this.#maxEngineDelayMs = options.maxEngineDelayMs;
+  }
 
   add({ entry, route, hash, shadowTargets }: EntryContext): void {
     const production = entry.production;
     if (production !== null) this.#sample(this.cells.get(route, PRODUCTION), production.durationMs, hash, PRODUCTION);
     entry.shadows.forEach((shadow, i) => {
-      const target = shadowTargets[i];
-      // Failed calls have no latency to compare; a production replica is not a candidate.
-      if (target === null || target === undefined || shadow.error !== undefined) return;
-      this.#sample(this.cells.get(route, target), shadow.durationMs, hash, target);
+      const candidate = shadowTargets[i];
+      const side = candidate ?? (shadow.role === 'secondary' ? SECONDARY : undefined);
+      // Failed calls have no latency to compare.
+      if (side === undefined || shadow.error !== undefined) return;
+      const delay = shadow.engineDelayMs;
+      if (typeof delay === 'number' && delay > this.#maxEngineDelayMs) {
+        this.delayed.get(route, side).n++;
+        return;
+      }
+      this.#sample(this.cells.get(route, side), shadow.durationMs, hash, side);
     });
+  }
+
+  /** Answers of `target` (or `SECONDARY`) left out as read late by the engine, on one route or (undefined) all. */
+  delayedCount(target: string, route?: string): number {
+    return route === undefined ? this.delayed.sum(target).n : (this.delayed.peek(route, target)?.n ?? 0);
   }
 
   #sample(cell: LatencyCell, ms: unknown, hash: number, side: string): void {
@@ -73,27 +101,33 @@ export class LatencyConcern implements Concern<CellsState<LatencyCellState>> {
   candidates(route?: string): LatencyHistogram {
     const total = new LatencyHistogram();
     for (const [r, target, cell] of this.cells.entries()) {
-      if (target !== PRODUCTION && (route === undefined || r === route)) total.merge(cell.histogram);
+      if (target !== PRODUCTION && target !== SECONDARY && (route === undefined || r === route)) total.merge(cell.histogram);
     }
     return total;
   }
 
   foldRoute(from: string, into: string): void {
     this.cells.foldRoute(from, into);
+    this.delayed.foldRoute(from, into);
   }
 
   foldTarget(from: string, into: string): void {
     this.cells.foldTarget(from, into);
+    this.delayed.foldTarget(from, into);
   }
 
-  state(): CellsState<LatencyCellState> {
-    return this.cells.state((cell) => ({ histogram: cell.histogram.state(), sample: cell.sample.state() }));
+  state(): LatencyState {
+    return {
+      cells: this.cells.state((cell) => ({ histogram: cell.histogram.state(), sample: cell.sample.state() })),
+      delayed: this.delayed.state((cell) => cell.n),
+    };
   }
 
-  merge(state: CellsState<LatencyCellState>, keys: KeyMapper): void {
-    this.cells.mergeState(state, keys, (into, from) => {
+  merge(state: LatencyState, keys: KeyMapper): void {
+    this.cells.mergeState(state.cells, keys, (into, from) => {
       into.histogram.merge(from.histogram);
       into.sample.merge(from.sample);
     });
+    this.delayed.mergeState(state.delayed, keys, (into, n) => (into.n += n));
   }
 }
