@@ -167,8 +167,8 @@ describe('a report read in shares equals the report read by one thread', () => {
       return [
         production(id, ms, { route, targets: ['v2', 'v3', 'replica'] }),
         shadow(id, ms, 'v2', faulted ? { requestFault: true, status: undefined, response: undefined, error: { code: 'ERR_INVALID_CHAR', message: 'bad header' } } : {}),
-        shadow(id, ms, 'v3'),
-        shadow(id, ms, 'replica', { role: 'secondary' }),
+        shadow(id, ms, 'v3', { engineDelayMs: i % 4 === 0 ? 40 : 1 }),
+        shadow(id, ms, 'replica', { role: 'secondary', engineDelayMs: i % 6 === 0 ? 40 : 0.5 }),
         comparison(id, ms, 'v2', faulted ? { error: 'no answer' } : scored(((i * 37) % 100) / 100)),
         comparison(id, ms, 'v3', scored(((i * 53) % 100) / 100)),
         comparison(id, ms, 'replica', { role: 'secondary', ...scored(0.9 + (i % 10) / 100) }),
@@ -190,6 +190,8 @@ describe('a report read in shares equals the report read by one thread', () => {
     expect(one.similarity?.cells.find((c) => c.target === 'v2' && c.route === null)?.count).toBe(120 - 18);
     expect(one.similarity?.judgements.map((j) => j.count)).toEqual([24]);
     expect(one.similarity?.judging?.sampled).toBe(24);
+    expect(one.match.byTarget.find((t) => t.target === 'v3')?.latency.count).toBe(90);
+    expect(one.verdict.criteria.find((c) => c.criterion === 'latency' && c.target === 'v3' && c.route === null)?.reason).toMatch(/vs production's replica.*; 30 answers left out/);
   });
 
   it('falls back to one reader, with the same report, when a line nests a requestId before its own', async () => {
