@@ -1,5 +1,5 @@
 /**
- * One log file of the engine: records become JSON lines, lines written in the same turn of the loop become one winston call,
+ * One log file of the engine: records become JSON lines, lines written in the same tick become one winston call,
  * and winston hands them to a writer of ours that tells exactly which lines reached the file. That accounting is
  * what bounds memory (`pendingBytes`), makes `flush()` exact, and counts every dropped record.
  *
@@ -38,7 +38,7 @@ export interface FileSinkOptions {
   retryDelayMs?: number;
   /** Longest delay between two attempts. Default 30 000. */
   maxRetryDelayMs?: number;
-  /** Lines written in the same turn of the loop go to winston as one call. Default true; false exists to measure it. */
+  /** Lines written in the same tick go to winston as one call. Default true; false exists to measure it. */
   batchLines?: boolean;
   /**
    * A FIFO without a reader, or a pipe whose reader takes nothing, is waited for this long (no byte moving) before
@@ -183,9 +183,10 @@ export class LogFile {
     batch.bytes += bytes;
     if (!this.batchLines || batch.bytes >= MAX_BATCH_BYTES) return this.handOver();
     if (!this.handOverScheduled) {
-      // Once per turn of the loop, not per callback: at saturation one turn reads dozens of answers.
+      // Right after the callback that wrote them, not at the end of the turn: a hook that then blocks the loop
+      // (until the tap ends the worker) must not keep finished records from the disk.
       this.handOverScheduled = true;
-      setImmediate(this.scheduledHandOver);
+      queueMicrotask(this.scheduledHandOver);
     }
   }
 

@@ -4,9 +4,7 @@
  * byte arrays transferred, not copied); the local link calls a host in this thread, for hooks that cannot cross
  * threads, and as the fallback when no worker can be started.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { errorMessage } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
@@ -14,6 +12,7 @@ import { WATCHDOG_BYTES, clearHook, overdueHook, takenInUpTo } from '../engine/w
 import { EngineHost, type EngineCalls, type EngineMethod } from '../engine/host.js';
 import type { EngineStats } from '../engine/pipeline.js';
 import type { EngineFeedback, FeedbackItem, FromEngine, ToEngine } from '../engine/protocol.js';
+import { startWorker } from './start-worker.js';
 
 /** What the engine tells a tap. */
 export interface TapFeedback {
@@ -85,12 +84,8 @@ interface Member {
   outstandingBytes: number;
 }
 
-/** An exchange posted to the worker and not yet known to be taken in: sent to the next worker if this one ends. */
-interface Unstarted {
-  id: number;
-  message: Extract<ToEngine, { op: 'call' }>;
-  heldBytes: number;
-}
+/** An operation of the engine interface, as posted. */
+type Call = Extract<ToEngine, { op: 'call' }>;
 
 /** Past a close()'s timeout, this much longer for the worker's reply before it is taken as stuck and ended. */
 const STUCK_GRACE_MS = 1000;
@@ -116,7 +111,7 @@ class EngineWorker {
   readonly #watchdog = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(WATCHDOG_BYTES) : undefined;
   #hookWatch: NodeJS.Timeout | undefined;
   /** Exchanges by number, kept until the worker has taken them in (only those whose bytes were not transferred). */
-  readonly #unstarted = new Map<number, Unstarted>();
+  readonly #unstarted = new Map<number, Call>();
   #nextExchange = 1;
   /** The highest exchange number in a postMessage so far. */
   #postedUpTo = 0;
@@ -143,9 +138,9 @@ class EngineWorker {
     const member = this.#members.get(id)!;
     member.outstanding++;
     member.outstandingBytes += exchange.heldBytes;
-    const message: Extract<ToEngine, { op: 'call' }> = { op: 'call', id, method, args, n: this.#nextExchange++ };
+    const message: Call = { op: 'call', id, method, args, n: this.#nextExchange++ };
     // Bytes that stay ours (not transferred) let the exchange go to the next worker should this one end first.
-    if (!transfer || transfer.length === 0) this.#unstarted.set(message.n!, { id, message, heldBytes: exchange.heldBytes });
+    if (!transfer || transfer.length === 0) this.#unstarted.set(message.n!, message);
     this.#queue(message, transfer);
     if (this.#outstanding++ === 0) this.#refresh();
   }
@@ -381,17 +376,17 @@ class EngineWorker {
    */
   #recover(reason: string): void {
     const takenIn = this.#watchdog ? takenInUpTo(this.#watchdog) : this.#postedUpTo;
-    const resend = [...this.#unstarted.values()].filter(({ message }) => message.n! > takenIn && message.n! <= this.#postedUpTo);
+    const resend = [...this.#unstarted.values()].filter((message) => message.n! > takenIn && message.n! <= this.#postedUpTo);
     if (this.#watchdog) clearHook(this.#watchdog);
     const queued = this.#batch;
     this.#batch = [];
     this.#transfer = [];
     this.#unstarted.clear();
     this.#outstanding = 0;
-    const again = [...resend.map((entry) => entry.message), ...queued];
+    const again = [...resend, ...queued];
     for (const [id, member] of this.#members) {
       member.registered = false;
-      const mine = again.filter((m) => m.op === 'call' && m.id === id && m.method === 'accept') as Extract<ToEngine, { op: 'call' }>[];
+      const mine = again.filter((m) => m.op === 'call' && m.id === id && m.method === 'accept') as Call[];
       const mineBytes = mine.reduce((sum, m) => sum + (m.args[0] as Exchange).heldBytes, 0);
       const lostCount = member.outstanding - mine.length;
       if (lostCount > 0) member.tap.lost(reason, lostCount, Math.max(0, member.outstandingBytes - mineBytes));
@@ -499,53 +494,4 @@ export function workerLink(options: Record<string, unknown>, tap: TapFeedback): 
       else if (member.registered) engine.call(id, 'events', [on]);
     },
   };
-}
-
-/**
- * Flags a worker cannot take (`--input-type`, `--eval`, `--print`, `--test`, `--watch`...) are left out: the
- * worker gets only what loads modules (`--import`, `--require`, loaders, conditions), and the flags that change how
- * warnings and source maps show.
- */
-const WORKER_FLAGS = /^(--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--enable-source-maps|--no-warnings|--no-deprecation|--trace-warnings|--trace-deprecation|--experimental-[a-z-]+|--no-experimental-[a-z-]+)(=|$)/;
-const FLAGS_WITH_VALUE = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader', '--conditions', '-C']);
-
-export function workerExecArgv(execArgv: readonly string[]): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const flag = execArgv[i]!;
-    if (!WORKER_FLAGS.test(flag)) continue;
-    kept.push(flag);
-    if (FLAGS_WITH_VALUE.has(flag) && i + 1 < execArgv.length) kept.push(execArgv[++i]!);
-  }
-  return kept;
-}
-
-/**
- * Where the worker's file is: a bundler's override (pino's `globalThis.__bundlerPathsOverrides`, key
- * `express-shadow-worker`), the `EXPRESS_SHADOW_WORKER` variable, the package's own file, or
- * `express-shadow-worker.js` beside a bundle (see docs/bundling.md).
- */
-function workerFile(): URL | string {
-  const overrides = (globalThis as { __bundlerPathsOverrides?: Record<string, string> }).__bundlerPathsOverrides;
-  const override = overrides?.['express-shadow-worker'] ?? process.env.EXPRESS_SHADOW_WORKER;
-  if (override) return override;
-  const own = new URL('../engine/worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(own))) return own;
-  const besideBundle = new URL('./express-shadow-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(besideBundle))) return besideBundle;
-  throw new Error(`the worker file is missing (${fileURLToPath(own)}); a bundled app ships it as express-shadow-worker.js beside the bundle (docs/bundling.md)`);
-}
-
-/** Young generation kept small: the engine's objects die young, and the default (up to 48 MB) shows up as RSS. */
-const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 };
-
-/**
- * The engine worker. Tests run the TypeScript sources; the worker is then the `.ts` file, loaded through tsx
- * (a dev dependency), registered inside the worker because Node 20 takes no `--import` in a worker's execArgv.
- */
-function startWorker(watchdog: SharedArrayBuffer | undefined): Worker {
-  const options = { workerData: { watchdog }, execArgv: workerExecArgv(process.execArgv), resourceLimits: WORKER_LIMITS };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(workerFile(), options);
-  const source = JSON.stringify(new URL('../engine/worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { ...options, eval: true });
 }
