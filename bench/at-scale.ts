@@ -1,16 +1,18 @@
 /**
- * The report at scale (issue 16): generates seeded logs of 10k, 100k and 1M request pairs on demand (several files,
- * interleaved, with errors, skips and late records; under /tmp, never committed) and times, in one run on one machine,
- * each tool as its own process: our `report --format json`, a Node readline floor, and DuckDB running sql/ with 2 threads.
- * Wall time and peak RSS come from GNU time; the floor and DuckDB scripts run through tsx, so their time is the one they
- * measure themselves, without tsx's start-up (their RSS includes tsx's few MB). Results go to bench/results/<date>-at-scale.json and a Markdown table
- * to stdout (copied into docs/at-scale.md).
+ * The report at scale against DuckDB, in one run on one machine: generates seeded logs of the sizes asked for (4 app
+ * instances, records interleaved as several instances write them, rotated into 8 files for 1M; under /tmp, never
+ * committed), then times, each as its own process and alternating, `express-shadow report --format json` (threads:
+ * one per idle CPU), the same report on 2 threads and on 1 (`bench/read-logs.ts --threads`), and bench/duckdb-sql.ts
+ * (2 threads).
+ * Wall time and peak RSS come from GNU time, median of `--runs`. Every report is checked against the generator's
+ * planted truth and against DuckDB's figures. Writes bench/results/<date>-at-scale.json and prints the Markdown table
+ * that docs/at-scale.md quotes.
  *
- *   npm run build && node --import tsx bench/at-scale.ts [--sizes 10000,100000,1000000] [--runs 3] [--dir /tmp/express-shadow-at-scale]
+ *   npm run build && node --import tsx bench/at-scale.ts [--sizes 100000,1000000] [--runs 3] [--dir /tmp/express-shadow-at-scale]
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,7 +20,7 @@ import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '10000,100000,1000000' },
+    sizes: { type: 'string', default: '100000,1000000' },
     runs: { type: 'string', default: '3' },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'express-shadow-at-scale') },
   },
@@ -32,66 +34,110 @@ interface Measure {
   peakRssMb: number;
 }
 
-function run(command: string[], cwd = root): Promise<Measure & { stdout: string }> {
+function run(command: string[]): Promise<Measure & { stdout: string }> {
   return new Promise((resolve, reject) => {
-    execFile('/usr/bin/time', ['-f', 'TIME %e %M', ...command], { cwd, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile('/usr/bin/time', ['-f', 'TIME %e %M', ...command], { cwd: root, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
       const match = /TIME ([\d.]+) (\d+)\s*$/.exec(stderr);
-      if (error !== null || match === null) {
+      // The report exits 1 when its verdict fails; only a missing TIME line is a failure here.
+      if (match === null || (error !== null && error.code !== 1)) {
         reject(new Error(`${command.join(' ')} failed: ${stderr.slice(-2000)}`));
         return;
       }
-      const own = /"seconds":([\d.]+)/.exec(stdout);
-      resolve({ seconds: own === null ? Number(match[1]) : +Number(own[1]).toFixed(2), peakRssMb: Number(match[2]) / 1024, stdout });
+      resolve({ seconds: Number(match[1]), peakRssMb: Number(match[2]) / 1024, stdout });
     });
   });
 }
 
-async function logs(pairs: number): Promise<{ glob: string; files: number; bytes: number }> {
+interface Truth {
+  pairs: number;
+  skipped: number;
+  errors: number;
+  mismatches: number;
+}
+
+async function logs(pairs: number): Promise<{ glob: string; files: number; bytes: number; truth: Truth }> {
   const out = path.join(values.dir, String(pairs));
-  if (!existsSync(path.join(out, 'shadow-0.log'))) {
-    await mkdir(values.dir, { recursive: true });
-    // Rotated files for the big set: eight files, two per instance, as a week of rotation leaves them.
+  const truthFile = path.join(out, 'truth.json');
+  if (!existsSync(truthFile)) {
+    await mkdir(out, { recursive: true });
     const rotate = pairs >= 1_000_000 ? ['--rotate'] : [];
-    await run([process.execPath, '--import', 'tsx', 'bench/gen-logs.ts', '--pairs', String(pairs), '--files', '4', ...rotate, '--out', out, '--seed', '16']);
+    const { stdout } = await run([process.execPath, '--import', 'tsx', 'bench/gen-logs.ts', '--pairs', String(pairs), '--files', '4', ...rotate, '--out', path.join(out, 'logs'), '--seed', '16']);
+    await writeFile(truthFile, stdout);
   }
-  const names = await readdir(out);
+  const names = await readdir(path.join(out, 'logs'));
   let bytes = 0;
-  for (const name of names) bytes += (await stat(path.join(out, name))).size;
-  return { glob: path.join(out, '*'), files: names.length, bytes };
+  for (const name of names) bytes += (await stat(path.join(out, 'logs', name))).size;
+  return { glob: path.join(out, 'logs', '*'), files: names.length, bytes, truth: JSON.parse(await readFile(truthFile, 'utf8')) as Truth };
 }
 
 const tools: Record<string, (glob: string) => string[]> = {
-  'express-shadow report --format json': (glob) => [process.execPath, 'dist/cli/express-shadow.js', 'report', '--format', 'json', '--label-path', '$.label', glob],
-  'Node readline floor': (glob) => [process.execPath, '--import', 'tsx', 'bench/readline-floor.ts', glob],
-  'DuckDB sql/, 2 threads': (glob) => [process.execPath, '--import', 'tsx', 'bench/duckdb-sql.ts', glob, '2'],
+  'express-shadow report': (glob) => [process.execPath, 'dist/cli/express-shadow.js', 'report', '--format', 'json', '--label-path', '$.label', glob],
+  'the same, 2 threads': (glob) => [process.execPath, '--import', 'tsx', 'bench/read-logs.ts', '--threads', '2', glob],
+  'the same, 1 thread': (glob) => [process.execPath, '--import', 'tsx', 'bench/read-logs.ts', '--threads', '1', glob],
+  'DuckDB, 2 threads': (glob) => [process.execPath, '--import', 'tsx', 'bench/duckdb-sql.ts', glob, '2', '--figures'],
 };
 
-const results = [];
-for (const pairs of sizes) {
-  const set = await logs(pairs);
-  const row: Record<string, Measure> = {};
-  for (const [name, command] of Object.entries(tools)) {
-    const measures: Measure[] = [];
-    for (let i = 0; i < runs; i++) measures.push(await run(command(set.glob)));
-    row[name] = { seconds: median(measures.map((m) => m.seconds)), peakRssMb: Math.round(median(measures.map((m) => m.peakRssMb))) };
-    console.error(`${pairs} pairs, ${name}: ${row[name].seconds} s, ${row[name].peakRssMb} MB`);
-  }
-  results.push({ pairs, files: set.files, gbOnDisk: +(set.bytes / 1e9).toFixed(3), tools: row });
+interface ReportFigures {
+  totals: { skipped: number; shadowErrors: number; comparisons: number };
+  match: { overall: { count: number; total: number } };
+}
+interface DuckFigures {
+  figures: { match: { comparisons: string; matches: string }[]; errors: { errors: string }[] };
+}
+
+/** Planted counts the report must find, and DuckDB's counts it must equal. */
+function checks(truth: Truth, report: ReportFigures, duck: DuckFigures): Record<string, boolean> {
+  const duckComparisons = duck.figures.match.reduce((n, r) => n + Number(r.comparisons), 0);
+  const duckMatches = duck.figures.match.reduce((n, r) => n + Number(r.matches), 0);
+  return {
+    skipped: report.totals.skipped === truth.skipped,
+    shadowErrors: report.totals.shadowErrors === truth.errors,
+    mismatches: report.match.overall.total - report.match.overall.count === truth.mismatches,
+    comparisonsAsDuckDB: report.match.overall.total === duckComparisons,
+    matchesAsDuckDB: report.match.overall.count === duckMatches,
+    errorsAsDuckDB: report.totals.shadowErrors === duck.figures.errors.reduce((n, r) => n + Number(r.errors), 0),
+  };
 }
 
 const machine = {
   cpus: os.cpus().length,
   cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+  memoryGb: Math.round(os.totalmem() / 2 ** 30),
   node: process.version,
   os: `${os.type()} ${os.release()} ${os.arch()}`,
-  loadAverageAtEnd: os.loadavg().map((l) => +l.toFixed(1)),
+  loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(1)),
 };
+const results = [];
+for (const pairs of sizes) {
+  const set = await logs(pairs);
+  const measures: Record<string, Measure[]> = Object.fromEntries(Object.keys(tools).map((name) => [name, []]));
+  let check: Record<string, boolean> = {};
+  for (let i = 0; i < runs; i++) {
+    // Alternating, so a burst of load from elsewhere falls on every tool alike.
+    const outputs: Record<string, string> = {};
+    for (const [name, command] of Object.entries(tools)) {
+      const m = await run(command(set.glob));
+      measures[name]?.push(m);
+      outputs[name] = m.stdout;
+      console.error(`${pairs} pairs, run ${i + 1}, ${name}: ${m.seconds} s, ${Math.round(m.peakRssMb)} MB`);
+    }
+    check = checks(set.truth, JSON.parse(outputs['express-shadow report'] ?? '{}') as ReportFigures, JSON.parse(outputs['DuckDB, 2 threads'] ?? '{}') as DuckFigures);
+  }
+  const row = Object.fromEntries(
+    Object.entries(measures).map(([name, ms]) => [name, { seconds: median(ms.map((m) => m.seconds)), peakRssMb: Math.round(median(ms.map((m) => m.peakRssMb))), runs: ms }]),
+  );
+  results.push({ pairs, files: set.files, gbOnDisk: +(set.bytes / 1e9).toFixed(3), truth: set.truth, checks: check, tools: row });
+}
+
 const date = new Date().toISOString().slice(0, 10);
-await writeFile(path.join(root, 'bench/results', `${date}-at-scale.json`), JSON.stringify({ machine, runs, results }, null, 2) + '\n');
+await writeFile(path.join(root, 'bench/results', `${date}-at-scale.json`), JSON.stringify({ machine: { ...machine, loadAverageAtEnd: os.loadavg().map((l) => +l.toFixed(1)) }, runs, results }, null, 2) + '\n');
 
 const names = Object.keys(tools);
-console.log(`| pairs | files | GB | ${names.join(' | ')} |`);
-console.log(`|---:|---:|---:|${names.map(() => '---:|').join('')}`);
+console.log(`| request pairs | GB | ${names.join(' | ')} | report / DuckDB | figures check |`);
+console.log(`|---:|---:|${names.map(() => '---:|').join('')}---:|---|`);
 for (const r of results) {
-  console.log(`| ${r.pairs.toLocaleString('en-US')} | ${r.files} | ${r.gbOnDisk} | ${names.map((n) => `${r.tools[n]?.seconds} s, ${r.tools[n]?.peakRssMb} MB`).join(' | ')} |`);
+  const cell = (n: string): string => `${r.tools[n]?.seconds} s, ${r.tools[n]?.peakRssMb} MB`;
+  const ratio = (r.tools['express-shadow report']?.seconds ?? NaN) / (r.tools['DuckDB, 2 threads']?.seconds ?? NaN);
+  const failed = Object.entries(r.checks).filter(([, ok]) => !ok).map(([k]) => k);
+  console.log(`| ${r.pairs.toLocaleString('en-US')} | ${r.gbOnDisk} | ${names.map(cell).join(' | ')} | ${ratio.toFixed(2)}× | ${failed.length === 0 ? 'all exact' : `off: ${failed.join(', ')}`} |`);
 }

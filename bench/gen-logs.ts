@@ -1,5 +1,6 @@
 /**
- * Synthetic shadow logs for the reader benchmark: N request pairs spread over several app instances (one file each,
+ * Synthetic shadow logs for the reader benchmark, in the middleware's record format (UUID v7 request ids): N request
+ * pairs spread over several app instances (one file each,
  * optionally rotated and gzipped), with realistic records and the usual mess — orphans, skips, shadow errors,
  * mismatches, records of one request in two files, late shadow answers (written 90 s after their request, past the
  * join window, in time order with the rest of the file), summaries and breaker transitions.
@@ -43,6 +44,13 @@ function random(): number {
   seed ^= seed << 5;
   seed >>>= 0;
   return seed / 4294967296;
+}
+/** A UUID v7, as the middleware's request ids are: the time in ms, then seeded random bits. */
+function uuidV7(ms: number): string {
+  const hex = (n: number, digits: number): string => Math.floor(n).toString(16).padStart(digits, '0');
+  const time = hex(ms, 12);
+  const bits = (n: number): number => Math.floor(random() * 2 ** n);
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${hex(bits(12), 3)}-${hex(0x8000 + bits(14), 4)}-${hex(bits(24), 6)}${hex(bits(24), 6)}`;
 }
 function pick<T>(items: readonly T[]): T {
   return items[Math.floor(random() * items.length)] as T;
@@ -121,7 +129,7 @@ async function main(): Promise<void> {
     const sinkPair = sinks[instance] as { old: Sink | undefined; current: Sink };
     const sink = sinkPair.old !== undefined && n < PAIRS / 2 ? sinkPair.old : sinkPair.current;
     const t = START + n * SPACING_MS;
-    const id = `req-${n.toString(36).padStart(8, '0')}-${instance}`;
+    const id = uuidV7(t);
     const route = pick(ROUTES);
     const path = route.replace(':id', String(Math.floor(random() * 1e6)));
     const roll = random();

@@ -60,7 +60,7 @@ export function plantedLog(options: PlantedOptions): string {
     const candidateDiffs = differences(production, candidate);
     const replicaDiffs = differences(production, replica);
     if (secondary) {
-      lines.push(JSON.stringify({ type: 'shadow', requestId, timestamp: time(6), target: 'replica', role: 'secondary', status: 200, durationMs: latency(20), response: { headers: {}, body: replica } }));
+      lines.push(JSON.stringify({ type: 'shadow', requestId, timestamp: time(6), target: 'replica', role: 'secondary', status: 200, durationMs: latency(route === '/embed' ? 6 : 20), response: { headers: {}, body: replica } }));
       lines.push(JSON.stringify({
         type: 'comparison', requestId, timestamp: time(7), target: 'replica', role: 'secondary', statusMatch: true,
         match: replicaDiffs.length === 0, differences: replicaDiffs, latencyDeltaMs: 0,

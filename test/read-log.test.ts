@@ -188,6 +188,39 @@ describe('readShadowLog: the join', () => {
     expect(stats.unparseable + stats.unrecognised).toBe(0);
   });
 
+  it('reads a file that starts with a UTF-8 byte-order mark without losing its first record, plain, gzipped, CRLF or piped', async () => {
+    const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+    const body = (eol: string): string => [production('r1', 0), shadow('r1', 12), comparison('r1', 13)].map((l) => JSON.stringify(l)).join(eol) + eol;
+    const plain = join(dir, 'bom.log');
+    await writeFile(plain, Buffer.concat([BOM, Buffer.from(body('\n'))]));
+    const gz = join(dir, 'bom-crlf.log.gz');
+    await writeFile(gz, gzipSync(Buffer.concat([BOM, Buffer.from(body('\r\n'))])));
+    for (const path of [plain, gz]) {
+      const { entries, stats } = await readAll(path);
+      expect(stats.unparseable + stats.unrecognised).toBe(0);
+      expect(stats.records).toBe(3);
+      expect(entries.map((e) => [e.requestId, e.closedBy, e.orphan])).toEqual([['r1', 'complete', null]]);
+    }
+    // The mark's three bytes arriving one at a time on standard input.
+    const bytes = Buffer.concat([BOM, Buffer.from(body('\n'))]);
+    const { Readable } = await import('node:stream');
+    const piped = await readAll('-', { stdin: Readable.from((function* () { for (const b of bytes) yield Buffer.from([b]); })()) });
+    expect(piped.entries.map((e) => e.closedBy)).toEqual(['complete']);
+    expect(piped.stats.unparseable).toBe(0);
+  });
+
+  it('reads files joined with cat, a byte-order mark at the start of each, as records', async () => {
+    const BOM = '\ufeff';
+    const joined = join(dir, 'joined.log');
+    await writeFile(joined, `${BOM}${JSON.stringify(production('r1', 0))}\n${BOM}${JSON.stringify(shadow('r1', 12))}\n${JSON.stringify(comparison('r1', 13))}\n`);
+    const { entries, stats } = await readAll(joined);
+    expect(stats.unparseable).toBe(0);
+    expect(entries.map((e) => e.closedBy)).toEqual(['complete']);
+    // Only a leading mark is dropped: one inside a line is still not JSON.
+    await writeFile(joined, `${JSON.stringify(production('r2', 0)).replace('{', `{${BOM}`)}\n`);
+    expect((await readAll(joined)).stats.unparseable).toBe(1);
+  });
+
   it('yields a skipped record alone as a complete entry', async () => {
     const log = await writeLog('a.log', [
       { type: 'skipped', requestId: 's1', timestamp: at(0), reason: 'body_too_large', method: 'POST', path: '/predict', route: '/predict' },

@@ -9,7 +9,8 @@ import { kolmogorovSmirnov, kolmogorovSurvival } from '../lib/report/stats/kolmo
 import { mannWhitney, mannWhitneyFromBins } from '../lib/report/stats/mann-whitney.js';
 import { normalTwoSided } from '../lib/report/stats/normal.js';
 import { populationStabilityIndex } from '../lib/report/stats/psi.js';
-import { Reservoir } from '../lib/report/stats/reservoir.js';
+import { hashString } from '../lib/read/hash.js';
+import { KeyedSample } from '../lib/report/stats/keyed-sample.js';
 import { oneProportionTest, twoProportionTest } from '../lib/report/stats/two-proportion.js';
 import { seededRandom } from '../lib/report/stats/random.js';
 
@@ -131,12 +132,18 @@ describe('bootstrap and reservoir', () => {
     expect(p50!.high).toBeGreaterThan(20);
   });
 
-  it('keeps a bounded, uniform sample of a long stream', () => {
-    const reservoir = new Reservoir(1_000, 5);
-    for (let i = 0; i < 100_000; i++) reservoir.add(i);
-    expect(reservoir.values).toHaveLength(1_000);
-    expect(reservoir.seen).toBe(100_000);
-    const mean = reservoir.values.reduce((s, v) => s + v, 0) / 1_000;
+  it('keeps a bounded, uniform sample of a long stream, the same whatever the order or the split', () => {
+    const sample = new KeyedSample(1_000);
+    for (let i = 0; i < 100_000; i++) sample.add(hashString(`req-${i}`), i);
+    expect(sample.values).toHaveLength(1_000);
+    expect(sample.seen).toBe(100_000);
+    const mean = sample.values.reduce((s, v) => s + v, 0) / 1_000;
     expect(Math.abs(mean - 50_000)).toBeLessThan(3_000);
+    // Backwards, in two halves merged: the same values.
+    const [a, b] = [new KeyedSample(1_000), new KeyedSample(1_000)];
+    for (let i = 99_999; i >= 0; i--) (i % 2 === 0 ? a : b).add(hashString(`req-${i}`), i);
+    a.merge(b.state());
+    expect(a.seen).toBe(100_000);
+    expect([...a.values].sort((x, y) => x - y)).toEqual([...sample.values].sort((x, y) => x - y));
   });
 });

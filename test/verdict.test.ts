@@ -57,7 +57,7 @@ describe('a planted regression: a 15% class flip and +30 ms on /embed, behind no
 
   it('names the route and the label in one-line reasons with the effect and the adjusted p', () => {
     const latency = failing(report).find((c) => c.criterion === 'latency' && c.route === '/embed');
-    expect(latency?.reason).toMatch(/^\/embed: candidate p50 \+\d+\.\d ms \(\+\d[\d,]*%, 95% CI \+\d+\.\d to \+\d+\.\d ms\), p99 [+−]\d+\.\d ms, Mann-Whitney p < 1e-9 \(Holm\)$/);
+    expect(latency?.reason).toMatch(/^\/embed: candidate p50 \+\d+\.\d ms \(\+\d[\d,]*%, 95% CI \+\d+\.\d to \+\d+\.\d ms\), p99 [+−]\d+\.\d ms vs production's replica, Mann-Whitney p < 1e-9 \(Holm\)$/);
     expect(latency?.estimate).toBeGreaterThan(25);
     expect(latency?.estimate).toBeLessThan(35);
     const label = failing(report).find((c) => c.criterion === 'label_agreement');

@@ -72,6 +72,8 @@ ${docsUrl('report.md')}):
                                  points (1% or 0.01). Default 1%.
       --max-psi <n>              Score PSI at or above which it drifted. Default 0.25.
       --min-samples <n>          Samples a side below which "too few samples". Default 30.
+      --max-engine-delay-ms <ms> Leave out of latency the answers the engine read more
+                                 than this late (engineDelayMs). Default 5.
       --alpha <p>                Family-wise error rate (Holm). Default 0.05.
       --criteria <file.json>     Thresholds from a JSON file: {"minMatch": 0.97, ...};
                                  flags override it.
@@ -110,6 +112,7 @@ const OPTIONS = {
   'max-latency-increase': { type: 'string', multiple: true },
   'max-error-increase': { type: 'string' },
   'max-psi': { type: 'string' },
+  'max-engine-delay-ms': { type: 'string' },
   'min-samples': { type: 'string' },
   alpha: { type: 'string' },
   criteria: { type: 'string' },
@@ -226,6 +229,7 @@ const FLAG_OF: Partial<Record<keyof Criteria, string>> = {
   maxErrorIncrease: '--max-error-increase',
   maxPsi: '--max-psi',
   minSamples: '--min-samples',
+  maxEngineDelayMs: '--max-engine-delay-ms',
   alpha: '--alpha',
 };
 
@@ -264,6 +268,7 @@ function criteriaFrom(values: Record<string, string | string[] | boolean | undef
   if (flag('max-error-increase') !== undefined) set('maxErrorIncrease', parseRatio(flag('max-error-increase') as string, 'max-error-increase'));
   if (flag('max-psi') !== undefined) set('maxPsi', parseNumber('max-psi', flag('max-psi') as string));
   if (flag('min-samples') !== undefined) set('minSamples', parseNumber('min-samples', flag('min-samples') as string));
+  if (flag('max-engine-delay-ms') !== undefined) set('maxEngineDelayMs', parseNumber('max-engine-delay-ms', flag('max-engine-delay-ms') as string));
   if (flag('alpha') !== undefined) set('alpha', parseNumber('alpha', flag('alpha') as string));
   withMatchGate(criteria, failUnderMatch, flag('min-match') !== undefined);
   if (Object.keys(criteria).length === 0) return undefined;

@@ -7,7 +7,7 @@
  * (a gap in traffic, or a clock stepped back); otherwise it keeps its place in the file's order.
  */
 import type { LineSource } from './line-source.js';
-import { parseLine, type ParsedRecord } from './parse-record.js';
+import { parseLine, type LineProblem, type ParsedRecord } from './parse-record.js';
 import type { BadLineExample, ReadStats } from './types.js';
 
 const MAX_BAD_LINE_EXAMPLES = 5;
@@ -19,6 +19,15 @@ export type KeyedRecord = ParsedRecord;
 /** Returned by `next()` when the source's buffer is empty and `fill()` must be awaited. */
 export const NEEDS_FILL = Symbol('needs fill');
 
+/** Turns a line into a record, or says why not: `parseLine` unless the reader reads differently (the report). */
+export type LineParser = (line: string) => ParsedRecord | LineProblem;
+
+/** The same, for a line given as bytes (`end` excluded), for a reader that decodes only some lines (a thread's share). */
+export type BytesParser = (bytes: Buffer, start: number, end: number) => ParsedRecord | LineProblem;
+
+/** Characters kept of a bad line as its example. */
+const EXAMPLE_LENGTH = 120;
+
 export class RecordCursor {
   readonly source: LineSource;
   /** Order of the file among the inputs; breaks ties between files. */
@@ -26,16 +35,21 @@ export class RecordCursor {
   readonly #stats: ReadStats;
   readonly #windowMs: number;
   readonly #onLine: () => void;
+  readonly #parse: LineParser | BytesParser;
+  readonly #bytes: boolean;
   readonly #ahead: ParsedRecord[] = [];
   #ended = false;
   #clock = NaN;
 
-  constructor(source: LineSource, index: number, stats: ReadStats, windowMs: number, onLine: () => void) {
+  constructor(source: LineSource, index: number, stats: ReadStats, windowMs: number, onLine: () => void, parse: { text: LineParser } | { bytes: BytesParser } = { text: parseLine }) {
     this.source = source;
     this.index = index;
     this.#stats = stats;
     this.#windowMs = windowMs;
     this.#onLine = onLine;
+    this.#bytes = 'bytes' in parse;
+    this.#parse = 'bytes' in parse ? parse.bytes : parse.text;
+    if (this.#bytes) source.useBytes();
   }
 
   /** The next record; `undefined` at the end; `NEEDS_FILL` when `fill()` must be awaited first. */
@@ -76,10 +90,19 @@ export class RecordCursor {
     const fileStats = source.stats;
     const stats = this.#stats;
     for (;;) {
-      const line = source.nextLine();
+      const line = this.#bytes ? (source.nextBytes() ? '' : undefined) : source.nextLine();
       if (line === undefined) return source.done ? undefined : NEEDS_FILL;
-      const parsed = source.lastLineTooLong ? 'unparseable' : parseLine(line);
+      const parsed = source.lastLineTooLong
+        ? 'unparseable'
+        : this.#bytes
+          ? (this.#parse as BytesParser)(source.bytes, source.start, source.end)
+          : (this.#parse as LineParser)(line);
       if (parsed === 'blank') continue;
+      if (parsed === 'foreign' || (typeof parsed !== 'string' && !parsed.owned)) {
+        // Another thread counts it.
+        if (parsed !== 'foreign') return parsed;
+        continue;
+      }
       stats.lines++;
       fileStats.lines++;
       if (typeof parsed !== 'string') {
@@ -103,7 +126,8 @@ export class RecordCursor {
         fileStats.unparseable++;
       }
       if (stats.badLines.length < MAX_BAD_LINE_EXAMPLES) {
-        stats.badLines.push({ file: fileStats.path, line: source.lineNumber, problem, text: line.slice(0, 120) });
+        const text = this.#bytes ? source.bytes.toString('utf8', source.start, Math.min(source.end, source.start + 4 * EXAMPLE_LENGTH)) : line;
+        stats.badLines.push({ file: fileStats.path, line: source.lineNumber, problem, text: text.slice(0, EXAMPLE_LENGTH) });
       }
     }
   }

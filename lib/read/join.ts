@@ -23,6 +23,8 @@ interface OpenEntry {
   skipped: SkippedRecord | null;
   /** The watermark when it opened. */
   openedAt: number;
+  /** The step (records added or ticked so far) it opened at: orders entries closed in one step as one reader would. */
+  openedStep: number;
   /** Its requestId had already been yielded when it opened. */
   late: boolean;
 }
@@ -71,6 +73,14 @@ export class Joiner {
   readonly #options: JoinOptions;
   readonly #stats: ReadStats;
   #watermark = -Infinity;
+  /** Records added or ticked so far. */
+  #step = 0;
+  /**
+   * Where each of `stats.orphanExamples` was yielded: [step, order in that step]. A reader that joins only some of the
+   * requests (one of several threads) yields its orphans at the same steps as a reader of all, so the first few of
+   * all readers merge by this order into exactly those one reader would have listed.
+   */
+  readonly orphanOrder: [number, number][] = [];
 
   constructor(options: JoinOptions, stats: ReadStats) {
     this.#options = options;
@@ -79,8 +89,39 @@ export class Joiner {
     this.#learnTargets = options.targets === undefined;
   }
 
-  get openEntries(): number {
-    return this.#open.size;
+  /**
+   * Counts a record this reader does not join (another thread joins its request) as if it had been added: the
+   * window moves on, entries it pushes out leave, and targets are learned, so every other request is judged as
+   * by a reader of every record. `answered`: a shadow record without `error` (see `needsAnswered`).
+   */
+  tick(time: number, type: RequestRecord['type'], target: string | undefined, answered: boolean, out: ShadowLogEntry[]): void {
+    this.#step++;
+    if (time > this.#watermark) this.#watermark = time;
+    this.#observe(type, target, answered);
+    this.#evict(out);
+  }
+
+  /** Whether `tick` needs to know if a shadow of `target` was answered: only while its comparisons are still in doubt. */
+  needsAnswered(target: string): boolean {
+    return this.#options.expectComparisons && !this.#compared.has(target) && (this.#answered.get(target) ?? 0) < COMPARISON_PROBE;
+  }
+
+  /**
+   * What every record teaches, whichever request it belongs to (and whether it repeats one): the targets seen, which
+   * of them log comparisons, and each target's bit in the memory of yielded requests.
+   */
+  #observe(type: RequestRecord['type'], target: string | undefined, answered: boolean): void {
+    if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string') return;
+    this.#learn(target);
+    if (!this.#targetBits.has(target) && this.#targetBits.size < REMEMBERED_TARGETS) this.#targetBits.set(target, 2 + 2 * this.#targetBits.size);
+    if (type === 'comparison') {
+      if (!this.#compared.has(target) && this.#compared.size < MAX_LEARNED_TARGETS) {
+        this.#compared.add(target);
+        this.#answered.delete(target);
+      }
+    } else if (answered) {
+      this.#countAnswered(target);
+    }
   }
 
   /**
@@ -88,7 +129,9 @@ export class Joiner {
    * entries it completes or evicts onto `out`.
    */
   add(record: RequestRecord, time: number, out: ShadowLogEntry[]): void {
+    this.#step++;
     if (time > this.#watermark) this.#watermark = time;
+    this.#observe(record.type, (record as { target?: string }).target, record.type === 'shadow' && record.error === undefined);
     const id = record.requestId;
     let entry = this.#open.get(id);
     if (entry === undefined) {
@@ -105,6 +148,7 @@ export class Joiner {
         comparisons: [],
         skipped: null,
         openedAt: this.#watermark,
+        openedStep: this.#step,
         late: closed !== undefined,
       };
       this.#open.set(id, entry);
@@ -120,6 +164,7 @@ export class Joiner {
 
   /** Yields every entry still open (end of input). */
   flush(out: ShadowLogEntry[]): void {
+    this.#step = Infinity;
     for (const entry of this.#open.values()) this.#close(entry, 'end_of_input', out);
     this.#queue.clear();
     this.#closed.clear();
@@ -137,25 +182,12 @@ export class Joiner {
         else this.#stats.duplicates++;
         break;
       case 'shadow':
-        if (entry.shadows.some((s) => s.target === record.target)) {
-          this.#stats.duplicates++;
-        } else {
-          entry.shadows.push(record);
-          this.#learn(record.target);
-          if (record.error === undefined) this.#countAnswered(record.target);
-        }
+        if (entry.shadows.some((s) => s.target === record.target)) this.#stats.duplicates++;
+        else entry.shadows.push(record);
         break;
       case 'comparison':
-        if (entry.comparisons.some((c) => c.target === record.target)) {
-          this.#stats.duplicates++;
-        } else {
-          entry.comparisons.push(record);
-          this.#learn(record.target);
-          if (!this.#compared.has(record.target) && this.#compared.size < MAX_LEARNED_TARGETS) {
-            this.#compared.add(record.target);
-            this.#answered.delete(record.target);
-          }
-        }
+        if (entry.comparisons.some((c) => c.target === record.target)) this.#stats.duplicates++;
+        else entry.comparisons.push(record);
         break;
     }
   }
@@ -234,7 +266,10 @@ export class Joiner {
     stats.closedBy[closedBy]++;
     if (orphan !== null) {
       stats.orphans[orphan]++;
-      if (stats.orphanExamples.length < MAX_EXAMPLES) stats.orphanExamples.push({ requestId: entry.requestId, kind: orphan });
+      if (stats.orphanExamples.length < MAX_EXAMPLES) {
+        stats.orphanExamples.push({ requestId: entry.requestId, kind: orphan });
+        this.orphanOrder.push([this.#step, entry.openedStep]);
+      }
     }
     out.push({
       requestId: entry.requestId,
@@ -270,12 +305,8 @@ export class Joiner {
   #bitOf(record: RequestRecord): number {
     if (record.type === 'production') return 0;
     if (record.type === 'skipped') return 1;
-    let bit = this.#targetBits.get(record.target);
-    if (bit === undefined) {
-      if (this.#targetBits.size >= REMEMBERED_TARGETS) return -1;
-      bit = 2 + 2 * this.#targetBits.size;
-      this.#targetBits.set(record.target, bit);
-    }
+    const bit = this.#targetBits.get(record.target);
+    if (bit === undefined) return -1;
     return record.type === 'shadow' ? bit : bit + 1;
   }
 }

@@ -4,15 +4,18 @@
  */
 import type { ShadowLogRecord } from '../types.js';
 
-/** Why a line is not a record. */
+/** Why a line is not a record (or, `foreign`, not one this reader counts: another thread reads it). */
 export type LineProblem =
   | 'blank'
+  | 'foreign'
   /** Not JSON at all. */
   | 'unparseable'
   /** JSON, but not a record this reader knows. */
   | 'unrecognised';
 
 const CARRIAGE_RETURN = 13;
+/** U+FEFF, which a UTF-8 byte-order mark decodes to: some editors and Windows tools put one at the start of a file. */
+const BYTE_ORDER_MARK = 0xfeff;
 
 /** A record with its log time. */
 export interface ParsedRecord {
@@ -21,12 +24,20 @@ export interface ParsedRecord {
   time: number;
   /** The time it is merged and joined at: `time`, or its file's time when `time` is an outlier (set by the cursor). */
   key: number;
+  /**
+   * `false` for a record another thread joins (its request is that thread's): only its type, requestId, time, target
+   * and, for a shadow, whether it was answered are known here, and it is not counted.
+   */
+  owned: boolean;
 }
 
 /** The record on a line, or why there is none. */
 export function parseLine(line: string): ParsedRecord | LineProblem {
   let text = line;
   if (text.length > 0 && text.charCodeAt(text.length - 1) === CARRIAGE_RETURN) text = text.slice(0, -1);
+  // JSON.parse refuses a byte-order mark, which would orphan a file's first record; files joined with `cat` carry one
+  // at the start of a line further on, so any line may start with one.
+  if (text.charCodeAt(0) === BYTE_ORDER_MARK) text = text.slice(1);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -57,26 +68,83 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
     default:
       return 'unrecognised';
   }
-  return { record: record as unknown as ShadowLogRecord, time, key: time };
+  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true };
 }
 
 /** `Date.parse`, with a fast path for the one shape the logger writes (`2024-05-01T10:00:00.000Z`). */
 export function parseTimestamp(text: string): number {
-  if (text.length !== 24 || text.charCodeAt(23) !== 90 /* Z */ || text.charCodeAt(10) !== 84 /* T */) return Date.parse(text);
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const hour = digits(text, 11, 2);
-  const minute = digits(text, 14, 2);
-  const second = digits(text, 17, 2);
-  const ms = digits(text, 20, 3);
-  const separators = text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && text.charCodeAt(19) === 46;
+  if (text.length === 24) {
+    const time = loggerTimestamp(text, 0);
+    if (!Number.isNaN(time)) return time;
+  }
+  return Date.parse(text);
+}
+
+/** The minute last worked out: lines near each other in a log share it, so most times cost only their seconds. */
+let cachedMinute = '';
+let cachedMinuteMs = NaN;
+
+/**
+ * The time written at `start` of `text` in the logger's shape (`2024-05-01T10:00:00.000Z`, 24 characters), or NaN
+ * when it is not in that shape or is a date the fast path leaves to `Date.parse` (days past the 28th, years before 100).
+ */
+export function loggerTimestamp(text: string, start: number): number {
+  if (text.charCodeAt(start + 23) !== 90 /* Z */ || text.charCodeAt(start + 16) !== 58 /* : */ || text.charCodeAt(start + 19) !== 46 /* . */) return NaN;
+  const second = digits(text, start + 17, 2);
+  const ms = digits(text, start + 20, 3);
+  if (second < 0 || second > 59 || ms < 0) return NaN;
+  if (cachedMinute === '' || !text.startsWith(cachedMinute, start)) {
+    const minute = minuteOf(text, start);
+    if (Number.isNaN(minute)) return NaN;
+    cachedMinute = text.slice(start, start + 16);
+    cachedMinuteMs = minute;
+  }
+  return cachedMinuteMs + second * 1000 + ms;
+}
+
+/** The minute last worked out from bytes, as bytes. */
+const cachedMinuteBytes = Buffer.alloc(16);
+let cachedMinuteBytesMs = NaN;
+
+/** {@link loggerTimestamp} of the time written at `start` of `bytes` (ASCII). */
+export function loggerTimestampBytes(bytes: Buffer, start: number): number {
+  if (bytes[start + 23] !== 90 /* Z */ || bytes[start + 16] !== 58 /* : */ || bytes[start + 19] !== 46 /* . */) return NaN;
+  const second = byteDigits(bytes, start + 17, 2);
+  const ms = byteDigits(bytes, start + 20, 3);
+  if (second < 0 || second > 59 || ms < 0) return NaN;
+  let same = !Number.isNaN(cachedMinuteBytesMs);
+  for (let i = 0; same && i < 16; i++) same = bytes[start + i] === cachedMinuteBytes[i];
+  if (!same) {
+    const minute = minuteOf(bytes.toString('latin1', start, start + 16), 0);
+    if (Number.isNaN(minute)) return NaN;
+    bytes.copy(cachedMinuteBytes, 0, start, start + 16);
+    cachedMinuteBytesMs = minute;
+  }
+  return cachedMinuteBytesMs + second * 1000 + ms;
+}
+
+function byteDigits(bytes: Buffer, start: number, count: number): number {
+  let value = 0;
+  for (let i = start; i < start + count; i++) {
+    const digit = (bytes[i] ?? 0) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/** `YYYY-MM-DDTHH:MM` at `start` in ms, or NaN outside the fast path. */
+function minuteOf(text: string, start: number): number {
+  const year = digits(text, start, 4);
+  const month = digits(text, start + 5, 2);
+  const day = digits(text, start + 8, 2);
+  const hour = digits(text, start + 11, 2);
+  const minute = digits(text, start + 14, 2);
+  const separators = text.charCodeAt(start + 4) === 45 && text.charCodeAt(start + 7) === 45 && text.charCodeAt(start + 10) === 84 && text.charCodeAt(start + 13) === 58;
   // Days past the 28th are left to Date.parse, which knows the length of each month; so are years before 100, which
   // Date.UTC would take as 19xx.
-  if (!separators || month < 1 || month > 12 || day < 1 || day > 28 || hour > 23 || minute > 59 || second > 59 || ms < 0 || year < 100) {
-    return Date.parse(text);
-  }
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  if (!separators || month < 1 || month > 12 || day < 1 || day > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || year < 100) return NaN;
+  return Date.UTC(year, month - 1, day, hour, minute);
 }
 
 /** The number written with `count` decimal digits at `start`, or -1 when one is not a digit. */

@@ -2,15 +2,28 @@
  * `readShadowLog`: streams any number of JSON-lines logs (plain or gzip), merges them by timestamp, and yields the
  * records of each request joined into one entry.
  */
-import { NEEDS_FILL, RecordCursor, type KeyedRecord } from './cursor.js';
+import { RecordCursor, type BytesParser, type LineParser } from './cursor.js';
 import { Joiner } from './join.js';
 import { LineSource } from './line-source.js';
-import { resolveFiles, STDIN } from './resolve-files.js';
+import { TimeMerge } from './merge.js';
+import { parseLine } from './parse-record.js';
+import { resolveFiles, STDIN, type ResolvedFile } from './resolve-files.js';
+import { answeredOf, shareParser, type ReadShare } from './share.js';
+import { slimRecord } from './slim-record.js';
 import type { ReadShadowLogOptions, ReadStats, ShadowLogEntry, ShadowLogReader } from './types.js';
 
-interface Head {
-  cursor: RecordCursor;
-  keyed: KeyedRecord;
+/** How the report reads: records cut to the fields it uses, and perhaps one thread's share of the requests. */
+export interface ReportReading {
+  /** Keep response bodies (a label or score path reads them). */
+  bodies: boolean;
+  share?: ReadShare;
+  /** Takes each entry as it is joined, instead of the iterator (which then yields nothing): no promise per entry. */
+  onEntry?: (entry: ShadowLogEntry) => void;
+}
+
+/** A reader for the report: also says where its orphan examples were yielded, to merge shares' examples in order. */
+export interface ReportReader extends ShadowLogReader {
+  readonly orphanOrder: readonly [number, number][];
 }
 
 /** A fresh, zeroed `ReadStats`. */
@@ -66,10 +79,66 @@ function positiveNumber(name: string, value: number | undefined, fallback: numbe
  * ```
  */
 export function readShadowLog(pathsOrGlobs: string | readonly string[], options: ReadShadowLogOptions = {}): ShadowLogReader {
+  return openShadowLog(pathsOrGlobs, options, undefined);
+}
+
+/** The parser of a reading: whole records for `readShadowLog`, cut ones for the report, a thread's share of them. */
+function parserOf(reading: ReportReading | undefined, joiner: Joiner): { text: LineParser } | { bytes: BytesParser } {
+  if (reading === undefined) return { text: parseLine };
+  if (reading.share !== undefined) return { bytes: shareParser(reading.share, joiner, reading.bodies) };
+  return {
+    text: (line) => {
+      const parsed = parseLine(line);
+      if (typeof parsed !== 'string') parsed.record = slimRecord(parsed.record, reading.bodies);
+      return parsed;
+    },
+  };
+}
+
+/** Opens every file (standard input for `-`); closes those opened when one cannot be. */
+async function openSources(files: readonly ResolvedFile[], stdin: NodeJS.ReadableStream | undefined, maxLineLength: number): Promise<LineSource[]> {
+  const sources: LineSource[] = [];
+  try {
+    for (const file of files) {
+      sources.push(
+        file.absolutePath === STDIN
+          ? LineSource.fromStream(stdin ?? process.stdin, file.displayPath, maxLineLength)
+          : await LineSource.open(file.absolutePath, file.displayPath, maxLineLength),
+      );
+    }
+  } catch (err) {
+    await Promise.all(sources.map((s) => s.close()));
+    throw err;
+  }
+  return sources;
+}
+
+/** `report()` calls `onProgress` now; `onLine()` calls it every `progressEvery` lines. */
+function progressOf(sources: readonly LineSource[], stats: ReadStats, progressEvery: number, onProgress: ReadShadowLogOptions['onProgress']): { report: () => void; onLine: () => void } {
+  const bytesTotal = stats.files.reduce((sum, f) => sum + f.bytes, 0);
+  let nextProgress = progressEvery;
+  const report = (): void => {
+    onProgress?.({ bytesRead: sources.reduce((sum, s) => sum + s.bytesRead, 0), bytesTotal, lines: stats.lines, records: stats.records });
+  };
+  const onLine = (): void => {
+    if (stats.lines >= nextProgress) {
+      nextProgress += progressEvery;
+      report();
+    }
+  };
+  return { report, onLine };
+}
+
+/**
+ * `readShadowLog`, or the report's reading of the same logs (`reading`). A share holds at most its part of
+ * `maxOpenEntries` open, so all shares together hold what one reader would.
+ */
+export function openShadowLog(pathsOrGlobs: string | readonly string[], options: ReadShadowLogOptions, reading: ReportReading | undefined): ReportReader {
   const inputs = typeof pathsOrGlobs === 'string' ? [pathsOrGlobs] : [...pathsOrGlobs];
+  const shares = reading?.share?.count ?? 1;
   const joinOptions = {
     windowMs: positiveNumber('windowMs', options.windowMs, 60_000),
-    maxOpenEntries: positiveNumber('maxOpenEntries', options.maxOpenEntries, 100_000),
+    maxOpenEntries: Math.max(1, Math.floor(positiveNumber('maxOpenEntries', options.maxOpenEntries, 100_000) / shares)),
     expectComparisons: options.expectComparisons ?? true,
     targets: options.targets === undefined ? undefined : [...options.targets],
   };
@@ -77,74 +146,44 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
   const maxLineLength = positiveNumber('maxLineLength', options.maxLineLength, 16 * 1024 * 1024);
   const cwd = options.cwd ?? process.cwd();
   const { onRecord, onProgress } = options;
+  const onEntry = reading?.onEntry;
   const stats = emptyReadStats();
   let started = false;
+  let orphanOrder: readonly [number, number][] = [];
 
   async function* iterate(): AsyncGenerator<ShadowLogEntry, void, undefined> {
     const { files, unmatchedPatterns } = await resolveFiles(inputs, cwd);
     stats.unmatchedPatterns = unmatchedPatterns;
-    const sources: LineSource[] = [];
-    try {
-      for (const file of files) {
-        sources.push(
-          file.absolutePath === STDIN
-            ? LineSource.fromStream(options.stdin ?? process.stdin, file.displayPath, maxLineLength)
-            : await LineSource.open(file.absolutePath, file.displayPath, maxLineLength),
-        );
-      }
-    } catch (err) {
-      await Promise.all(sources.map((s) => s.close()));
-      throw err;
-    }
+    const sources = await openSources(files, options.stdin, maxLineLength);
     stats.files = sources.map((s) => s.stats);
-    const bytesTotal = stats.files.reduce((sum, f) => sum + f.bytes, 0);
     const joiner = new Joiner(joinOptions, stats);
+    orphanOrder = joiner.orphanOrder;
+    const parse = parserOf(reading, joiner);
     const out: ShadowLogEntry[] = [];
-    let nextProgress = progressEvery;
-    const report = (): void => {
-      onProgress?.({
-        bytesRead: sources.reduce((sum, s) => sum + s.bytesRead, 0),
-        bytesTotal,
-        lines: stats.lines,
-        records: stats.records,
-      });
-    };
-    const onLine = (): void => {
-      if (stats.lines >= nextProgress) {
-        nextProgress += progressEvery;
-        report();
-      }
-    };
-    const cursors = sources.map((source, index) => new RecordCursor(source, index, stats, joinOptions.windowMs, onLine));
+    const { report, onLine } = progressOf(sources, stats, progressEvery, onProgress);
+    const cursors = sources.map((source, index) => new RecordCursor(source, index, stats, joinOptions.windowMs, onLine, parse));
 
-    const heap = new HeadHeap();
     try {
-      for (const cursor of cursors) {
-        const keyed = await nextRecord(cursor);
-        if (keyed !== undefined) heap.push({ cursor, keyed });
-      }
-      for (let head = heap.peek(); head !== undefined; head = heap.peek()) {
-        const { record, key } = head.keyed;
+      const merge = await TimeMerge.start(cursors);
+      for (let keyed = merge.peek(); keyed !== undefined; keyed = merge.peek()) {
+        const { record, key } = keyed;
         if (record.type === 'summary' || record.type === 'breaker' || record.type === 'judgement' || record.type === 'judgement_summary') {
-          onRecord?.(record);
+          if (keyed.owned) onRecord?.(record);
         } else {
-          joiner.add(record, key, out);
+          if (keyed.owned) joiner.add(record, key, out);
+          else joiner.tick(key, record.type, (record as { target?: string }).target, answeredOf(record), out);
           if (out.length > 0) {
-            for (const entry of out) yield entry;
+            if (onEntry !== undefined) for (const entry of out) onEntry(entry);
+            else for (const entry of out) yield entry;
             out.length = 0;
           }
         }
-        let keyed = head.cursor.next();
-        if (keyed === NEEDS_FILL) keyed = await nextRecord(head.cursor);
-        if (keyed === undefined) heap.pop();
-        else {
-          // The same file's next record replaces it at the top: one sift instead of a pop and a push.
-          head.keyed = keyed;
-          heap.replaceTop(head);
-        }
+        const more = merge.advance();
+        if (more !== undefined) await more;
       }
       joiner.flush(out);
-      for (const entry of out) yield entry;
+      if (onEntry !== undefined) for (const entry of out) onEntry(entry);
+      else for (const entry of out) yield entry;
       out.length = 0;
     } finally {
       await Promise.all(sources.map((s) => s.close()));
@@ -155,6 +194,9 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
 
   return {
     stats,
+    get orphanOrder() {
+      return orphanOrder;
+    },
     [Symbol.asyncIterator]() {
       if (started) {
         throw new TypeError('readShadowLog: a reader can be iterated once; call readShadowLog() again to read the logs again.');
@@ -165,67 +207,3 @@ export function readShadowLog(pathsOrGlobs: string | readonly string[], options:
   };
 }
 
-/** The cursor's next record, reading more of its input as needed; `undefined` at its end. */
-async function nextRecord(cursor: RecordCursor): Promise<KeyedRecord | undefined> {
-  for (;;) {
-    const keyed = cursor.next();
-    if (keyed !== NEEDS_FILL) return keyed;
-    await cursor.fill();
-  }
-}
-
-/** Min-heap of file heads by merge time; ties go to the file given first, keeping the merge deterministic. */
-class HeadHeap {
-  readonly #items: Head[] = [];
-
-  peek(): Head | undefined {
-    return this.#items[0];
-  }
-
-  push(head: Head): void {
-    const items = this.#items;
-    items.push(head);
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(items[i] as Head, items[parent] as Head)) break;
-      [items[i], items[parent]] = [items[parent] as Head, items[i] as Head];
-      i = parent;
-    }
-  }
-
-  pop(): Head | undefined {
-    const items = this.#items;
-    const top = items[0];
-    const last = items.pop();
-    if (top === undefined || last === undefined || items.length === 0) return top;
-    items[0] = last;
-    this.#siftDown();
-    return top;
-  }
-
-  /** Re-sorts after the top's key changed. */
-  replaceTop(head: Head): void {
-    this.#items[0] = head;
-    this.#siftDown();
-  }
-
-  #siftDown(): void {
-    const items = this.#items;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      const right = left + 1;
-      let smallest = i;
-      if (left < items.length && before(items[left] as Head, items[smallest] as Head)) smallest = left;
-      if (right < items.length && before(items[right] as Head, items[smallest] as Head)) smallest = right;
-      if (smallest === i) break;
-      [items[i], items[smallest]] = [items[smallest] as Head, items[i] as Head];
-      i = smallest;
-    }
-  }
-}
-
-function before(a: Head, b: Head): boolean {
-  return a.keyed.key < b.keyed.key || (a.keyed.key === b.keyed.key && a.cursor.index < b.cursor.index);
-}

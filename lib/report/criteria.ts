@@ -25,6 +25,11 @@ export interface Criteria {
   maxPsi: number;
   /** Samples each side needs before a criterion is judged; below it the criterion says "too few samples". Default 30. */
   minSamples: number;
+  /**
+   * Latency of a shadow call whose answer the engine read more than this many ms late (`engineDelayMs`: its loop was
+   * busy) is left out of the latency criterion and figures: it measures the engine, not the model. Default 5.
+   */
+  maxEngineDelayMs: number;
   /** Family-wise error rate across all tests (Holm). Default 0.05. */
   alpha: number;
   /** Overall score (0–100) at or above which the verdict passes. Default 95. */
@@ -42,6 +47,7 @@ export const DEFAULT_CRITERIA: Readonly<Criteria> = Object.freeze({
   similarityMargin: 0.05,
   maxPsi: 0.25,
   minSamples: 30,
+  maxEngineDelayMs: 5,
   alpha: 0.05,
   passScore: 95,
   marginalScore: 75,
@@ -58,6 +64,7 @@ const RANGES: Record<keyof Criteria, Range> = {
   similarityMargin: { min: 0, max: 0.5, hint: 'a probability between 0 and 0.5, like 0.05' },
   maxPsi: { min: 0, max: 100, minExclusive: true, hint: 'a number > 0, like 0.25' },
   minSamples: { min: 2, max: 1e9, integer: true, hint: 'a whole number ≥ 2, like 30' },
+  maxEngineDelayMs: { min: 0, max: 86_400_000, hint: 'a number of milliseconds ≥ 0, like 5' },
   alpha: { min: 0, max: 0.5, minExclusive: true, hint: 'a probability in (0, 0.5], like 0.05' },
   passScore: { min: 0, max: 100, hint: 'a score between 0 and 100, like 95' },
   marginalScore: { min: 0, max: 100, hint: 'a score between 0 and 100, like 75' },

@@ -15,7 +15,7 @@ export type {
   ShadowLogReader,
   ShadowLogReadErrorCode,
 } from '../read/index.js';
-export { buildReport, ReportBuilder, type BuildReportOptions } from './build-report.js';
+export { buildReport, ReportBuilder, type BuildReportOptions, type ReportBuilderState } from './build-report.js';
 export { renderReport, REPORT_FORMATS, type RenderOptions } from './render.js';
 export { getExitCode, ExitCode, type ExitCodeValue } from './exit-code.js';
 export { DEFAULT_CRITERIA, resolveCriteria, type Criteria } from './criteria.js';

@@ -2,22 +2,10 @@
  * One self-contained HTML page: inline CSS, charts pre-drawn as SVG, no script, no external resource (a CSP forbids
  * them). Every string from the logs is escaped.
  */
-import {
-  describeCounts,
-  plural,
-  formatCount,
-  formatInterval,
-  formatMs,
-  formatNumber,
-  formatPercent,
-  formatRatio,
-  formatTime,
-  formatDuration,
-  requestFaultRows,
-} from './format.js';
+import { formatCount, formatDuration, formatInterval, formatMs, formatPercent, formatRatio, formatTime } from './format.js';
+import { reportSections, type Block, type Cell, type CellValue, type Column, type Inline, type MatrixBlock, type Row, type Section, type TableBlock } from './sections.js';
 import { escapeXml as esc, lineChart } from './svg-chart.js';
-import { similarityHtml } from './similarity-render.js';
-import type { CriterionResult, LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
+import type { CriterionResult, Report } from './types.js';
 
 const PRODUCTION_COLOUR = '#2563eb';
 const SHADOW_COLOUR = '#ea580c';
@@ -62,139 +50,115 @@ function criteriaHtml(criteria: CriterionResult[]): string {
     `<td class="wrap">${esc(c.reason)}</td>`,
     `<td class="l">${esc(c.test)}</td>`,
   ]);
-  return `<details id="criteria"${criteria.some((c) => c.status === 'fail' || c.status === 'marginal') ? ' open' : ''}><summary>Criteria (${criteria.length})</summary>${tableHtml(['status', 'criterion', 'reason', 'test'], rows, 3, true)}</details>`;
+  const head = '<tr><th class="l">status</th><th class="l">criterion</th><th class="l">reason</th><th>test</th></tr>';
+  const table = `<table><thead>${head}</thead><tbody>${rows.map((row) => `<tr>${row.join('')}</tr>`).join('')}</tbody></table>`;
+  return `<details id="criteria"${criteria.some((c) => c.status === 'fail' || c.status === 'marginal') ? ' open' : ''}><summary>Criteria (${criteria.length})</summary>${table}</details>`;
 }
 
-function rateCell(rate: Rate): string {
-  return `<td>${esc(formatPercent(rate.rate))}</td><td>${esc(formatInterval(rate))}</td>`;
+function cellHtml(cell: CellValue, column: Column): string {
+  const c: Cell = typeof cell === 'string' ? { text: cell } : cell;
+  const text = esc(c.html ?? c.text);
+  const inner = c.code === true ? `<code>${text}</code>` : c.strong === true ? `<strong>${text}</strong>` : text;
+  return `<td${column.align === 'left' ? ' class="l"' : ''}>${inner}</td>`;
 }
 
-function tableHtml(head: string[], rows: string[][], leftColumns = 1, raw = false): string {
-  const th = head.map((h, i) => `<th${i < leftColumns ? ' class="l"' : ''}>${esc(h)}</th>`).join('');
-  const body = rows
-    .map((row) => `<tr>${row.map((cell, i) => (raw && cell.startsWith('<td') ? cell : `<td${i < leftColumns ? ' class="l"' : ''}>${esc(cell)}</td>`)).join('')}</tr>`)
-    .join('');
-  return `<table><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table>`;
+function tableHtml(block: TableBlock): string {
+  if (block.only === 'text') return '';
+  const kept = block.columns.flatMap((c, i) => (c.only === 'text' ? [] : [i]));
+  const th = kept.map((i) => {
+    const c = block.columns[i] as Column;
+    return `<th${c.align === 'left' ? ' class="l"' : ''}>${esc(c.htmlHead ?? c.head)}</th>`;
+  });
+  const body = block.rows.flatMap((row: Row) => {
+    const cells = Array.isArray(row) ? row : row.only === 'text' ? null : row.cells;
+    return cells === null ? [] : [`<tr>${kept.map((i) => cellHtml(cells[i] ?? '', block.columns[i] as Column)).join('')}</tr>`];
+  });
+  return `<table><thead><tr>${th.join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
 }
 
-function matrixHtml(corner: string, rowsLabels: string[], columns: string[], counts: number[][], diagonal: (row: string, column: string) => boolean): string {
-  const head = `<tr><th class="l">${esc(corner)}</th>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
-  const body = rowsLabels
+function matrixHtml(block: MatrixBlock): string {
+  const head = `<tr><th class="l">${esc(block.corner)}</th>${block.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
+  const body = block.rows
     .map((r, i) => {
-      const cells = columns
-        .map((c, j) => {
-          const n = counts[i]?.[j] ?? 0;
-          const cls = n === 0 ? '' : diagonal(r, c) ? ' class="diag"' : ' class="off"';
-          return `<td${cls}>${n === 0 ? '·' : esc(formatCount(n))}</td>`;
-        })
-        .join('');
-      return `<tr><th class="l">${esc(r)}</th>${cells}</tr>`;
+      const cells = block.columns.map((c, j) => {
+        const n = block.counts[i]?.[j] ?? 0;
+        const cls = n === 0 ? '' : r === c ? ' class="diag"' : ' class="off"';
+        return `<td${cls}>${n === 0 ? '·' : esc(formatCount(n))}</td>`;
+      });
+      return `<tr><th class="l">${esc(r)}</th>${cells.join('')}</tr>`;
     })
     .join('');
   return `<table><thead>${head}</thead><tbody>${body}</tbody></table>`;
 }
 
-function latencyRow(name: string, figures: LatencyFigures, count = figures.count): string[] {
-  return [name, formatCount(count), formatMs(figures.p50), formatMs(figures.p90), formatMs(figures.p99), formatMs(figures.max)];
+function inlineHtml(content: string | Inline[]): string {
+  const parts = typeof content === 'string' ? [content] : content;
+  return parts.map((part) => (typeof part === 'string' ? esc(part) : `<code>${esc(part.code)}</code>`)).join('');
 }
 
-function ratioRow(name: string, ratio: LatencyRatio): string[] {
-  return [name, '', formatRatio(ratio.p50), formatRatio(ratio.p90), formatRatio(ratio.p99), formatRatio(ratio.max)];
+function blockHtml(block: Block): string {
+  switch (block.kind) {
+    case 'table':
+      return tableHtml(block);
+    case 'tables':
+      return block.tables.map(tableHtml).join('\n');
+    case 'matrix':
+      return matrixHtml(block);
+    case 'note':
+      return block.html === undefined ? '' : `<p${block.plain === true ? '' : ' class="note"'}>${inlineHtml(block.html)}</p>`;
+    case 'heading':
+      return `<h3>${esc(block.text)}</h3>`;
+    case 'rendered':
+      return block.html;
+  }
 }
 
-export function renderHtml(report: Report): string {
-  const { totals, match, latency, differences, verdict, timeline } = report;
-  const percent = (v: number): string => `${Math.round(v * 100)}%`;
+function sectionHtml(section: Section): string {
+  const id = section.id === undefined ? '' : ` id="${esc(section.id)}"`;
+  const code = section.titleCode === undefined ? '' : ` <code>${esc(section.titleCode)}</code>`;
+  const blocks = section.blocks.map(blockHtml).filter((html) => html !== '');
+  return [`<h2${id}>${esc(section.htmlTitle ?? section.title)}${code}</h2>`, ...blocks].join('\n');
+}
+
+const percent = (v: number): string => `${Math.round(v * 100)}%`;
+
+/** The three charts: latency CDFs, match rate and error rate over time. */
+function chartsHtml(report: Report): string {
+  const { latency, timeline } = report;
   const bucketLabel = `time (UTC, ${formatDuration(timeline.bucketMs)} buckets)`;
   const times = timeline.buckets.map((b) => Date.parse(b.start) + timeline.bucketMs / 2);
-
+  const over = (value: (b: (typeof timeline.buckets)[number]) => number | null): ([number, number] | null)[] =>
+    timeline.buckets.map((b, i) => {
+      const v = value(b);
+      return v === null ? null : [times[i] ?? 0, v];
+    });
+  const errorShare = (b: (typeof timeline.buckets)[number]): number | null => (b.shadowCalls === 0 ? null : b.shadowErrors / b.shadowCalls);
   const charts = [
-    {
-      caption: 'Latency CDF',
-      svg: lineChart({
-        id: 'latency-cdf',
-        title: 'Latency CDF of production and shadow',
-        x: { scale: 'log', label: 'latency (log scale)' },
-        y: { max: 1, format: percent, label: 'requests at or below' },
-        series: [
-          { name: 'production', color: PRODUCTION_COLOUR, points: latency.production.cdf, step: true },
-          { name: 'shadow', color: SHADOW_COLOUR, points: latency.shadow.cdf, step: true },
-        ],
-      }),
-    },
-    {
-      caption: 'Match rate over time',
-      svg: lineChart({
-        id: 'match-rate',
-        title: 'Match rate over time',
-        x: { scale: 'time', label: bucketLabel },
-        y: { max: 1, format: percent, label: 'match rate' },
-        series: [
-          {
-            name: 'match rate',
-            color: MATCH_COLOUR,
-            points: timeline.buckets.map((b, i) => (b.comparisons === 0 ? null : [times[i] ?? 0, b.matches / b.comparisons])),
-          },
-        ],
-      }),
-    },
-    {
-      caption: 'Shadow error rate over time',
-      svg: lineChart({
-        id: 'error-rate',
-        title: 'Shadow error rate over time',
-        x: { scale: 'time', label: bucketLabel },
-        y: {
-          max: Math.max(0.05, ...timeline.buckets.map((b) => (b.shadowCalls === 0 ? 0 : b.shadowErrors / b.shadowCalls))),
-          format: (v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)}%`,
-          label: 'share of shadow calls',
-        },
-        series: [
-          {
-            name: 'errors',
-            color: ERROR_COLOUR,
-            points: timeline.buckets.map((b, i) => (b.shadowCalls === 0 ? null : [times[i] ?? 0, b.shadowErrors / b.shadowCalls])),
-          },
-          {
-            name: 'timeouts',
-            color: TIMEOUT_COLOUR,
-            points: timeline.buckets.map((b, i) => (b.shadowCalls === 0 ? null : [times[i] ?? 0, b.timeouts / b.shadowCalls])),
-          },
-        ],
-      }),
-    },
+    ['Latency CDF', lineChart({
+      id: 'latency-cdf', title: 'Latency CDF of production and shadow', x: { scale: 'log', label: 'latency (log scale)' }, y: { max: 1, format: percent, label: 'requests at or below' },
+      series: [{ name: 'production', color: PRODUCTION_COLOUR, points: latency.production.cdf, step: true }, { name: 'shadow', color: SHADOW_COLOUR, points: latency.shadow.cdf, step: true }],
+    })],
+    ['Match rate over time', lineChart({
+      id: 'match-rate', title: 'Match rate over time', x: { scale: 'time', label: bucketLabel }, y: { max: 1, format: percent, label: 'match rate' },
+      series: [{ name: 'match rate', color: MATCH_COLOUR, points: over((b) => (b.comparisons === 0 ? null : b.matches / b.comparisons)) }],
+    })],
+    ['Shadow error rate over time', lineChart({
+      id: 'error-rate', title: 'Shadow error rate over time', x: { scale: 'time', label: bucketLabel },
+      y: { max: Math.max(0.05, ...timeline.buckets.map((b) => errorShare(b) ?? 0)), format: (v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)}%`, label: 'share of shadow calls' },
+      series: [
+        { name: 'errors', color: ERROR_COLOUR, points: over(errorShare) },
+        { name: 'timeouts', color: TIMEOUT_COLOUR, points: over((b) => (b.shadowCalls === 0 ? null : b.timeouts / b.shadowCalls)) },
+      ],
+    })],
   ];
+  return `<h2>Charts</h2><div class="charts">\n${charts.map(([caption, svg]) => `<figure><figcaption>${esc(caption as string)}</figcaption>${svg as string}</figure>`).join('\n')}\n</div>`;
+}
 
-  const s: string[] = [];
-  s.push('<!doctype html><html lang="en"><head><meta charset="utf-8">');
-  s.push(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`);
-  s.push('<meta name="viewport" content="width=device-width, initial-scale=1">');
-  s.push(`<title>express-shadow report${report.period.from === null ? '' : ` ${esc(formatTime(report.period.from))}`}</title>`);
-  s.push(`<style>${CSS}</style></head><body><main>`);
-  s.push('<h1>express-shadow report</h1>');
-  const fileCount = report.reading?.files.length ?? 0;
-  const filters = [
-    report.filters.route === null ? null : `route ${report.filters.route}`,
-    report.filters.since === null ? null : `since ${formatTime(report.filters.since)}`,
-    report.filters.until === null ? null : `until ${formatTime(report.filters.until)}`,
-  ].filter((f) => f !== null);
-  s.push(
-    `<p class="sub">${esc(formatTime(report.period.from))} → ${esc(formatTime(report.period.to))}` +
-      (report.reading === null ? '' : ` · ${fileCount} file${fileCount === 1 ? '' : 's'}`) +
-      (filters.length > 0 ? ` · ${esc(filters.join(', '))}` : '') +
-      '</p>',
-  );
-  const status = verdict.status === 'none' ? 'NOT JUDGED' : verdict.status.toUpperCase();
-  s.push(
-    `<div class="verdict ${verdict.status}" id="verdict">${esc(status)}${verdict.score === null ? '' : ` · score ${verdict.score}/100`} — ${esc(verdict.headline)}` +
-      `<div class="summary">${esc(verdict.summary.replace(/^[A-Z]+ \(score [^)]*\): /, 'Criteria: '))}</div></div>`,
-  );
-  if (verdict.noiseNote !== null) s.push(`<p class="note" id="noise-note">${esc(verdict.noiseNote)}</p>`);
-  s.push(criteriaHtml(verdict.criteria));
-
-  const noiseFree = match.withoutNoise.total > 0;
+/** The headline figures as cards. */
+function cardsHtml(report: Report): string {
+  const { totals, match, latency } = report;
   const cards: [string, string, string][] = [
-    noiseFree
+    match.withoutNoise.total > 0
       ? ['Noise-free match', formatPercent(match.withoutNoise.rate), `95% CI ${formatInterval(match.withoutNoise)}; raw ${formatPercent(match.overall.rate)}`]
       : ['Match rate', formatPercent(match.overall.rate), `95% CI ${formatInterval(match.overall)}`],
     ['Compared', formatCount(totals.comparisons), `of ${formatCount(totals.mirrored)} mirrored`],
@@ -202,260 +166,37 @@ export function renderHtml(report: Report): string {
     ['p50 latency', `${formatMs(latency.shadow.p50)} ms`, `production ${formatMs(latency.production.p50)} ms (${formatRatio(latency.ratio.p50)})`],
     ['p99 latency', `${formatMs(latency.shadow.p99)} ms`, `production ${formatMs(latency.production.p99)} ms (${formatRatio(latency.ratio.p99)})`],
   ];
-  s.push(`<div class="cards">${cards.map(([k, v, n]) => `<div class="card"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div><div class="note">${esc(n)}</div></div>`).join('')}</div>`);
+  return `<div class="cards">${cards.map(([k, v, n]) => `<div class="card"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div><div class="note">${esc(n)}</div></div>`).join('')}</div>`;
+}
 
-  s.push('<h2>Charts</h2><div class="charts">');
-  for (const chart of charts) s.push(`<figure><figcaption>${esc(chart.caption)}</figcaption>${chart.svg}</figure>`);
-  s.push('</div>');
+/** The page's head, title line and verdict. */
+function headHtml(report: Report): string[] {
+  const { verdict } = report;
+  const fileCount = report.reading?.files.length ?? 0;
+  const filters = [
+    report.filters.route === null ? null : `route ${report.filters.route}`,
+    report.filters.since === null ? null : `since ${formatTime(report.filters.since)}`,
+    report.filters.until === null ? null : `until ${formatTime(report.filters.until)}`,
+  ].filter((f) => f !== null);
+  const status = verdict.status === 'none' ? 'NOT JUDGED' : verdict.status.toUpperCase();
+  return [
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`,
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>express-shadow report${report.period.from === null ? '' : ` ${esc(formatTime(report.period.from))}`}</title>`,
+    `<style>${CSS}</style></head><body><main>`,
+    '<h1>express-shadow report</h1>',
+    `<p class="sub">${esc(formatTime(report.period.from))} → ${esc(formatTime(report.period.to))}` +
+      (report.reading === null ? '' : ` · ${fileCount} file${fileCount === 1 ? '' : 's'}`) +
+      (filters.length > 0 ? ` · ${esc(filters.join(', '))}` : '') +
+      '</p>',
+    `<div class="verdict ${verdict.status}" id="verdict">${esc(status)}${verdict.score === null ? '' : ` · score ${verdict.score}/100`} — ${esc(verdict.headline)}` +
+      `<div class="summary">${esc(verdict.summary.replace(/^[A-Z]+ \(score [^)]*\): /, 'Criteria: '))}</div></div>`,
+    ...(verdict.noiseNote === null ? [] : [`<p class="note" id="noise-note">${esc(verdict.noiseNote)}</p>`]),
+    criteriaHtml(verdict.criteria),
+  ];
+}
 
-  s.push('<h2>Totals</h2>');
-  s.push(
-    tableHtml(
-      ['', 'count', 'detail'],
-      [
-        ['requests seen', formatCount(totals.requestsSeen), `mirrored + skipped + not mirrored`],
-        ['mirrored', formatCount(totals.mirrored), `${formatCount(totals.production)} production, ${plural(totals.shadowCalls, 'shadow call')}`],
-        ['compared', formatCount(totals.comparisons), ''],
-        ['skipped', formatCount(totals.skipped), describeCounts(totals.skippedByReason)],
-        ['not mirrored', formatCount(totals.notMirrored), report.filters.route === null ? describeCounts(totals.notMirroredByReason) : 'not counted per route'],
-        ['shadow errors', formatCount(totals.shadowErrors), describeCounts(totals.shadowErrorsByCode)],
-        ...requestFaultRows(totals),
-        ['timeouts', formatCount(totals.timeouts), ''],
-        ['shadow 5xx', formatCount(totals.shadow5xx), ''],
-        ['orphans: production without shadow', formatCount(totals.orphans.noShadow), ''],
-        ['orphans: shadow without production', formatCount(totals.orphans.noProduction), ''],
-        ['late records', formatCount(totals.orphans.late), 'records for a request already joined'],
-      ],
-    ).replace(/<td>([^<]*)<\/td><\/tr>/g, '<td class="l">$1</td></tr>'),
-  );
-
-  s.push('<h2>Match rate by route</h2>');
-  s.push(
-    tableHtml(
-      ['route', 'requests', 'compared', ...(noiseFree ? ['noise-free', '95% CI'] : []), 'matches', 'raw', '95% CI', 'errors', 'timeouts', 'p50 prod', 'p50 shadow', 'p99 prod', 'p99 shadow'],
-      [
-        [
-          '<td class="l"><strong>all</strong></td>',
-          `<td>${formatCount(totals.production)}</td>`,
-          `<td>${formatCount(match.overall.total)}</td>`,
-          ...(noiseFree ? [rateCell(match.withoutNoise)] : []),
-          `<td>${formatCount(match.overall.count)}</td>`,
-          rateCell(match.overall),
-          `<td>${formatCount(totals.shadowErrors)}</td>`,
-          `<td>${formatCount(totals.timeouts)}</td>`,
-          `<td>${esc(formatMs(latency.production.p50))}</td>`,
-          `<td>${esc(formatMs(latency.shadow.p50))}</td>`,
-          `<td>${esc(formatMs(latency.production.p99))}</td>`,
-          `<td>${esc(formatMs(latency.shadow.p99))}</td>`,
-        ],
-        ...match.byRoute.map((r) => [
-          `<td class="l"><code>${esc(r.route)}</code></td>`,
-          `<td>${formatCount(r.requests)}</td>`,
-          `<td>${formatCount(r.match.total)}</td>`,
-          ...(noiseFree ? [rateCell(r.withoutNoise)] : []),
-          `<td>${formatCount(r.match.count)}</td>`,
-          rateCell(r.match),
-          `<td>${formatCount(r.shadowErrors)}</td>`,
-          `<td>${formatCount(r.timeouts)}</td>`,
-          `<td>${esc(formatMs(r.productionP50))}</td>`,
-          `<td>${esc(formatMs(r.shadowP50))}</td>`,
-          `<td>${esc(formatMs(r.productionP99))}</td>`,
-          `<td>${esc(formatMs(r.shadowP99))}</td>`,
-        ]),
-      ],
-      1,
-      true,
-    ),
-  );
-  s.push(`<p class="note">Status match: ${esc(formatPercent(match.statusMatch.rate))} of comparisons (95% CI ${esc(formatInterval(match.statusMatch))}). Intervals are 95% Wilson score intervals.</p>`);
-  if (match.withoutNoise.total > 0 || match.secondary.total > 0) {
-    s.push(
-      `<p class="note">Noise-free: <code>matchWithoutNoise</code>, ignoring paths where production also differed from its replica, over ${formatCount(match.withoutNoise.total)} comparisons. ` +
-        `Noise floor, production against its own replica: ${esc(formatPercent(match.secondary.rate))} (${esc(formatInterval(match.secondary))}) over ${formatCount(match.secondary.total)}.</p>`,
-    );
-  }
-  if (totals.comparatorErrors > 0) s.push(`<p class="note">Comparator errors: ${formatCount(totals.comparatorErrors)} (counted as mismatches).</p>`);
-  if (match.byTarget.length > 1) {
-    s.push('<h2 id="candidates">Candidates</h2><p class="note">Each candidate against production. A <code>--fail-under-match</code> gate applies to each: every candidate must reach it.</p>');
-    const noiseAware = match.byTarget.some((t) => t.withoutNoise.total > 0);
-    s.push(
-      tableHtml(
-        ['candidate', 'calls', 'compared', ...(noiseAware ? ['noise-free', '95% CI', 'noise-aware'] : []), 'matches', 'raw', '95% CI', 'errors', 'timeouts', '5xx'],
-        match.byTarget.map((t) => [
-          `<td class="l"><code>${esc(t.target)}</code></td>`,
-          `<td>${formatCount(t.shadowCalls)}</td>`,
-          `<td>${formatCount(t.match.total)}</td>`,
-          ...(noiseAware ? [rateCell(t.withoutNoise), `<td>${formatCount(t.withoutNoise.total)}</td>`] : []),
-          `<td>${formatCount(t.match.count)}</td>`,
-          rateCell(t.match),
-          `<td>${formatCount(t.shadowErrors)}</td>`,
-          `<td>${formatCount(t.timeouts)}</td>`,
-          `<td>${formatCount(t.shadow5xx)}</td>`,
-        ]),
-        1,
-        true,
-      ),
-    );
-    if (noiseAware) {
-      s.push('<p class="note">Noise-free: <code>matchWithoutNoise</code> over the comparisons where the secondary answered too (noise-aware).</p>');
-    }
-    s.push('<h3>Match by route and candidate</h3>');
-    s.push(
-      tableHtml(
-        ['route', 'candidate', 'compared', ...(noiseAware ? ['noise-free', '95% CI'] : []), 'raw', '95% CI'],
-        match.byRouteTarget.map((rt) => [
-          `<td class="l"><code>${esc(rt.route)}</code></td>`,
-          `<td class="l"><code>${esc(rt.target)}</code></td>`,
-          `<td>${formatCount(rt.match.total)}</td>`,
-          ...(noiseAware ? [rateCell(rt.withoutNoise)] : []),
-          rateCell(rt.match),
-        ]),
-        2,
-        true,
-      ),
-    );
-    s.push(
-      tableHtml(
-        ['latency (ms)', 'count', 'p50', 'p90', 'p99', 'max'],
-        [latencyRow('production', latency.production), ...match.byTarget.flatMap((t) => [latencyRow(t.target, t.latency), ratioRow(`${t.target} / production`, t.ratio)])],
-      ),
-    );
-  }
-
-  s.push('<h2>Status agreement</h2><p class="note">Rows: production status. Columns: shadow status, or the error code when the shadow call failed.</p>');
-  const st = report.statusAgreement;
-  s.push(st.production.length === 0 ? '<p>No production/shadow pairs.</p>' : matrixHtml('production \\ shadow', st.production, st.shadow, st.counts, (r, c) => r === c));
-
-  s.push('<h2>Latency (ms)</h2>');
-  s.push(
-    tableHtml(
-      ['', 'count', 'p50', 'p90', 'p99', 'max'],
-      [
-        latencyRow('production', latency.production),
-        latencyRow('shadow', latency.shadow),
-        ratioRow('shadow / production', latency.ratio),
-      ],
-    ),
-  );
-  s.push('<p class="note">Percentiles are within 2% of the exact value (log-bucketed histogram); max is exact. Shadow latency counts calls that got an answer.</p>');
-
-  const similarity = similarityHtml(report.similarity ?? null);
-  if (similarity !== '') s.push(similarity);
-
-  const streaming = report.streaming;
-  if (streaming !== null) {
-    const sides = [streaming.production, ...streaming.candidates];
-    s.push('<h2 id="streaming">Streaming</h2><p class="note">Answers with stream measurements only (no content-length, or an event-stream / JSON-lines type).</p>');
-    s.push(tableHtml(['time to first byte (ms)', 'answers', 'p50', 'p90', 'p99', 'max'], sides.map((side) => latencyRow(side.name, side.ttfb, side.answers))));
-    s.push(tableHtml(['total time (ms)', 'answers', 'p50', 'p90', 'p99', 'max'], sides.map((side) => latencyRow(side.name, side.total, side.answers))));
-    s.push(
-      tableHtml(
-        ['median per answer', 'chunks', 'events'],
-        sides.map((side) => [side.name, side.chunksP50 === null ? '–' : formatNumber(side.chunksP50), side.eventsP50 === null ? '–' : formatNumber(side.eventsP50)]),
-      ),
-    );
-  }
-
-  s.push('<h2>Most frequent differing paths</h2>');
-  if (differences.paths.length === 0) s.push('<p>None.</p>');
-  else {
-    s.push(
-      tableHtml(
-        ['path', 'count', 'example requestIds'],
-        differences.paths.map((p) => [`<td class="l"><code>${esc(p.path)}</code></td>`, `<td>${formatCount(p.count)}</td>`, `<td class="l"><code>${esc(p.exampleRequestIds.join(', '))}</code></td>`]),
-        1,
-        true,
-      ),
-    );
-    if (differences.distinctPaths > differences.paths.length || differences.otherPaths > 0 || differences.truncatedLists > 0) {
-      s.push(
-        `<p class="note">${formatCount(differences.distinctPaths)} distinct paths; ${formatCount(differences.otherPaths)} differences beyond the path cap; ${formatCount(differences.truncatedLists)} comparisons with a cut list of differences.</p>`,
-      );
-    }
-  }
-  if (differences.numeric.length > 0) {
-    s.push('<h2>Numeric differences</h2>');
-    s.push(
-      tableHtml(
-        ['path', 'count', 'mean |Δ|', 'max |Δ|'],
-        differences.numeric.map((n) => [`<td class="l"><code>${esc(n.path)}</code></td>`, `<td>${formatCount(n.count)}</td>`, `<td>${esc(formatNumber(n.meanAbsoluteDifference))}</td>`, `<td>${esc(formatNumber(n.maxAbsoluteDifference))}</td>`]),
-        1,
-        true,
-      ),
-    );
-  }
-
-  const noise = report.noise;
-  if (noise !== null) {
-    s.push('<h2 id="noise">Noise</h2>');
-    s.push(
-      `<p class="note">Production against its replica ${esc(noise.targets.join(', '))}: ${esc(plural(noise.comparisons, 'comparison'))}` +
-        (noise.errors > 0 ? `; ${formatCount(noise.errors)} of ${esc(plural(noise.calls, 'call'))} failed` : '') +
-        '. Rate: share of those comparisons that differed at the path. Marked in candidates: candidate differences at the path that the replica also had for the same request.</p>',
-    );
-    if (noise.paths.length === 0) s.push(`<p>${noise.comparisons === 0 ? 'Nothing compared.' : 'None: production and its replica never differed.'}</p>`);
-    else {
-      s.push(
-        tableHtml(
-          ['path', 'differed', 'rate', '95% CI', 'marked in candidates'],
-          noise.paths.map((p) => [`<td class="l"><code>${esc(p.path)}</code></td>`, `<td>${formatCount(p.rate.count)}</td>`, rateCell(p.rate), `<td>${formatCount(p.markedInCandidates)}</td>`]),
-          1,
-          true,
-        ),
-      );
-      if (noise.distinctPaths > noise.paths.length || noise.otherPaths > 0) {
-        s.push(`<p class="note">${formatCount(noise.distinctPaths)} distinct paths; ${formatCount(noise.otherPaths)} differences beyond the path cap.</p>`);
-      }
-    }
-  }
-
-  const labels = report.labels;
-  if (labels !== null) {
-    s.push(`<h2>Labels at <code>${esc(labels.path)}</code></h2>`);
-    s.push(
-      `<p>Agreement ${esc(formatPercent(labels.agreement.rate))} (${formatCount(labels.agreement.count)} of ${formatCount(labels.agreement.total)}, 95% CI ${esc(formatInterval(labels.agreement))})` +
-        (labels.missing > 0 ? `; ${formatCount(labels.missing)} pair${labels.missing === 1 ? '' : 's'} without a label left out` : '') +
-        '.</p>',
-    );
-    if (labels.labels.length > 0) {
-      s.push(matrixHtml('production \\ shadow', labels.labels, labels.labels, labels.matrix, (r, c) => r === c));
-      s.push(
-        tableHtml(
-          ['label', 'production', 'shadow', 'agreed', 'rate', '95% CI'],
-          labels.perLabel.map((l) => [`<td class="l">${esc(l.label)}</td>`, `<td>${formatCount(l.agreement.total)}</td>`, `<td>${formatCount(l.shadowCount)}</td>`, `<td>${formatCount(l.agreement.count)}</td>`, rateCell(l.agreement)]),
-          1,
-          true,
-        ),
-      );
-    }
-  }
-
-  const breakers = report.breakers;
-  if (breakers.transitions.length > 0 || Object.keys(breakers.openDrops).length > 0) {
-    s.push('<h2>Circuit breaker</h2>');
-    if (breakers.transitions.length > 0) {
-      s.push(tableHtml(['time', 'target', 'state', 'reason'], breakers.transitions.map((t) => [formatTime(t.timestamp), t.target, t.state, t.reason]), 4));
-    }
-    if (breakers.moreTransitions > 0) s.push(`<p class="note">… and ${formatCount(breakers.moreTransitions)} more transitions.</p>`);
-    if (Object.keys(breakers.openDrops).length > 0) s.push(`<p>Not sent while open: ${esc(describeCounts(breakers.openDrops))}.</p>`);
-  }
-
-  const reading = report.reading;
-  if (reading !== null) {
-    s.push('<h2>Reading</h2>');
-    s.push(
-      tableHtml(
-        ['file', 'gzip', 'bytes', 'lines', 'records', 'unparseable', 'unrecognised', 'truncated', 'error'],
-        reading.files.map((f) => [f.path, f.gzip ? 'yes' : '', formatCount(f.bytes), formatCount(f.lines), formatCount(f.records), formatCount(f.unparseable), formatCount(f.unrecognised), f.truncated ? 'yes' : '', f.error ?? '']),
-      ),
-    );
-    s.push(
-      `<p class="note">Joined ${formatCount(reading.entries)} requests: ${formatCount(reading.closedBy.complete)} complete, ${formatCount(reading.closedBy.time_window + reading.closedBy.count_window)} closed by the join window, ${formatCount(reading.closedBy.end_of_input)} at end of input; ${formatCount(reading.duplicates)} duplicate records; ${formatCount(reading.missingComparisons)} without their comparison; at most ${formatCount(reading.peakOpenEntries)} open at once.</p>`,
-    );
-    if (reading.badLines.length > 0) {
-      s.push(tableHtml(['file', 'line', 'problem', 'text'], reading.badLines.map((b) => [b.file, String(b.line), b.problem, b.text]), 4));
-    }
-  }
-  s.push('</main></body></html>\n');
-  return s.join('\n');
+export function renderHtml(report: Report): string {
+  return [...headHtml(report), cardsHtml(report), chartsHtml(report), ...reportSections(report).map(sectionHtml), '</main></body></html>\n'].join('\n');
 }

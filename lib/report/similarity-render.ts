@@ -45,10 +45,12 @@ function judgingLine(judging: NonNullable<SimilarityFigures['judging']>): string
   return `hooks: ${formatCount(judging.sampled)} comparisons sampled, ${formatCount(judging.calls)} calls, ${formatCount(judging.succeeded)} scored; failed: ${counts(judging.failed)}; not called: ${counts(judging.skipped)}`;
 }
 
-/** The section as plain-text lines (with a trailing blank line), or none when there is nothing to show. */
-export function similarityTextLines(figures: SimilarityFigures | null, heading: (text: string) => string): string[] {
-  if (figures === null) return [];
-  const out: string[] = [heading('Similarity') + ' (each comparison\'s lowest text score against production; median with 95% CI)'];
+/** What the text heading line says after the title. */
+export const SIMILARITY_TEXT_DETAIL = ' (each comparison\'s lowest text score against production; median with 95% CI)';
+
+/** The section's body as plain-text lines (the heading is the section's). */
+export function similarityTextLines(figures: SimilarityFigures): string[] {
+  const out: string[] = [];
   if (figures.cells.length > 0) {
     const rows = [['target', 'route', 'scored', 'median', '95% CI', 'under', 'threshold']];
     for (const c of figures.cells) rows.push([who(c.target, c.role), c.route ?? 'all routes', formatCount(c.count), score(c.median), interval(c), formatPercent(c.below.rate), score(c.threshold)]);
@@ -74,7 +76,6 @@ export function similarityTextLines(figures: SimilarityFigures | null, heading: 
     for (const low of j.lowest.filter((l) => l.reason !== null)) out.push(`    ${score(low.score)} ${low.requestId}: ${cut(low.reason, TEXT_IN_TERMINAL)}`);
   }
   if (figures.judging !== null) out.push(`  ${judgingLine(figures.judging)}`);
-  out.push('');
   return out;
 }
 
@@ -109,10 +110,9 @@ function histogramSvg(id: string, candidate: SimilarityCell, secondary: Similari
   );
 }
 
-/** The section as HTML, or an empty string. */
-export function similarityHtml(figures: SimilarityFigures | null): string {
-  if (figures === null) return '';
-  const s: string[] = ['<h2 id="similarity">Similarity</h2>'];
+/** The section's body as HTML (the heading is the section's). */
+export function similarityHtml(figures: SimilarityFigures): string {
+  const s: string[] = [];
   s.push('<p class="note">Each comparison counts its lowest text score (<code>compare.similarity</code>) against production. The median\'s 95% interval is distribution-free (order statistics). "Under": comparisons with a score under its path\'s threshold, which is what makes them mismatches.</p>');
   if (figures.cells.length > 0) {
     const rows = figures.cells.map((c) => [who(c.target, c.role), c.route ?? 'all routes', formatCount(c.count), score(c.median), interval(c), formatPercent(c.below.rate), formatInterval(c.below), score(c.threshold)]);

@@ -15,6 +15,8 @@ import type { ShadowLogEntry } from '../read/types.js';
 import type { ComparisonRecord, JudgementRecord, JudgementSummaryRecord } from '../types.js';
 import { boundedJson, compileLabelPath, evaluatePath } from './label-path.js';
 import type { Rate } from './types.js';
+import { hashString } from '../read/hash.js';
+import { KeyedSample, type KeyedSampleState } from './stats/keyed-sample.js';
 import { wilson } from './wilson.js';
 
 export const SCORE_BINS = 101;
@@ -23,6 +25,30 @@ const LOWEST = 5;
 const MAX_TEXT = 600;
 const MAX_JUDGE_SAMPLES = 2_000;
 const ALL = '\u0000all';
+
+export interface ScoreHistogramState {
+  bins: number[];
+  count: number;
+  below: number;
+  thresholds: [number, number][];
+}
+
+/** Everything a `SimilarityAccumulator` counted, as plain (structured-cloneable) data. */
+export interface SimilarityState {
+  cells: [string, [string, ScoreHistogramState][]][];
+  roles: [string, 'candidate' | 'secondary'][];
+  paths: [string, [string, { role: 'candidate' | 'secondary'; measure: string; scores: ScoreHistogramState }][]][];
+  otherPaths: number;
+  lowest: [string, LowestPair[]][];
+  judges: [string, { role: 'candidate' | 'secondary'; scores: KeyedSampleState; seen: number; failed: [string, number][]; lowest: JudgementFigures['lowest'] }][];
+  judging: SimilarityFigures['judging'];
+}
+
+/** Renames a candidate's or a route's key (the report's caps); the secondary and the all-routes cell keep theirs. */
+export interface SimilarityKeys {
+  route(name: string): string;
+  target(name: string): string;
+}
 
 /** A score distribution: counts of scores rounded to 0.01 (bin i holds i/100), and how many fell under their threshold. */
 export class ScoreHistogram {
@@ -47,6 +73,20 @@ export class ScoreHistogram {
     this.count += other.count;
     this.below += other.below;
     for (const [threshold, n] of other.thresholds) this.thresholds.set(threshold, (this.thresholds.get(threshold) ?? 0) + n);
+  }
+
+  /** Plain data, to cross threads. */
+  state(): ScoreHistogramState {
+    return { bins: [...this.bins], count: this.count, below: this.below, thresholds: [...this.thresholds] };
+  }
+
+  static fromState(state: ScoreHistogramState): ScoreHistogram {
+    const h = new ScoreHistogram();
+    h.bins.set(state.bins);
+    h.count = state.count;
+    h.below = state.below;
+    for (const [threshold, n] of state.thresholds) h.thresholds.set(threshold, n);
+    return h;
   }
 
   /** The score at 1-based rank `rank` (nearest rank). */
@@ -191,7 +231,8 @@ interface PathCell {
 
 interface JudgeCell {
   role: 'candidate' | 'secondary';
-  scores: number[];
+  /** Keyed by request and path, so the sample does not depend on the order records came in (threads). */
+  scores: KeyedSample;
   seen: number;
   failed: Map<string, number>;
   lowest: JudgementFigures['lowest'];
@@ -244,7 +285,7 @@ export class SimilarityAccumulator {
     let cell = this.#judges.get(key);
     if (cell === undefined) {
       if (this.#judges.size >= 2 * 64) return;
-      cell = { role: record.role === 'secondary' ? 'secondary' : 'candidate', scores: [], seen: 0, failed: new Map(), lowest: [] };
+      cell = { role: record.role === 'secondary' ? 'secondary' : 'candidate', scores: new KeyedSample(MAX_JUDGE_SAMPLES), seen: 0, failed: new Map(), lowest: [] };
       this.#judges.set(key, cell);
     }
     if (record.error !== undefined) {
@@ -254,9 +295,8 @@ export class SimilarityAccumulator {
     }
     if (typeof record.score !== 'number' || !Number.isFinite(record.score)) return;
     cell.seen++;
-    // Every score up to the cap, then a systematic thinning (every k-th): enough for a median and a decile.
-    if (cell.scores.length < MAX_JUDGE_SAMPLES) cell.scores.push(record.score);
-    else cell.scores[cell.seen % MAX_JUDGE_SAMPLES] = record.score;
+    // Every score up to the cap, then a uniform sample of them: enough for a median and a decile.
+    cell.scores.add(hashString(`${String(record.requestId)}\u0000${String(record.path)}`), record.score);
     const reason = typeof record.reason === 'string' ? record.reason.slice(0, MAX_TEXT) : null;
     insertLowest(cell.lowest, { requestId: String(record.requestId), path: String(record.path), score: record.score, reason }, 3);
   }
@@ -269,15 +309,61 @@ export class SimilarityAccumulator {
     for (const [target, pairs] of other.#lowest) for (const pair of pairs) this.#insertPair(target, pair);
     for (const [key, cell] of other.#judges) {
       const mine = this.#judges.get(key);
-      if (mine === undefined) this.#judges.set(key, { ...cell, scores: [...cell.scores], failed: new Map(cell.failed), lowest: [...cell.lowest] });
+      if (mine === undefined) this.#judges.set(key, { ...cell, scores: sampleOf(cell.scores.state()), failed: new Map(cell.failed), lowest: [...cell.lowest] });
       else {
-        mine.scores.push(...cell.scores.slice(0, Math.max(0, MAX_JUDGE_SAMPLES - mine.scores.length)));
+        mine.scores.merge(cell.scores.state());
         mine.seen += cell.seen;
         for (const [code, n] of cell.failed) mine.failed.set(code, (mine.failed.get(code) ?? 0) + n);
         for (const low of cell.lowest) insertLowest(mine.lowest, low, 3);
       }
     }
     if (other.#judging !== null) this.#addSummaryCounts(other.#judging);
+  }
+
+  /** Plain data of everything counted, to merge in another thread (`mergeState`). */
+  state(): SimilarityState {
+    return {
+      cells: [...this.#cells].map(([target, routes]) => [target, [...routes].map(([route, h]) => [route, h.state()])]),
+      roles: [...this.#roles],
+      paths: [...this.#paths].map(([target, paths]) => [target, [...paths].map(([path, c]) => [path, { role: c.role, measure: c.measure, scores: c.scores.state() }])]),
+      otherPaths: this.#otherPaths,
+      lowest: [...this.#lowest].map(([target, pairs]) => [target, pairs.map((pair) => ({ ...pair }))]),
+      judges: [...this.#judges].map(([key, c]) => [key, { role: c.role, scores: c.scores.state(), seen: c.seen, failed: [...c.failed], lowest: [...c.lowest] }]),
+      judging: this.#judging === null ? null : structuredClone(this.#judging),
+    };
+  }
+
+  /** Adds another accumulator's `state()`; its candidates and routes go through `keys` (the report's caps). */
+  mergeState(state: SimilarityState, keys: SimilarityKeys): void {
+    const roles = new Map(state.roles);
+    const target = (name: string): string => (roles.get(name) === 'secondary' ? name : keys.target(name));
+    const route = (name: string): string => (name === ALL ? ALL : keys.route(name));
+    const other = new SimilarityAccumulator({ maxCells: Infinity });
+    for (const [name, role] of state.roles) other.#roles.set(target(name), role);
+    for (const [name, routes] of state.cells) for (const [r, h] of routes) other.#cell(target(name), route(r))!.merge(ScoreHistogram.fromState(h));
+    for (const [name, paths] of state.paths) for (const [path, c] of paths) other.#path(target(name), c.role, path, c.measure)?.scores.merge(ScoreHistogram.fromState(c.scores));
+    other.#otherPaths += state.otherPaths;
+    for (const [name, pairs] of state.lowest) for (const pair of pairs) other.#insertPair(target(name), { ...pair, target: target(name), route: route(pair.route) });
+    for (const [key, c] of state.judges) other.#judges.set(key, { ...c, scores: sampleOf(c.scores), failed: new Map(c.failed) });
+    other.#judging = state.judging;
+    this.merge(other);
+  }
+
+  /** A route or candidate left the report's cap: what was counted under `from` goes under `into`. */
+  fold(kind: 'route' | 'target', from: string, into: string): void {
+    const state = this.state();
+    const rename = (name: string): string => (name === from ? into : name);
+    const fresh = new SimilarityAccumulator({ maxCells: this.#maxCells });
+    fresh.mergeState(state, kind === 'route' ? { route: rename, target: (t) => t } : { route: (r) => r, target: rename });
+    this.#cells.clear();
+    this.#roles.clear();
+    this.#paths.clear();
+    this.#lowest.clear();
+    this.#judges.clear();
+    this.#judging = null;
+    this.#otherPaths = 0;
+    this.#cellCount = 0;
+    this.merge(fresh);
   }
 
   /** The report's section; `null` when no comparison carried a score and no hook wrote anything. */
@@ -366,7 +452,7 @@ export class SimilarityAccumulator {
 
   #keepLowest(target: string, route: string, lowest: Scored, comparison: ComparisonRecord, entry: ShadowLogEntry): void {
     const kept = this.#lowest.get(target);
-    if (kept !== undefined && kept.length >= LOWEST && kept[kept.length - 1]!.score <= lowest.score) return;
+    if (kept !== undefined && kept.length >= LOWEST && !before({ score: lowest.score, requestId: entry.requestId, path: lowest.path }, kept[kept.length - 1]!)) return;
     const texts = textsOf(lowest.path, comparison, entry);
     this.#insertPair(target, { target, requestId: entry.requestId, route, path: lowest.path, score: lowest.score, threshold: lowest.threshold ?? null, ...texts });
   }
@@ -445,9 +531,16 @@ function shown(value: unknown): string | null {
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text;
 }
 
-function insertLowest<T extends { score: number }>(list: T[], item: T, cap: number): void {
-  if (list.length >= cap && list[list.length - 1]!.score <= item.score) return;
-  let at = list.findIndex((other) => other.score > item.score);
+/** Lowest score first, ties by requestId and path: an order that does not depend on the order records came in (threads). */
+function before(a: { score: number; requestId: string; path: string }, b: { score: number; requestId: string; path: string }): boolean {
+  if (a.score !== b.score) return a.score < b.score;
+  if (a.requestId !== b.requestId) return a.requestId < b.requestId;
+  return a.path < b.path;
+}
+
+function insertLowest<T extends { score: number; requestId: string; path: string }>(list: T[], item: T, cap: number): void {
+  if (list.length >= cap && !before(item, list[list.length - 1]!)) return;
+  let at = list.findIndex((other) => before(item, other));
   if (at === -1) at = list.length;
   list.splice(at, 0, item);
   if (list.length > cap) list.length = cap;
@@ -472,9 +565,15 @@ function cellFigures(target: string, role: 'candidate' | 'secondary', route: str
 
 function judgementFigures(key: string, cell: JudgeCell): JudgementFigures {
   const [hook, target] = key.split('\u0000') as ['embed' | 'judge', string];
-  const sorted = [...cell.scores].sort((a, b) => a - b);
+  const sorted = [...cell.scores.values].sort((a, b) => a - b);
   const at = (q: number): number | null => (sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
   return { target, role: cell.role, hook, count: cell.seen, median: at(0.5), p10: at(0.1), failed: Object.fromEntries([...cell.failed].sort()), lowest: cell.lowest };
+}
+
+function sampleOf(state: KeyedSampleState): KeyedSample {
+  const sample = new KeyedSample(MAX_JUDGE_SAMPLES);
+  sample.merge(state);
+  return sample;
 }
 
 function numberOr0(value: unknown): number {

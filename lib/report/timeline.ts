@@ -19,6 +19,12 @@ const SHOWN_BUCKETS = 60;
 type Counts = Omit<TimelineBucket, 'start'>;
 export type TimelineField = keyof Counts;
 
+/** Plain data of a timeline: its width (an index into the ladder) and the buckets in use. */
+export interface TimelineState {
+  level: number;
+  buckets: [number, Counts][];
+}
+
 function zero(): Counts {
   return { requests: 0, comparisons: 0, matches: 0, shadowCalls: 0, shadowErrors: 0, timeouts: 0 };
 }
@@ -30,7 +36,13 @@ export class Timeline {
   #maxIndex = -Infinity;
 
   add(time: number, field: TimelineField, amount = 1): void {
-    if (!Number.isFinite(time) || Math.abs(time) > MAX_DATE) return;
+    const bucket = this.#bucketAt(time);
+    if (bucket !== undefined) bucket[field] += amount;
+  }
+
+  /** The counts of the bucket `time` falls in, widening buckets first if the span needs it; undefined for a time off the Date range. */
+  #bucketAt(time: number): Counts | undefined {
+    if (!Number.isFinite(time) || Math.abs(time) > MAX_DATE) return undefined;
     let index = Math.floor(time / this.#width);
     if (index < this.#minIndex || index > this.#maxIndex) {
       const min = Math.min(index, this.#minIndex);
@@ -47,18 +59,38 @@ export class Timeline {
       bucket = zero();
       this.#buckets.set(index, bucket);
     }
-    bucket[field] += amount;
+    return bucket;
+  }
+
+  state(): TimelineState {
+    return { level: this.#level, buckets: [...this.#buckets].map(([index, counts]) => [index, { ...counts }]) };
+  }
+
+  /**
+   * Adds another timeline's counts. Widths are a ladder of multiples, so its buckets fall whole into this one's once
+   * both are at the wider width; the result is the timeline of every time added to either.
+   */
+  merge(state: TimelineState): void {
+    if (state.buckets.length === 0) return;
+    const width = WIDTHS_MS[state.level] as number;
+    if (state.level > this.#level && Number.isFinite(this.#minIndex)) this.#coarsen(this.#minIndex, this.#maxIndex, MAX_BUCKETS, state.level);
+    else if (state.level > this.#level) this.#level = state.level;
+    for (const [index, counts] of state.buckets) {
+      const bucket = this.#bucketAt(index * width);
+      if (bucket === undefined) continue;
+      for (const key of Object.keys(counts) as TimelineField[]) bucket[key] += counts[key];
+    }
   }
 
   get #width(): number {
     return WIDTHS_MS[this.#level] as number;
   }
 
-  /** Raises the width until [min, max] (in current indexes) fits in `limit` buckets. */
-  #coarsen(min: number, max: number, limit: number): void {
+  /** Raises the width until [min, max] (in current indexes) fits in `limit` buckets, and to at least `atLeast`. */
+  #coarsen(min: number, max: number, limit: number, atLeast = this.#level): void {
     const minTime = min * this.#width;
     const maxTime = (max + 1) * this.#width - 1;
-    let level = this.#level;
+    let level = Math.max(this.#level, atLeast);
     while (level < WIDTHS_MS.length - 1) {
       const w = WIDTHS_MS[level] as number;
       if (Math.floor(maxTime / w) - Math.floor(minTime / w) + 1 <= limit) break;

@@ -30,7 +30,11 @@ export interface CellInput {
   target: string;
   route: string | null;
   agreement: { count: number; total: number; basis: 'noise-free match' | 'match' | 'label agreement' };
-  latency: { candidate: LatencySide; production: LatencySide };
+  /**
+   * `production`: the baseline the candidate is judged against — production's replica's answers (`baseline: 'replica'`)
+   * or production's own (`'production'`). `delayed`: the candidate's answers left out as read late by the engine.
+   */
+  latency: { candidate: LatencySide; production: LatencySide; baseline?: 'replica' | 'production'; delayed?: number };
   /** Candidate: calls without an answer or with a 5xx; production: 5xx answers. */
   errors: { candidate: { count: number; total: number }; production: { count: number; total: number } };
 }
@@ -150,12 +154,26 @@ function isSlower(shift: number, base: number, criteria: Criteria): boolean {
 /** p99 needs this many samples a side before it can be called a regression: below, it is one or two values. */
 const P99_MIN_SAMPLES = 100;
 
+/** What the candidate's latency was judged against, and the bias when that is production's own timing. */
+function baselineText(cell: CellInput): string {
+  return cell.latency.baseline === 'replica' ? "vs production's replica" : 'vs production, timed in the app; the candidate is timed by the engine';
+}
+
+function delayedText(cell: CellInput, criteria: Criteria): string {
+  const n = cell.latency.delayed ?? 0;
+  return n === 0 ? '' : `; ${formatCount(n)} answer${n === 1 ? '' : 's'} left out (read over ${criteria.maxEngineDelayMs} ms late by the engine)`;
+}
+
 function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, seed: number): Draft {
   const { candidate, production } = cell.latency;
   const scope = where(cell.target, cell.route, several);
   const test = 'Mann-Whitney U + bootstrap of the p50/p99 shift';
   const samples = Math.min(candidate.count, production.count);
-  if (samples < criteria.minSamples) return tooFew('latency', cell.target, cell.route, null, samples, test, scope, criteria.minSamples);
+  if (samples < criteria.minSamples) {
+    const draft = tooFew('latency', cell.target, cell.route, null, samples, test, scope, criteria.minSamples);
+    const describe = draft.describe;
+    return { ...draft, describe: (status, pText) => describe(status, pText) + delayedText(cell, criteria) };
+  }
   const mw = mannWhitneyFromBins(candidate.bins, production.bins);
   const sortedProduction = [...production.sample].sort((a, b) => a - b);
   const base50 = sortedQuantile(sortedProduction, 0.5);
@@ -176,7 +194,7 @@ function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, see
     confirmed: lead.interval.low > 0,
     describe: (_status, pText) =>
       `${scope}: candidate ${lead.name} ${signedMs(lead.interval.shift)} (${percent}95% CI ${signedMs(lead.interval.low).replace(' ms', '')} ` +
-      `to ${signedMs(lead.interval.high)})${other}, Mann-Whitney ${pText}`,
+      `to ${signedMs(lead.interval.high)})${other} ${baselineText(cell)}, Mann-Whitney ${pText}${delayedText(cell, criteria)}`,
   };
 }
 

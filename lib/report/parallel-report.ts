@@ -1,0 +1,155 @@
+/**
+ * The report on every core: each thread reads every log but joins and summarises only its share of the requests (by a
+ * hash of the requestId), so no request is split between threads; the main thread merges the summaries' states and
+ * the reading figures. The result is the report one thread would build (see docs/at-scale.md for the one figure that
+ * is a bound instead); if a thread finds the logs are not what the shares assume, one thread reads them again.
+ */
+import { stat } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
+import { resolveFiles, STDIN } from '../read/resolve-files.js';
+import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
+import { readShare } from './read-share.js';
+import { ReportBuilder } from './report-builder.js';
+import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
+import type { Report, ReportOptions } from './types.js';
+
+/** Below this much log, one thread is quicker than starting several. */
+const MIN_BYTES_PER_THREAD = 16 * 1024 * 1024;
+
+/**
+ * CPUs no other process is using (the CPUs less the last minute's load average), at least one: on a busy machine a
+ * second thread's extra work (every thread reads every line) costs more than it saves.
+ */
+function idleCpus(): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.round(availableParallelism() - (loadavg()[0] ?? 0))));
+}
+
+/**
+ * Threads to read with: `threads` when given, else one per idle CPU when there is at least 16 MiB of log per thread.
+ * Always one for standard input or a pipe (they can be read only once) and when a file cannot be looked at (one thread
+ * then reports why).
+ */
+export async function threadsFor(inputs: readonly string[], threads: number | undefined, cwd: string): Promise<number> {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new TypeError(`\`threads\` must be a positive integer; got ${JSON.stringify(threads)}.`);
+  }
+  const wanted = threads ?? idleCpus();
+  if (wanted === 1) return 1;
+  let files;
+  try {
+    ({ files } = await resolveFiles(inputs, cwd));
+  } catch {
+    return 1;
+  }
+  let bytes = 0;
+  for (const file of files) {
+    if (file.absolutePath === STDIN) return 1;
+    const info = await stat(file.absolutePath).catch(() => undefined);
+    if (info === undefined || !info.isFile()) return 1;
+    bytes += info.size;
+  }
+  return threads ?? Math.max(1, Math.min(wanted, Math.floor(bytes / MIN_BYTES_PER_THREAD)));
+}
+
+/** The thread's module: tests run the TypeScript sources, so the worker is then the `.ts` file, loaded through tsx. */
+function startWorker(request: ShareRequest): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  const source = JSON.stringify(new URL('./report-worker.ts', import.meta.url).href);
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { eval: true, workerData: request });
+}
+
+function errorOf(error: Extract<ShareResult, { kind: 'error' }>['error']): Error {
+  if (error.readError) return new ShadowLogReadError(error.code as ShadowLogReadErrorCode, error.message, error.path);
+  const e = new Error(error.message);
+  e.name = error.name;
+  if (error.stack !== undefined) e.stack = error.stack;
+  return e;
+}
+
+/**
+ * Runs one share: the first on this thread (which would otherwise only wait, and so costs no second copy of the
+ * runtime's memory), the others on report threads. `onProgress` gets the share's own progress.
+ */
+function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) => void): { result: Promise<ShareResult>; stop: () => void } {
+  if (request.index === 0) return { result: readShare(request, onProgress), stop: () => undefined };
+  const worker = startWorker(request);
+  const result = new Promise<ShareResult>((resolve, reject) => {
+    worker.on('message', (message: ShareMessage) => {
+      if (message.kind === 'progress') onProgress(message.progress);
+      else resolve(message);
+    });
+    worker.on('error', reject);
+    worker.on('exit', (code) => reject(new Error(`report thread ${request.index} exited (${code}) before it was done`)));
+  });
+  return { result, stop: () => void worker.terminate() };
+}
+
+type Done = Extract<ShareResult, { kind: 'done' }>;
+
+/** The report of every share together: summaries merged in share order, reading figures added up. */
+export function mergeShares(options: ReportOptions, done: readonly Done[]): Report {
+  const builder = new ReportBuilder(options);
+  for (const share of done) builder.merge(share.state);
+  return builder.build(mergeShareStats(done.map((d): ShareStats => ({ stats: d.stats, orphanOrder: d.orphanOrder }))));
+}
+
+/** Every share's result; `undefined` as soon as one diverged; rejects with the first error. */
+function allDone(results: Promise<ShareResult>[]): Promise<Done[] | undefined> {
+  return new Promise((resolve, reject) => {
+    const done: Done[] = [];
+    let left = results.length;
+    results.forEach((result, i) => {
+      result.then((r) => {
+        if (r.kind === 'error') reject(errorOf(r.error));
+        else if (r.kind === 'diverged') resolve(undefined);
+        else {
+          done[i] = r;
+          if (--left === 0) resolve(done);
+        }
+      }, reject);
+    });
+  });
+}
+
+/**
+ * The report read in `count` shares, or `undefined` when a share found the logs do not suit shares (then read them
+ * with one thread).
+ */
+export async function reportInShares(
+  inputs: string[],
+  options: ReportOptions,
+  readOptions: ShareReadOptions,
+  count: number,
+  onProgress: ((progress: ReadProgress) => void) | undefined,
+): Promise<Report | undefined> {
+  const latest: ReadProgress[] = [];
+  const progress = (index: number) => (p: ReadProgress) => {
+    latest[index] = p;
+    onProgress?.({
+      bytesRead: Math.min(...latest.map((l) => l?.bytesRead ?? 0)),
+      bytesTotal: p.bytesTotal,
+      lines: latest.reduce((sum, l) => sum + (l?.lines ?? 0), 0),
+      records: latest.reduce((sum, l) => sum + (l?.records ?? 0), 0),
+    });
+  };
+  const shareOptions = { ...readOptions, progressEvery: onProgress === undefined ? Number.MAX_SAFE_INTEGER : readOptions.progressEvery };
+  let shares: ReturnType<typeof runShare>[];
+  try {
+    shares = Array.from({ length: count }, (_, index) => runShare({ inputs, options, readOptions: shareOptions, index, count }, progress(index)));
+  } catch {
+    // No threads here (a permission model without --allow-worker, a thread limit): one thread reads.
+    return undefined;
+  }
+  try {
+    const done = await allDone(shares.map((s) => s.result));
+    if (done === undefined) return undefined;
+    const report = mergeShares(options, done);
+    const bytes = report.reading?.files.reduce((sum, f) => sum + f.bytes, 0) ?? 0;
+    onProgress?.({ bytesRead: bytes, bytesTotal: bytes, lines: report.reading?.lines ?? 0, records: report.reading?.records ?? 0 });
+    return report;
+  } finally {
+    for (const share of shares) share.stop();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * One share of a report read: reads every log, joins and summarises the requests whose id hashes to this share (see
+ * read/share.ts), and returns the summary's state and the reading figures (not the records). Run in a report thread.
+ */
+import { openShadowLog } from '../read/read-shadow-log.js';
+import type { ReadProgress, ShadowLogEntry } from '../read/types.js';
+import type { ShareRequest, ShareResult } from './share-types.js';
+import { ReportBuilder } from './report-builder.js';
+
+/** Entries summarised between two looks at whether the share diverged (then one reader must redo the read). */
+const CHECK_EVERY = 4096;
+const DIVERGED = new Error('diverged');
+
+export async function readShare(request: ShareRequest, onProgress?: (progress: ReadProgress) => void): Promise<ShareResult> {
+  const { inputs, options, readOptions, index, count } = request;
+  const builder = new ReportBuilder(options);
+  const share = { index, count, diverged: null as string | null };
+  const bodies = options.labelPath !== undefined || options.scorePath !== undefined;
+  let n = 0;
+  const onEntry = (entry: ShadowLogEntry): void => {
+    builder.addEntry(entry);
+    // A share that diverged is read again by one thread: stop as soon as it is seen.
+    if (++n % CHECK_EVERY === 0 && share.diverged !== null) throw DIVERGED;
+  };
+  const reader = openShadowLog(inputs, { ...readOptions, onRecord: (record) => builder.addRecord(record), onProgress }, { bodies, share, onEntry });
+  try {
+    for await (const _ of reader);
+  } catch (error) {
+    if (error !== DIVERGED) throw error;
+  }
+  if (share.diverged !== null) return { kind: 'diverged', reason: share.diverged };
+  return { kind: 'done', state: builder.state(), stats: reader.stats, orphanOrder: [...reader.orphanOrder] };
+}

@@ -1,0 +1,18 @@
+/**
+ * A report thread: runs one share (read-share.ts) and posts its progress and its result to the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { ShadowLogReadError } from '../read/types.js';
+import type { ShareRequest, ShareResult } from './share-types.js';
+import { readShare } from './read-share.js';
+
+readShare(workerData as ShareRequest, (progress) => parentPort?.postMessage({ kind: 'progress', progress })).then(
+  (result) => parentPort?.postMessage(result),
+  (error: unknown) => {
+    const e = error as Error & { code?: string; path?: string };
+    parentPort?.postMessage({
+      kind: 'error',
+      error: { readError: error instanceof ShadowLogReadError, name: e.name, message: e.message, code: e.code, path: e.path, stack: e.stack },
+    } satisfies ShareResult);
+  },
+);

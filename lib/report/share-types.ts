@@ -1,0 +1,24 @@
+/**
+ * What the main thread sends a report thread, and what the thread sends back (see parallel-report.ts).
+ */
+import type { ReadProgress, ReadShadowLogOptions, ReadStats } from '../read/types.js';
+import type { ReportBuilderState } from './report-builder.js';
+import type { ReportOptions } from './types.js';
+
+/** The read options a thread can be sent (no functions, no streams). */
+export type ShareReadOptions = Pick<ReadShadowLogOptions, 'windowMs' | 'maxOpenEntries' | 'expectComparisons' | 'targets' | 'progressEvery' | 'maxLineLength' | 'cwd'>;
+
+export interface ShareRequest {
+  inputs: string[];
+  options: ReportOptions;
+  readOptions: ShareReadOptions;
+  index: number;
+  count: number;
+}
+
+export type ShareResult =
+  | { kind: 'done'; state: ReportBuilderState; stats: ReadStats; orphanOrder: [number, number][] }
+  | { kind: 'diverged'; reason: string }
+  | { kind: 'error'; error: { readError: boolean; name: string; message: string; code?: string; path?: string; stack?: string } };
+
+export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress };

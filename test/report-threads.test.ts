@@ -1,0 +1,243 @@
+/**
+ * The report read by several threads: each reads every log and joins the requests whose id hashes to it, and the
+ * shares merge into the report one thread builds. Every case here is read both ways and must give the same report
+ * (all but `reading.peakOpenEntries`, which for shares is the sum of each share's peak: never below one reader's).
+ * Most cases run the shares one after the other in this thread (the same code a report thread runs), so the merge is
+ * checked on every share count; a few run real threads through `buildReport`.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildReport, ReportBuilder, type BuildReportOptions, type Report } from '../lib/report/index.js';
+import { mergeShares } from '../lib/report/parallel-report.js';
+import type { ShareResult } from '../lib/report/share-types.js';
+import { readShare } from '../lib/report/read-share.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'express-shadow-threads-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const T0 = Date.parse('2024-05-01T10:00:00.000Z');
+const at = (ms: number): string => new Date(T0 + ms).toISOString();
+type Line = Record<string, unknown>;
+
+function production(id: string, ms: number, extra: Line = {}): Line {
+  return {
+    type: 'production', requestId: id, timestamp: at(ms), method: 'POST', path: `/p/${id}?x=1`, route: '/p', status: 200, durationMs: 10 + (ms % 7),
+    request: { headers: { 'x-request-id': id }, bodySource: 'raw', body: { requestId: 'not this one' } }, response: { headers: {}, body: { label: ms % 3 === 0 ? 'cat' : 'dog' } }, ...extra,
+  };
+}
+function shadow(id: string, ms: number, target = 'v2', extra: Line = {}): Line {
+  return { type: 'shadow', requestId: id, timestamp: at(ms + 5), target, status: 200, durationMs: 12 + (ms % 11), response: { headers: {}, body: { label: ms % 5 === 0 ? 'dog' : 'cat' } }, ...extra };
+}
+function comparison(id: string, ms: number, target = 'v2', extra: Line = {}): Line {
+  const match = ms % 4 !== 0;
+  return { type: 'comparison', requestId: id, timestamp: at(ms + 6), target, statusMatch: true, match, differences: match ? [] : [{ path: '$.label', production: 'cat', shadow: 'dog' }], latencyDeltaMs: 2, ...extra };
+}
+function request(id: string, ms: number, target = 'v2'): Line[] {
+  return [production(id, ms, { targets: [target] }), shadow(id, ms, target), comparison(id, ms, target)];
+}
+const requests = (prefix: string, count: number, everyMs: number, fromMs = 0): Line[] =>
+  Array.from({ length: count }, (_, i) => request(`${prefix}${i}`, fromMs + i * everyMs)).flat();
+
+async function writeLog(name: string, lines: (Line | string)[], gzip = false): Promise<string> {
+  const text = lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
+  const path = join(dir, name);
+  await writeFile(path, gzip ? gzipSync(text) : text);
+  return path;
+}
+
+/** The report read in `count` shares, one after the other in this thread, merged as the main thread merges threads'. */
+async function inShares(files: string[], options: BuildReportOptions, count: number): Promise<Report | 'diverged'> {
+  const { windowMs, maxOpenEntries, expectComparisons, ...summary } = options;
+  const readOptions = Object.fromEntries(Object.entries({ windowMs, maxOpenEntries, expectComparisons }).filter(([, v]) => v !== undefined));
+  const results: ShareResult[] = [];
+  for (let index = 0; index < count; index++) results.push(await readShare({ inputs: files, options: summary, readOptions, index, count }));
+  if (results.some((r) => r.kind === 'diverged')) return 'diverged';
+  return mergeShares(summary, results as Extract<ShareResult, { kind: 'done' }>[]);
+}
+
+/** The report as JSON, without the one reading figure shares give as a bound. */
+function comparable(report: Report): unknown {
+  const json = JSON.parse(JSON.stringify(report)) as Report;
+  if (json.reading !== null) json.reading.peakOpenEntries = 0;
+  return json;
+}
+
+async function expectSameInShares(files: string[], options: BuildReportOptions = {}): Promise<Report> {
+  const one = await buildReport(files, { ...options, threads: 1 });
+  for (const count of [2, 3, 5]) {
+    const shared = await inShares(files, options, count);
+    expect(shared).not.toBe('diverged');
+    expect(comparable(shared as Report)).toEqual(comparable(one));
+    expect((shared as Report).reading?.peakOpenEntries).toBeGreaterThanOrEqual(one.reading?.peakOpenEntries ?? 0);
+  }
+  return one;
+}
+
+describe('a report read in shares equals the report read by one thread', () => {
+  it('on the hand-computed fixture: bad lines, a cut last line, a gzip file, labels', async () => {
+    const one = await expectSameInShares(['test/fixtures/basic/shadow-a.log', 'test/fixtures/basic/shadow-b.log.gz'], { labelPath: '$.label' });
+    expect(one.reading?.badLines.length).toBeGreaterThan(0);
+  });
+
+  it('on the streaming fixture, with two candidates and a replica', async () => {
+    await expectSameInShares(['test/fixtures/streaming/shadow.log'], { failUnderMatch: 0.77 });
+  });
+
+  it('with a request whose records sit in three files, and one cut by a rotation', async () => {
+    const a = await writeLog('split-a.log', [...requests('a', 40, 300), production('x', 50), production('r', 11_990)]);
+    const b = await writeLog('split-b.log', [...requests('b', 40, 300, 100), shadow('x', 50)]);
+    const c = await writeLog('split-c.log', [...requests('c', 40, 300, 200), comparison('x', 50)]);
+    const rotated = await writeLog('shadow.log.1.gz', [...requests('d', 20, 300, 6000), production('r2', 11_995)], true);
+    const current = await writeLog('shadow.log', [shadow('r', 11_990), comparison('r', 11_990), shadow('r2', 11_995), comparison('r2', 11_995), ...requests('e', 20, 300, 12_000)]);
+    const one = await expectSameInShares([a, b, c, rotated, current], { labelPath: '$.label' });
+    expect(one.reading?.orphans).toEqual({ no_shadow: 0, no_production: 0, late: 0 });
+    expect(one.reading?.closedBy.complete).toBe(163);
+  });
+
+  it('with every record given twice (plain and gzipped), the repeats counted once as duplicates', async () => {
+    const lines = requests('r', 120, 500);
+    const one = await expectSameInShares([await writeLog('dup.log', lines), await writeLog('dup.log.gz', lines, true)]);
+    expect(one.reading?.duplicates).toBe(lines.length);
+    expect(one.totals.production).toBe(120);
+  });
+
+  it('with stragglers and repeats after a request was yielded, and orphans of every kind', async () => {
+    const lines = [
+      ...request('r1', 0), ...requests('x', 5, 1000, 1000), comparison('r1', 0),
+      ...requests('y', 10, 1000, 6000), shadow('r1', 10_500, 'v3'), production('lonely', 12_000), shadow('ghost', 12_100), ...requests('z', 5, 1000, 16_000),
+    ];
+    const one = await expectSameInShares([await writeLog('late.log', lines)], { windowMs: 10_000 });
+    expect(one.reading?.duplicates).toBe(1);
+    expect(one.totals.orphans).toEqual({ noShadow: 1, noProduction: 1, late: 1 });
+    expect(one.reading?.orphanExamples.length).toBe(3);
+  });
+
+  it('with a record stamped decades ahead and a file whose clock stepped back an hour', async () => {
+    const a = requests('a', 150, 1000);
+    a[3 * 75] = { ...(a[3 * 75] as Line), timestamp: '2099-01-01T00:00:00.000Z' };
+    const b = [...requests('b', 60, 1000, 500), ...requests('c', 60, 1000, 60_500 - 3_600_000)];
+    await expectSameInShares([await writeLog('clock-a.log', a), await writeLog('clock-b.log', b)]);
+  });
+
+  it('on logs written with compare: false, waiting for comparisons or not', async () => {
+    const lines = Array.from({ length: 2500 }, (_, i) => [production(`n${i}`, i * 5), shadow(`n${i}`, i * 5)]).flat();
+    const file = await writeLog('nocompare.log', lines);
+    const waited = await expectSameInShares([file]);
+    expect(waited.reading?.closedBy.complete).toBeGreaterThan(1000);
+    await expectSameInShares([file], { expectComparisons: false });
+  });
+
+  it('with requestIds, targets, routes and labels named like Object.prototype members', async () => {
+    const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+    const lines = names.flatMap((name, i) => [production(name, i * 100, { route: name, response: { headers: {}, body: { label: name } } }), shadow(name, i * 100, name), comparison(name, i * 100, name)]);
+    await expectSameInShares([await writeLog('proto.log', lines)], { labelPath: '$.label' });
+  });
+
+  it('with more routes, labels and differing paths than the caps keep: the same ones kept, the rest as other', async () => {
+    const lines = Array.from({ length: 400 }, (_, i) => {
+      const id = `m${i}`;
+      const ms = i * 20;
+      return [
+        production(id, ms, { route: null, path: `/item/${(i * 7919) % 300}`, response: { headers: {}, body: { label: `L${(i * 31) % 90}` } } }),
+        shadow(id, ms, 'v2', { response: { headers: {}, body: { label: `L${(i * 37) % 90}` } } }),
+        comparison(id, ms, 'v2', { match: false, differences: [{ path: `$.items[${i % 60}]`, production: i, shadow: i + 1 }] }),
+      ];
+    }).flat();
+    const one = await expectSameInShares([await writeLog('caps.log', lines)], { labelPath: '$.label', maxRoutes: 50, maxLabels: 20, maxDistinctPaths: 25 });
+    expect(one.match.byRoute.map((r) => r.route)).toContain('(other routes)');
+    expect(one.labels?.labels).toContain('(other)');
+    expect(one.differences.otherPaths).toBeGreaterThan(0);
+  });
+
+  it('with similarity scores, hook judgements and request faults, over more routes than the cap keeps', async () => {
+    const scored = (score: number) => ({ similarity: [{ path: '$.text', measure: 'levenshtein', score, threshold: 0.8 }] });
+    const lines = Array.from({ length: 120 }, (_, i) => {
+      const id = `s${i}`;
+      const ms = i * 25;
+      const route = `/r${i % 6}`;
+      const faulted = i % 7 === 0;
+      return [
+        production(id, ms, { route, targets: ['v2', 'v3', 'replica'] }),
+        shadow(id, ms, 'v2', faulted ? { requestFault: true, status: undefined, response: undefined, error: { code: 'ERR_INVALID_CHAR', message: 'bad header' } } : {}),
+        shadow(id, ms, 'v3', { engineDelayMs: i % 4 === 0 ? 40 : 1 }),
+        shadow(id, ms, 'replica', { role: 'secondary', engineDelayMs: i % 6 === 0 ? 40 : 0.5 }),
+        comparison(id, ms, 'v2', faulted ? { error: 'no answer' } : scored(((i * 37) % 100) / 100)),
+        comparison(id, ms, 'v3', scored(((i * 53) % 100) / 100)),
+        comparison(id, ms, 'replica', { role: 'secondary', ...scored(0.9 + (i % 10) / 100) }),
+        ...(i % 5 === 0
+          ? [{ type: 'judgement', requestId: id, timestamp: at(ms + 9), target: 'v3', route, path: '$.text', hook: 'judge', score: (i % 9) / 10, reason: `reason ${i}`, durationMs: 4 }]
+          : []),
+      ];
+    }).flat();
+    lines.push({ type: 'judgement_summary', timestamp: at(3000), intervalMs: 60_000, sampled: 24, calls: { embed: 0, judge: 24 }, succeeded: 24, failed: {}, skipped: {} });
+    const file = await writeLog('similarity.log', lines);
+    const one = await expectSameInShares([file], { maxRoutes: 4 });
+    // Through real report threads too: the similarity state crosses as plain data.
+    expect(comparable(await buildReport([file], { maxRoutes: 4, threads: 2 }))).toEqual(comparable(one));
+    expect(one.totals.requestFaults).toBe(18);
+    expect(one.totals.requestFaultsByReason).toEqual({ ERR_INVALID_CHAR: 18 });
+    expect(one.match.byTarget.find((t) => t.target === 'v2')?.shadowCalls).toBe(120 - 18);
+    expect(one.similarity?.cells.map((c) => c.route)).toContain('(other routes)');
+    expect(one.similarity?.cells.find((c) => c.target === 'replica' && c.route === null)?.count).toBe(120);
+    expect(one.similarity?.cells.find((c) => c.target === 'v2' && c.route === null)?.count).toBe(120 - 18);
+    expect(one.similarity?.judgements.map((j) => j.count)).toEqual([24]);
+    expect(one.similarity?.judging?.sampled).toBe(24);
+    expect(one.match.byTarget.find((t) => t.target === 'v3')?.latency.count).toBe(90);
+    expect(one.verdict.criteria.find((c) => c.criterion === 'latency' && c.target === 'v3' && c.route === null)?.reason).toMatch(/vs production's replica.*; 30 answers left out/);
+  });
+
+  it('falls back to one reader, with the same report, when a line nests a requestId before its own', async () => {
+    const lines = requests('r', 60, 200);
+    // A writer that puts the request (whose body has a requestId key) between the type and the requestId.
+    const { type, ...rest } = production('odd', 5_000);
+    const odd = { type, request: { body: { requestId: 'someone-else' } }, ...rest };
+    const file = await writeLog('nested.log', [...lines, JSON.stringify(odd), JSON.stringify(shadow('odd', 5_000)), JSON.stringify(comparison('odd', 5_000))]);
+    const one = await buildReport([file], { threads: 1 });
+    expect(one.totals.production).toBe(61);
+    // The thread that owns the line's first-found requestId parses it and sees the header was not the record's.
+    expect(await inShares([file], {}, 2)).toBe('diverged');
+    expect(comparable(await buildReport([file], { threads: 2 }))).toEqual(comparable(one));
+  });
+});
+
+describe('buildReport on several threads', () => {
+  it('gives the report one thread gives, through real report threads', async () => {
+    const files = ['test/fixtures/basic/shadow-a.log', 'test/fixtures/basic/shadow-b.log.gz'];
+    const one = await buildReport(files, { labelPath: '$.label', threads: 1 });
+    const two = await buildReport(files, { labelPath: '$.label', threads: 2 });
+    expect(comparable(two)).toEqual(comparable(one));
+  });
+
+  it('reports a missing file as one thread does', async () => {
+    await expect(buildReport([join(dir, 'missing.log')], { threads: 2 })).rejects.toMatchObject({ name: 'ShadowLogReadError', code: 'ERR_SHADOW_LOG_UNREADABLE' });
+  });
+
+  it('rejects a bad thread count naming the option', async () => {
+    await expect(buildReport(['test/fixtures/basic/shadow-a.log'], { threads: 0 })).rejects.toThrow(/`threads` must be a positive integer/);
+  });
+});
+
+describe('merging report builders', () => {
+  it('keeps the routes a single builder keeps, whatever the order the parts saw them in, and does not overflow past maxRoutes', () => {
+    const entry = (i: number) => ({
+      requestId: `q${i}`, closedBy: 'complete' as const, orphan: null, skipped: null, shadows: [], comparisons: [],
+      production: production(`q${i}`, i, { route: `/r${(i * 17) % 250}` }) as never,
+    });
+    const whole = new ReportBuilder({ maxRoutes: 100 });
+    for (let i = 0; i < 500; i++) whole.addEntry(entry(i));
+    const [a, b] = [new ReportBuilder({ maxRoutes: 100 }), new ReportBuilder({ maxRoutes: 100 })];
+    for (let i = 499; i >= 0; i--) (i % 3 === 0 ? a : b).addEntry(entry(i));
+    a.merge(b.state());
+    const routes = (r: Report) => r.match.byRoute.map((x) => [x.route, x.requests]);
+    expect(routes(a.build())).toEqual(routes(whole.build()));
+    expect(whole.build().match.byRoute.find((r) => r.route === '(other routes)')?.requests).toBe(500 - 100 * 2);
+  });
+});
