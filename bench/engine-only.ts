@@ -4,73 +4,62 @@
  * records written to a file). Isolates the engine's own cost from the app and the tap. Run:
  * `npx tsx bench/engine-only.ts` (REQUESTS, default 20000).
  */
-import { fork } from 'node:child_process';
-import http from 'node:http';
+import { startLoopbackShadow } from './loopback-shadow.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-if (process.argv[2] === 'shadow') {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"label":"positive","score":0.91}'));
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1', () => process.send!((server.address() as { port: number }).port));
-} else {
-  const { EngineHost } = await import('../lib/engine/host.js');
-  const { resolveOptions } = await import('../lib/options.js');
-  const child = fork(new URL(import.meta.url).pathname, ['shadow'], { execArgv: process.execArgv });
-  const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
-  const dir = mkdtempSync(join(tmpdir(), 'engine-only-'));
-  const config = resolveOptions({ target: `http://127.0.0.1:${port}`, logFile: join(dir, 'shadow.log'), summaryIntervalMs: 0 });
-  const N = Number(process.env.REQUESTS ?? 20_000);
-  const IN_FLIGHT = 32;
-  let done = 0;
-  let sent = 0;
-  let finished: () => void;
-  const all = new Promise<void>((resolve) => (finished = resolve));
-  const host = new EngineHost((feedback: { items: { settled: number }[] }) => {
-    for (const item of feedback.items) for (let i = 0; i < item.settled; i++) settled();
-  });
-  const body = Buffer.from(JSON.stringify({ text: 'x'.repeat(900) }));
-  const answer = Buffer.from('{"label":"positive","score":0.9,"n":900}');
-  const send = (): void => {
-    sent++;
-    void host.call(0, 'accept', [{
-      requestId: undefined,
-      method: 'POST',
-      path: '/predict',
-      headers: { host: '127.0.0.1:3000', connection: 'keep-alive', 'content-type': 'application/json', 'content-length': String(body.length) },
-      route: '/predict',
-      body: new Uint8Array(body),
-      bodySource: 'raw',
-      status: 200,
-      responseHeaders: { 'x-powered-by': 'Express', 'content-type': 'application/json; charset=utf-8', 'content-length': String(answer.length), etag: 'W/"28-x"' },
-      response: { chunks: [new Uint8Array(answer)], bytes: answer.length, truncated: false, ttfbMs: 0.4, writes: 1 },
-      durationMs: 1.1,
-      targets: config.targets.map((t: { name: string }) => t.name),
-      heldBytes: body.length + answer.length,
-      handedOffAt: Date.now(),
-    }]);
-  };
-  function settled(): void {
-    done++;
-    if (sent < N) send();
-    else if (done === N) finished();
-  }
-  await host.register(0, config, false, true);
-  for (let i = 0; i < 500; i++) send(); // warm-up, counted in N's pacing but not in the figure
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const from = sent;
-  for (let i = 0; i < IN_FLIGHT; i++) send();
-  await all;
-  const cpu = process.cpuUsage(cpu0);
-  const n = N - from;
-  const stats = host.stats(0);
-  console.log(`engine alone: ${((cpu.user + cpu.system) / n).toFixed(0)} µs CPU per exchange, ${Math.round((n / (performance.now() - t0)) * 1000)}/s, mirrored ${stats?.mirrored}, written ${stats?.log?.written}`);
-  await host.call(0, 'close', [10_000, { seen: 0, notMirrored: {}, breakerOpen: {}, shed: 0, shedSample: [] }]);
-  child.kill();
-  rmSync(dir, { recursive: true, force: true });
+const { EngineHost } = await import('../lib/engine/host.js');
+const { resolveOptions } = await import('../lib/options.js');
+const { port, child } = await startLoopbackShadow();
+const dir = mkdtempSync(join(tmpdir(), 'engine-only-'));
+const config = resolveOptions({ target: `http://127.0.0.1:${port}`, logFile: join(dir, 'shadow.log'), summaryIntervalMs: 0 });
+const N = Number(process.env.REQUESTS ?? 20_000);
+const IN_FLIGHT = 32;
+let done = 0;
+let sent = 0;
+let finished: () => void;
+const all = new Promise<void>((resolve) => (finished = resolve));
+const host = new EngineHost((feedback: { items: { settled: number }[] }) => {
+  for (const item of feedback.items) for (let i = 0; i < item.settled; i++) settled();
+});
+const body = Buffer.from(JSON.stringify({ text: 'x'.repeat(900) }));
+const answer = Buffer.from('{"label":"positive","score":0.9,"n":900}');
+const send = (): void => {
+  sent++;
+  void host.call(0, 'accept', [{
+    requestId: undefined,
+    method: 'POST',
+    path: '/predict',
+    headers: { host: '127.0.0.1:3000', connection: 'keep-alive', 'content-type': 'application/json', 'content-length': String(body.length) },
+    route: '/predict',
+    body: new Uint8Array(body),
+    bodySource: 'raw',
+    status: 200,
+    responseHeaders: { 'x-powered-by': 'Express', 'content-type': 'application/json; charset=utf-8', 'content-length': String(answer.length), etag: 'W/"28-x"' },
+    response: { chunks: [new Uint8Array(answer)], bytes: answer.length, truncated: false, ttfbMs: 0.4, writes: 1 },
+    durationMs: 1.1,
+    targets: config.targets.map((t: { name: string }) => t.name),
+    heldBytes: body.length + answer.length,
+    handedOffAt: Date.now(),
+  }]);
+};
+function settled(): void {
+  done++;
+  if (sent < N) send();
+  else if (done === N) finished();
 }
+await host.register(0, config, false, true);
+for (let i = 0; i < 500; i++) send(); // warm-up, counted in N's pacing but not in the figure
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const from = sent;
+for (let i = 0; i < IN_FLIGHT; i++) send();
+await all;
+const cpu = process.cpuUsage(cpu0);
+const n = N - from;
+const stats = host.stats(0);
+console.log(`engine alone: ${((cpu.user + cpu.system) / n).toFixed(0)} µs CPU per exchange, ${Math.round((n / (performance.now() - t0)) * 1000)}/s, mirrored ${stats?.mirrored}, written ${stats?.log?.written}`);
+await host.call(0, 'close', [10_000, { seen: 0, notMirrored: {}, breakerOpen: {}, shed: 0, shedSample: [] }]);
+child.kill();
+rmSync(dir, { recursive: true, force: true });
