@@ -8,7 +8,7 @@ import type { ShadowOutcome } from './dispatch.js';
 import { headersForLog } from './headers.js';
 import { redactText, type BodyRules } from './redact-body.js';
 import { errorMessage, showValue } from '../errors.js';
-import { bodyForLog, decodeBody, decodeContent, type DecodedBody } from './logged-body.js';
+import { bodyForLog, decodeBody, decodeContent, type DecodedBody, type DecodedContent } from './logged-body.js';
 import { eventPayloads, streamFormatOf } from './stream-events.js';
 
 export interface DecodedAnswer {
@@ -29,15 +29,27 @@ export interface AnswerLimits {
 }
 
 /** Production's answer decoded once, for the log and the comparator. */
-export async function decodeProductionAnswer(
+export function decodeProductionAnswer(
   status: number,
   headers: HeaderMap,
   body: Buffer,
   captured: { bytes: number; truncated: boolean; writes: number; ttfbMs: number | undefined },
   limits: AnswerLimits,
-): Promise<DecodedAnswer> {
+): DecodedAnswer | Promise<DecodedAnswer> {
+  const content = decodeContent(body, headerString(headers['content-encoding']), limits.maxBytes);
+  // Synchronous unless there is something to inflate (work-loop.ts).
+  if (content instanceof Promise) return content.then((decoded) => productionAnswer(status, headers, decoded, captured, limits));
+  return productionAnswer(status, headers, content, captured, limits);
+}
+
+function productionAnswer(
+  status: number,
+  headers: HeaderMap,
+  content: DecodedContent,
+  captured: { bytes: number; truncated: boolean; writes: number; ttfbMs: number | undefined },
+  limits: AnswerLimits,
+): DecodedAnswer {
   const contentType = headerString(headers['content-type']);
-  const content = await decodeContent(body, headerString(headers['content-encoding']), limits.maxBytes);
   const truncated = captured.truncated || content.cut;
   const decoded = decodeBody(content.bytes, content.decoded ? content.bytes.length : captured.bytes, truncated, contentType);
   const stream = streamMeasurements(contentType, headers, decoded.bytes, captured.ttfbMs ?? 0, captured.writes, limits);

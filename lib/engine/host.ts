@@ -11,6 +11,7 @@ import { errorMessage } from '../errors.js';
 import type { BreakerState } from '../types.js';
 import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
 import { engineLag } from './lag-monitor.js';
+import { engineWork } from './work-loop.js';
 import { ShadowPipeline, type EngineStats } from './pipeline.js';
 import { loadModuleHooks } from './portable-options.js';
 import type { EngineFeedback, FeedbackItem } from './protocol.js';
@@ -18,6 +19,7 @@ import { appLoggerSink, openFileSink, type RecordSink } from './sink.js';
 
 /** A stats snapshot goes back with the feedback at most this often per instance (the summary sorts latency windows). */
 const STATS_EVERY_MS = 100;
+const DONE = Promise.resolve();
 
 interface Instance {
   pipeline: ShadowPipeline | undefined;
@@ -28,8 +30,13 @@ interface Instance {
   failedCount: number;
   events: boolean;
   statsSentAt: number;
+  statsTimer: NodeJS.Timeout | undefined;
   /** Work queued behind the registration (module hooks load asynchronously), so messages apply in order. */
   chain: Promise<void>;
+  /** Set up (or failed to): what follows the registration need not wait for it. */
+  ready: boolean;
+  /** Operations queued on `chain` and not finished. */
+  queued: number;
 }
 
 /** The operations a tap asks of its engine instance: one name each, from the tap to the pipeline. */
@@ -64,12 +71,12 @@ export class EngineHost {
 
   /** Sets an instance up: options as posted (module hooks imported here), or already resolved (in-thread). */
   register(id: number, options: Record<string, unknown> | ResolvedOptions, events: boolean, resolved = false): Promise<void> {
-    const instance: Instance = { pipeline: undefined, sink: undefined, failed: undefined, failedCount: 0, events, statsSentAt: 0, chain: Promise.resolve() };
+    const instance: Instance = { pipeline: undefined, sink: undefined, failed: undefined, failedCount: 0, events, statsSentAt: 0, statsTimer: undefined, chain: Promise.resolve(), ready: false, queued: 0 };
     this.#instances.set(id, instance);
     instance.chain = (resolved ? Promise.resolve(options as ResolvedOptions) : loadModuleHooks(options as Record<string, unknown>).then(resolveOptions)).then(
       (config) => this.#start(id, instance, config),
       (error: unknown) => this.#fail(instance, options as Record<string, unknown>, `the engine could not set up this middleware: ${errorMessage(error)}`),
-    );
+    ).finally(() => (instance.ready = true));
     return instance.chain;
   }
 
@@ -116,22 +123,32 @@ export class EngineHost {
       this.#inHand++;
       engineLag.start();
     }
-    const run = instance.chain.then(() => this.#apply(id, instance, method, args));
+    // Once the instance is set up and nothing is queued for it, an exchange is taken at once: no promise and no
+    // microtask per exchange. Until then (hooks still loading, or an operation still running that later ones must
+    // follow, such as whenIdle), operations queue behind it in order.
+    if (method === 'accept' && instance.ready && instance.queued === 0) {
+      this.#accept(id, instance, args[0] as Exchange);
+      return DONE;
+    }
+    instance.queued++;
+    const run = instance.chain.then(() => this.#apply(id, instance, method, args)).finally(() => instance.queued--);
     instance.chain = run.catch(() => {});
     return run;
+  }
+
+  #accept(id: number, instance: Instance, exchange: Exchange): void {
+    // The tap's view of the engine (stats, queue) follows each hand-off, throttled.
+    if (!this.#immediate) this.#itemFor(id);
+    if (instance.pipeline) return instance.pipeline.accept(exchange);
+    this.#skipFailed(instance, exchange);
+    this.#settled(id, exchange.heldBytes);
   }
 
   async #apply(id: number, instance: Instance, method: EngineMethod, args: unknown[]): Promise<void> {
     const pipeline = instance.pipeline;
     switch (method) {
-      case 'accept': {
-        const exchange = args[0] as Exchange;
-        // The tap's view of the engine (stats, queue) follows each hand-off, throttled.
-        if (!this.#immediate) this.#itemFor(id);
-        if (pipeline) return pipeline.accept(exchange);
-        this.#skipFailed(instance, exchange);
-        return this.#settled(id, exchange.heldBytes);
-      }
+      case 'accept':
+        return this.#accept(id, instance, args[0] as Exchange);
       case 'skip':
         return pipeline?.skip(args[0] as SkippedExchange);
       case 'summary':
@@ -178,7 +195,7 @@ export class EngineHost {
     this.#instances.delete(id);
     this.#closed.set(id, instance);
     this.#feedback.delete(id);
-    this.#send({ items: [{ id, settled: 0, settledBytes: 0, stats }], lagMs: engineLag.lagMs });
+    this.#send({ items: [{ id, settled: 0, settledBytes: 0, stats }], lagMs: engineBehindMs() });
   }
 
   stats(id: number): EngineStats | undefined {
@@ -186,7 +203,7 @@ export class EngineHost {
     if (!instance) return undefined;
     if (instance.failed) return failedStats(instance);
     if (!instance.pipeline) return undefined;
-    return { ...instance.pipeline.stats(), log: instance.sink!.stats(), engine: { lagMs: engineLag.lagMs, ...(instance.failed ? { failed: instance.failed } : {}) } };
+    return { ...instance.pipeline.stats(), log: instance.sink!.stats(), engine: { lagMs: engineBehindMs(), ...(instance.failed ? { failed: instance.failed } : {}) } };
   }
 
   /** Reopens every log file (after logrotate moved them). */
@@ -253,8 +270,11 @@ export class EngineHost {
         item.stats = this.stats(item.id);
         instance.statsSentAt = now;
       } else {
-        // Throttled: the latest state still goes out once the interval has passed.
-        setTimeout(() => this.#itemFor(item.id), instance.statsSentAt + STATS_EVERY_MS - now).unref();
+        // Throttled: the latest state still goes out once the interval has passed (one timer per instance).
+        instance.statsTimer ??= setTimeout(() => {
+          instance.statsTimer = undefined;
+          if (this.#instances.has(item.id)) this.#itemFor(item.id);
+        }, instance.statsSentAt + STATS_EVERY_MS - now).unref();
       }
     }
     if (force) {
@@ -264,7 +284,7 @@ export class EngineHost {
         instance.statsSentAt = now;
       }
     }
-    this.#send({ items, lagMs: engineLag.lagMs });
+    this.#send({ items, lagMs: engineBehindMs() });
   }
 }
 
@@ -285,4 +305,12 @@ function failedStats(instance: Instance): EngineStats {
     ...(instance.sink ? { log: instance.sink.stats() } : {}),
     engine: { lagMs: 0, failed: instance.failed! },
   };
+}
+
+/**
+ * How far behind the engine is: how long the oldest request waiting to be prepared has waited, or its loop's
+ * sustained lateness (a hook that blocks it), whichever is more. The tap sheds while this exceeds `maxEngineLagMs`.
+ */
+function engineBehindMs(): number {
+  return Math.max(engineLag.lagMs, engineWork.waitingMs());
 }

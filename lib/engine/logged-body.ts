@@ -30,14 +30,25 @@ const inflaters: Record<string, (buffer: Buffer, options: zlib.ZlibOptions & zli
  * event loop; output is capped (`maxOutputLength`) so a compression bomb cannot grow memory. Bytes that do not
  * decode (a compressor ran after our capture point saw plain bytes, or the capture was cut) are kept as they are.
  */
-export async function decodeContent(
-  body: Buffer,
-  contentEncoding: string | undefined,
-  maxBytes: number,
-): Promise<{ bytes: Buffer; decoded: boolean; cut: boolean }> {
+/** A body with its content-encoding undone (up to `maxBytes`), or as it was when it has none we undo. */
+export interface DecodedContent {
+  bytes: Buffer;
+  decoded: boolean;
+  cut: boolean;
+}
+
+/**
+ * Undoes a body's content-encoding. Synchronous when there is nothing to inflate (the usual case), so the engine's
+ * work on a request stays within one slice of its loop (work-loop.ts); inflating goes to the threadpool.
+ */
+export function decodeContent(body: Buffer, contentEncoding: string | undefined, maxBytes: number): DecodedContent | Promise<DecodedContent> {
   const encoding = contentEncoding?.trim().toLowerCase();
   const inflate = encoding ? inflaters[encoding] : undefined;
   if (!inflate || body.length === 0) return { bytes: body, decoded: false, cut: false };
+  return inflateContent(inflate, body, maxBytes);
+}
+
+async function inflateContent(inflate: NonNullable<(typeof inflaters)[string]>, body: Buffer, maxBytes: number): Promise<DecodedContent> {
   try {
     const bytes = await inflate(body, { maxOutputLength: Math.max(1, maxBytes) });
     return { bytes, decoded: true, cut: false };

@@ -43,12 +43,13 @@ import { safeRecord } from './safe-record.js';
 import { newRequestId } from '../tap/request-id.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
-import { timedHook, workingOn } from './watchdog.js';
+import { hookContext, timedHook, workingOn } from './watchdog.js';
 import { compareWithProduction, shadowOutcomeFields } from './records.js';
 import { Judging } from './judging.js'; // [judging]
+import { engineWork } from './work-loop.js';
 
 /** An exchange once the engine has it: its id is made if the tap did not have one. */
-type Accepted = Exchange & { requestId: string };
+type Accepted = Exchange & { requestId: string; hookContext?: string };
 
 /** A request accepted for mirroring: its production side, and its shadow calls until all have ended. */
 interface RequestGroup {
@@ -166,12 +167,15 @@ export class ShadowPipeline {
   accept(handedOff: Exchange): void {
     const exchange: Accepted = { ...handedOff, requestId: handedOff.requestId ?? newRequestId() };
     this.#preparing++;
-    this.#prepare(exchange)
-      .catch((error: unknown) => this.#skipAccepted(exchange, 'engine_error', `the engine failed on this request: ${errorMessage(error)}`))
-      .finally(() => {
-        this.#preparing--;
-        this.#notifyIfIdle();
-      });
+    // Prepared in a coming slice of the engine's loop (work-loop.ts), after the answers already in.
+    engineWork.intake(() => {
+      this.#prepare(exchange)
+        .catch((error: unknown) => this.#skipAccepted(exchange, 'engine_error', `the engine failed on this request: ${errorMessage(error)}`))
+        .finally(() => {
+          this.#preparing--;
+          this.#notifyIfIdle();
+        });
+    });
   }
 
   /** A request the tap gave up on after production answered (the tap counted it): one `skipped` record. */
@@ -325,7 +329,10 @@ export class ShadowPipeline {
     const hasBody = (body !== undefined && body.length > 0) || hasDeclaredBody(requestHeaders, exchange.method);
     const requestContentType = headerString(requestHeaders['content-type']);
     const bodyBytes = body ?? Buffer.alloc(0);
-    const requestDecoded = await decodeContent(bodyBytes, headerString(requestHeaders['content-encoding']), config.maxShadowResponseBytes);
+    // Awaited only when there is something to inflate: otherwise preparing a request is one synchronous piece of
+    // work, within its slice of the engine's loop (work-loop.ts).
+    const requestContent = decodeContent(bodyBytes, headerString(requestHeaders['content-encoding']), config.maxShadowResponseBytes);
+    const requestDecoded = requestContent instanceof Promise ? await requestContent : requestContent;
     const requestBody = decodeBody(requestDecoded.bytes, requestDecoded.bytes.length, requestDecoded.cut, requestContentType);
     const request: ShadowRequest = {
       requestId: exchange.requestId,
@@ -336,7 +343,8 @@ export class ShadowPipeline {
       ...(requestBody.isJson ? { json: requestBody.json } : {}),
     };
     const responseBody = joinChunks(exchange.response.chunks);
-    const production = await decodeProductionAnswer(exchange.status, exchange.responseHeaders, responseBody, exchange.response, this.#limits);
+    const productionAnswer = decodeProductionAnswer(exchange.status, exchange.responseHeaders, responseBody, exchange.response, this.#limits);
+    const production = productionAnswer instanceof Promise ? await productionAnswer : productionAnswer;
     if (this.#cancel.signal.aborted) {
       releaseProbes();
       return this.#skipAccepted(exchange, 'closing', 'close() timed out before this request could be queued');
@@ -488,9 +496,21 @@ export class ShadowPipeline {
 
   async #run(job: ShadowJob): Promise<void> {
     this.#inFlight.add(job);
+    let outcome: ShadowOutcome | Error;
     try {
       if (job.target.config.transformRequest) this.#workingOn(job.group.exchange);
-      const outcome = await job.target.call(job, this.#cancel.signal);
+      outcome = await job.target.call(job, this.#cancel.signal);
+    } catch (error) {
+      outcome = error instanceof Error ? error : new Error(String(error));
+    }
+    // The answer was read (and timed) as it came; its records are made in a coming slice of the engine's loop,
+    // so the answers arriving meanwhile are read, and timed, without waiting for this one's work.
+    engineWork.finished(() => this.#called(job, outcome));
+  }
+
+  #called(job: ShadowJob, outcome: ShadowOutcome | Error): void {
+    try {
+      if (outcome instanceof Error) throw outcome;
       this.#account(job, outcome);
       this.#recordOutcome(job, outcome);
     } catch (error) {
@@ -624,9 +644,9 @@ export class ShadowPipeline {
     return record;
   }
 
-  /** What a hook past its time budget is working on (watchdog.ts): enough for its `skipped` record. */
+  /** What a hook past its time budget is working on (watchdog.ts): enough for its `skipped` record, made once. */
   #workingOn(exchange: Accepted): void {
-    workingOn({
+    exchange.hookContext ??= hookContext({
       instance: this.#instanceId,
       requestId: exchange.requestId,
       clientRequestId: exchange.clientRequestId,
@@ -635,6 +655,7 @@ export class ShadowPipeline {
       route: exchange.route,
       status: exchange.status,
     });
+    workingOn(exchange.hookContext);
   }
 
   /** A path as logged: credential query values masked, other values through value masking. */

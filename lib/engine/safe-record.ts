@@ -103,16 +103,20 @@ function isMessageObject(value: unknown): value is { message: string } {
   return typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string';
 }
 
-/** Whether `value` nests no deeper than `depth` levels. Iterative, so a 100,000-deep value cannot overflow the stack. */
+/**
+ * Whether `value` nests no deeper than `depth` levels. Recursion stops at `depth`, so a 100,000-deep value cannot
+ * overflow the stack; no arrays are made on the way (this runs on every record, on the engine's budget).
+ */
 function withinDepth(value: unknown, depth: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [current, level] = stack.pop()!;
-    if (current === null || typeof current !== 'object') continue;
-    if (level >= depth) return false;
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (child !== null && typeof child === 'object') stack.push([child, level + 1]);
-    }
+  if (value === null || typeof value !== 'object') return true;
+  if (depth <= 0) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (item !== null && typeof item === 'object' && !withinDepth(item, depth - 1)) return false;
+    return true;
+  }
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== null && typeof item === 'object' && !withinDepth(item, depth - 1)) return false;
   }
   return true;
 }

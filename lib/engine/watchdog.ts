@@ -29,7 +29,8 @@ export interface HookContext {
 
 let slots: Float64Array | undefined;
 let bytes: Uint8Array | undefined;
-let current: Omit<HookContext, 'hook'> | undefined;
+/** The JSON of the exchange being worked on (without `hook`), made once per exchange. */
+let current: string | undefined;
 const encoder = new TextEncoder();
 
 /** In the worker: the buffer the tap watches. */
@@ -49,15 +50,20 @@ export function takenInUpTo(buffer: SharedArrayBuffer): number {
   return new Float64Array(buffer, 0, 3)[2]!;
 }
 
-/** The exchange the pipeline is working on, for the record a stuck hook would need. */
-export function workingOn(context: Omit<HookContext, 'hook'> | undefined): void {
+/** The exchange the pipeline is working on, for the record a stuck hook would need: `hookContext()`'s JSON. */
+export function workingOn(context: string | undefined): void {
   current = context;
+}
+
+/** What `workingOn` takes: the exchange's context as JSON, cut to fit the buffer. Made once per exchange. */
+export function hookContext(context: Omit<HookContext, 'hook'>): string {
+  return JSON.stringify(context).slice(0, CONTEXT_BYTES / 3);
 }
 
 /** Runs a hook under the budget. */
 export function timedHook<T>(hook: string, budgetMs: number, run: () => T): T {
   if (!slots || !bytes) return run();
-  const written = current ? encoder.encodeInto(JSON.stringify({ ...current, hook }).slice(0, CONTEXT_BYTES / 3), bytes).written : 0;
+  const written = current ? encoder.encodeInto(`{"hook":${JSON.stringify(hook)},${current.slice(1)}`, bytes).written : 0;
   slots[1] = written;
   slots[0] = Date.now() + budgetMs;
   try {
