@@ -14,37 +14,28 @@ import type {
   ComparedAnswer,
   ComparisonRecord,
   LatencySummary,
-  ProductionRecord,
   ShadowLogRecord,
   ShadowRecord,
   ShadowRequest,
   SkipReason,
   TargetStats,
 } from '../types.js';
-import {
-  asBuffer,
-  decodeProductionAnswer,
-  headerString,
-  joinChunks,
-  round,
-  type AnswerLimits,
-  type DecodedAnswer,
-} from './answers.js';
+import { decodeProductionAnswer, joinChunks, type AnswerLimits } from './answers.js';
 import { BoundedQueue, type ShadowOutcome } from './dispatch.js';
 import type { EngineFeedback, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
-import { decodeBody, decodeContent, bodyForLog } from './logged-body.js';
 import { concatenatePayloads } from './stream-events.js';
 import { createTargetRuntime, type TargetRuntime } from './target-runtime.js';
 import type { RecordSink, SinkStats } from './sink.js';
-import { headersForLog, droppedHeaderSet, shadowRequestHeaders } from './headers.js';
+import { droppedHeaderSet } from './headers.js';
 import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';
 import { safeRecord } from './safe-record.js';
-import { newRequestId } from '../tap/request-id.js';
+import { newRequestId } from '../request-id.js';
 import { maskQuery, removeQueryParams } from './redact-query.js';
 import { createShadowLookup } from './resolve-host.js';
 import { hookContext, timedHook, workingOn } from './watchdog.js';
-import { compareWithProduction, shadowOutcomeFields } from './records.js';
+import { comparisonOf, markNoise, productionRecordOf, shadowOutcomeFields } from './records.js';
+import { prepareShadowRequest } from './shadow-request.js';
 import { Judging } from './judging.js'; // [judging]
 import { engineWork } from './work-loop.js';
 
@@ -324,24 +315,8 @@ export class ShadowPipeline {
       releaseProbes();
       return this.#shed(exchange);
     }
-    const body = exchange.body === undefined ? undefined : asBuffer(exchange.body);
-    const requestHeaders = exchange.headers;
-    const hasBody = (body !== undefined && body.length > 0) || hasDeclaredBody(requestHeaders, exchange.method);
-    const requestContentType = headerString(requestHeaders['content-type']);
-    const bodyBytes = body ?? Buffer.alloc(0);
-    // Awaited only when there is something to inflate: otherwise preparing a request is one synchronous piece of
-    // work, within its slice of the engine's loop (work-loop.ts).
-    const requestContent = decodeContent(bodyBytes, headerString(requestHeaders['content-encoding']), config.maxShadowResponseBytes);
-    const requestDecoded = requestContent instanceof Promise ? await requestContent : requestContent;
-    const requestBody = decodeBody(requestDecoded.bytes, requestDecoded.bytes.length, requestDecoded.cut, requestContentType);
-    const request: ShadowRequest = {
-      requestId: exchange.requestId,
-      method: exchange.method,
-      path: shadowPath,
-      headers: shadowRequestHeaders(requestHeaders, this.#droppedHeaders, exchange.requestId, hasBody ? bodyBytes : undefined, exchange.bodySource === 'parsed', config.secrets.withheldQuery),
-      body: hasBody ? bodyBytes : undefined,
-      ...(requestBody.isJson ? { json: requestBody.json } : {}),
-    };
+    const prepared = prepareShadowRequest(exchange, shadowPath, this.#droppedHeaders, config);
+    const { request, requestBody, body } = prepared instanceof Promise ? await prepared : prepared;
     const responseBody = joinChunks(exchange.response.chunks);
     const productionAnswer = decodeProductionAnswer(exchange.status, exchange.responseHeaders, responseBody, exchange.response, this.#limits);
     const production = productionAnswer instanceof Promise ? await productionAnswer : productionAnswer;
@@ -353,7 +328,7 @@ export class ShadowPipeline {
       releaseProbes();
       return this.#shed(exchange);
     }
-    const record = this.#productionRecord(exchange, requestBody, production, body);
+    const record = productionRecordOf(exchange, requestBody, production, body, config, this.#loggedPath(exchange.path));
     record.targets = selection.map(({ target }) => target.config.name);
     const group: RequestGroup = {
       exchange,
@@ -432,34 +407,6 @@ export class ShadowPipeline {
     exchange.body = undefined;
     exchange.response.chunks = [];
     this.#feedback.settled(held);
-  }
-
-  #productionRecord(exchange: Accepted, requestBody: ReturnType<typeof decodeBody>, production: DecodedAnswer, raw: Buffer | undefined): ProductionRecord {
-    const config = this.#config;
-    const loggedRequest = bodyForLog(requestBody, headerString(exchange.headers['content-type']), config.secrets.bodies, config.secrets.logBodies.request);
-    const replayable = config.maxReplayableBodyBytes > 0 && raw && raw.length > 0 ? replayableBody(raw, exchange, loggedRequest, config.maxReplayableBodyBytes) : undefined;
-    return {
-      type: 'production',
-      requestId: exchange.requestId,
-      ...(exchange.clientRequestId !== undefined ? { clientRequestId: exchange.clientRequestId } : {}),
-      timestamp: new Date().toISOString(),
-      method: exchange.method,
-      path: this.#loggedPath(exchange.path),
-      route: exchange.route,
-      status: exchange.status,
-      durationMs: round(exchange.durationMs),
-      request: {
-        headers: headersForLog(exchange.headers, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText, config.secrets.redactQuery),
-        bodySource: exchange.bodySource,
-        ...loggedRequest,
-        ...(replayable ? { replayable } : {}),
-      },
-      response: {
-        headers: headersForLog(exchange.responseHeaders, config.secrets.redactHeaders, config.logHeaders, config.secrets.maskText, config.secrets.redactQuery),
-        ...bodyForLog(production.decoded, headerString(exchange.responseHeaders['content-type']), config.secrets.bodies, config.secrets.logBodies.response),
-        ...(production.stream ? { stream: production.stream } : {}),
-      },
-    };
   }
 
   /** Starts queued jobs while there are free slots; jobs that waited past `maxQueueWaitMs` end as `queue_timeout`. */
@@ -619,28 +566,25 @@ export class ShadowPipeline {
   }
 
   #compare(group: RequestGroup, kept: KeptAnswer, noise: Set<string> | undefined): ComparisonRecord {
-    const { target, answer } = kept;
+    const { target } = kept;
     const config = this.#config;
-    const base = {
-      type: 'comparison' as const,
-      requestId: group.exchange.requestId,
-      timestamp: new Date().toISOString(),
-      target: target.config.name,
-      statusMatch: answer !== undefined && group.production.status === answer.status,
-      latencyDeltaMs: round(kept.durationMs - group.exchange.durationMs),
-      ...(target.config.role === 'secondary' ? { role: 'secondary' as const } : {}),
-    };
-    if (!answer) return { ...base, match: false, differences: [], error: kept.error ?? 'no answer to compare' };
-    // A shadow that answered with another status (an error page, say) gave no answer to compare field by field.
-    if (!base.statusMatch) return { ...base, match: false, differences: [] };
-    this.#workingOn(group.exchange);
-    const { complete, ...verdict } = compareWithProduction(group.production, answer, config, (compare) => timedHook('compare', config.hookTimeoutMs, compare));
-    const record: ComparisonRecord = { ...base, ...verdict };
-    if (noise && target.config.role === 'candidate' && !record.error) {
-      const noisy = record.differences.filter((d) => noise.has(d.path)).map((d) => d.path);
-      record.noise = noisy;
-      record.matchWithoutNoise = record.match || (noisy.length === record.differences.length && complete);
-    }
+    if (kept.answer && kept.answer.status === group.production.status) this.#workingOn(group.exchange);
+    const { record, complete } = comparisonOf(
+      {
+        requestId: group.exchange.requestId,
+        timestamp: new Date().toISOString(),
+        target: target.config.name,
+        role: target.config.role,
+        production: group.production,
+        productionDurationMs: group.exchange.durationMs,
+        answer: kept.answer,
+        durationMs: kept.durationMs,
+        error: kept.error,
+      },
+      config,
+      (compare) => timedHook('compare', config.hookTimeoutMs, compare),
+    );
+    if (noise && target.config.role === 'candidate') markNoise(record, noise, complete);
     return record;
   }
 
@@ -697,18 +641,6 @@ export class ShadowPipeline {
   }
 }
 
-/**
- * The raw request bytes for replay, unless they would say more than the log may: over the cap, re-serialised rather
- * than raw, or a body whose logged form needed masking (or was not logged at all).
- */
-function replayableBody(raw: Buffer, exchange: Exchange, logged: ReturnType<typeof bodyForLog>, cap: number): NonNullable<ProductionRecord['request']['replayable']> {
-  if (exchange.bodySource !== 'raw') return { withheld: 'not_raw' };
-  if (raw.length > cap) return { withheld: 'too_large' };
-  const shown = logged.body === undefined ? '' : typeof logged.body === 'string' ? logged.body : JSON.stringify(logged.body);
-  if (logged.body === undefined || shown.includes('[REDACTED]')) return { withheld: 'redacted' };
-  return { base64: raw.toString('base64') };
-}
-
 function newPeriod() {
   return { startedAt: Date.now(), mirrored: 0, notMirrored: Object.create(null) as Record<string, number>, shed: 0, shedSample: [] as string[] };
 }
@@ -724,14 +656,3 @@ function exchangeInfo(exchange: Accepted) {
   };
 }
 
-/**
- * A request carries a body when it has bytes, or declares one other than an empty one on a GET/HEAD (those are
- * mirrored without a body: `content-length: 0` on a GET is the client's habit, not a body).
- */
-function hasDeclaredBody(headers: Exchange['headers'], method: string): boolean {
-  if (headers['transfer-encoding'] !== undefined) return method !== 'GET' && method !== 'HEAD';
-  const length = headers['content-length'];
-  if (length === undefined) return false;
-  if (method === 'GET' || method === 'HEAD') return false;
-  return true;
-}

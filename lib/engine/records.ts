@@ -4,8 +4,11 @@
  */
 import { errorMessage } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import type { ComparedAnswer, ComparisonRecord, ShadowRecord } from '../types.js';
-import { round, shadowAnswerOf, type AnswerLimits } from './answers.js';
+import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord } from '../types.js';
+import { headerString, round, shadowAnswerOf, type AnswerLimits, type DecodedAnswer } from './answers.js';
+import type { Exchange } from './exchange.js';
+import { headersForLog } from './headers.js';
+import { bodyForLog, type DecodedBody } from './logged-body.js';
 import type { ShadowOutcome } from './dispatch.js';
 import { redactDifference } from './redact-body.js';
 import { requestFaultOf } from './request-fault.js';
@@ -57,4 +60,102 @@ export function compareWithProduction(
   } catch (error) {
     return { match: false, differences: [], error: `compare threw: ${errorMessage(error)}`, complete: true };
   }
+}
+
+/** The production record of an exchange: what the client sent and what production answered, as the log may show them. */
+export function productionRecordOf(
+  exchange: Exchange & { requestId: string },
+  requestBody: DecodedBody,
+  production: DecodedAnswer,
+  raw: Buffer | undefined,
+  config: Pick<ResolvedOptions, 'secrets' | 'logHeaders' | 'maxReplayableBodyBytes'>,
+  loggedPath: string,
+): ProductionRecord {
+  const { secrets } = config;
+  const loggedRequest = bodyForLog(requestBody, headerString(exchange.headers['content-type']), secrets.bodies, secrets.logBodies.request);
+  const replayable = config.maxReplayableBodyBytes > 0 && raw && raw.length > 0 ? replayableBody(raw, exchange, loggedRequest, config.maxReplayableBodyBytes) : undefined;
+  return {
+    type: 'production',
+    requestId: exchange.requestId,
+    ...(exchange.clientRequestId !== undefined ? { clientRequestId: exchange.clientRequestId } : {}),
+    timestamp: new Date().toISOString(),
+    method: exchange.method,
+    path: loggedPath,
+    route: exchange.route,
+    status: exchange.status,
+    durationMs: round(exchange.durationMs),
+    request: {
+      headers: headersForLog(exchange.headers, secrets.redactHeaders, config.logHeaders, secrets.maskText, secrets.redactQuery),
+      bodySource: exchange.bodySource,
+      ...loggedRequest,
+      ...(replayable ? { replayable } : {}),
+    },
+    response: {
+      headers: headersForLog(exchange.responseHeaders, secrets.redactHeaders, config.logHeaders, secrets.maskText, secrets.redactQuery),
+      ...bodyForLog(production.decoded, headerString(exchange.responseHeaders['content-type']), secrets.bodies, secrets.logBodies.response),
+      ...(production.stream ? { stream: production.stream } : {}),
+    },
+  };
+}
+
+/**
+ * The raw request bytes for replay, unless they would say more than the log may: over the cap, re-serialised rather
+ * than raw, or a body whose logged form needed masking (or was not logged at all).
+ */
+function replayableBody(raw: Buffer, exchange: Exchange, logged: ReturnType<typeof bodyForLog>, cap: number): NonNullable<ProductionRecord['request']['replayable']> {
+  if (exchange.bodySource !== 'raw') return { withheld: 'not_raw' };
+  if (raw.length > cap) return { withheld: 'too_large' };
+  const shown = logged.body === undefined ? '' : typeof logged.body === 'string' ? logged.body : JSON.stringify(logged.body);
+  if (logged.body === undefined || shown.includes('[REDACTED]')) return { withheld: 'redacted' };
+  return { base64: raw.toString('base64') };
+}
+
+/** One answer to compare with production's, and what the comparison record says about where it came from. */
+export interface ComparisonInput {
+  requestId: string;
+  timestamp: string;
+  target: string;
+  role: 'candidate' | 'secondary';
+  production: ComparedAnswer;
+  productionDurationMs: number;
+  /** `undefined` when there is no answer to compare (`error` says why). */
+  answer: ComparedAnswer | undefined;
+  durationMs: number;
+  error?: string | undefined;
+}
+
+/**
+ * The comparison record of one answer (live or replayed). A shadow that answered with another status (an error
+ * page, say) gave no answer to compare field by field. `complete` (beside the record): every difference was listed.
+ */
+export function comparisonOf(
+  input: ComparisonInput,
+  config: Pick<ResolvedOptions, 'comparator' | 'secrets'>,
+  run?: <T>(compare: () => T) => T,
+): { record: ComparisonRecord; complete: boolean } {
+  const { answer } = input;
+  const base = {
+    type: 'comparison' as const,
+    requestId: input.requestId,
+    timestamp: input.timestamp,
+    target: input.target,
+    statusMatch: answer !== undefined && input.production.status === answer.status,
+    latencyDeltaMs: round(input.durationMs - input.productionDurationMs),
+    ...(input.role === 'secondary' ? { role: 'secondary' as const } : {}),
+  };
+  if (!answer) return { record: { ...base, match: false, differences: [], error: input.error ?? 'no answer to compare' }, complete: true };
+  if (!base.statusMatch) return { record: { ...base, match: false, differences: [] }, complete: true };
+  const { complete, ...verdict } = compareWithProduction(input.production, answer, config, run);
+  return { record: { ...base, ...verdict }, complete };
+}
+
+/**
+ * Marks a candidate's differences that the secondary (a replica of production) shows too: this request's noise.
+ * `matchWithoutNoise` when noise is all that differs.
+ */
+export function markNoise(record: ComparisonRecord, noise: ReadonlySet<string>, complete: boolean): void {
+  if (record.error) return;
+  const noisy = record.differences.filter((d) => noise.has(d.path)).map((d) => d.path);
+  record.noise = noisy;
+  record.matchWithoutNoise = record.match || (noisy.length === record.differences.length && complete);
 }

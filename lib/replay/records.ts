@@ -6,8 +6,8 @@
  * The copy names no `targets`, so a reader given several replay logs waits for every candidate it has seen.
  */
 import type { ShadowOutcome } from '../engine/dispatch.js';
-import { round, type AnswerLimits } from '../engine/answers.js';
-import { compareWithProduction, shadowOutcomeFields } from '../engine/records.js';
+import type { AnswerLimits } from '../engine/answers.js';
+import { comparisonOf, shadowOutcomeFields } from '../engine/records.js';
 import { redactJson } from '../json-path.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord } from '../types.js';
@@ -50,18 +50,19 @@ export function comparisonRecordOf(
   ctx: RecordContext,
 ): Replayed<ComparisonRecord> {
   const { config } = ctx;
-  const statusMatch = production.answer.status === shadow.answer.status;
-  const base = {
-    type: 'comparison' as const,
-    requestId: production.record.requestId,
-    timestamp: production.record.timestamp,
-    target: ctx.name,
-    statusMatch,
-    latencyDeltaMs: round(shadow.durationMs - production.record.durationMs),
-    replay: ctx.marker,
-  };
-  if (!statusMatch) return { ...base, match: false, differences: [] };
   const candidate = shadow.answer.isJson ? { ...shadow.answer, json: redactJson(shadow.answer.json, config.secrets.bodies.paths) } : shadow.answer;
-  const { complete: _complete, ...verdict } = compareWithProduction(production.answer, candidate, config);
-  return { ...base, ...verdict };
+  const { record } = comparisonOf(
+    {
+      requestId: production.record.requestId,
+      timestamp: production.record.timestamp,
+      target: ctx.name,
+      role: 'candidate',
+      production: production.answer,
+      productionDurationMs: production.record.durationMs,
+      answer: candidate,
+      durationMs: shadow.durationMs,
+    },
+    config,
+  );
+  return { ...record, replay: ctx.marker };
 }

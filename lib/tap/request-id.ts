@@ -4,16 +4,11 @@
  * the client's (or the app's) own id is kept beside it as `clientRequestId` when it is short and plain.
  * Ids are made only for requests that need one, with random bytes drawn from a pooled buffer.
  */
-import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { v7 as uuidv7 } from 'uuid';
+import { newRequestId } from '../request-id.js';
 
 const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const kRequestIds = Symbol('express-shadow.requestIds');
-
-/** Random bytes for 256 ids at a time: one `randomFillSync` instead of one `getRandomValues` per id. */
-const pool = Buffer.alloc(16 * 256);
-let poolOffset = pool.length;
 
 export interface RequestIds {
   requestId: string;
@@ -41,16 +36,6 @@ export interface RequestIdSource {
  */
 export function isValidRequestId(value: unknown): value is string {
   return typeof value === 'string' && VALID_REQUEST_ID.test(value);
-}
-
-export function newRequestId(): string {
-  if (poolOffset + 16 > pool.length) {
-    randomFillSync(pool);
-    poolOffset = 0;
-  }
-  const random = pool.subarray(poolOffset, poolOffset + 16);
-  poolOffset += 16;
-  return uuidv7({ random });
 }
 
 /** The app's or the client's id for the request, when it is one we can log and forward safely. */
