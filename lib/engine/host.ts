@@ -12,6 +12,9 @@ import type { BreakerState } from '../types.js';
 import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
 import { engineLag } from './lag-monitor.js';
 import { engineWork } from './work-loop.js';
+
+// The engine is behind when its loop runs late or its intake waits: both count towards the lag the tap sheds by.
+engineLag.backlogMs = () => engineWork.waitingMs();
 import { ShadowPipeline, type EngineStats } from './pipeline.js';
 import { loadModuleHooks } from './portable-options.js';
 import type { EngineFeedback, FeedbackItem } from './protocol.js';
@@ -195,7 +198,7 @@ export class EngineHost {
     this.#instances.delete(id);
     this.#closed.set(id, instance);
     this.#feedback.delete(id);
-    this.#send({ items: [{ id, settled: 0, settledBytes: 0, stats }], lagMs: engineBehindMs() });
+    this.#send({ items: [{ id, settled: 0, settledBytes: 0, stats }], lagMs: engineLag.lagMs });
   }
 
   stats(id: number): EngineStats | undefined {
@@ -203,7 +206,7 @@ export class EngineHost {
     if (!instance) return undefined;
     if (instance.failed) return failedStats(instance);
     if (!instance.pipeline) return undefined;
-    return { ...instance.pipeline.stats(), log: instance.sink!.stats(), engine: { lagMs: engineBehindMs(), ...(instance.failed ? { failed: instance.failed } : {}) } };
+    return { ...instance.pipeline.stats(), log: instance.sink!.stats(), engine: { lagMs: engineLag.lagMs, ...(instance.failed ? { failed: instance.failed } : {}) } };
   }
 
   /** Reopens every log file (after logrotate moved them). */
@@ -284,7 +287,7 @@ export class EngineHost {
         instance.statsSentAt = now;
       }
     }
-    this.#send({ items, lagMs: engineBehindMs() });
+    this.#send({ items, lagMs: engineLag.lagMs });
   }
 }
 
@@ -307,10 +310,3 @@ function failedStats(instance: Instance): EngineStats {
   };
 }
 
-/**
- * How far behind the engine is: how long the oldest request waiting to be prepared has waited, or its loop's
- * sustained lateness (a hook that blocks it), whichever is more. The tap sheds while this exceeds `maxEngineLagMs`.
- */
-function engineBehindMs(): number {
-  return Math.max(engineLag.lagMs, engineWork.waitingMs());
-}

@@ -12,6 +12,11 @@ const PROBE_EVERY_MS = 5;
 const SUSTAINED_MS = 1000;
 
 export class LagMonitor {
+  /**
+   * How long the oldest piece of work has waited (work-loop.ts), sampled with each probe: the engine is behind
+   * when its loop runs late, or when it keeps up its turns but not its intake.
+   */
+  backlogMs: () => number = () => 0;
   /** The probes' mean lateness over the last SUSTAINED_MS (ms): how far behind the loop has stayed. */
   lagMs = 0;
   /** The last probe's lateness, ms. */
@@ -56,7 +61,7 @@ export class LagMonitor {
     const late = Math.max(0, now - this.#due - 1);
     this.latestMs = late;
     const window = this.#window;
-    window.push([now, late]);
+    window.push([now, Math.max(late, this.backlogMs())]);
     while (window.length > 1 && now - window[1]![0] >= SUSTAINED_MS) window.shift();
     let sum = 0;
     for (const [, each] of window) sum += each;
