@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const { EngineHost } = await import('../lib/engine/host.js');
-const { resolveOptions } = await import('../lib/options.js');
+const { resolveOptions } = await import('../lib/engine/config.js');
 const { port, child } = await startLoopbackShadow();
 const dir = mkdtempSync(join(tmpdir(), 'engine-only-'));
 const config = resolveOptions({ target: `http://127.0.0.1:${port}`, logFile: join(dir, 'shadow.log'), summaryIntervalMs: 0 });

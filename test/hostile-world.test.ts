@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shadowRequestId, type ShadowLogRecord, type ShadowOptions, type ShadowSettings } from '../lib/index.js';
 import { ShadowPipeline } from '../lib/engine/pipeline.js';
 import type { RecordSink } from '../lib/engine/sink.js';
-import { resolveOptions } from '../lib/options.js';
+import { resolveOptions } from '../lib/engine/config.js';
 import { readShadowLog, type ShadowLogEntry } from '../lib/report/index.js';
 import {
   connectRaw,

@@ -2,7 +2,7 @@
  * Turning captured bytes into what is compared and logged: production's and the shadow's answers decoded once
  * (content-encoding undone, JSON parsed, streams assembled), and the records built from them.
  */
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from './config.js';
 import type { ComparedAnswer, HeaderMap, ShadowRecord, ShadowRequest, ShadowRequestChange, StreamMeasurements } from '../types.js';
 import type { ShadowOutcome } from './dispatch.js';
 import { headersForLog } from './headers.js';

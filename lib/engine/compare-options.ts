@@ -6,7 +6,8 @@
  */
 import { closestName } from '../did-you-mean.js';
 import { ShadowOptionsError, showValue } from '../errors.js';
-import { compilePathPattern, type PathPattern } from '../json-path.js';
+import type { PathPattern } from '../json-path.js';
+import { compileOptionPath, rejectUnknownKeys } from '../options.js';
 import type { SimilarityMeasure } from '../types.js';
 import { createMeasure, DEFAULT_NORMALIZATION, MEASURES, type TextMeasure, type TextNormalization } from './similarity.js';
 
@@ -56,7 +57,7 @@ export function resolveCompareOptions(options: unknown): CompareSettings {
   if (!isRecord(options)) {
     throw new ShadowOptionsError('compare', `must be an options object such as { ignorePaths: ['$.id'] }, got ${showValue(options)}`);
   }
-  rejectUnknownKeys(options, COMPARE_KEYS, 'compare');
+  rejectUnknownKeys(options, COMPARE_KEYS, 'compare.');
   const patterns = compileIgnorePaths(options.ignorePaths);
   const normalization = readNormalization(options.normalize, 'compare.normalize', DEFAULT_NORMALIZATION);
   const rules = readSimilarity(options.similarity, normalization);
@@ -78,16 +79,7 @@ function compileIgnorePaths(value: unknown): PathPattern[] {
   if (!Array.isArray(value)) {
     throw new ShadowOptionsError('compare.ignorePaths', `must be an array of JSON paths such as ['$.id', '$.items[*].ts'], got ${showValue(value)}`);
   }
-  return value.map((pattern: unknown, index) => compileOptionPath(pattern, `compare.ignorePaths[${index}]`));
-}
-
-function compileOptionPath(pattern: unknown, option: string): PathPattern {
-  try {
-    // compilePathPattern checks non-strings too, so raw user values can be passed as they are.
-    return compilePathPattern(pattern as string);
-  } catch (error) {
-    throw new ShadowOptionsError(option, `is not a valid JSON path: ${(error as Error).message}`);
-  }
+  return value.map((pattern: unknown, index) => compileOptionPath(`compare.ignorePaths[${index}]`, pattern));
 }
 
 /** `{ '$.choices[0].message.content': 'rouge-l' }` or `{ path: { measure, threshold?, normalize? } }`. */
@@ -101,9 +93,9 @@ function readSimilarity(value: unknown, normalization: TextNormalization): [Path
   }
   return Object.entries(value).map(([path, entry]) => {
     const option = `compare.similarity[${JSON.stringify(path)}]`;
-    const pattern = compileOptionPath(path, option);
+    const pattern = compileOptionPath(option, path);
     const rule = isRecord(entry) ? entry : { measure: entry };
-    if (isRecord(entry)) rejectUnknownKeys(entry, RULE_KEYS, option);
+    if (isRecord(entry)) rejectUnknownKeys(entry, RULE_KEYS, `${option}.`);
     const measure = readMeasure(rule.measure, isRecord(entry) ? `${option}.measure` : option);
     const threshold = readThreshold(rule.threshold, `${option}.threshold`, measure);
     const own = readNormalization(rule.normalize, `${option}.normalize`, normalization);
@@ -133,7 +125,7 @@ function readNormalization(value: unknown, option: string, defaults: Readonly<Te
   if (!isRecord(value)) {
     throw new ShadowOptionsError(option, `must be an object such as { case: true, punctuation: true, whitespace: true, unicode: 'NFC' }, got ${showValue(value)}`);
   }
-  rejectUnknownKeys(value, NORMALIZE_KEYS, option);
+  rejectUnknownKeys(value, NORMALIZE_KEYS, `${option}.`);
   const normalization = { ...defaults };
   for (const key of ['case', 'punctuation', 'whitespace'] as const) {
     const flag = value[key];
@@ -157,7 +149,7 @@ function readTolerance(value: unknown): Tolerance {
   if (!isRecord(value)) {
     throw new ShadowOptionsError('compare.numericTolerance', `must be an object such as { absolute: 0.001, relative: 0.01 }, got ${showValue(value)}`);
   }
-  rejectUnknownKeys(value, TOLERANCE_KEYS, 'compare.numericTolerance');
+  rejectUnknownKeys(value, TOLERANCE_KEYS, 'compare.numericTolerance.');
   return {
     absolute: readNonNegative(value.absolute, 'compare.numericTolerance.absolute'),
     relative: readNonNegative(value.relative, 'compare.numericTolerance.relative'),
@@ -178,14 +170,6 @@ function readMaxDifferences(value: unknown): number {
     throw new ShadowOptionsError('compare.maxDifferences', `must be a whole number >= 0 (default ${DEFAULT_MAX_DIFFERENCES}), got ${showValue(value)}`);
   }
   return value;
-}
-
-function rejectUnknownKeys(options: Record<string, unknown>, known: readonly string[], name: string): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const suggestion = closestName(key, known);
-    throw new ShadowOptionsError(`${name}.${key}`, `is not an option here. ${suggestion === undefined ? `${name} accepts ${known.join(', ')}.` : `Did you mean \`${name}.${suggestion}\`?`}`);
-  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

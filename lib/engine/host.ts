@@ -6,7 +6,7 @@
  * to release, breaker states, stats, metric events, how far behind the engine runs) is batched into one feedback
  * per turn of this thread's loop. Nothing here throws at the tap.
  */
-import { resolveOptions, type ResolvedOptions } from '../options.js';
+import { resolveOptions, type ResolvedOptions } from './config.js';
 import { errorMessage } from '../errors.js';
 import type { BreakerState } from '../types.js';
 import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from './exchange.js';

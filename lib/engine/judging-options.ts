@@ -2,7 +2,7 @@
  * Options of the embedding and judge hooks (`embed`, `judge`, `judgeSampleRate`, `judgeLimits`), validated once into
  * plain settings. A leaf: it imports only the errors and the hooks' types.
  */
-import { closestName } from '../did-you-mean.js';
+import { rejectUnknownKeys } from '../options.js';
 import { ShadowOptionsError, showValue } from '../errors.js';
 import type { EmbedHook, JudgeHook } from '../types.js';
 
@@ -63,11 +63,7 @@ function readLimits(value: unknown): Pick<ResolvedJudging, 'maxConcurrent' | 'ti
     throw new ShadowOptionsError('judgeLimits', `must be an object such as { maxConcurrent: 4, timeoutMs: 30000, maxCallsPerMinute: 60 }, got ${showValue(value)}`);
   }
   const limits = value as Record<string, unknown>;
-  for (const key of Object.keys(limits)) {
-    if (LIMIT_KEYS.includes(key)) continue;
-    const suggestion = closestName(key, LIMIT_KEYS);
-    throw new ShadowOptionsError(`judgeLimits.${key}`, `is not an option here. ${suggestion ? `Did you mean \`judgeLimits.${suggestion}\`?` : `judgeLimits accepts ${LIMIT_KEYS.join(', ')}.`}`);
-  }
+  rejectUnknownKeys(limits, LIMIT_KEYS, 'judgeLimits.');
   const read = (key: keyof typeof DEFAULT_JUDGE_LIMITS): number => {
     const given = limits[key] ?? DEFAULT_JUDGE_LIMITS[key];
     if (typeof given !== 'number' || !Number.isInteger(given) || given <= 0) {

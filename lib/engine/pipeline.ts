@@ -6,7 +6,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { BudgetHold, ByteBudget } from '../byte-budget.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from './config.js';
 import { errorMessage } from '../errors.js';
 import { increment, LatencyWindow } from '../stats.js';
 import type {

@@ -3,7 +3,7 @@
  * (or why it did not), and how its answer compares with production's. Pure functions of their inputs.
  */
 import { errorMessage } from '../errors.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from './config.js';
 import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord } from '../types.js';
 import { headerString, round, shadowAnswerOf, type AnswerLimits, type DecodedAnswer } from './answers.js';
 import type { Exchange } from './exchange.js';

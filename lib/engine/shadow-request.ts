@@ -3,7 +3,7 @@
  * client sent (content-encoding kept), the headers minus what is withheld, and the body decoded once for the hooks
  * and the log. Synchronous unless the body must be inflated, so preparing stays within one slice of the engine's loop.
  */
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from './config.js';
 import type { ShadowRequest } from '../types.js';
 import { asBuffer, headerString } from './answers.js';
 import type { Exchange } from './exchange.js';

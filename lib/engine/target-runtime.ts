@@ -3,7 +3,7 @@
  * deadline on every call (the client's own timer, or the function target's signal), so a slot is freed after
  * `timeoutMs` whatever the transport does (a `101 Switching Protocols`, an answer that never ends).
  */
-import type { ResolvedOptions, ResolvedTarget } from '../options.js';
+import type { ResolvedOptions, ResolvedTarget } from './config.js';
 import { LatencyWindow } from '../stats.js';
 import type { BreakerState, ShadowRequest } from '../types.js';
 import { applyRequestChange } from './answers.js';

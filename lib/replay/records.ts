@@ -9,7 +9,7 @@ import type { ShadowOutcome } from '../engine/dispatch.js';
 import type { AnswerLimits } from '../engine/answers.js';
 import { comparisonOf, shadowOutcomeFields } from '../engine/records.js';
 import { redactJson } from '../json-path.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../engine/config.js';
 import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord } from '../types.js';
 import type { ReplayMarker } from './types.js';
 

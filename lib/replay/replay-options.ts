@@ -7,7 +7,7 @@ import { closestName } from '../did-you-mean.js';
 import { ShadowOptionsError, showValue } from '../errors.js';
 import { droppedHeaderSet } from '../engine/headers.js';
 import type { NameMatcher } from '../engine/credentials.js';
-import { resolveOptions, type ResolvedOptions } from '../options.js';
+import { resolveOptions, type ResolvedOptions } from '../engine/config.js';
 import type { HeaderMap } from '../types.js';
 import type { ReplayOptions, ReplayTransformRequest } from './types.js';
 

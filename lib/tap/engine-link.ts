@@ -6,7 +6,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { errorMessage } from '../errors.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../engine/config.js';
 import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
 import { WATCHDOG_BYTES, clearHook, overdueHook, takenInUpTo } from '../engine/watchdog.js';
 import { EngineHost, type EngineCalls, type EngineMethod } from '../engine/host.js';

@@ -5,7 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ShadowOptionsError, ShadowUsageError, showValue } from '../errors.js';
 import { createMetrics, type MetricsOptions } from '../metrics.js';
-import { resolveOptions, validateSampleRate, type ResolvedOptions } from '../options.js';
+import { resolveOptions, type ResolvedOptions } from '../engine/config.js';
+import { validateSampleRate } from '../options.js';
 import type { EngineStats } from '../engine/pipeline.js';
 import { portableOptions, replaceModuleHooks } from '../engine/portable-options.js';
 import type { CloseOptions, ShadowMiddleware, ShadowOptions, ShadowStats, ShadowUpdate } from '../types.js';
