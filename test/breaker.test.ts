@@ -10,19 +10,8 @@ import { ShadowPipeline } from '../lib/engine/pipeline.js';
 import type { RecordSink } from '../lib/engine/sink.js';
 import { resolveOptions } from '../lib/options.js';
 import {
-  clockReaches,
-  deferred,
-  engines,
-  exchangeRaw,
-  memoryLog,
-  recordsOfType,
-  refusedUrl,
-  sendRaw,
-  startBlackHoleServer,
-  startShadowServer,
-  testScope,
-  total,
-  type MemoryLog,
+  clockReaches, deferred, engines, exchangeRaw, memoryLog, recordsOfType, refusedUrl, sendRaw, startBlackHoleServer,
+  startShadowServer, testScope, total, type MemoryLog
 } from './helpers.js';
 
 const { cleanups, closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });

@@ -7,19 +7,8 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ShadowOptionsError } from '../lib/index.js';
 import {
-  deferred,
-  listen,
-  memoryLog,
-  readRecords,
-  recordsOfType,
-  sendRaw,
-  startBlackHoleServer,
-  startHeldShadowServer,
-  startRawUpload,
-  startShadowServer,
-  tempLogFile,
-  testScope,
-  until,
+  deferred, listen, memoryLog, readRecords, recordsOfType, sendRaw, startBlackHoleServer, startHeldShadowServer,
+  startRawUpload, startShadowServer, tempLogFile, testScope, until
 } from './helpers.js';
 
 const { closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });

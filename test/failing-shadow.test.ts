@@ -7,20 +7,8 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ShadowOptions } from '../lib/index.js';
 import {
-  connectRaw,
-  deferred,
-  engines,
-  memoryLog,
-  recordsOfType,
-  refusedUrl,
-  sendRaw,
-  startBlackHoleServer,
-  startGarbageServer,
-  startHeldShadowServer,
-  startResettingServer,
-  startShadowServer,
-  startTcpServer,
-  testScope,
+  connectRaw, deferred, engines, memoryLog, recordsOfType, refusedUrl, sendRaw, startBlackHoleServer,
+  startGarbageServer, startHeldShadowServer, startResettingServer, startShadowServer, startTcpServer, testScope
 } from './helpers.js';
 
 const { cleanups, closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });

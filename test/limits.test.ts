@@ -10,19 +10,8 @@ import { readShadowLog, type ShadowLogEntry } from '../lib/report/index.js';
 import { resolveOptions } from '../lib/options.js';
 import type { ShadowMiddleware } from '../lib/index.js';
 import {
-  byteCountingHandler,
-  deferred,
-  memoryLog,
-  readRecords,
-  recordsOfType,
-  sendRaw,
-  startBlackHoleServer,
-  startHeldShadowServer,
-  startRawUpload,
-  startShadowServer,
-  tempLogFile,
-  testScope,
-  until,
+  byteCountingHandler, deferred, memoryLog, readRecords, recordsOfType, sendRaw, startBlackHoleServer,
+  startHeldShadowServer, startRawUpload, startShadowServer, tempLogFile, testScope, until
 } from './helpers.js';
 
 const { cleanups, closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });

@@ -6,7 +6,10 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ShadowLogRecord, ShadowOptions } from '../lib/index.js';
-import { byteCountingHandler, engines, memoryLog, readRecords, recordsOfType, sendRaw, startShadowServer, tempLogFile, testScope } from './helpers.js';
+import {
+  byteCountingHandler, engines, memoryLog, readRecords, recordsOfType, sendRaw, startShadowServer, tempLogFile,
+  testScope
+} from './helpers.js';
 
 const { closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });
 afterEach(cleanUp);

@@ -7,17 +7,8 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ShadowSettings } from '../lib/index.js';
 import {
-  byteCountingHandler,
-  connectRaw,
-  exchangeRaw,
-  memoryLog,
-  recordsOfType,
-  sendRaw,
-  startRawUpload,
-  startShadowServer,
-  tempLogFile,
-  testScope,
-  withoutDate,
+  byteCountingHandler, connectRaw, exchangeRaw, memoryLog, recordsOfType, sendRaw, startRawUpload, startShadowServer,
+  tempLogFile, testScope, withoutDate
 } from './helpers.js';
 
 const { closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });

@@ -7,17 +7,8 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shadowRequestId, type ShadowSettings } from '../lib/index.js';
 import {
-  exchangeRaw,
-  frameworks,
-  memoryLog,
-  readRecords,
-  recordsOfType,
-  sendRaw,
-  serve,
-  startShadowServer,
-  tempLogFile,
-  testScope,
-  withoutDate,
+  exchangeRaw, frameworks, memoryLog, readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempLogFile,
+  testScope, withoutDate
 } from './helpers.js';
 
 const { closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });

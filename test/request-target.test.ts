@@ -7,16 +7,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shadowMiddleware } from '../lib/index.js';
 import {
-  exchangeRaw,
-  frameworks,
-  memoryLog,
-  readRecords,
-  recordsOfType,
-  sendRaw,
-  serve,
-  startShadowServer,
-  tempLogFile,
-  testScope,
+  exchangeRaw, frameworks, memoryLog, readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempLogFile,
+  testScope
 } from './helpers.js';
 
 const { cleanups, closeLater, mirror, cleanUp } = testScope({ failOnUnhandledRejections: true });

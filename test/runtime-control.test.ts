@@ -4,7 +4,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ShadowOptionsError } from '../lib/index.js';
-import { allAnswered, memoryLog, recordsOfType, refusedUrl, sendMany, sendRaw, startShadowServer, testScope } from './helpers.js';
+import {
+  allAnswered, memoryLog, recordsOfType, refusedUrl, sendMany, sendRaw, startShadowServer, testScope
+} from './helpers.js';
 
 const { cleanups, closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });
 afterEach(cleanUp);

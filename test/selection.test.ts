@@ -4,18 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  allAnswered,
-  byteCountingHandler,
-  memoryLog,
-  readRecords,
-  recordsOfType,
-  sendMany,
-  sendRaw,
-  startRawUpload,
-  startShadowServer,
-  tempLogFile,
-  testScope,
-  total,
+  allAnswered, byteCountingHandler, memoryLog, readRecords, recordsOfType, sendMany, sendRaw, startRawUpload,
+  startShadowServer, tempLogFile, testScope, total
 } from './helpers.js';
 
 const { closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });
