@@ -7,10 +7,10 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 
 /** The request body both benchmarks send: about 1 KB of JSON. */
-export const BODY = JSON.stringify({ text: 'x'.repeat(900) });
+const BODY = JSON.stringify({ text: 'x'.repeat(900) });
 
 /** Clients of the closed loop: enough to keep the app saturated. */
-export const CLIENTS = 16;
+const CLIENTS = 16;
 
 /**
  * The app both benchmarks measure, in this (child) process: Express, JSON parsing and POST /predict, with the built

@@ -23,7 +23,7 @@ import { inspect } from 'node:util';
 export type PathSegment = string | number;
 
 /** Stands for `*` in a compiled pattern: any one member name or index. */
-export const WILDCARD: unique symbol = Symbol('*');
+const WILDCARD: unique symbol = Symbol('*');
 
 export type PatternSegment = PathSegment | typeof WILDCARD;
 
@@ -63,7 +63,7 @@ export interface PatternState {
 export type PatternStates = readonly PatternState[];
 
 /** What a redaction walk does: the mask, and a rewrite of every scalar it keeps. */
-export interface RedactOptions {
+interface RedactOptions {
   /** What a masked value becomes. Default `"[REDACTED]"`. */
   mask?: unknown;
   /** Applied to every string and number that is not masked (value masking: card numbers, emails, JWTs). */

@@ -23,7 +23,7 @@ export interface ReceivedRequest {
   body: Buffer;
 }
 
-export type ShadowHandler = (req: ReceivedRequest, res: http.ServerResponse) => void;
+type ShadowHandler = (req: ReceivedRequest, res: http.ServerResponse) => void;
 
 export interface RecordingServer {
   url: string;
@@ -187,7 +187,7 @@ export function sendRaw(url: string, options: { method?: string; path?: string; 
 }
 
 /** A promise with its resolve function outside: an event a test can await. */
-export interface Deferred<T = void> {
+interface Deferred<T = void> {
   promise: Promise<T>;
   resolve(value: T): void;
 }
@@ -248,7 +248,7 @@ export function memoryLog(): MemoryLog {
   return log;
 }
 
-export interface TcpServer {
+interface TcpServer {
   url: string;
   port: number;
   /** Connections accepted so far. */
@@ -319,7 +319,7 @@ export function startResettingServer(): Promise<TcpServer> {
   });
 }
 
-export interface RawClient {
+interface RawClient {
   socket: net.Socket;
   /** Writes bytes and resolves once they are handed to the kernel. */
   write(bytes: string | Buffer): Promise<void>;
@@ -357,7 +357,7 @@ function trackUnhandledRejections(): { reasons: unknown[]; stop(): void } {
   return { reasons, stop: () => process.off('unhandledRejection', listener) };
 }
 
-export interface HeldShadowServer extends RecordingServer {
+interface HeldShadowServer extends RecordingServer {
   /** Answers the oldest call still waiting. */
   releaseOne(): void;
   /** Answers every waiting call, and the ones to come until `hold()`. */
@@ -427,7 +427,7 @@ export async function startRawUpload(port: number, path: string, declared: numbe
 }
 
 /** The answer of the stand-in production handler. */
-export const answerJson: express.RequestHandler = (_req, res) => {
+const answerJson: express.RequestHandler = (_req, res) => {
   res.json({ label: 'positive', model: 'production' });
 };
 

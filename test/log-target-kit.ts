@@ -33,7 +33,7 @@ export async function makeFifo(): Promise<string> {
   return file;
 }
 
-export interface FifoReader {
+interface FifoReader {
   fifo: string;
   /** Everything read so far, as text. */
   text(): string;

@@ -15,7 +15,7 @@ import type { ReplayOptions, ReplayOutcome, ReplayStats, ReplaySummary } from '.
 import type { CompareOptions, HeaderMap } from '../types.js';
 import { fail, NAME, parseCommandArgs, parseDuration, parseNumber, parsePositiveInteger, parseTime, SharedExitCode, usageFailure, UsageError } from './shell.js';
 
-export const REPLAY_HELP = `Usage: ${NAME} replay [options] <logs...> --target <url>
+const REPLAY_HELP = `Usage: ${NAME} replay [options] <logs...> --target <url>
 
 Sends the requests of express-shadow logs (plain or .gz; "-" reads stdin) to a new
 candidate and writes its shadow and comparison records against the answers production
@@ -109,7 +109,7 @@ interface ReplayCommand {
   options: ReplayOptions;
 }
 
-export function parseReplayArgs(args: string[], now: number): ReplayCommand | 'help' {
+function parseReplayArgs(args: string[], now: number): ReplayCommand | 'help' {
   const { values, positionals } = parseCommandArgs(args, OPTIONS);
   if (values.help === true) return 'help';
   if (positionals.length === 0) throw new UsageError(`No log files given. Example: ${NAME} replay "logs/shadow*.log*" --target http://127.0.0.1:9003`);
@@ -147,7 +147,7 @@ function shellWord(word: string): string {
 }
 
 /** The command that resumes a replay, as it can be pasted: `npx` finds the bin of the installed package. */
-export function resumeCommand(args: readonly string[]): string {
+function resumeCommand(args: readonly string[]): string {
   const words = args.includes('--resume') ? [...args] : [...args, '--resume'];
   return ['npx', NAME, 'replay', ...words].map(shellWord).join(' ');
 }
@@ -160,7 +160,7 @@ function counts(record: Partial<Record<string, number>>): string {
 }
 
 /** The one line printed at the end. */
-export function summaryLine(summary: ReplaySummary, name: string, dryRun: boolean): string {
+function summaryLine(summary: ReplaySummary, name: string, dryRun: boolean): string {
   const s: ReplayStats = summary.stats;
   const failed = Object.values(s.failed).reduce((a, b) => a + b, 0);
   const parts = [
@@ -179,7 +179,7 @@ export function summaryLine(summary: ReplaySummary, name: string, dryRun: boolea
  * Why nothing was replayed, for a run that sent nothing (or, dry, would send nothing); `null` when something was, or
  * when everything selected had been replayed already (a finished run resumed). `given`: the `--methods` list.
  */
-export function nothingReplayed(stats: ReplayStats, given: readonly string[] = []): string | null {
+function nothingReplayed(stats: ReplayStats, given: readonly string[] = []): string | null {
   if (stats.replayed > 0 || stats.filtered.already_replayed > 0) return null;
   if (stats.read === 0) return 'nothing was replayed: the logs hold no request.';
   const reasons: string[] = [];
