@@ -15,7 +15,20 @@ import { compileLabelPath } from '../report/label-path.js';
 import { renderReport, REPORT_FORMATS } from '../report/render.js';
 import type { ReportFormat } from '../report/types.js';
 import { docsUrl, REPOSITORY_URL } from './links.js';
-import { fail, NAME, parseCommandArgs, parseDuration, parseNumber, parsePositiveInteger, parseRatio, parseTime, usageFailure, UsageError, version } from './shell.js';
+import {
+  asUsage,
+  fail,
+  NAME,
+  parseCommand,
+  parseCommandArgs,
+  parseDuration,
+  parseNumber,
+  parsePositiveInteger,
+  parseRatio,
+  parseTime,
+  UsageError,
+  version,
+} from './shell.js';
 
 /** `express-shadow --help`: the commands. */
 const COMMANDS_HELP = `Usage: ${NAME} <command> [options]
@@ -154,11 +167,7 @@ function readCriteriaFile(file: string): Partial<Criteria> {
   } catch (err) {
     throw new UsageError(`--criteria: ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  try {
-    resolveCriteria(parsed, `--criteria ${file}`);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  asUsage(() => resolveCriteria(parsed, `--criteria ${file}`));
   return parsed as Partial<Criteria>;
 }
 
@@ -257,19 +266,11 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
     throw new UsageError(`--since (${String(options.since)}) must be before --until (${String(options.until)}).`);
   }
   if (values['label-path'] !== undefined) {
-    try {
-      compileLabelPath(values['label-path']);
-    } catch (err) {
-      throw new UsageError(`--label-path: ${(err as Error).message}`);
-    }
+    asUsage(() => compileLabelPath(values['label-path'] as string), '--label-path: ');
     options.labelPath = values['label-path'];
   }
   if (values['score-path'] !== undefined) {
-    try {
-      compileLabelPath(values['score-path']);
-    } catch (err) {
-      throw new UsageError(`--score-path: ${(err as Error).message}`);
-    }
+    asUsage(() => compileLabelPath(values['score-path'] as string), '--score-path: ');
     options.scorePath = values['score-path'];
   }
   if (values['fail-under-match'] !== undefined) options.failUnderMatch = parseRatio('fail-under-match', values['fail-under-match']);
@@ -281,11 +282,7 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
   if (values['max-open'] !== undefined) options.maxOpenEntries = parsePositiveInteger('max-open', values['max-open']);
   if (values['no-comparisons'] === true) options.expectComparisons = false;
   if (values.top !== undefined) options.topPaths = parsePositiveInteger('top', values.top);
-  try {
-    new ReportBuilder(options); // validates the summary options before any file is opened
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  asUsage(() => new ReportBuilder(options)); // validates the summary options before any file is opened
   return { files: positionals, format, out: values.out, options };
 }
 
@@ -349,16 +346,8 @@ function sameFileAsInput(out: string, inputs: string[]): string | undefined {
 }
 
 async function report(args: string[]): Promise<number> {
-  let command: ReturnType<typeof parseReportArgs>;
-  try {
-    command = parseReportArgs(args, Date.now());
-  } catch (err) {
-    return usageFailure(err, 'report');
-  }
-  if (command === 'help') {
-    process.stdout.write(HELP);
-    return ExitCode.ok;
-  }
+  const command = parseCommand('report', () => parseReportArgs(args, Date.now()), HELP);
+  if (typeof command === 'number') return command;
   if (command === 'version') {
     process.stdout.write(`${version()}\n`);
     return ExitCode.ok;

@@ -13,7 +13,7 @@ import { ShadowReplayError } from '../replay/errors.js';
 import { replayShadowLog } from '../replay/replay-shadow-log.js';
 import type { ReplayOptions, ReplayOutcome, ReplayStats, ReplaySummary } from '../replay/types.js';
 import type { CompareOptions, HeaderMap } from '../types.js';
-import { fail, NAME, parseCommandArgs, parseDuration, parseNumber, parsePositiveInteger, parseTime, SharedExitCode, usageFailure, UsageError } from './shell.js';
+import { fail, NAME, parseCommand, parseCommandArgs, parseDuration, parseNumber, parsePositiveInteger, parseTime, SharedExitCode, UsageError } from './shell.js';
 
 const REPLAY_HELP = `Usage: ${NAME} replay [options] <logs...> --target <url>
 
@@ -233,16 +233,8 @@ async function stdinToFile(): Promise<{ path: string; cleanup: () => Promise<voi
 }
 
 export async function replayCommand(args: string[]): Promise<number> {
-  let command: ReturnType<typeof parseReplayArgs>;
-  try {
-    command = parseReplayArgs(args, Date.now());
-  } catch (err) {
-    return usageFailure(err, 'replay');
-  }
-  if (command === 'help') {
-    process.stdout.write(REPLAY_HELP);
-    return ReplayExitCode.ok;
-  }
+  const command = parseCommand('replay', () => parseReplayArgs(args, Date.now()), REPLAY_HELP);
+  if (typeof command === 'number') return command;
   const stdin = command.logs.includes('-') ? await stdinToFile() : undefined;
   const logs = command.logs.map((log) => (log === '-' && stdin ? stdin.path : log));
   const options = command.options;

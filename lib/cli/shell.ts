@@ -41,10 +41,30 @@ export function fail(message: string, code: number): number {
   return code;
 }
 
-/** A usage error written with the hint to `<command> --help`, exit code 2; anything else is rethrown. */
-export function usageFailure(err: unknown, command: string): number {
-  if (!(err instanceof UsageError)) throw err;
-  return fail(`${err.message}\nRun "${NAME} ${command} --help" for usage.`, SharedExitCode.badArguments);
+/**
+ * How each command starts: its arguments parsed by `parse`. A usage error is written with the hint to
+ * `<command> --help` and gives exit code 2; `'help'` prints `help` and gives 0. Otherwise the parsed command.
+ */
+export function parseCommand<T>(command: string, parse: () => T | 'help', help: string): T | number {
+  let parsed: T | 'help';
+  try {
+    parsed = parse();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    return fail(`${err.message}\nRun "${NAME} ${command} --help" for usage.`, SharedExitCode.badArguments);
+  }
+  if (parsed !== 'help') return parsed;
+  process.stdout.write(help);
+  return SharedExitCode.ok;
+}
+
+/** What `check` returns; an error it throws becomes a usage error, its message after `prefix`. */
+export function asUsage<T>(check: () => T, prefix = ''): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new UsageError(`${prefix}${(err as Error).message}`);
+  }
 }
 
 export function version(): string {
