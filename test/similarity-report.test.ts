@@ -82,7 +82,9 @@ describe('the similarity criterion, with production rewording itself', () => {
     ]);
     expect(criteria[0]!.estimate).toBeGreaterThan(0.45);
     // The rewordings are all above the threshold: agreement passes too.
-    expect(report.verdict.criteria.filter((c) => c.criterion === 'agreement').every((c) => c.status === 'pass')).toBe(true);
+    const agreement = report.verdict.criteria.filter((c) => c.criterion === 'agreement');
+    expect(agreement.length).toBeGreaterThan(0);
+    expect(agreement.every((c) => c.status === 'pass')).toBe(true);
   });
 
   it('fails a candidate that rewords the same way but answers a planted 25% wrongly', async () => {

@@ -64,7 +64,9 @@ describe('similarity measures on the fixed sentence pairs', () => {
 
   it.each(['rouge-l', 'token-f1', 'levenshtein'] as const)('%s cannot see a flipped meaning: negations score as high as paraphrases (what the judge hook is for)', (measure) => {
     const score = createMeasure(measure, DEFAULT_NORMALIZATION);
-    for (const pair of pairs.filter((p) => p.kind === 'negation')) expect(score(pair.production, pair.candidate)).toBeGreaterThan(0.8);
+    const negations = pairs.filter((p) => p.kind === 'negation');
+    expect(negations.length).toBeGreaterThan(0);
+    for (const pair of negations) expect(score(pair.production, pair.candidate)).toBeGreaterThan(0.8);
   });
 
   it('token F1 ignores word order and ROUGE-L does not', () => {
