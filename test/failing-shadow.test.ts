@@ -52,33 +52,37 @@ describe('a failing shadow never slows or breaks production', () => {
     expect(shadow.stats().failed).toEqual({ timeout: 1 });
   });
 
-  it('answers production and records ECONNREFUSED when the shadow refuses connections', async () => {
-    const log = memoryLog();
-    const shadow = mirror({ target: await refusedUrl(), logger: log.logger });
-    const events = timeline(log);
-    const app = await startApp(shadow);
-    const response = await sendRaw(app.url, { method: 'GET', path: '/predict' });
-    events.push('production answered');
-    expect(response.status).toBe(200);
-    await log.waitFor('shadow');
-    expect(events).toEqual(['production answered', 'shadow record: ECONNREFUSED']);
-    expect(shadow.stats().failed).toEqual({ ECONNREFUSED: 1 });
-  });
-
-  it('records a timeout for a black-hole shadow that accepts the connection and never answers', async () => {
-    const blackHole = closeLater(await startBlackHoleServer());
-    const log = memoryLog();
-    const shadow = mirror({ target: blackHole.url, logger: log.logger, timeoutMs: 200 });
-    const events = timeline(log);
-    const app = await startApp(shadow);
-    const response = await sendRaw(app.url, { method: 'GET', path: '/predict' });
-    events.push('production answered');
-    expect(response.status).toBe(200);
-    await log.waitFor('shadow');
-    expect(events).toEqual(['production answered', 'shadow record: timeout']);
-    expect(blackHole.connections).toBe(1);
-    expect(shadow.stats()).toMatchObject({ inFlight: 0, failed: { timeout: 1 } });
-  });
+  for (const failing of [
+    {
+      name: 'records ECONNREFUSED when the shadow refuses connections',
+      start: async () => ({ url: await refusedUrl(), connections: undefined }),
+      code: 'ECONNREFUSED',
+    },
+    {
+      name: 'records a timeout for a black-hole shadow that accepts the connection and never answers',
+      start: async () => {
+        const blackHole = closeLater(await startBlackHoleServer());
+        return { url: blackHole.url, connections: () => blackHole.connections };
+      },
+      code: 'timeout',
+    },
+  ]) {
+    it(`answers production first, and ${failing.name}`, async () => {
+      const target = await failing.start();
+      const log = memoryLog();
+      const shadow = mirror({ target: target.url, logger: log.logger, timeoutMs: 200 });
+      const events = timeline(log);
+      const app = await startApp(shadow);
+      const response = await sendRaw(app.url, { method: 'GET', path: '/predict' });
+      events.push('production answered');
+      expect(response.status).toBe(200);
+      await log.waitFor('shadow');
+      expect(events).toEqual(['production answered', `shadow record: ${failing.code}`]);
+      if (target.connections) expect(target.connections()).toBe(1);
+      expect(shadow.stats()).toMatchObject({ inFlight: 0, failed: { [failing.code]: 1 } });
+      expect(shadow.stats().failed).toEqual({ [failing.code]: 1 });
+    });
+  }
 
   it("answers production before a slower shadow has answered, then records the shadow's answer", async () => {
     const held = closeLater(await startHeldShadowServer());
