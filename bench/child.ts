@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 
-export interface ChildOptions {
+interface ChildOptions {
   /** CPU list for `taskset -c` (e.g. "0"); undefined runs unpinned. */
   cpus?: string | undefined;
   /** Extra node flags. */

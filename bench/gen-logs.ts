@@ -15,6 +15,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createGzip, type Gzip } from 'node:zlib';
+import { seededRandom } from '../lib/report/stats/random.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,16 +36,7 @@ const SPACING_MS = 3.6;
 const ROUTES = ['/v1/predict', '/v1/classify/:id', '/v1/score', '/v1/embed'];
 const LABELS = ['cat', 'dog', 'bird', 'fish', 'horse'];
 
-let seed = Number(values.seed) >>> 0 || 1;
-function random(): number {
-  // xorshift32: fast and repeatable
-  seed ^= seed << 13;
-  seed >>>= 0;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  seed >>>= 0;
-  return seed / 4294967296;
-}
+const random = seededRandom(Number(values.seed) >>> 0 || 1);
 /** A UUID v7, as the middleware's request ids are: the time in ms, then seeded random bits. */
 function uuidV7(ms: number): string {
   const hex = (n: number, digits: number): string => Math.floor(n).toString(16).padStart(digits, '0');

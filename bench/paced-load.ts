@@ -11,7 +11,7 @@
 import http from 'node:http';
 import { sortedCopy, percentile } from './stats.js';
 
-export interface PacedOptions {
+interface PacedOptions {
   url: string;
   rate: number;
   durationS: number;

@@ -11,7 +11,7 @@ import type { ShadowStats } from '../lib/index.js';
 import { canPin, startChild, type Child } from './child.js';
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
-export const resultsDir = path.join(benchDir, 'results');
+const resultsDir = path.join(benchDir, 'results');
 
 /** A typical `/predict` call: a short text and a feature vector, 333 bytes of JSON. */
 export const requestBody = Buffer.from(
@@ -32,7 +32,7 @@ export interface Usage {
   stats?: ShadowStats;
 }
 
-export interface Machine {
+interface Machine {
   cpus: number;
   cpuModel: string;
   node: string;
@@ -45,7 +45,7 @@ export interface Machine {
  * With 2+ CPUs and `taskset`, the app gets CPU 0 to itself and everything else (this process, the load generator,
  * the model servers) shares the others, so the app's CPU time and latency are its own.
  */
-export interface Pinning {
+interface Pinning {
   app: string | undefined;
   others: string | undefined;
 }
@@ -74,7 +74,7 @@ export function describeMachine(pinning: Pinning): Machine {
   };
 }
 
-export type Models = Child<{ ports: Record<string, number> }>;
+type Models = Child<{ ports: Record<string, number> }>;
 export type App = Child<{ port: number }> & { url: string; name: string; logFile: string | undefined };
 
 export async function startModels(roles: string[], pinning: Pinning, extra: string[] = []): Promise<Models> {
@@ -133,7 +133,7 @@ export function cpuMicros(usage: Usage): number {
 }
 
 /** `YYYY-MM-DD` of today, for result file names. */
-export function today(): string {
+function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
 

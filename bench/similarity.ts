@@ -12,6 +12,7 @@ import * as rouge from 'js-rouge';
 import { createComparator } from '../lib/engine/compare.js';
 import { createMeasure, DEFAULT_NORMALIZATION } from '../lib/engine/similarity.js';
 import type { ComparedAnswer } from '../lib/types.js';
+import { seededRandom } from '../lib/report/stats/random.js';
 
 const rounds = Number(process.argv[2] ?? 7);
 
@@ -21,11 +22,6 @@ const VOCABULARY = (
   'request policy return item warehouse address verify identity password settings page billing plan subscription ' +
   'model answer question because however therefore also likely several within after before during about more most'
 ).split(' ');
-
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
-}
 
 /** Sentences of 8–24 words with capitals and punctuation, like a chat model's prose. */
 function answer(words: number, random: () => number): string {
@@ -78,7 +74,7 @@ function timeOne(run: () => unknown): number {
   return (cpuMicros() - started) / calls;
 }
 
-const random = seeded(42);
+const random = seededRandom(42);
 const comparator = createComparator({ similarity: { '$.choices[*].message.content': 'rouge-l' } });
 const rows: Record<string, number[]> = {};
 const cases = [200, 2000].flatMap((words) => {

@@ -28,7 +28,7 @@ export function closestName(typed: string, candidates: Iterable<string>): string
 }
 
 /** Levenshtein distance with one reused row. */
-export function editDistance(from: string, to: string): number {
+function editDistance(from: string, to: string): number {
   const row = Array.from({ length: to.length + 1 }, (_, index) => index);
   for (let i = 1; i <= from.length; i++) {
     let diagonal = row[0]!;

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ComparisonRecord, ProductionRecord, Report, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../lib/index.js';
 import { explain, MODELS, wordingDraw } from '../demo-app/models/models.js';
+import { waitForRecords } from './helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Enough for the verdict to judge the planted flaw: about 40 negative sentences on /predict. */
@@ -43,11 +44,11 @@ afterAll(async () => {
 
 /**
  * Runs the orchestrator into a temporary directory. Once its stdout matches `interrupt.when`, `interrupt.then` runs
- * (by default: half a second passes), then the orchestrator gets SIGINT, as from a Ctrl-C.
+ * (by default: until the log holds some production records), then the orchestrator gets SIGINT, as from a Ctrl-C.
  */
 async function runDemo(
   args: string[],
-  interrupt?: { when: RegExp; then?: (stdout: string) => Promise<void> },
+  interrupt?: { when: RegExp; then?: (stdout: string, logFile: string) => Promise<void> },
 ): Promise<{ code: number | null; stdout: string; stderr: string; dir: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'express-shadow-demo-'));
   dirs.push(dir);
@@ -65,8 +66,8 @@ async function runDemo(
     if (interrupt && !interrupted && interrupt.when.test(stdout)) {
       interrupted = true;
       // By default, let some requests through first, so some are in flight when Ctrl-C lands.
-      const then = interrupt.then ?? (() => new Promise<void>((resolve) => setTimeout(resolve, 500)));
-      then(stdout)
+      const then = interrupt.then ?? ((_: string, logFile: string) => waitForRecords(logFile, (records) => records.filter((r) => r.type === 'production').length >= 20));
+      then(stdout, path.join(dir, 'shadow.log'))
         .catch((error: unknown) => (failure = error))
         .finally(() => child.kill('SIGINT'));
     }
@@ -197,6 +198,10 @@ describe('npm run demo', () => {
         expect(record.response.stream).toBeUndefined();
       }
       const answered = shadows.filter((r) => r.status === 200 && routeOf.get(r.requestId) === '/predict');
+      // Each loop below checks something of every record: none may pass on an empty set.
+      expect(predict.length).toBeGreaterThan(0);
+      expect(generate.length).toBeGreaterThan(0);
+      expect(answered.length).toBeGreaterThan(0);
       for (const record of answered) expect(record.response?.body).toMatchObject({ version: 'v2' });
 
       // The streaming route: production's Server-Sent Events went through to the client, and both sides' records
@@ -339,7 +344,7 @@ describe('npm run demo', () => {
       const seen: { generate?: Awaited<ReturnType<typeof postStream>>; predict?: string; metricsBefore?: string; metricsAfter?: string } = {};
       const { code, stdout, stderr, dir } = await runDemo(['--serve'], {
         when: /Press Ctrl-C to stop/,
-        then: async (printed) => {
+        then: async (printed, logFile) => {
           // The commands the person is told to run, with the gateway's address as printed.
           const generateUrl = /curl -sN (http:\/\/127\.0\.0\.1:\d+\/generate) /.exec(printed)?.[1];
           const metricsUrl = /curl -s (http:\/\/127\.0\.0\.1:\d+\/metrics) /.exec(printed)?.[1];
@@ -348,13 +353,12 @@ describe('npm run demo', () => {
           seen.metricsBefore = await getText(metricsUrl!);
           seen.generate = await postStream(generateUrl!, { text: 'The battery is terrible and the screen is awful.' });
           seen.predict = (await postStream(generateUrl!.replace(/generate$/, 'predict'), { text: 'Love it!' })).text;
-          // Once both are mirrored and compared, the counters say so (a Prometheus server would scrape repeatedly too).
-          for (let i = 0; i < 100; i++) {
-            seen.metricsAfter = await getText(metricsUrl!);
-            // Two requests, each compared for the candidate and for production's replica.
-            if (metricSum(seen.metricsAfter, 'express_shadow_comparisons_total') + metricSum(seen.metricsAfter, 'express_shadow_shadow_errors_total') === 4) break;
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
+          // Both requests compared (or failed) for the candidate and for production's replica: four in the log. The
+          // counters move when the engine reports back, right after it wrote them: scrape until they agree.
+          const settled = (records: ShadowLogRecord[]) => records.filter((r) => r.type === 'comparison' || (r.type === 'shadow' && r.error !== undefined)).length;
+          await waitForRecords(logFile, (records) => settled(records) === 4);
+          const done = (scrape: string) => metricSum(scrape, 'express_shadow_comparisons_total') + metricSum(scrape, 'express_shadow_shadow_errors_total') === 4;
+          for (let i = 0; i < 1000 && !done((seen.metricsAfter = await getText(metricsUrl!))); i++) await new Promise((resolve) => setImmediate(resolve));
         },
       });
       expect(code, `demo exited with ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`).toBe(0);

@@ -2,16 +2,16 @@
  * The engine on its worker thread: one per process, shared by every instance, one descriptor per log file, module
  * hooks, crashes, close() while busy, and shadow DNS kept off the app's threadpool.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { promises as dns } from 'node:dns';
 import { createReadStream, readlinkSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shadowMiddleware, type ShadowLogRecord, type ShadowMiddleware } from '../lib/index.js';
-import { readRecords, recordsOfType, sendRaw, serve, startHeldShadowServer, startShadowServer, tempDir, tempLogFile, testScope } from './helpers.js';
+import { readRecords, recordsOfType, sendRaw, serve, startHeldShadowServer, startShadowServer, tempLogFile, testScope } from './helpers.js';
+import { makeFifo } from './log-target-kit.js';
 
 const { closeLater, mirror, startApp, cleanUp } = testScope();
 afterEach(cleanUp);
@@ -132,10 +132,9 @@ describe('one engine worker per process', () => {
 describe('a process that ends without close()', () => {
   it('ends on its own once its log has written everything, and loses no record already handed off', async () => {
     // The log is a FIFO nobody reads until the app has run out of work: the worker must keep the process alive.
-    const logFile = path.join(await tempDir(), 'shadow.fifo');
-    execFileSync('mkfifo', [logFile]);
-    const script = new URL('./fixtures/exit-without-close.ts', import.meta.url).pathname;
-    const child = spawn(process.execPath, ['--import', 'tsx', script, logFile, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const logFile = await makeFifo();
+    const script = new URL('./fixtures/mirror-then-end.ts', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--import', 'tsx', script, logFile, 'default', 'natural', '20', '0', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = once(child, 'exit');
     await once(child.stdout!, 'data');
     const chunks: Buffer[] = [];

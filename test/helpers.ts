@@ -2,6 +2,7 @@
  * Test harness: real servers on 127.0.0.1, a shadow that records what it receives, log files read back as JSON.
  */
 import { EventEmitter, once } from 'node:events';
+import { watch } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -9,8 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import express from 'express';
+import express4 from 'express4';
+import { beforeEach, expect } from 'vitest';
 import winston from 'winston';
-import { shadowMiddleware, type ShadowLogRecord, type ShadowMiddleware, type ShadowOptions } from '../lib/index.js';
+import { shadowMiddleware, type ShadowLogRecord, type ShadowMiddleware, type ShadowOptions, type ShadowSettings } from '../lib/index.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -20,7 +23,7 @@ export interface ReceivedRequest {
   body: Buffer;
 }
 
-export type ShadowHandler = (req: ReceivedRequest, res: http.ServerResponse) => void;
+type ShadowHandler = (req: ReceivedRequest, res: http.ServerResponse) => void;
 
 export interface RecordingServer {
   url: string;
@@ -108,6 +111,44 @@ export async function readRecords(file: string): Promise<ShadowLogRecord[]> {
     .map((line) => JSON.parse(line) as ShadowLogRecord);
 }
 
+/**
+ * Resolves once `check` holds for the records of a log file another process writes: checked now and on every change
+ * fs.watch reports in the file's folder (the file may not exist yet).
+ */
+export function waitForRecords(file: string, check: (records: ShadowLogRecord[]) => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let reading = false;
+    let changedMeanwhile = false;
+    const test = async (): Promise<void> => {
+      if (reading) {
+        changedMeanwhile = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          changedMeanwhile = false;
+          // A line being written may be cut at the end: only whole lines are read.
+          const text = await readFile(file, 'utf8').catch(() => '');
+          const records = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line.length > 0).map((line) => JSON.parse(line) as ShadowLogRecord);
+          if (check(records)) {
+            watcher.close();
+            resolve();
+            return;
+          }
+        } while (changedMeanwhile);
+      } catch (error) {
+        watcher.close();
+        reject(error as Error);
+      } finally {
+        reading = false;
+      }
+    };
+    const watcher = watch(path.dirname(file), () => void test());
+    void test();
+  });
+}
+
 export function recordsOfType<T extends ShadowLogRecord['type']>(records: ShadowLogRecord[], type: T): Extract<ShadowLogRecord, { type: T }>[] {
   return records.filter((record): record is Extract<ShadowLogRecord, { type: T }> => record.type === type);
 }
@@ -146,7 +187,7 @@ export function sendRaw(url: string, options: { method?: string; path?: string; 
 }
 
 /** A promise with its resolve function outside: an event a test can await. */
-export interface Deferred<T = void> {
+interface Deferred<T = void> {
   promise: Promise<T>;
   resolve(value: T): void;
 }
@@ -207,7 +248,7 @@ export function memoryLog(): MemoryLog {
   return log;
 }
 
-export interface TcpServer {
+interface TcpServer {
   url: string;
   port: number;
   /** Connections accepted so far. */
@@ -278,7 +319,7 @@ export function startResettingServer(): Promise<TcpServer> {
   });
 }
 
-export interface RawClient {
+interface RawClient {
   socket: net.Socket;
   /** Writes bytes and resolves once they are handed to the kernel. */
   write(bytes: string | Buffer): Promise<void>;
@@ -309,14 +350,14 @@ export async function exchangeRaw(port: number, bytes: string | Buffer): Promise
 }
 
 /** Collects `unhandledRejection` events while a test runs; `stop()` removes the listener. */
-export function trackUnhandledRejections(): { reasons: unknown[]; stop(): void } {
+function trackUnhandledRejections(): { reasons: unknown[]; stop(): void } {
   const reasons: unknown[] = [];
   const listener = (reason: unknown) => reasons.push(reason);
   process.on('unhandledRejection', listener);
   return { reasons, stop: () => process.off('unhandledRejection', listener) };
 }
 
-export interface HeldShadowServer extends RecordingServer {
+interface HeldShadowServer extends RecordingServer {
   /** Answers the oldest call still waiting. */
   releaseOne(): void;
   /** Answers every waiting call, and the ones to come until `hold()`. */
@@ -386,20 +427,23 @@ export async function startRawUpload(port: number, path: string, declared: numbe
 }
 
 /** The answer of the stand-in production handler. */
-export const answerJson: express.RequestHandler = (_req, res) => {
+const answerJson: express.RequestHandler = (_req, res) => {
   res.json({ label: 'positive', model: 'production' });
 };
 
 /**
  * One test file's cleanup list, with helpers that register on it: servers, middlewares and apps are closed, last
- * opened first, by `cleanUp()` (call it in `afterEach`).
+ * opened first, by `cleanUp()` (call it in `afterEach`). With `failOnUnhandledRejections`, `cleanUp()` then fails the
+ * test if anything surfaced as an unhandled rejection while it ran: whatever the input, nothing on the shadow path may.
  */
-export function testScope() {
+export function testScope(options: { failOnUnhandledRejections?: boolean } = {}) {
   const cleanups: (() => unknown)[] = [];
   const closeLater = <T extends { close(): Promise<void> }>(thing: T): T => {
     cleanups.push(() => thing.close());
     return thing;
   };
+  let rejections: ReturnType<typeof trackUnhandledRejections> | undefined;
+  if (options.failOnUnhandledRejections === true) beforeEach(() => void (rejections = trackUnhandledRejections()));
   return {
     cleanups,
     closeLater,
@@ -418,6 +462,104 @@ export function testScope() {
     },
     async cleanUp(): Promise<void> {
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+      if (rejections === undefined) return;
+      rejections.stop();
+      expect(rejections.reasons).toEqual([]);
+      rejections = undefined;
     },
   };
+}
+
+/** The two ways the engine runs: records read from a winston logger in-thread, or from the worker's log file. */
+export const engines = [
+  {
+    name: 'in-thread',
+    async setup() {
+      const log = memoryLog();
+      return {
+        options: { logger: log.logger } as Partial<ShadowSettings>,
+        records: async (shadow: { whenIdle(): Promise<void> }) => {
+          await shadow.whenIdle();
+          return log.records;
+        },
+      };
+    },
+  },
+  {
+    name: 'worker',
+    async setup() {
+      const logFile = await tempLogFile();
+      return {
+        options: { logFile, engine: 'worker' } as Partial<ShadowSettings>,
+        records: async (shadow: { whenIdle(): Promise<void> }) => {
+          await shadow.whenIdle();
+          return readRecords(logFile);
+        },
+      };
+    },
+  },
+];
+
+/** Both Express majors the middleware supports. */
+export const frameworks = [
+  { name: 'Express 5', lib: express },
+  { name: 'Express 4', lib: express4 as unknown as typeof express },
+];
+
+/** A raw HTTP answer without its Date header, to compare answers given at different times. */
+export const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/im, '');
+
+export const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
+
+/**
+ * Resolves once every request seen has been left out, skipped, or mirrored with its shadow record written.
+ * (Only for tests without mirrorIf: a production_status decision writes no record to wake this up.)
+ */
+export function allAnswered(shadow: ShadowMiddleware, log: MemoryLog): Promise<void> {
+  return log.waitUntil((records) => {
+    const stats = shadow.stats();
+    const accepted = recordsOfType(records, 'production').length;
+    return (
+      accepted + recordsOfType(records, 'skipped').length + total(stats.notMirrored) === stats.seen &&
+      recordsOfType(records, 'shadow').length === accepted
+    );
+  });
+}
+
+/** For a state no event announces (requests waiting in the queue): checks again on every turn of the event loop. */
+export async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Resolves once `Date.now()` has reached `epochMs`: a time the code under test announced (when a breaker lets its
+ * probe through), not a guess at how long something takes.
+ */
+export async function clockReaches(epochMs: number): Promise<void> {
+  while (Date.now() < epochMs) await new Promise((resolve) => setTimeout(resolve, epochMs - Date.now()));
+}
+
+/** Sends `count` GET requests over a few keep-alive connections; resolves with their statuses. */
+export async function sendMany(url: string, count: number, requestFor: (i: number) => { path: string; headers?: http.OutgoingHttpHeaders }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  try {
+    const statuses = await Promise.all(
+      Array.from(
+        { length: count },
+        (_, i) =>
+          new Promise<number>((resolve, reject) => {
+            const { path, headers } = requestFor(i);
+            http
+              .get(url + path, { agent, headers }, (res) => {
+                res.resume();
+                res.on('end', () => resolve(res.statusCode ?? 0));
+              })
+              .on('error', reject);
+          }),
+      ),
+    );
+    return statuses;
+  } finally {
+    agent.destroy();
+  }
 }

@@ -6,26 +6,18 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openFileSink, type RecordSink } from '../lib/engine/sink.js';
-import type { ShadowLogRecord } from '../lib/index.js';
 import { readRecords, recordsOfType, sendRaw, startShadowServer, tempDir, testScope } from './helpers.js';
+import { logTargetKit, makeFifo, record, seqsIn } from './log-target-kit.js';
 
 const { cleanups, closeLater, mirror, startApp, cleanUp } = testScope();
 afterEach(cleanUp);
 
-async function fifo(): Promise<string> {
-  const file = path.join(await tempDir(), 'shadow.fifo');
-  execFileSync('mkfifo', [file]);
-  return file;
-}
-
-/** Runs test/fixtures/log-target-exit.ts; resolves with its exit code and what it printed. Killed after the test if still running. */
+/** Runs test/fixtures/mirror-then-end.ts; resolves with its exit code and what it printed. Killed after the test if still running. */
 async function runApp(logFile: string, options: { engine: 'worker' | 'in-thread'; ending: 'exit' | 'natural'; count: number; bodyBytes: number; waitPendingBytes?: number }) {
-  const script = new URL('./fixtures/log-target-exit.ts', import.meta.url).pathname;
+  const script = new URL('./fixtures/mirror-then-end.ts', import.meta.url).pathname;
   const args = [logFile, options.engine, options.ending, String(options.count), String(options.bodyBytes), String(options.waitPendingBytes ?? 0)];
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   cleanups.push(() => {
@@ -41,13 +33,13 @@ async function runApp(logFile: string, options: { engine: 'worker' | 'in-thread'
 describe('no log target keeps the process from exiting', () => {
   for (const engine of ['worker', 'in-thread'] as const) {
     it(`process.exit(0) returns while the log is a FIFO nobody ever opens (${engine})`, async () => {
-      const result = await runApp(await fifo(), { engine, ending: 'exit', count: 10, bodyBytes: 100 });
+      const result = await runApp(await makeFifo(), { engine, ending: 'exit', count: 10, bodyBytes: 100 });
       expect(result).toMatchObject({ code: 0, done: true });
     });
   }
 
   it('process.exit(0) returns while the FIFO has a reader that takes nothing and the pipe is full', async () => {
-    const file = await fifo();
+    const file = await makeFifo();
     // Our reader: opened read-write, so the app's open succeeds, and never read.
     const reader = openSync(file, 'r+');
     cleanups.push(() => closeSync(reader));
@@ -58,7 +50,7 @@ describe('no log target keeps the process from exiting', () => {
 
   for (const engine of ['worker', 'in-thread'] as const) {
     it(`a process that runs out of work ends on its own while its log is a FIFO nobody opens, and counts the records it could not write (${engine})`, async () => {
-      const result = await runApp(await fifo(), { engine, ending: 'natural', count: 5, bodyBytes: 100 });
+      const result = await runApp(await makeFifo(), { engine, ending: 'natural', count: 5, bodyBytes: 100 });
       expect(result).toMatchObject({ code: 0, done: true });
       // In-thread the stats are live: nothing left waiting, every record counted as dropped (the worker's may lag).
       if (engine === 'in-thread') expect(result.log).toMatchObject({ written: 0, pendingBytes: 0, dropped: { write_error: 15 } });
@@ -104,35 +96,7 @@ describe('a relative logFile', () => {
   }
 });
 
-/** A record of about `padding` bytes, numbered so a test can tell which ones arrived. */
-function record(seq: number, padding = 0): ShadowLogRecord {
-  return { type: 'summary', timestamp: '2026-01-01T00:00:00.000Z', intervalMs: 0, seen: seq, mirrored: 0, notMirrored: {}, pad: 'x'.repeat(padding) } as unknown as ShadowLogRecord;
-}
-
-/** The sequence numbers in a log file; fails the test on any line that is not a whole record. */
-async function seqsIn(file: string): Promise<number[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => (JSON.parse(line) as { seen: number }).seen);
-}
-
-function sink(file: string, options: Parameters<typeof openFileSink>[1] = {}): RecordSink {
-  const opened = openFileSink(file, options);
-  cleanups.push(() => opened.close(1000));
-  return opened;
-}
-
-function collectWarnings(code: string): Error[] {
-  const warnings: Error[] = [];
-  const listener = (warning: Error) => {
-    if ((warning as Error & { code?: string }).code === code) warnings.push(warning);
-  };
-  process.on('warning', listener);
-  cleanups.push(() => process.off('warning', listener));
-  return warnings;
-}
+const { sink, collectWarnings, fifoWithReader } = logTargetKit(cleanups);
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
@@ -310,13 +274,8 @@ describe('a disk that fills up, then has room again', () => {
 
 describe('a pipe whose reader stops taking lines', () => {
   it('gives up after the stall limit and counts what waited; a line cut in two in the pipe is ended, so every later line is whole', async () => {
-    const file = await fifo();
-    // Our reader: opened read-write (so it never sees end-of-file), paused until resumed.
-    const fd = openSync(file, 'r+');
-    let received = '';
-    const reader: { socket?: net.Socket } = {};
-    cleanups.unshift(() => (reader.socket ? reader.socket.destroy() : closeSync(fd)));
-    const log = sink(file, { stallTimeoutMs: 200, retryDelayMs: 5, maxRetryDelayMs: 20 });
+    const reader = await fifoWithReader();
+    const log = sink(reader.fifo, { stallTimeoutMs: 200, retryDelayMs: 5, maxRetryDelayMs: 20 });
     // Far more than a pipe holds, in lines of an odd size, so the pipe fills up in the middle of one.
     let seq = 0;
     for (; seq < 300; seq++) log.write(record(seq, 997));
@@ -325,9 +284,7 @@ describe('a pipe whose reader stops taking lines', () => {
     expect(stuck.dropped.write_error).toBeGreaterThan(0);
     expect(stuck.pendingBytes).toBe(0);
 
-    reader.socket = new net.Socket({ fd, readable: true, writable: false });
-    reader.socket.setEncoding('utf8');
-    reader.socket.on('data', (chunk: string) => (received += chunk));
+    reader.resume();
     await expect
       .poll(async () => {
         log.write(record(seq++, 997));
@@ -337,7 +294,7 @@ describe('a pipe whose reader stops taking lines', () => {
       .toBe(false);
     const { written, dropped } = log.stats();
     expect(written + dropped.write_error!).toBe(seq);
-    const lines = () => received.split('\n').filter(Boolean);
+    const lines = reader.lines;
     const records = () =>
       lines().flatMap((line) => {
         try {

@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readShadowLog } from '../lib/report/index.js';
+import { seededRandom } from '../lib/report/stats/random.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -25,21 +26,9 @@ const SPACING_MS = 6;
 /** How far a record may be written after its time (well inside the 60 s window). */
 const SHUFFLE_MS = 20_000;
 
-function seeded(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 4294967296;
-  };
-}
-
 /** `requests` requests SPACING_MS apart; 2% never get their shadow (they wait for the window); lines shuffled by up to SHUFFLE_MS. */
 function log(requests: number): string {
-  const random = seeded(requests);
+  const random = seededRandom(requests);
   const lines: { due: number; text: string }[] = [];
   for (let i = 0; i < requests; i++) {
     const t = T0 + i * SPACING_MS;

@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayShadowLog, shadowMiddleware, buildReport, type ReplayOutcome, type ShadowLogRecord } from '../lib/index.js';
+import { Pacer } from '../lib/replay/pacing.js';
 import { listen, readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempDir } from './helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,21 +73,16 @@ async function startV3(mode: V3['mode'] = 'good'): Promise<V3> {
 }
 
 /**
- * Milliseconds per request: the slope of receive time over request index (least squares), so one late first or
- * last request does not skew it.
+ * Checks that no request reached the candidate before its turn: the k-th request received came at least `offsets[k]`
+ * ms (sorted) after `startedAt`. A slow machine only makes requests later, so this cannot fail for want of speed;
+ * a pacer that sent early, or ignored the schedule, fails it. 5 ms: Date.now (the pacer) and performance.now (here)
+ * round differently, and a timer may fire up to a millisecond early.
  */
-function msPerRequest(receivedAt: number[]): number {
+function expectNoneEarly(receivedAt: number[], startedAt: number, offsets: number[]): void {
   const times = [...receivedAt].sort((a, b) => a - b);
-  const n = times.length;
-  const meanIndex = (n - 1) / 2;
-  const meanTime = times.reduce((a, b) => a + b, 0) / n;
-  let covariance = 0;
-  let variance = 0;
-  times.forEach((t, i) => {
-    covariance += (i - meanIndex) * (t - meanTime);
-    variance += (i - meanIndex) ** 2;
-  });
-  return covariance / variance;
+  const due = [...offsets].sort((a, b) => a - b);
+  expect(times).toHaveLength(due.length);
+  times.forEach((t, k) => expect(t - startedAt, `request ${k}`).toBeGreaterThanOrEqual(due[k]! - 5));
 }
 
 let dir: string;
@@ -151,6 +147,34 @@ afterAll(async () => {
 });
 
 const base = (v3: V3, out: string) => ({ target: v3.url, name: 'v3', out, methods: ['GET', 'POST'], headers: { authorization: 'Bearer v3-own' } });
+
+describe('pacing: the schedule, with the clock given', () => {
+  const t = 1_000_000;
+
+  it('schedules each request at its original offset divided by speed, from the first one, without drifting when the loop runs late', () => {
+    const pacer = new Pacer(undefined, 10);
+    const original = Date.parse('2024-05-01T10:00:00Z');
+    expect(pacer.delayFor(original, t)).toBe(0);
+    expect(pacer.delayFor(original + 1000, t + 30)).toBe(70);
+    // Asked 50 ms after its turn: sent at once, and the next one is still due at 300 ms, not 350.
+    expect(pacer.delayFor(original + 2000, t + 250)).toBe(0);
+    expect(pacer.delayFor(original + 3000, t + 260)).toBe(40);
+    // A wait for a free slot shifts the rest of the timeline by the wait.
+    pacer.rebase(t + 500, 100);
+    expect(pacer.delayFor(original + 4000, t + 450)).toBe(50);
+  });
+
+  it('spaces requests 1 / rate apart, catches up after a late timer with at most a second of requests, and does not catch up a wait for a slot', () => {
+    const pacer = new Pacer(25, undefined);
+    const delays = (now: number, count: number) => Array.from({ length: count }, () => pacer.delayFor(0, now));
+    expect(delays(t, 3)).toEqual([0, 40, 80]);
+    // 10 s suspended: at most a second's worth (25 intervals) goes at once, then the spacing is back.
+    expect(delays(t + 10_000, 27)).toEqual([...Array<number>(26).fill(0), 40]);
+    // Waited 5 s for a slot: the schedule restarts from now, no burst.
+    pacer.rebase(t + 15_000, 5000);
+    expect(delays(t + 15_000, 2)).toEqual([0, 40]);
+  });
+});
 
 describe('replayShadowLog', () => {
   it('writes one production, shadow and comparison record per replayable request, and counts the rest by reason', async () => {
@@ -229,7 +253,7 @@ describe('replayShadowLog', () => {
     expect(report.totals.orphans).toMatchObject({ noShadow: 0, noProduction: 0 });
   });
 
-  it('replays with the original inter-arrival times scaled by speed', async () => {
+  it('waits for the original inter-arrival times scaled by speed: no request reaches the candidate before its turn', async () => {
     // The source's /items requests, re-stamped one second apart.
     const records = (await readRecords(sourceLog)).filter((r) => 'method' in r && r.route === '/items/:id' && r.method === 'GET');
     const start = Date.parse('2024-05-01T10:00:00Z');
@@ -237,20 +261,26 @@ describe('replayShadowLog', () => {
     await writeFile(spaced, records.map((r, i) => JSON.stringify({ ...r, timestamp: new Date(start + i * 1000).toISOString(), durationMs: 0 })).join('\n') + '\n');
     const v3 = await v3Server();
     const speed = 10;
+    const startedAt = performance.now();
     await replayShadowLog(spaced, { ...base(v3, newOut()), speed }).done;
-    expect(v3.received).toHaveLength(ITEMS);
-    const achievedGap = msPerRequest(v3.received.map((r) => r.at));
-    expect(achievedGap / (1000 / speed)).toBeGreaterThan(0.9);
-    expect(achievedGap / (1000 / speed)).toBeLessThan(1.1);
+    expect(v3.received.map((r) => r.url)).toEqual(records.map((r) => (r as { path: string }).path));
+    expectNoneEarly(
+      v3.received.map((r) => r.at),
+      startedAt,
+      records.map((_, i) => (i * 1000) / speed),
+    );
   });
 
-  it('respects rate within 10 %, measured from the times the candidate received the requests', async () => {
+  it('never sends faster than rate: the n-th request reaches the candidate no earlier than n / rate after the start', async () => {
     const v3 = await v3Server();
     const rate = 25;
+    const startedAt = performance.now();
     await replayShadowLog(sourceLog, { ...base(v3, newOut()), rate }).done;
-    const achieved = 1000 / msPerRequest(v3.received.map((r) => r.at));
-    expect(achieved / rate).toBeGreaterThan(0.9);
-    expect(achieved / rate).toBeLessThan(1.1);
+    expectNoneEarly(
+      v3.received.map((r) => r.at),
+      startedAt,
+      v3.received.map((_, n) => (n * 1000) / rate),
+    );
   });
 
   it('sends nothing and writes nothing on a dry run, and reports what would be sent', async () => {
@@ -390,6 +420,7 @@ describe('express-shadow replay (CLI)', () => {
       `replayed ${REPLAYABLE} to v3 (${REPLAYABLE - PREDICTS / 4} of ${REPLAYABLE} compared matched, 0 failed); not replayable 7 (method_not_allowed 3, body_truncated 2, body_redacted 2); approximate 4; sent without logged credentials ${PREDICTS + 1}\n`,
     );
     expect(recordsOfType(await readRecords(out), 'comparison')).toHaveLength(REPLAYABLE);
+    expect(v3.received).toHaveLength(REPLAYABLE);
     expect(v3.received.every((r) => r.headers.authorization === 'Bearer v3-own')).toBe(true);
   }, 30_000);
 
@@ -453,7 +484,7 @@ describe('replay defaults: what the middleware mirrored, never a silent nothing,
     const result = await runCli(['replay', posts, '--target', v3.url, '--name', 'v3', '--out', newOut()]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`^replayed ${PREDICTS + PARSED_IDS.length} to v3 `));
-    expect(v3.received.every((r) => r.method === 'POST')).toBe(true);
+    expect(v3.received.map((r) => r.method)).toEqual(Array<string>(PREDICTS + PARSED_IDS.length).fill('POST'));
   }, 30_000);
 
   it.each([

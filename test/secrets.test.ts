@@ -4,12 +4,13 @@
  * of the log file. Every secret value is unique to its place, so a failing check names where it leaked.
  */
 import { readFile } from 'node:fs/promises';
+import express from 'express';
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ShadowOptions } from '../lib/index.js';
-import { readRecords, recordsOfType, sendRaw, startShadowServer, tempLogFile, testScope, type ReceivedRequest } from './helpers.js';
+import { byteCountingHandler, readRecords, recordsOfType, sendRaw, serve, startShadowServer, tempLogFile, testScope, type ReceivedRequest } from './helpers.js';
 
-const { closeLater, mirror, startApp, cleanUp } = testScope();
+const { closeLater, mirror, startApp, cleanUp } = testScope({ failOnUnhandledRejections: true });
 afterEach(cleanUp);
 
 /** Request headers that carry credentials by default, all withheld from the shadow and masked in the log. */
@@ -274,5 +275,149 @@ describe('secrets and personal data, end to end', () => {
     expect(production!.path).toBe('/json?q=caf%C3%A9+x&api_key=[REDACTED]&keep=1;a&access_token=[REDACTED]&empty=&&last');
     expect(production!.request.headers['x-auth-token']).toBe('[REDACTED]');
     expect(production!.response.headers['x-auth-token']).toBe('[REDACTED]');
+  });
+});
+
+describe('redact, stripHeaders and redactHeaders through the middleware', () => {
+  const secrets = ['hunter2', '123-45-6789', '4111-1111', 'prod-token', 'shadow-token'];
+
+  it('redact masks JSON fields in the logged request and both answers, and in comparison differences; the shadow still gets them', async () => {
+    const shadowServer = closeLater(
+      await startShadowServer((_req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ label: 'positive', token: 'shadow-token' }));
+      }),
+    );
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: shadowServer.url, logFile, redact: ['$.password', '$.user.ssn', '$.cards[*].number', '$.token'] });
+    const app = await startApp(shadow, (_req, res) => {
+      res.json({ label: 'positive', token: 'prod-token' });
+    });
+    const body = JSON.stringify({ text: 'hi', password: 'hunter2', user: { name: 'ann', ssn: '123-45-6789' }, cards: [{ number: '4111-1111' }] });
+    await sendRaw(app.url, { path: '/predict', headers: { 'content-type': 'application/json' }, body });
+    const [received] = await shadowServer.waitFor(1);
+    expect(received!.body.toString()).toBe(body);
+    await shadow.close();
+
+    const text = await readFile(logFile, 'utf8');
+    for (const secret of secrets) expect(text).not.toContain(secret);
+    const records = await readRecords(logFile);
+    const [production] = recordsOfType(records, 'production');
+    expect(production!.request.body).toEqual({ text: 'hi', password: '[REDACTED]', user: { name: 'ann', ssn: '[REDACTED]' }, cards: [{ number: '[REDACTED]' }] });
+    expect(production!.response.body).toEqual({ label: 'positive', token: '[REDACTED]' });
+    expect(recordsOfType(records, 'shadow')[0]!.response!.body).toEqual({ label: 'positive', token: '[REDACTED]' });
+    const [comparison] = recordsOfType(records, 'comparison');
+    expect(comparison!.differences).toEqual([{ path: '$.token', production: '[REDACTED]', shadow: '[REDACTED]' }]);
+  });
+
+  it('redact masks the fields of JSON bodies too long to log whole before cutting them', async () => {
+    const padding = 'x'.repeat(2000);
+    const shadowServer = closeLater(
+      await startShadowServer((_req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ token: 'shadow-token', padding }));
+      }),
+    );
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: shadowServer.url, logFile, maxLoggedBodyBytes: 200, redact: ['$.password', '$.token'] });
+    const app = await startApp(shadow, (_req, res) => {
+      res.json({ token: 'prod-token', padding });
+    });
+    await sendRaw(app.url, { path: '/predict', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: 'hunter2', padding }) });
+    await shadowServer.waitFor(1);
+    await shadow.close();
+    const text = await readFile(logFile, 'utf8');
+    for (const secret of secrets) expect(text).not.toContain(secret);
+    const records = await readRecords(logFile);
+    const [production] = recordsOfType(records, 'production');
+    expect(production!.request).toMatchObject({ truncated: true });
+    expect(production!.request.body).toMatch(/^\{"password":"\[REDACTED\]","padding":"x+$/);
+    expect(production!.response).toMatchObject({ truncated: true });
+    expect(recordsOfType(records, 'shadow')[0]!.response).toMatchObject({ truncated: true });
+  });
+
+  it('redact withholds a JSON-typed body it cannot parse, rather than log it raw', async () => {
+    const shadowServer = closeLater(await startShadowServer());
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: shadowServer.url, logFile, redact: ['$.password'] });
+    const app = await startApp(shadow, byteCountingHandler().handler);
+    const body = Buffer.from('{"password": "hunter2", oops');
+    await sendRaw(app.url, { path: '/predict', headers: { 'content-type': 'application/json' }, body });
+    const [received] = await shadowServer.waitFor(1);
+    expect(received!.body.equals(body)).toBe(true);
+    await shadow.close();
+    const text = await readFile(logFile, 'utf8');
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain(body.toString('base64'));
+    const [production] = recordsOfType(await readRecords(logFile), 'production');
+    expect(production!.request).toMatchObject({ body: '[REDACTED]', bodyBytes: body.length });
+  });
+
+  it('stripHeaders removes headers from the shadow request only; redactHeaders masks them in the log', async () => {
+    const shadowServer = closeLater(await startShadowServer());
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: shadowServer.url, logFile, stripHeaders: ['X-Internal-Token'], redactHeaders: ['x-internal-token', 'x-tenant'] });
+    const seenByApp: (string | string[] | undefined)[] = [];
+    const app = await startApp(shadow, (req, res) => {
+      seenByApp.push(req.headers['x-internal-token']);
+      res.json({ ok: true });
+    });
+    await sendRaw(app.url, { method: 'GET', path: '/p', headers: { 'x-internal-token': 'tok-123', 'x-tenant': 'acme', authorization: 'Bearer abc' } });
+    const [received] = await shadowServer.waitFor(1);
+    expect(received!.headers['x-internal-token']).toBeUndefined();
+    expect(received!.headers['x-tenant']).toBe('acme');
+    expect(seenByApp).toEqual(['tok-123']);
+    await shadow.close();
+    const text = await readFile(logFile, 'utf8');
+    expect(text).not.toContain('tok-123');
+    expect(text).not.toContain('acme');
+    const [production] = recordsOfType(await readRecords(logFile), 'production');
+    expect(production!.request.headers).toMatchObject({ 'x-internal-token': '[REDACTED]', 'x-tenant': '[REDACTED]' });
+  });
+
+  it("masks set-cookie in both answers' logged headers by default", async () => {
+    const shadowServer = closeLater(
+      await startShadowServer((_req, res) => {
+        res.setHeader('set-cookie', 'session=shadow-session');
+        res.end('{}');
+      }),
+    );
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: shadowServer.url, logFile });
+    const app = await startApp(shadow, (_req, res) => {
+      res.cookie('session', 'prod-session').json({});
+    });
+    await sendRaw(app.url, { method: 'GET', path: '/p' });
+    await shadowServer.waitFor(1);
+    await shadow.close();
+    const text = await readFile(logFile, 'utf8');
+    expect(text).not.toContain('prod-session');
+    expect(text).not.toContain('shadow-session');
+    const records = await readRecords(logFile);
+    expect(recordsOfType(records, 'production')[0]!.response.headers['set-cookie']).toBe('[REDACTED]');
+    expect(recordsOfType(records, 'shadow')[0]!.response!.headers['set-cookie']).toBe('[REDACTED]');
+  });
+
+  it("never changes the app's own objects: the parsed request body and the object production answered with keep their values", async () => {
+    const shadowServer = closeLater(await startShadowServer());
+    const logFile = await tempLogFile();
+    const shadow = mirror({ target: shadowServer.url, logFile, redact: ['$.password', '$.token'] });
+    const answered = { token: 'prod-token', label: 'positive' };
+    const bodies: unknown[] = [];
+    const app = express();
+    app.use(express.json());
+    app.use(shadow);
+    app.use((req, res) => {
+      bodies.push(req.body);
+      res.json(answered);
+    });
+    const server = closeLater(await serve(app));
+    await sendRaw(server.url, { path: '/p', headers: { 'content-type': 'application/json' }, body: '{"password":"hunter2"}' });
+    await shadowServer.waitFor(1);
+    await shadow.close();
+    expect(bodies).toEqual([{ password: 'hunter2' }]);
+    expect(answered).toEqual({ token: 'prod-token', label: 'positive' });
+    const [production] = recordsOfType(await readRecords(logFile), 'production');
+    expect(production!.request).toMatchObject({ bodySource: 'parsed', body: { password: '[REDACTED]' } });
   });
 });

@@ -10,6 +10,7 @@ import { buildReport, renderReport, type Report, type ShadowOptions } from '../l
 import { ScoreHistogram, SimilarityAccumulator } from '../lib/report/similarity.js';
 import { superiority } from '../lib/report/similarity-criterion.js';
 import { sendRaw, serve, startShadowServer, tempLogFile, testScope } from './helpers.js';
+import { seededRandom } from '../lib/report/stats/random.js';
 
 const { closeLater, mirror, cleanUp } = testScope();
 afterEach(cleanUp);
@@ -23,14 +24,9 @@ const WORDINGS = [
 ];
 const WRONG = 'Sorry, I cannot help with that request right now.';
 
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
-}
-
 /** A model that words each answer at random (its own seed); `wrong(i)` says which requests it answers wrongly. */
 function wording(seed: number, wrong: (request: number) => boolean = () => false): (request: number) => string {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   return (request) => {
     const text = WORDINGS[Math.floor(random() * WORDINGS.length)]!(1000 + request);
     return wrong(request) ? WRONG : text;
@@ -86,7 +82,9 @@ describe('the similarity criterion, with production rewording itself', () => {
     ]);
     expect(criteria[0]!.estimate).toBeGreaterThan(0.45);
     // The rewordings are all above the threshold: agreement passes too.
-    expect(report.verdict.criteria.filter((c) => c.criterion === 'agreement').every((c) => c.status === 'pass')).toBe(true);
+    const agreement = report.verdict.criteria.filter((c) => c.criterion === 'agreement');
+    expect(agreement.length).toBeGreaterThan(0);
+    expect(agreement.every((c) => c.status === 'pass')).toBe(true);
   });
 
   it('fails a candidate that rewords the same way but answers a planted 25% wrongly', async () => {

@@ -16,6 +16,7 @@ import {
 } from '../lib/engine/similarity.js';
 import { ShadowOptionsError } from '../lib/errors.js';
 import type { ComparedAnswer, CompareOptions, SimilarityMeasure } from '../lib/types.js';
+import { seededRandom } from '../lib/report/stats/random.js';
 
 interface Pair {
   kind: 'paraphrase' | 'wrong' | 'negation';
@@ -38,11 +39,6 @@ function lcsTable(a: ArrayLike<number>, b: ArrayLike<number>): number {
     [previous, current] = [current, previous];
   }
   return previous[b.length]!;
-}
-
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
 }
 
 describe('similarity measures on the fixed sentence pairs', () => {
@@ -68,7 +64,9 @@ describe('similarity measures on the fixed sentence pairs', () => {
 
   it.each(['rouge-l', 'token-f1', 'levenshtein'] as const)('%s cannot see a flipped meaning: negations score as high as paraphrases (what the judge hook is for)', (measure) => {
     const score = createMeasure(measure, DEFAULT_NORMALIZATION);
-    for (const pair of pairs.filter((p) => p.kind === 'negation')) expect(score(pair.production, pair.candidate)).toBeGreaterThan(0.8);
+    const negations = pairs.filter((p) => p.kind === 'negation');
+    expect(negations.length).toBeGreaterThan(0);
+    for (const pair of negations) expect(score(pair.production, pair.candidate)).toBeGreaterThan(0.8);
   });
 
   it('token F1 ignores word order and ROUGE-L does not', () => {
@@ -117,7 +115,7 @@ describe('levenshtein for short strings', () => {
 
 describe('the bit-parallel LCS', () => {
   it('agrees with the textbook table on 2,000 random pairs of every length around the 32-bit word boundaries', () => {
-    const random = seeded(11);
+    const random = seededRandom(11);
     for (let trial = 0; trial < 2000; trial++) {
       const symbols = 1 + Math.floor(random() * 8);
       const a = Int32Array.from({ length: Math.floor(random() * 140) }, () => Math.floor(random() * symbols));

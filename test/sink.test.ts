@@ -1,51 +1,21 @@
-import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
-import { closeSync, openSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { setImmediate as nextTick, setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTick } from 'node:timers/promises';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkLogFile, openFileSink, type RecordSink } from '../lib/engine/sink.js';
+import { checkLogFile, openFileSink } from '../lib/engine/sink.js';
 import { ShadowOptionsError, type ShadowLogRecord } from '../lib/index.js';
 import { readRecords, recordsOfType, sendRaw, startShadowServer, tempDir, testScope } from './helpers.js';
+import { logTargetKit, record, seqsIn } from './log-target-kit.js';
 
 const { closeLater, mirror, startApp, cleanUp, cleanups } = testScope();
 afterEach(cleanUp);
 
 const isRoot = process.getuid?.() === 0;
 
-/** A record of about `padding` bytes, numbered so a test can tell which ones arrived. */
-function record(seq: number, padding = 0): ShadowLogRecord {
-  return { type: 'summary', timestamp: '2026-01-01T00:00:00.000Z', intervalMs: 0, seen: seq, mirrored: 0, notMirrored: {}, pad: 'x'.repeat(padding) } as unknown as ShadowLogRecord;
-}
-
-async function seqsIn(file: string): Promise<number[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => (JSON.parse(line) as { seen: number }).seen);
-}
-
-function sink(file: string, options: Parameters<typeof openFileSink>[1] = {}): RecordSink {
-  const opened = openFileSink(file, options);
-  cleanups.push(() => opened.close(1000));
-  return opened;
-}
-
-/** Warnings of ours emitted from now on. */
-function collectWarnings(code: string) {
-  const warnings: Error[] = [];
-  const listener = (warning: Error) => {
-    if ((warning as Error & { code?: string }).code === code) warnings.push(warning);
-  };
-  process.on('warning', listener);
-  cleanups.push(() => process.off('warning', listener));
-  return warnings;
-}
+const { sink, collectWarnings, fifoWithReader } = logTargetKit(cleanups);
 
 /** Descriptors of this process open on `file` (Linux /proc). */
 async function descriptorsOn(file: string): Promise<number> {
@@ -55,33 +25,6 @@ async function descriptorsOn(file: string): Promise<number> {
     if (target === file) count++;
   }
   return count;
-}
-
-/** A FIFO and a reader we control: opened read-write so it never sees end-of-file, paused until `resume()`. */
-async function fifoWithReader() {
-  const dir = await tempDir();
-  const fifo = path.join(dir, 'shadow.fifo');
-  execFileSync('mkfifo', [fifo]);
-  const fd = openSync(fifo, 'r+');
-  let socket: net.Socket | undefined;
-  let received = '';
-  const reader = {
-    fifo,
-    lines: () => received.split('\n').filter(Boolean),
-    /** Starts reading and keeps reading everything that arrives. */
-    resume() {
-      socket = new net.Socket({ fd, readable: true, writable: false });
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (received += chunk));
-    },
-    close() {
-      if (socket) socket.destroy();
-      else closeSync(fd);
-    },
-  };
-  // The reader goes last: sinks are closed first, while it can still take their bytes.
-  cleanups.unshift(() => reader.close());
-  return reader;
 }
 
 describe('log file: opening', () => {
@@ -170,12 +113,13 @@ describe('log file: write errors', () => {
 
     if (isRoot) await mkdir(dir);
     else await chmod(dir, 0o755);
-    // Records sent while the retry waits are dropped and counted; the first one after it is written.
+    // Records sent while the retry waits are dropped and counted; the first one after it is written. No event says
+    // when the retry timer (5 to 20 ms here) has fired: a record is tried on every turn of the event loop until then.
     let seq = 3;
     while (log.stats().written === 1) {
       log.write(record(seq++));
       await log.flush();
-      if (log.stats().written === 1) await sleep(5);
+      if (log.stats().written === 1) await nextTick();
     }
     const { written, dropped, failing } = log.stats();
     expect({ written, failing }).toEqual({ written: 2, failing: false });

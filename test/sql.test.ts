@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, type Report } from '../lib/report/index.js';
+import { seededRandom } from '../lib/report/stats/random.js';
 
 const SQL_DIR = new URL('../sql/', import.meta.url);
 const T0 = Date.parse('2024-05-01T10:00:00.000Z');
@@ -17,21 +18,9 @@ const ROUTES = ['/predict', '/classify/:id', '/embed'];
 const LABELS = ['cat', 'dog', 'bird'];
 const CANDIDATES = ['v2', 'v3'];
 
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 4294967296;
-  };
-}
-
 /** Requests to two candidates and a secondary, with mismatches, noise, errors, 5xx and skips; every record inside the join window. */
 function generate(requests: number): string[] {
-  const random = seeded(7);
+  const random = seededRandom(7);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const lines: object[] = [];
   for (let i = 0; i < requests; i++) {

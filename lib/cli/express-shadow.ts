@@ -6,19 +6,29 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ShadowLogReadError } from '../read/types.js';
 import { buildReport, ReportBuilder, type BuildReportOptions } from '../report/build-report.js';
 import { ExitCode, getExitCode } from '../report/exit-code.js';
 import { CRITERIA_KEYS, resolveCriteria, type Criteria } from '../report/criteria.js';
 import { compileLabelPath } from '../report/label-path.js';
-import { closestName } from '../did-you-mean.js';
 import { renderReport, REPORT_FORMATS } from '../report/render.js';
 import type { ReportFormat } from '../report/types.js';
 import { docsUrl, REPOSITORY_URL } from './links.js';
-
-const NAME = 'express-shadow';
+import {
+  asUsage,
+  fail,
+  NAME,
+  parseCommand,
+  parseCommandArgs,
+  parseDuration,
+  parseNumber,
+  parsePositiveInteger,
+  parseRatio,
+  parseTime,
+  UsageError,
+  version,
+} from './shell.js';
 
 /** `express-shadow --help`: the commands. */
 const COMMANDS_HELP = `Usage: ${NAME} <command> [options]
@@ -125,67 +135,11 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'v' },
 } as const;
 
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
-}
-
-function didYouMean(option: string): string {
-  const name = option.replace(/^-+/, '').split('=')[0] ?? '';
-  const best = closestName(name, Object.keys(OPTIONS));
-  return best === undefined ? '' : ` Did you mean --${best}?`;
-}
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|min|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, min: 60e3, h: 3600e3, d: 86400e3 };
-
-function parseDuration(option: string, value: string): number {
-  const match = DURATION.exec(value.trim());
-  const ms = match === null ? NaN : Number(match[1]) * (UNIT_MS[match[2] as string] as number);
-  if (!Number.isFinite(ms)) throw new UsageError(`--${option} must be a duration like 30s, 5m, 2h or 7d; got ${JSON.stringify(value)}.`);
-  return ms;
-}
-
 /** A join window: more than 0 and at most a year (a window is held in memory). */
 function parseWindow(value: string): number {
   const ms = parseDuration('window', value);
   if (ms <= 0 || ms > 365 * 86_400_000) throw new UsageError(`--window must be more than 0 and at most 365d, like 60s or 5m; got ${JSON.stringify(value)}.`);
   return ms;
-}
-
-function parseTime(option: string, value: string, now: number): string {
-  if (DURATION.test(value.trim())) return new Date(now - parseDuration(option, value)).toISOString();
-  const time = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(time)) {
-    throw new UsageError(`--${option} must be an ISO time like 2024-05-01T10:00:00Z, or a duration ago like 2h; got ${JSON.stringify(value)}.`);
-  }
-  return new Date(time).toISOString();
-}
-
-function parsePositiveInteger(option: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${option} must be a positive whole number; got ${JSON.stringify(value)}.`);
-  return n;
-}
-
-function parseRatio(value: string, option = 'fail-under-match'): number {
-  const percent = value.trim().endsWith('%');
-  const n = Number(percent ? value.trim().slice(0, -1) : value);
-  const ratio = percent ? n / 100 : n;
-  if (value.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-    throw new UsageError(`--${option} must be a ratio between 0 and 1 (like 0.99) or a percentage (like 99%); got ${JSON.stringify(value)}.`);
-  }
-  return ratio;
-}
-
-function parseNumber(option: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${option} must be a number; got ${JSON.stringify(value)}.`);
-  return n;
 }
 
 /** `25ms` → ms threshold; `50%` → ratio threshold. */
@@ -213,11 +167,7 @@ function readCriteriaFile(file: string): Partial<Criteria> {
   } catch (err) {
     throw new UsageError(`--criteria: ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  try {
-    resolveCriteria(parsed, `--criteria ${file}`);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  asUsage(() => resolveCriteria(parsed, `--criteria ${file}`));
   return parsed as Partial<Criteria>;
 }
 
@@ -258,14 +208,14 @@ function criteriaFrom(values: Record<string, string | string[] | boolean | undef
     criteria[key] = value;
     fromFile.delete(key);
   };
-  if (flag('min-match') !== undefined) set('minMatch', parseRatio(flag('min-match') as string, 'min-match'));
-  if (flag('min-label-agreement') !== undefined) set('minLabelAgreement', parseRatio(flag('min-label-agreement') as string, 'min-label-agreement'));
+  if (flag('min-match') !== undefined) set('minMatch', parseRatio('min-match', flag('min-match') as string));
+  if (flag('min-label-agreement') !== undefined) set('minLabelAgreement', parseRatio('min-label-agreement', flag('min-label-agreement') as string));
   if (values['max-latency-increase'] !== undefined) {
     const latency: Partial<Criteria> = {};
     parseLatencyIncrease(values['max-latency-increase'] as string[], latency);
     for (const [key, value] of Object.entries(latency)) set(key as keyof Criteria, value);
   }
-  if (flag('max-error-increase') !== undefined) set('maxErrorIncrease', parseRatio(flag('max-error-increase') as string, 'max-error-increase'));
+  if (flag('max-error-increase') !== undefined) set('maxErrorIncrease', parseRatio('max-error-increase', flag('max-error-increase') as string));
   if (flag('max-psi') !== undefined) set('maxPsi', parseNumber('max-psi', flag('max-psi') as string));
   if (flag('min-samples') !== undefined) set('minSamples', parseNumber('min-samples', flag('min-samples') as string));
   if (flag('max-engine-delay-ms') !== undefined) set('maxEngineDelayMs', parseNumber('max-engine-delay-ms', flag('max-engine-delay-ms') as string));
@@ -292,18 +242,7 @@ interface ReportCommand {
 }
 
 function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 'version' {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    const option = /'(-[^']*)'/.exec(e.message)?.[1];
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined) {
-      throw new UsageError(`Unknown option ${option}.${didYouMean(option)}`);
-    }
-    throw new UsageError(e.message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs(args, OPTIONS);
   if (values.help === true) return 'help';
   if (values.version === true) return 'version';
   if (positionals.length === 0) throw new UsageError('No log files given. Example: express-shadow report "logs/shadow*.log*"');
@@ -327,22 +266,14 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
     throw new UsageError(`--since (${String(options.since)}) must be before --until (${String(options.until)}).`);
   }
   if (values['label-path'] !== undefined) {
-    try {
-      compileLabelPath(values['label-path']);
-    } catch (err) {
-      throw new UsageError(`--label-path: ${(err as Error).message}`);
-    }
+    asUsage(() => compileLabelPath(values['label-path'] as string), '--label-path: ');
     options.labelPath = values['label-path'];
   }
   if (values['score-path'] !== undefined) {
-    try {
-      compileLabelPath(values['score-path']);
-    } catch (err) {
-      throw new UsageError(`--score-path: ${(err as Error).message}`);
-    }
+    asUsage(() => compileLabelPath(values['score-path'] as string), '--score-path: ');
     options.scorePath = values['score-path'];
   }
-  if (values['fail-under-match'] !== undefined) options.failUnderMatch = parseRatio(values['fail-under-match']);
+  if (values['fail-under-match'] !== undefined) options.failUnderMatch = parseRatio('fail-under-match', values['fail-under-match']);
   const criteria = criteriaFrom(values, options.failUnderMatch);
   if (criteria !== undefined) options.criteria = criteria;
   // Any threshold, the criteria file (even an empty one) or --gate: the report is a gate, and fails closed.
@@ -351,11 +282,7 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
   if (values['max-open'] !== undefined) options.maxOpenEntries = parsePositiveInteger('max-open', values['max-open']);
   if (values['no-comparisons'] === true) options.expectComparisons = false;
   if (values.top !== undefined) options.topPaths = parsePositiveInteger('top', values.top);
-  try {
-    new ReportBuilder(options); // validates the summary options before any file is opened
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  asUsage(() => new ReportBuilder(options)); // validates the summary options before any file is opened
   return { files: positionals, format, out: values.out, options };
 }
 
@@ -418,23 +345,9 @@ function sameFileAsInput(out: string, inputs: string[]): string | undefined {
   });
 }
 
-function fail(message: string, code: number): number {
-  process.stderr.write(`${NAME}: ${message}\n`);
-  return code;
-}
-
 async function report(args: string[]): Promise<number> {
-  let command: ReturnType<typeof parseReportArgs>;
-  try {
-    command = parseReportArgs(args, Date.now());
-  } catch (err) {
-    if (err instanceof UsageError) return fail(`${err.message}\nRun "${NAME} report --help" for usage.`, ExitCode.badArguments);
-    throw err;
-  }
-  if (command === 'help') {
-    process.stdout.write(HELP);
-    return ExitCode.ok;
-  }
+  const command = parseCommand('report', () => parseReportArgs(args, Date.now()), HELP);
+  if (typeof command === 'number') return command;
   if (command === 'version') {
     process.stdout.write(`${version()}\n`);
     return ExitCode.ok;

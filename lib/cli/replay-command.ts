@@ -8,17 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
-import { closestName } from '../did-you-mean.js';
 import { ShadowLogReadError } from '../read/types.js';
 import { ShadowReplayError } from '../replay/errors.js';
 import { replayShadowLog } from '../replay/replay-shadow-log.js';
 import type { ReplayOptions, ReplayOutcome, ReplayStats, ReplaySummary } from '../replay/types.js';
 import type { CompareOptions, HeaderMap } from '../types.js';
+import { fail, NAME, parseCommand, parseCommandArgs, parseDuration, parseNumber, parsePositiveInteger, parseTime, SharedExitCode, UsageError } from './shell.js';
 
-const NAME = 'express-shadow';
-
-export const REPLAY_HELP = `Usage: ${NAME} replay [options] <logs...> --target <url>
+const REPLAY_HELP = `Usage: ${NAME} replay [options] <logs...> --target <url>
 
 Sends the requests of express-shadow logs (plain or .gz; "-" reads stdin) to a new
 candidate and writes its shadow and comparison records against the answers production
@@ -86,33 +83,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const ReplayExitCode = { ok: 0, nothingReplayed: 1, badArguments: 2, unreadable: 3, breakerOpen: 4, interrupted: 130 } as const;
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|min|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, min: 60e3, h: 3600e3, d: 86400e3 };
-
-function durationMs(option: string, value: string): number {
-  const match = DURATION.exec(value.trim());
-  if (match === null) throw new UsageError(`--${option} must be a duration like 500ms, 5s or 2h; got ${JSON.stringify(value)}.`);
-  return Number(match[1]) * (UNIT_MS[match[2] as string] as number);
-}
-
-function time(option: string, value: string, now: number): string {
-  if (DURATION.test(value.trim())) return new Date(now - durationMs(option, value)).toISOString();
-  const parsed = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(parsed)) throw new UsageError(`--${option} must be an ISO time like 2024-05-01T10:00:00Z, or a duration ago like 2h; got ${JSON.stringify(value)}.`);
-  return new Date(parsed).toISOString();
-}
-
-function number(option: string, value: string, check: (n: number) => boolean, what: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${option} must be ${what}; got ${JSON.stringify(value)}.`);
-  return n;
-}
+const ReplayExitCode = { ...SharedExitCode, nothingReplayed: 1, breakerOpen: 4, interrupted: 130 } as const;
 
 function header(value: string): [string, string] {
   const colon = value.indexOf(':');
@@ -138,35 +109,23 @@ interface ReplayCommand {
   options: ReplayOptions;
 }
 
-export function parseReplayArgs(args: string[], now: number): ReplayCommand | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    const option = /'(-[^']*)'/.exec(e.message)?.[1];
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined) {
-      const best = closestName(option.replace(/^-+/, '').split('=')[0] ?? '', Object.keys(OPTIONS));
-      throw new UsageError(`Unknown option ${option}.${best === undefined ? '' : ` Did you mean --${best}?`}`);
-    }
-    throw new UsageError(e.message);
-  }
-  const { values, positionals } = parsed;
+function parseReplayArgs(args: string[], now: number): ReplayCommand | 'help' {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS);
   if (values.help === true) return 'help';
   if (positionals.length === 0) throw new UsageError(`No log files given. Example: ${NAME} replay "logs/shadow*.log*" --target http://127.0.0.1:9003`);
   if (values.target === undefined) throw new UsageError(`--target is required. Example: ${NAME} replay shadow.log --target http://127.0.0.1:9003 --name v3`);
   const options: ReplayOptions = { target: values.target, out: values.out ?? 'replay.log', compare: compareOptions(values) };
   if (values.name !== undefined) options.name = values.name;
   if (values.methods !== undefined) options.methods = values.methods.split(',').map((m) => m.trim()).filter((m) => m !== '');
-  if (values.rate !== undefined) options.rate = number('rate', values.rate, (n) => n > 0, 'a positive number of requests per second');
-  if (values.concurrency !== undefined) options.concurrency = number('concurrency', values.concurrency, (n) => Number.isInteger(n) && n > 0, 'a positive whole number');
-  if (values.speed !== undefined) options.speed = number('speed', values.speed, (n) => n > 0, 'a positive number (2 = twice as fast)');
+  if (values.rate !== undefined) options.rate = parseNumber('rate', values.rate, (n) => n > 0, 'a positive number of requests per second');
+  if (values.concurrency !== undefined) options.concurrency = parsePositiveInteger('concurrency', values.concurrency);
+  if (values.speed !== undefined) options.speed = parseNumber('speed', values.speed, (n) => n > 0, 'a positive number (2 = twice as fast)');
   if (values.route !== undefined) options.route = values.route;
-  if (values.since !== undefined) options.since = time('since', values.since, now);
-  if (values.until !== undefined) options.until = time('until', values.until, now);
-  if (values.sample !== undefined) options.sample = number('sample', values.sample, (n) => n >= 0 && n <= 1, 'a fraction from 0 to 1');
-  if (values.limit !== undefined) options.limit = number('limit', values.limit, (n) => Number.isInteger(n) && n > 0, 'a positive whole number');
-  if (values.timeout !== undefined) options.timeoutMs = Math.max(1, Math.round(durationMs('timeout', values.timeout)));
+  if (values.since !== undefined) options.since = parseTime('since', values.since, now);
+  if (values.until !== undefined) options.until = parseTime('until', values.until, now);
+  if (values.sample !== undefined) options.sample = parseNumber('sample', values.sample, (n) => n >= 0 && n <= 1, 'a fraction from 0 to 1');
+  if (values.limit !== undefined) options.limit = parsePositiveInteger('limit', values.limit);
+  if (values.timeout !== undefined) options.timeoutMs = Math.max(1, Math.round(parseDuration('timeout', values.timeout, '500ms, 5s or 2h')));
   if (values.header !== undefined) {
     const headers: HeaderMap = {};
     for (const [name, value] of values.header.map(header)) headers[name] = value;
@@ -175,7 +134,7 @@ export function parseReplayArgs(args: string[], now: number): ReplayCommand | 'h
   if (values['transform-request'] !== undefined) options.transformRequest = values['transform-request'];
   if (values.assemble !== undefined) options.assemble = values.assemble;
   if (values['failure-threshold'] !== undefined) {
-    options.breaker = { failureThreshold: number('failure-threshold', values['failure-threshold'], (n) => Number.isInteger(n) && n > 0, 'a positive whole number') };
+    options.breaker = { failureThreshold: parsePositiveInteger('failure-threshold', values['failure-threshold']) };
   }
   if (values['dry-run'] === true) options.dryRun = true;
   if (values.resume === true) options.resume = true;
@@ -188,7 +147,7 @@ function shellWord(word: string): string {
 }
 
 /** The command that resumes a replay, as it can be pasted: `npx` finds the bin of the installed package. */
-export function resumeCommand(args: readonly string[]): string {
+function resumeCommand(args: readonly string[]): string {
   const words = args.includes('--resume') ? [...args] : [...args, '--resume'];
   return ['npx', NAME, 'replay', ...words].map(shellWord).join(' ');
 }
@@ -201,7 +160,7 @@ function counts(record: Partial<Record<string, number>>): string {
 }
 
 /** The one line printed at the end. */
-export function summaryLine(summary: ReplaySummary, name: string, dryRun: boolean): string {
+function summaryLine(summary: ReplaySummary, name: string, dryRun: boolean): string {
   const s: ReplayStats = summary.stats;
   const failed = Object.values(s.failed).reduce((a, b) => a + b, 0);
   const parts = [
@@ -220,7 +179,7 @@ export function summaryLine(summary: ReplaySummary, name: string, dryRun: boolea
  * Why nothing was replayed, for a run that sent nothing (or, dry, would send nothing); `null` when something was, or
  * when everything selected had been replayed already (a finished run resumed). `given`: the `--methods` list.
  */
-export function nothingReplayed(stats: ReplayStats, given: readonly string[] = []): string | null {
+function nothingReplayed(stats: ReplayStats, given: readonly string[] = []): string | null {
   if (stats.replayed > 0 || stats.filtered.already_replayed > 0) return null;
   if (stats.read === 0) return 'nothing was replayed: the logs hold no request.';
   const reasons: string[] = [];
@@ -273,23 +232,9 @@ async function stdinToFile(): Promise<{ path: string; cleanup: () => Promise<voi
   return { path, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-function fail(message: string, code: number): number {
-  process.stderr.write(`${NAME}: ${message}\n`);
-  return code;
-}
-
 export async function replayCommand(args: string[]): Promise<number> {
-  let command: ReturnType<typeof parseReplayArgs>;
-  try {
-    command = parseReplayArgs(args, Date.now());
-  } catch (err) {
-    if (err instanceof UsageError) return fail(`${err.message}\nRun "${NAME} replay --help" for usage.`, ReplayExitCode.badArguments);
-    throw err;
-  }
-  if (command === 'help') {
-    process.stdout.write(REPLAY_HELP);
-    return ReplayExitCode.ok;
-  }
+  const command = parseCommand('replay', () => parseReplayArgs(args, Date.now()), REPLAY_HELP);
+  if (typeof command === 'number') return command;
   const stdin = command.logs.includes('-') ? await stdinToFile() : undefined;
   const logs = command.logs.map((log) => (log === '-' && stdin ? stdin.path : log));
   const options = command.options;

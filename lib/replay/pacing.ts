@@ -2,6 +2,8 @@
  * When the next request may go: a token bucket for `rate` and the original inter-arrival times scaled by `speed`.
  * Times are absolute (scheduled from the start), so a timer firing late or a busy event loop does not slow the whole
  * run down; a wait for a free slot (a candidate slower than the rate) rebases the schedule instead of bursting.
+ * Not bottleneck: it spaces jobs by a minimum time or a reservoir only, with no schedule from the logged arrival times
+ * scaled by speed and no rebase after a wait for a slot.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 

@@ -6,7 +6,7 @@ import { headerString } from '../engine/answers.js';
 import type { ComparedAnswer, ProductionRecord } from '../types.js';
 import type { NotReplayableReason } from './types.js';
 
-export type LoggedAnswer = { ok: true; answer: ComparedAnswer } | { ok: false; reason: NotReplayableReason };
+type LoggedAnswer = { ok: true; answer: ComparedAnswer } | { ok: false; reason: NotReplayableReason };
 
 export function loggedProductionAnswer(record: ProductionRecord): LoggedAnswer {
   const response = record.response;

@@ -13,7 +13,7 @@ import type { NotReplayableReason } from './types.js';
 /** Any mask the log writes: `[REDACTED]` (headers, query, fields) and `[REDACTED:card]` (value masking). */
 const MASK = '[REDACTED';
 
-export interface RebuildRules {
+interface RebuildRules {
   target: ParsedTarget;
   /** Header names never sent: hop-by-hop, trace context, credentials. */
   dropped: NameMatcher;
@@ -32,7 +32,7 @@ export interface RebuiltRequest {
   credentialsDropped: boolean;
 }
 
-export type Rebuilt = { ok: true; value: RebuiltRequest } | { ok: false; reason: NotReplayableReason };
+type Rebuilt = { ok: true; value: RebuiltRequest } | { ok: false; reason: NotReplayableReason };
 
 const refuse = (reason: NotReplayableReason): Rebuilt => ({ ok: false, reason });
 
@@ -73,7 +73,7 @@ export function rebuildRequest(record: ProductionRecord, rules: RebuildRules): R
 type LoggedRequestBody = { ok: true; bytes: Buffer | undefined; json?: unknown; exact?: true } | { ok: false; reason: NotReplayableReason };
 
 /** The request body's bytes as logged: JSON re-serialised, text as UTF-8, base64 decoded. */
-export function loggedRequestBody(record: ProductionRecord): LoggedRequestBody {
+function loggedRequestBody(record: ProductionRecord): LoggedRequestBody {
   const logged = record.request;
   // Logged with `logRequestBodies: 'replayable'`: the exact bytes production received.
   if (logged.replayable && 'base64' in logged.replayable) return { ok: true, bytes: Buffer.from(logged.replayable.base64, 'base64'), exact: true };
@@ -96,7 +96,7 @@ export function loggedRequestBody(record: ProductionRecord): LoggedRequestBody {
  * The logged path with masked query parameters removed (the middleware withholds credential parameters from its
  * shadows too). A mask outside the query cannot be undone.
  */
-export function unmaskedPath(path: string): { ok: true; path: string; dropped: boolean } | { ok: false } {
+function unmaskedPath(path: string): { ok: true; path: string; dropped: boolean } | { ok: false } {
   const question = path.indexOf('?');
   const pathname = question === -1 ? path : path.slice(0, question);
   if (pathname.includes(MASK)) return { ok: false };

@@ -14,7 +14,7 @@ import type { ComparedAnswer, ComparisonRecord, ProductionRecord, ShadowRecord }
 import type { ReplayMarker } from './types.js';
 
 /** A record of ours: the middleware's shape plus where it came from. */
-export type Replayed<T> = T & { replay: ReplayMarker };
+type Replayed<T> = T & { replay: ReplayMarker };
 
 export interface RecordContext {
   config: ResolvedOptions;
