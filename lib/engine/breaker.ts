@@ -1,6 +1,8 @@
 /**
  * Circuit breaker of one shadow target: after `failureThreshold` consecutive failures it opens and nothing is sent
  * for `cooldownMs`; then one probe goes through (half-open) and its outcome closes or reopens it.
+ * Ours, not opossum: opossum 10 needs Node 22+, trips on an error percentage over a rolling window (no count of
+ * consecutive failures), and cannot release a probe that was admitted but never sent.
  */
 import type { BreakerState } from '../types.js';
 

@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { BudgetHold, ByteBudget } from '../byte-budget.js';
 import type { ResolvedOptions } from './config.js';
 import { errorMessage } from '../errors.js';
-import { increment, LatencyWindow } from '../stats.js';
+import { increment, LatencyWindow } from '../counters.js';
 import type {
   BreakerState,
   ComparedAnswer,

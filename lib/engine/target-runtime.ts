@@ -4,7 +4,7 @@
  * `timeoutMs` whatever the transport does (a `101 Switching Protocols`, an answer that never ends).
  */
 import type { ResolvedOptions, ResolvedTarget } from './config.js';
-import { LatencyWindow } from '../stats.js';
+import { LatencyWindow } from '../counters.js';
 import type { BreakerState, ShadowRequest } from '../types.js';
 import { applyRequestChange } from './answers.js';
 import { CircuitBreaker } from './breaker.js';

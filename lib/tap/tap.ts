@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BudgetHold, ByteBudget } from '../byte-budget.js';
 import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
 import type { ResolvedOptions } from '../engine/config.js';
-import { increment } from '../stats.js';
+import { increment } from '../counters.js';
 import type { BodySource, BreakerState, HeaderMap, NotMirroredReason, SkipReason } from '../types.js';
 import { RequestCapture, type RequestCaptureOutcome } from './capture-request.js';
 import { ResponseCapture, type CapturedResponse } from './capture-response.js';

@@ -31,7 +31,7 @@ export class LatencyWindow {
 }
 
 /** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: ArrayLike<number>, fraction: number): number {
+function percentile(sorted: ArrayLike<number>, fraction: number): number {
   const rank = Math.max(1, Math.ceil(fraction * sorted.length));
   return sorted[rank - 1]!;
 }
