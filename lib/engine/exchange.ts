@@ -70,6 +70,8 @@ export interface TapPeriod {
 
 /** What the engine tells the tap: bytes to release, breaker states to decide with, events for metrics. */
 export interface EngineFeedback {
+  /** An exchange was taken up: its calls started, or it was queued, shed or skipped (what stats() shows changed). */
+  started?(): void;
   settled(heldBytes: number): void;
   breaker(target: string, state: BreakerState, reopensAt: number): void;
   event?(event: EngineEvent): void;

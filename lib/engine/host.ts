@@ -87,6 +87,10 @@ export class EngineHost {
     const sink = config.logger ? appLoggerSink(config.logger) : openFileSink(config.logFile, { maxPendingBytes: config.maxPendingLogBytes });
     instance.sink = sink;
     instance.pipeline = new ShadowPipeline(config, sink, {
+      // The tap's view of the engine (stats, queue) follows each exchange once it is taken up, throttled.
+      started: () => {
+        if (!this.#immediate) this.#itemFor(id);
+      },
       settled: (heldBytes) => this.#settled(id, heldBytes),
       breaker: (target: string, state: BreakerState, reopensAt: number) => {
         (this.#itemFor(id).breakers ??= []).push([target, state, reopensAt]);
@@ -140,8 +144,6 @@ export class EngineHost {
   }
 
   #accept(id: number, instance: Instance, exchange: Exchange): void {
-    // The tap's view of the engine (stats, queue) follows each hand-off, throttled.
-    if (!this.#immediate) this.#itemFor(id);
     if (instance.pipeline) return instance.pipeline.accept(exchange);
     this.#skipFailed(instance, exchange);
     this.#settled(id, exchange.heldBytes);
@@ -253,8 +255,10 @@ export class EngineHost {
       this.#feedback.set(id, item);
     }
     if (!this.#flushScheduled && !this.#immediate) {
+      // Right after the slice of work that changed something (work-loop.ts), so the tap hears it before the next
+      // turn's I/O: one feedback per slice.
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      queueMicrotask(() => this.#flush());
     }
     return item;
   }

@@ -166,6 +166,7 @@ export class ShadowPipeline {
           this.#preparing--;
           this.#notifyIfIdle();
         });
+      this.#feedback.started?.();
     });
   }
 
