@@ -89,9 +89,9 @@ export class RequestCapture {
     const capture = this;
     const observingPush = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
       if (chunk === null) capture.#end();
-      else if (Buffer.isBuffer(chunk)) capture.#observe(chunk);
-      // Put the original back as soon as we are done, so nothing of ours stays on the request.
-      if (capture.#settled && req.push === observingPush) delete (req as { push?: unknown }).push;
+      else if (Buffer.isBuffer(chunk) && !capture.#settled) capture.#observe(chunk);
+      // Left in place once done, passing chunks straight through: deleting it would turn the request into a
+      // dictionary-mode object (it is rarely the last property added), slowing every later access by the app.
       return originalPush.call(this, chunk, encoding);
     };
     req.push = observingPush;
