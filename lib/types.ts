@@ -4,7 +4,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
-import type { SinkStats } from './engine/sink.js';
 import type { ExpressRequestOr, ExpressResponseOr, PromRegistryOr } from './optional-peers.js';
 
 /**
@@ -20,7 +19,6 @@ export type ShadowHookResponse = ExpressResponseOr<ServerResponse>;
 /** A prom-client `Registry` when prom-client is installed; any object otherwise (it is checked at run time). */
 export type ShadowMetricsRegistry = PromRegistryOr<object>;
 
-export type { SinkStats };
 
 /**
  * A body as it appears in the log: parsed JSON, UTF-8 text, base64 of the raw bytes, or the parts of a multipart
@@ -837,4 +835,20 @@ export interface ShadowMiddleware {
    * Needs the optional peer `prom-client`; throws `ShadowMissingPeerError` without it.
    */
   registerMetrics(registry?: ShadowMetricsRegistry, options?: { prefix?: string; buckets?: number[] }): void;
+}
+
+/** How a record sink fared so far. For a shared log file, the figures cover every sink writing to it. */
+export interface SinkStats {
+  /** Records that reached the file (or were handed to the app's logger without error). */
+  written: number;
+  /**
+   * Records lost, by reason: `write_error` (the disk refused them, or they arrived while the file was being
+   * retried), `backpressure` (more than `maxPendingLogBytes` waiting for the disk), `unserialisable`
+   * (`JSON.stringify` threw), `logger_error` (the app's logger threw), `closed` (written after `close()`).
+   */
+  dropped: Record<string, number>;
+  /** Bytes of records accepted and not yet written to the file. */
+  pendingBytes: number;
+  /** True from a write error until a write succeeds again. */
+  failing: boolean;
 }

@@ -3,8 +3,9 @@
  * The app owns that logger: we never close it, and a logger that throws costs a counted record, never the app.
  */
 import { ShadowOptionsError, showValue } from '../errors.js';
-import { DEFAULT_MAX_PENDING_LOG_BYTES, WARNING_CODE, type SinkStats } from './log-file.js';
-import type { RecordSink } from './sink.js';
+import type { SinkStats } from '../types.js';
+import { DEFAULT_MAX_PENDING_LOG_BYTES, WARNING_CODE } from './log-file.js';
+import type { RecordSink } from './sink-types.js';
 import { withTimeout } from '../timeout.js';
 
 /** What the `logger` option accepts, told apart by shape (none of them is imported). */

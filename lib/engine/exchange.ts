@@ -84,3 +84,13 @@ export type EngineEvent =
   | { kind: 'notMirrored'; reason: NotMirroredReason }
   | { kind: 'shadowDone'; target: string; route: string | null; status?: number; errorCode?: string; durationMs: number }
   | { kind: 'compared'; target: string; route: string | null; match: boolean };
+
+/** A body decoded and, when JSON, parsed: shared by the log record and the comparator. */
+export interface DecodedBody {
+  bytes: Buffer;
+  /** Size of the whole body (more than `bytes.length` when the capture was cut). */
+  totalBytes: number;
+  truncated: boolean;
+  isJson: boolean;
+  json?: unknown;
+}

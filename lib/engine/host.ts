@@ -17,7 +17,9 @@ import { engineWork } from './work-loop.js';
 engineLag.backlogMs = () => engineWork.waitingMs();
 import { ShadowPipeline, type EngineStats } from './pipeline.js';
 import { loadModuleHooks } from './portable-options.js';
-import type { EngineFeedback, FeedbackItem } from './protocol.js';
+import type { EngineCalls, EngineFeedback, EngineMethod, FeedbackItem } from './protocol.js';
+
+export type { EngineCalls, EngineMethod };
 import { appLoggerSink, openFileSink, type RecordSink } from './sink.js';
 
 /** A stats snapshot goes back with the feedback at most this often per instance (the summary sorts latency windows). */
@@ -41,17 +43,6 @@ interface Instance {
   /** Operations queued on `chain` and not finished. */
   queued: number;
 }
-
-/** The operations a tap asks of its engine instance: one name each, from the tap to the pipeline. */
-export interface EngineCalls {
-  accept(exchange: Exchange): void;
-  skip(skipped: SkippedExchange): void;
-  summary(period: TapPeriod): void;
-  events(on: boolean): void;
-  whenIdle(): Promise<void>;
-  close(timeoutMs: number, period: TapPeriod): Promise<void>;
-}
-export type EngineMethod = keyof EngineCalls;
 
 export class EngineHost {
   readonly #instances = new Map<number, Instance>();

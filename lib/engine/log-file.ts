@@ -12,23 +12,8 @@
  */
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import type { SinkStats } from '../types.js';
 import { openLogPath, type LogOpening } from './log-opening.js';
-
-/** How a record sink fared so far. For a shared log file, the figures cover every sink writing to it. */
-export interface SinkStats {
-  /** Records that reached the file (or were handed to the app's logger without error). */
-  written: number;
-  /**
-   * Records lost, by reason: `write_error` (the disk refused them, or they arrived while the file was being
-   * retried), `backpressure` (more than `maxPendingLogBytes` waiting for the disk), `unserialisable`
-   * (`JSON.stringify` threw), `logger_error` (the app's logger threw), `closed` (written after `close()`).
-   */
-  dropped: Record<string, number>;
-  /** Bytes of records accepted and not yet written to the file. */
-  pendingBytes: number;
-  /** True from a write error until a write succeeds again. */
-  failing: boolean;
-}
 
 /** Options of a log file sink, fixed by the first sink that opens the path. */
 export interface FileSinkOptions {

@@ -6,17 +6,10 @@ import { isUtf8 } from 'node:buffer';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { LoggedBody } from '../types.js';
+import type { DecodedBody } from './exchange.js';
 import { bodyDigestForLog, redactedBodyForLog, type BodyRules } from './redact-body.js';
 
-/** A body decoded and, when JSON, parsed: shared by the log record and the comparator. */
-export interface DecodedBody {
-  bytes: Buffer;
-  /** Size of the whole body (more than `bytes.length` when the capture was cut). */
-  totalBytes: number;
-  truncated: boolean;
-  isJson: boolean;
-  json?: unknown;
-}
+export type { DecodedBody };
 
 const inflaters: Record<string, (buffer: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Promise<Buffer>> = {
   gzip: promisify(zlib.gunzip),

@@ -15,6 +15,7 @@ import type {
   ComparisonRecord,
   LatencySummary,
   ShadowLogRecord,
+  SinkStats,
   ShadowRecord,
   ShadowRequest,
   SkipReason,
@@ -25,7 +26,7 @@ import { BoundedQueue, type ShadowOutcome } from './dispatch.js';
 import type { EngineFeedback, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
 import { concatenatePayloads } from './stream-events.js';
 import { createTargetRuntime, type TargetRuntime } from './target-runtime.js';
-import type { RecordSink, SinkStats } from './sink.js';
+import type { RecordSink } from './sink-types.js';
 import { droppedHeaderSet } from './headers.js';
 import { shadowUrlFor } from './target-url.js';
 import { createShadowClient } from './dispatch.js';

@@ -4,8 +4,7 @@
  * (`EngineHost.call(id, method, args)`), batched per turn of the app's loop into one postMessage.
  */
 import type { BreakerState } from '../types.js';
-import type { EngineEvent } from './exchange.js';
-import type { EngineMethod } from './host.js';
+import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
 import type { EngineStats } from './pipeline.js';
 
 export type ToEngine =
@@ -46,3 +45,14 @@ export interface FeedbackItem {
   events?: EngineEvent[];
   stats?: EngineStats | undefined;
 }
+
+/** The operations a tap asks of its engine instance: one name each, from the tap to the pipeline. */
+export interface EngineCalls {
+  accept(exchange: Exchange): void;
+  skip(skipped: SkippedExchange): void;
+  summary(period: TapPeriod): void;
+  events(on: boolean): void;
+  whenIdle(): Promise<void>;
+  close(timeoutMs: number, period: TapPeriod): Promise<void>;
+}
+export type EngineMethod = keyof EngineCalls;

@@ -10,7 +10,7 @@ import { getMultipartBoundary, parseMultipart } from '@remix-run/multipart-parse
 import { redactAt, redactJson, type PathPattern, type PathSegment, parsePath } from '../json-path.js';
 import type { Difference, LoggedBody, MultipartPartLog } from '../types.js';
 import { eitherMatcher, type NameMatcher } from './credentials.js';
-import type { DecodedBody } from './logged-body.js';
+import type { DecodedBody } from './exchange.js';
 import { decodeFormName } from './redact-query.js';
 import { streamFormatOf, type StreamFormat } from './stream-events.js';
 

@@ -6,24 +6,13 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ShadowOptionsError, showValue } from '../errors.js';
-import type { ShadowLogRecord } from '../types.js';
-import { LogFile, type FileSinkOptions, type SinkStats } from './log-file.js';
+import type { RecordSink } from './sink-types.js';
+import { LogFile, type FileSinkOptions } from './log-file.js';
 import { withTimeout } from '../timeout.js';
 
 export { appLoggerSink, loggerKind, validateLogger, type LoggerKind } from './app-logger-sink.js';
-export { DEFAULT_MAX_PENDING_LOG_BYTES, type FileSinkOptions, type SinkStats } from './log-file.js';
-
-export interface RecordSink {
-  /** Serialises the record once and queues it; never throws. */
-  write(record: ShadowLogRecord): void;
-  /** After rotation (logrotate `create` mode): new records go to a new file at the path. No-op for app loggers. */
-  reopen(): void;
-  /** Resolves when everything written so far has reached the file (or was dropped). */
-  flush(): Promise<void>;
-  /** Releases this sink; the last sink of a file flushes and closes it. Always resolves within `timeoutMs`. */
-  close(timeoutMs: number): Promise<void>;
-  stats(): SinkStats;
-}
+export { DEFAULT_MAX_PENDING_LOG_BYTES, type FileSinkOptions } from './log-file.js';
+export type { RecordSink } from './sink-types.js';
 
 /** Log files open in this thread, by absolute path. */
 const openFiles = new Map<string, LogFile>();
