@@ -654,8 +654,9 @@ export interface ShadowSettings<Req extends IncomingMessage = ShadowHookRequest,
   /** Largest request body kept for replay with `logRequestBodies: 'replayable'`. Default 1 MiB. */
   maxReplayableBodyBytes?: number;
   /**
-   * New requests are not mirrored (counted as shed) while the engine's event loop runs more than this many
-   * milliseconds behind: a backlog would add its own delay to every shadow latency it measures. Default 5.
+   * New requests are not mirrored (counted as shed) while the engine stays more than this many milliseconds
+   * behind (its event loop late, or requests waiting that long to be prepared): a backlog would add its own delay
+   * to every shadow latency it measures, and hold memory. Default 5.
    */
   maxEngineLagMs?: number;
   /**
