@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { ShadowMissingPeerError, ShadowOptionsError, showValue } from './errors.js';
-import type { ShadowObserver } from './tap/tap.js';
+import type { ShadowObserver } from './observer.js';
 import type { BreakerState, ShadowStats } from './types.js';
 
 /** Options of `shadow.registerMetrics()`. */
@@ -61,7 +61,14 @@ export function createMetrics(registry: unknown, options: MetricsOptions, stats:
   }
   const buckets = options.buckets ?? DEFAULT_LATENCY_BUCKETS;
   const registers = [register];
+  registerGauges(prom, prefix, registers, stats);
+  return observerOf(eventMetrics(prom, prefix, registers, buckets));
+}
 
+type Registers = InstanceType<PromClient['Registry']>[];
+
+/** The counters and histograms fed by what happens, request by request. */
+function eventMetrics(prom: PromClient, prefix: string, registers: Registers, buckets: number[]) {
   const seen = new prom.Counter({ name: `${prefix}requests_seen_total`, help: 'Requests the middleware saw.', registers });
   const mirrored = new prom.Counter({ name: `${prefix}requests_mirrored_total`, help: 'Requests mirrored to the shadow targets.', labelNames: ['route'], registers });
   const notMirrored = new prom.Counter({
@@ -108,6 +115,11 @@ export function createMetrics(registry: unknown, options: MetricsOptions, stats:
     buckets,
     registers,
   });
+  return { seen, mirrored, notMirrored, skipped, responses, errors, comparisons, productionDuration, shadowDuration };
+}
+
+/** Gauges (and the dropped-records counter) read from `stats()` at scrape time. */
+function registerGauges(prom: PromClient, prefix: string, registers: Registers, stats: () => ShadowStats): void {
   new prom.Gauge({
     name: `${prefix}in_flight`,
     help: 'Shadow calls in flight.',
@@ -156,7 +168,11 @@ export function createMetrics(registry: unknown, options: MetricsOptions, stats:
       for (const [target, state] of Object.entries(stats().breakers)) this.set({ target }, BREAKER_VALUE[state]);
     },
   });
+}
 
+/** The observer the tap calls: each event feeds its metrics. */
+function observerOf(metrics: ReturnType<typeof eventMetrics>): ShadowObserver {
+  const { seen, mirrored, notMirrored, skipped, responses, errors, comparisons, productionDuration, shadowDuration } = metrics;
   return {
     seen: () => seen.inc(),
     notMirrored: (reason) => notMirrored.inc({ reason }),

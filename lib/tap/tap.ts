@@ -8,6 +8,7 @@ import { BudgetHold, ByteBudget } from '../byte-budget.js';
 import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
 import type { ResolvedOptions } from '../engine/config.js';
 import { increment } from '../counters.js';
+import type { ShadowObserver } from '../observer.js';
 import type { BodySource, BreakerState, HeaderMap, NotMirroredReason, SkipReason } from '../types.js';
 import { RequestCapture, type RequestCaptureOutcome } from './capture-request.js';
 import { ResponseCapture, type CapturedResponse } from './capture-response.js';
@@ -27,16 +28,6 @@ export interface AppRequest extends IncomingMessage {
 }
 export interface AppResponse extends ServerResponse {
   locals?: Record<string, unknown>;
-}
-
-/** Receives what happens, for metrics. Every call is guarded: an observer that throws changes nothing. */
-export interface ShadowObserver {
-  seen?(): void;
-  notMirrored?(reason: NotMirroredReason): void;
-  skipped?(reason: SkipReason, route: string | null): void;
-  mirrored?(route: string | null, productionDurationMs: number): void;
-  shadowDone?(target: string, route: string | null, outcome: { status?: number; errorCode?: string }, durationMs: number): void;
-  compared?(target: string, route: string | null, match: boolean): void;
 }
 
 /** The request as it was when it reached the middleware: routers and method-override rewrite it later. */
