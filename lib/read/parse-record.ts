@@ -29,6 +29,13 @@ export interface ParsedRecord {
    * and, for a shadow, whether it was answered are known here, and it is not counted.
    */
   owned: boolean;
+  /**
+   * Set by the cursor: the largest merge key of its file up to this record. Files are merged by key, so a record's
+   * place among all files' records is (pm, file, line) and the join's watermark when it is read is its pm.
+   */
+  pm: number;
+  /** Set by the cursor: the record's 1-based line number in its file. */
+  pos: number;
 }
 
 /** The record on a line, or why there is none. */
@@ -68,7 +75,7 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
     default:
       return 'unrecognised';
   }
-  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true };
+  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true, pm: time, pos: 0 };
 }
 
 /** `Date.parse`, with a fast path for the one shape the logger writes (`2024-05-01T10:00:00.000Z`). */
