@@ -75,6 +75,8 @@ export interface JoinOptions {
   targets: string[] | undefined;
   /** A reader of some of the files: entries are yielded as `SplitEntry`s and its entry figures are left uncounted. */
   split?: SplitHooks;
+  /** Targets known to log comparisons from the start (a join of requests picked out of a whole read). */
+  compared?: string[];
 }
 
 const MAX_LEARNED_TARGETS = 64;
@@ -136,6 +138,10 @@ export class Joiner {
     this.#targets = new Set(options.targets ?? []);
     this.#learnTargets = options.targets === undefined;
     this.#closedAt = options.split === undefined ? null : new Map();
+    for (const target of options.compared ?? []) {
+      this.#compared.add(target);
+      this.#comparedAt.set(target, 0);
+    }
   }
 
   /**

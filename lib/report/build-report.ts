@@ -3,7 +3,7 @@
  */
 import { openShadowLog } from '../read/read-shadow-log.js';
 import type { ReadShadowLogOptions } from '../read/types.js';
-import { reportInShares, threadsFor } from './parallel-report.js';
+import { reportInShares, reportInSplit, threadsFor } from './parallel-report.js';
 import type { ShareReadOptions } from './share-types.js';
 import { ReportBuilder } from './report-builder.js';
 import type { Report, ReportOptions } from './types.js';
@@ -37,7 +37,7 @@ export async function buildReport(pathsOrGlobs: string | readonly string[], opti
   const count = await threadsFor(inputs, threads, options.cwd ?? process.cwd());
   const { summary, read } = split(rest);
   if (count > 1) {
-    const report = await reportInShares(inputs, summary, read, count, onProgress);
+    const report = (await reportInSplit(inputs, summary, read, count)) ?? (await reportInShares(inputs, summary, read, count, onProgress));
     if (report !== undefined) return report;
   }
   const bodies = options.labelPath !== undefined || options.scorePath !== undefined;

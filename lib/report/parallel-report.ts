@@ -11,6 +11,7 @@ import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
 import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
 import { readShare } from './read-share.js';
+import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
 import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
@@ -87,6 +88,7 @@ function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) =>
 }
 
 type Done = Extract<ShareResult, { kind: 'done' }>;
+type SplitDone = Extract<ShareResult, { kind: 'split' }>;
 
 /** The report of every share together: summaries merged in share order, reading figures added up. */
 export function mergeShares(options: ReportOptions, done: readonly Done[]): Report {
@@ -96,21 +98,87 @@ export function mergeShares(options: ReportOptions, done: readonly Done[]): Repo
 }
 
 /** Every share's result; `undefined` as soon as one diverged; rejects with the first error. */
-function allDone(results: Promise<ShareResult>[]): Promise<Done[] | undefined> {
+function allDone<T extends Done | SplitDone>(results: Promise<ShareResult>[]): Promise<T[] | undefined> {
   return new Promise((resolve, reject) => {
-    const done: Done[] = [];
+    const done: T[] = [];
     let left = results.length;
     results.forEach((result, i) => {
       result.then((r) => {
         if (r.kind === 'error') reject(errorOf(r.error));
         else if (r.kind === 'diverged') resolve(undefined);
         else {
-          done[i] = r;
+          done[i] = r as T;
           if (--left === 0) resolve(done);
         }
       }, reject);
     });
   });
+}
+
+/**
+ * The files of a split read in `count` shares of about equal size: rotated files of one log (`shadow.log`,
+ * `shadow.log.1.gz`) stay in one share, where a request cut by the rotation joins without the main thread.
+ */
+export function splitFiles(files: readonly { path: string; bytes: number }[], count: number): number[][] {
+  const groups = new Map<string, { files: number[]; bytes: number }>();
+  files.forEach((file, i) => {
+    const base = file.path.replace(/(\.\d+)?(\.gz)?$/, '');
+    const group = groups.get(base) ?? { files: [], bytes: 0 };
+    group.files.push(i);
+    group.bytes += file.bytes;
+    groups.set(base, group);
+  });
+  const shares = Array.from({ length: count }, () => ({ files: [] as number[], bytes: 0 }));
+  for (const group of [...groups.values()].sort((a, b) => b.bytes - a.bytes)) {
+    const least = shares.reduce((min, share) => (share.bytes < min.bytes ? share : min));
+    least.files.push(...group.files);
+    least.bytes += group.bytes;
+  }
+  return shares.filter((share) => share.files.length > 0).map((share) => share.files.sort((a, b) => a - b));
+}
+
+/** The files matched, with their sizes; `undefined` when one is not a regular file (a split read needs files). */
+async function filesOf(inputs: readonly string[], cwd: string): Promise<{ path: string; bytes: number }[] | undefined> {
+  const { files } = await resolveFiles(inputs, cwd);
+  const sized = [];
+  for (const file of files) {
+    if (file.absolutePath === STDIN) return undefined;
+    const info = await stat(file.absolutePath).catch(() => undefined);
+    if (info === undefined || !info.isFile()) return undefined;
+    sized.push({ path: file.displayPath, bytes: info.size });
+  }
+  return sized;
+}
+
+/**
+ * The report read in up to `count` shares of whole files (read/split-read.ts), or `undefined` when there are too few
+ * files for it or the shares cannot prove their result is one reader's (then read in hash shares).
+ */
+export async function reportInSplit(inputs: string[], options: ReportOptions, readOptions: ShareReadOptions, count: number): Promise<Report | undefined> {
+  const files = await filesOf(inputs, readOptions.cwd ?? process.cwd()).catch(() => undefined);
+  if (files === undefined || files.length < 2) return undefined;
+  const parts = splitFiles(files, count);
+  if (parts.length < 2) return undefined;
+  let shares: ReturnType<typeof runShare>[];
+  try {
+    shares = parts.map((part, index) => runShare({ inputs, options, readOptions, index, count: parts.length, files: part }, () => undefined));
+  } catch {
+    return undefined;
+  }
+  try {
+    const done = await allDone<SplitDone>(shares.map((s) => s.result));
+    if (done === undefined) return undefined;
+    const join = {
+      windowMs: readOptions.windowMs ?? 60_000,
+      maxOpenEntries: readOptions.maxOpenEntries ?? 100_000,
+      expectComparisons: readOptions.expectComparisons ?? true,
+      targets: readOptions.targets,
+    };
+    const report = reportOfSplit(options, join, done);
+    return typeof report === 'string' ? undefined : report;
+  } finally {
+    for (const share of shares) share.stop();
+  }
 }
 
 /**
@@ -143,7 +211,7 @@ export async function reportInShares(
     return undefined;
   }
   try {
-    const done = await allDone(shares.map((s) => s.result));
+    const done = await allDone<Done>(shares.map((s) => s.result));
     if (done === undefined) return undefined;
     const report = mergeShares(options, done);
     const bytes = report.reading?.files.reduce((sum, f) => sum + f.bytes, 0) ?? 0;

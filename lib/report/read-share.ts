@@ -3,6 +3,7 @@
  * read/share.ts), and returns the summary's state and the reading figures (not the records). Run in a report thread.
  */
 import { openShadowLog } from '../read/read-shadow-log.js';
+import { readSplit } from '../read/split-read.js';
 import type { ReadProgress, ShadowLogEntry } from '../read/types.js';
 import type { ShareRequest, ShareResult } from './share-types.js';
 import { ReportBuilder } from './report-builder.js';
@@ -12,6 +13,7 @@ const CHECK_EVERY = 4096;
 const DIVERGED = new Error('diverged');
 
 export async function readShare(request: ShareRequest, onProgress?: (progress: ReadProgress) => void): Promise<ShareResult> {
+  if (request.files !== undefined) return readSplitShare(request, request.files);
   const { inputs, options, readOptions, index, count } = request;
   const builder = new ReportBuilder(options);
   const share = { index, count, diverged: null as string | null };
@@ -30,4 +32,13 @@ export async function readShare(request: ShareRequest, onProgress?: (progress: R
   }
   if (share.diverged !== null) return { kind: 'diverged', reason: share.diverged };
   return { kind: 'done', state: builder.state(), stats: reader.stats, orphanOrder: [...reader.orphanOrder] };
+}
+
+/** A share of a split read (read/split-read.ts): its files alone, the requests it can join alone summarised. */
+async function readSplitShare(request: ShareRequest, files: number[]): Promise<ShareResult> {
+  const { inputs, options, readOptions } = request;
+  const builder = new ReportBuilder(options);
+  const bodies = options.labelPath !== undefined || options.scorePath !== undefined;
+  const result = await readSplit(inputs, { ...readOptions, files, bodies }, (entry) => builder.addEntry(entry));
+  return { kind: 'split', state: builder.state(), result };
 }
