@@ -35,6 +35,8 @@ export interface SplitEntry extends ShadowLogEntry {
   marks: Mark[];
   /** Its completeness did not hang on what was learned from other files (targets listed; comparisons known to come). */
   plain: boolean;
+  /** When it is plain on the strength of the targets learned so far (its production does not list them), how many; else -1. */
+  learned: number;
   /**
    * The first record added after the window may have moved past the entry in a reader of every file (which also reads
    * other files' records in between); `crossings` counts them.
@@ -64,8 +66,8 @@ interface OpenEntry {
   openedStep: number;
   /** Its requestId had already been yielded when it opened. */
   late: boolean;
-  /** Split reads only (else `null`). */
-  split: { marks: Mark[]; crossing: Mark | null; crossings: number; duplicates: number } | null;
+  /** Split reads only (else `null`); `learned`: how many targets were learned when it opened. */
+  split: { marks: Mark[]; crossing: Mark | null; crossings: number; duplicates: number; learned: number } | null;
 }
 
 export interface JoinOptions {
@@ -89,6 +91,8 @@ const MAX_EXAMPLES = 5;
 export const COMPARISON_PROBE = 1000;
 /** Yielded requestIds are remembered for this many windows of log time (and at most this many times `maxOpenEntries`). */
 export const REMEMBER_WINDOWS = 2;
+/** Steps without a target learned before a split read takes its learned targets as all there are (see `#plain`). */
+const SETTLED_STEPS = 1000;
 /**
  * Targets whose records are remembered after their request was yielded: two bits each (shadow, comparison) after the
  * production and skipped bits, within the 53 bits a double holds exactly. Records of further targets are not
@@ -118,6 +122,8 @@ export class Joiner {
   #watermark = -Infinity;
   /** Records added or ticked so far. */
   #step = 0;
+  /** The step a target was last learned at. */
+  #learnedStep = 0;
   /** Split reads: the step each compared target had its first comparison at, and when each remembered id was yielded. */
   readonly #comparedAt = new Map<string, number>();
   readonly #closedAt: Map<string, number> | null;
@@ -209,7 +215,7 @@ export class Joiner {
         openedAt: this.#watermark,
         openedStep: this.#step,
         late: closed !== undefined,
-        split: mark === undefined ? null : { marks: [], crossing: null, crossings: 0, duplicates: 0 },
+        split: mark === undefined ? null : { marks: [], crossing: null, crossings: 0, duplicates: 0, learned: this.#targets.size },
       };
       this.#open.set(id, entry);
       this.#queue.push(id, entry.openedAt);
@@ -283,21 +289,31 @@ export class Joiner {
     else this.#stats.duplicates++;
   }
 
-  /** Whether an entry's completeness hung only on its own records (split reads): see `SplitEntry.plain`. */
-  #plain(entry: OpenEntry): boolean {
+  /**
+   * Whether an entry's completeness hung only on its own records and what every reader knows when it opened (split
+   * reads): see `SplitEntry.plain`. Targets learned from the logs count when none had been learned for a while before
+   * it opened (`SETTLED_STEPS`) and none while it was open; the main thread checks every reader had learned them all.
+   */
+  #plain(entry: OpenEntry, split: NonNullable<OpenEntry['split']>): { plain: boolean; learned: number } {
     const production = entry.production;
-    if (production !== null && !Array.isArray(production.targets)) return false;
-    if (!this.#options.expectComparisons) return true;
+    let learned = -1;
+    if (production !== null && !Array.isArray(production.targets) && this.#learnTargets) {
+      if (entry.openedStep - this.#learnedStep < SETTLED_STEPS || split.learned !== this.#targets.size) return { plain: false, learned };
+      learned = split.learned;
+    }
+    if (!this.#options.expectComparisons) return { plain: true, learned };
     for (const shadow of entry.shadows) {
       if (shadow.error !== undefined) continue;
       const at = this.#comparedAt.get(shadow.target);
-      if (at === undefined || at >= entry.openedStep) return false;
+      if (at === undefined || at >= entry.openedStep) return { plain: false, learned };
     }
-    return true;
+    return { plain: true, learned };
   }
 
   #learn(target: string): void {
-    if (this.#learnTargets && this.#targets.size < MAX_LEARNED_TARGETS) this.#targets.add(target);
+    if (!this.#learnTargets || this.#targets.size >= MAX_LEARNED_TARGETS || this.#targets.has(target)) return;
+    this.#targets.add(target);
+    this.#learnedStep = this.#step;
   }
 
   #countAnswered(target: string): void {
@@ -395,6 +411,7 @@ export class Joiner {
 
   #splitEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKind | null, missingComparison: boolean): SplitEntry {
     const split = entry.split as NonNullable<OpenEntry['split']>;
+    const { plain, learned } = this.#plain(entry, split);
     return {
       requestId: entry.requestId,
       production: entry.production,
@@ -405,7 +422,8 @@ export class Joiner {
       orphan,
       openedAt: entry.openedAt,
       marks: split.marks,
-      plain: this.#plain(entry),
+      plain,
+      learned,
       crossing: split.crossing,
       crossings: split.crossings,
       duplicates: split.duplicates,

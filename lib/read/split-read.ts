@@ -20,9 +20,6 @@ import { resolveFiles } from './resolve-files.js';
 import { slimRecord } from './slim-record.js';
 import type { AggregateRecord, FileReadStats, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from './types.js';
 
-/** Steps between two samples of the watermark (see `SplitReadResult.samples`). */
-const SAMPLE_EVERY = 256;
-
 /** A record's place among all files' records. */
 export type Place = readonly [pm: number, file: number, pos: number];
 
@@ -54,8 +51,16 @@ export interface SplitReadResult {
   firstComparison: Record<string, Place>;
   /** Answered shadows of each target read before its first comparison here (capped at `COMPARISON_PROBE`). */
   answeredUncompared: Record<string, number>;
-  /** The watermark every `SAMPLE_EVERY` records: tells the main thread whether this share read records in a span. */
-  samples: number[];
+  /**
+   * Of the accepted entries that relied on the targets learned here: the fewest learned, and where the first opened
+   * (the main thread checks every target was known to one reader by then, and here). `null` when none did.
+   */
+  learned: { fewest: number; first: Place } | null;
+  /**
+   * Every watermark this share read at (its records' `pm`s, ascending, once each): tells the main thread whether one
+   * reader of every file read past a window's end between two records of another share.
+   */
+  watermarks: Float64Array;
   /** The largest key read. */
   maxKey: number;
   peakRemembered: number;
@@ -104,7 +109,7 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
   };
   try {
     const merge = await TimeMerge.start(cursors);
-    let steps = 0;
+    let lastWatermark = -Infinity;
     for (let keyed = merge.peek(); keyed !== undefined; keyed = merge.peek()) {
       const { record, key } = keyed;
       const source = keyed.pos;
@@ -117,7 +122,7 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
         joiner.add(record, key, out, mark);
       }
       if (out.length > 0) take();
-      if (++steps % SAMPLE_EVERY === 0) result.samples.push(joiner.watermark);
+      if (joiner.watermark > lastWatermark) result.watermarks.push((lastWatermark = joiner.watermark));
       const more = merge.advance();
       if (more !== undefined) await more;
     }
@@ -134,7 +139,7 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
 class ShareCollector {
   readonly badLineOrder: [number, number, number, number][] = [];
   readonly aggregates: SplitReadResult['aggregates'] = [];
-  readonly samples: number[] = [];
+  readonly watermarks: number[] = [];
   readonly #stats: ReadStats;
   readonly #fileCount: number;
   readonly #indexes: number[];
@@ -144,6 +149,7 @@ class ShareCollector {
   readonly #repeats: Mark[] = [];
   readonly #firstSeen: Record<string, Place> = Object.create(null) as Record<string, Place>;
   readonly #answered: Record<string, number> = Object.create(null) as Record<string, number>;
+  #learned: SplitReadResult['learned'] = null;
   readonly #firstComparison: Record<string, Place> = Object.create(null) as Record<string, Place>;
 
   constructor(stats: ReadStats, fileCount: number, indexes: number[]) {
@@ -171,6 +177,11 @@ class ShareCollector {
       stats.closedBy.complete++;
       stats.duplicates += entry.duplicates;
       this.#accepted.push(hashString(entry.requestId));
+      if (entry.learned >= 0) {
+        const open = entry.marks[0] as Mark;
+        if (this.#learned === null) this.#learned = { fewest: entry.learned, first: [open.pm, open.file, open.pos] };
+        else this.#learned.fewest = Math.min(this.#learned.fewest, entry.learned);
+      }
       return true;
     }
     this.#pendingIds.add(entry.requestId);
@@ -197,8 +208,9 @@ class ShareCollector {
       aggregates: this.aggregates,
       firstSeen: { ...this.#firstSeen },
       answeredUncompared: { ...this.#answered },
+      learned: this.#learned,
       firstComparison: { ...this.#firstComparison },
-      samples: this.samples,
+      watermarks: Float64Array.from(this.watermarks),
       maxKey: joiner.watermark,
       peakRemembered: joiner.peakRemembered,
       doubts: joiner.doubts,

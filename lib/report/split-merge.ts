@@ -55,12 +55,24 @@ function disagreement(shares: readonly SplitReadResult[], o: SplitJoinOptions): 
   if (sum((r) => r.stats.peakOpenEntries) > o.maxOpenEntries) return 'the count window may have bound';
   if (sum((r) => r.peakRemembered) > REMEMBER_WINDOWS * o.maxOpenEntries) return 'the memory of yielded requests may have bound';
   if (sum((r) => r.doubts) > 0) return 'a repeat came when its request may have been forgotten';
-  if (new Set(shares.flatMap((r) => Object.keys(r.firstSeen))).size > REMEMBERED_TARGETS) return 'more targets than the join remembers by bit';
+  const targets = new Set(shares.flatMap((r) => Object.keys(r.firstSeen)));
+  if (targets.size > REMEMBERED_TARGETS) return 'more targets than the join remembers by bit';
+  if (o.targets === undefined && !learnedAll(shares, targets.size)) return 'a share joined requests before it had learned every target';
   const crossed = shares.some((a, i) => shares.some((b, j) => (i === j ? intersects(a.accepted, b.pendingIds) : intersects(a.accepted, b.accepted) || intersects(a.accepted, b.pendingIds))));
   return crossed ? 'a request joined by one share has records in another, or later in its own' : null;
 }
 
 const placeOf = (m: Mark): Place => [m.pm, m.file, m.pos];
+
+/**
+ * Whether each share that joined requests on the strength of the targets it had learned had learned all `count`, and
+ * one reader too: every target was first seen before the first such request.
+ */
+function learnedAll(shares: readonly SplitReadResult[], count: number): boolean {
+  const first = new Map<string, Place>();
+  for (const r of shares) earliest(first, r.firstSeen);
+  return shares.every((r) => r.learned === null || (r.learned.fewest === count && [...first.values()].every((p) => comparePlaces(p, (r.learned as { first: Place }).first) < 0)));
+}
 
 /** Keeps in `into` the earliest place of each key. */
 function earliest(into: Map<string, Place>, from: Record<string, Place>): void {
@@ -112,20 +124,28 @@ function pendingById(shares: readonly SplitReadResult[]): Map<string, { shares: 
 }
 
 /**
- * A watermark in (`from`, `to`) that a share other than `except` read at (from its samples); `null` when no other
- * share read past `from`; `undefined` when their samples cannot tell.
+ * The first watermark past `from` that a share other than `except` read before `to` (so one reader of every file read
+ * it before the record at `to`); `null` when none did; `undefined` when one read exactly `to`, where which file comes
+ * first decides.
  */
 function readBetween(shares: readonly SplitReadResult[], except: number, from: number, to: number): number | null | undefined {
-  let unknown = false;
+  let found: number | null = null;
   for (let i = 0; i < shares.length; i++) {
     if (i === except) continue;
-    const r = shares[i] as SplitReadResult;
-    if (r.maxKey <= from) continue;
-    const sample = r.samples.find((w) => w > from && w < to);
-    if (sample !== undefined) return sample;
-    unknown = true;
+    const w = (shares[i] as SplitReadResult).watermarks;
+    let lo = 0;
+    let hi = w.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((w[mid] as number) > from) hi = mid;
+      else lo = mid + 1;
+    }
+    const next = w[lo];
+    if (next === undefined || next > to) continue;
+    if (next === to) return undefined;
+    if (found === null || next < found) found = next;
   }
-  return unknown ? undefined : null;
+  return found;
 }
 
 export class SplitMerge {
