@@ -9,14 +9,14 @@ import { TimeMerge } from './merge.js';
 import { parseLine } from './parse-record.js';
 import { resolveFiles, STDIN, type ResolvedFile } from './resolve-files.js';
 import { answeredOf, shareParser, type ReadShare } from './share.js';
-import { slimRecord } from './slim-record.js';
+import { slimRecord, type BodyPaths } from './slim-record.js';
 import type { ShadowLogRecord } from '../types.js';
 import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry, ShadowLogReader } from './types.js';
 
 /** How the report reads: records cut to the fields it uses, and perhaps one thread's share of the requests. */
 export interface ReportReading {
-  /** Keep response bodies (a label or score path reads them). */
-  bodies: boolean;
+  /** The paths of response bodies kept in the records (a label or score path reads them). */
+  bodies: BodyPaths;
   share?: ReadShare;
   /** Takes each entry as it is joined, instead of the iterator (which then yields nothing): no promise per entry. */
   onEntry?: (entry: ShadowLogEntry) => void;

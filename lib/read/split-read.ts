@@ -17,7 +17,7 @@ import { TimeMerge } from './merge.js';
 import { parseLine } from './parse-record.js';
 import { emptyReadStats, isAggregate, openSources, positiveNumber } from './read-shadow-log.js';
 import { resolveFiles } from './resolve-files.js';
-import { slimRecord } from './slim-record.js';
+import { slimRecord, type BodyPaths } from './slim-record.js';
 import type { AggregateRecord, FileReadStats, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from './types.js';
 
 /** A record's place among all files' records. */
@@ -71,8 +71,13 @@ export interface SplitReadResult {
 export interface SplitReadOptions extends Pick<ReadShadowLogOptions, 'windowMs' | 'maxOpenEntries' | 'expectComparisons' | 'targets' | 'maxLineLength' | 'cwd'> {
   /** Indexes (among all files matched, sorted as the reader sorts them) of the files this share reads. */
   files: readonly number[];
-  /** Keep response bodies (a label or score path reads them). */
-  bodies: boolean;
+  /** The paths of response bodies kept in the records (a label or score path reads them). */
+  bodies: BodyPaths;
+  /**
+   * Takes the kept entries (and repeats) as they come, a batch at a time, so a report thread holds few of them: the
+   * result then has only those not yet handed over.
+   */
+  onPending?: (entries: SplitEntry[], repeats: Mark[]) => void;
 }
 
 /** Reads the share's files; `onEntry` gets each entry joined exactly as one reader of every file would join it. */
@@ -84,7 +89,7 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
   const sources = await openSources(indexes.map((i) => all[i] as (typeof all)[number]), undefined, maxLineLength);
   const stats = emptyReadStats();
   stats.files = sources.map((s) => s.stats);
-  const result = new ShareCollector(stats, all.length, indexes);
+  const result = new ShareCollector(stats, all.length, indexes, options.onPending);
   const joiner = new Joiner(
     {
       windowMs,
@@ -95,11 +100,13 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
     },
     stats,
   );
-  const parse = { text: (line: string) => {
-    const parsed = parseLine(line);
-    if (typeof parsed !== 'string') parsed.record = slimRecord(parsed.record, options.bodies);
-    return parsed;
-  } };
+  const parse = {
+    text: (line: string) => {
+      const parsed = parseLine(line);
+      if (typeof parsed !== 'string') parsed.record = slimRecord(parsed.record, options.bodies);
+      return parsed;
+    },
+  };
   const cursors = sources.map((source, i) => new RecordCursor(source, indexes[i] as number, stats, windowMs, () => undefined, parse));
   for (const cursor of cursors) cursor.badLineOrder = result.badLineOrder;
   const out: ShadowLogEntry[] = [];
@@ -135,6 +142,9 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
   return result.finish(joiner);
 }
 
+const ACCEPTED_BLOCK = 64 * 1024;
+const PENDING_BATCH = 512;
+
 /** Sorts each entry into accepted or pending, and gathers what the main thread checks the shares with. */
 class ShareCollector {
   readonly badLineOrder: [number, number, number, number][] = [];
@@ -143,19 +153,37 @@ class ShareCollector {
   readonly #stats: ReadStats;
   readonly #fileCount: number;
   readonly #indexes: number[];
-  readonly #accepted: number[] = [];
-  readonly #pending: SplitEntry[] = [];
+  readonly #onPending: SplitReadOptions['onPending'];
+  /** Hashes of accepted requestIds, in blocks (no array growing to twice what it holds). */
+  readonly #accepted: Float64Array[] = [];
+  #acceptedLength = 0;
+  #pending: SplitEntry[] = [];
   readonly #pendingIds = new Set<string>();
-  readonly #repeats: Mark[] = [];
+  #repeats: Mark[] = [];
   readonly #firstSeen: Record<string, Place> = Object.create(null) as Record<string, Place>;
   readonly #answered: Record<string, number> = Object.create(null) as Record<string, number>;
   #learned: SplitReadResult['learned'] = null;
   readonly #firstComparison: Record<string, Place> = Object.create(null) as Record<string, Place>;
 
-  constructor(stats: ReadStats, fileCount: number, indexes: number[]) {
+  constructor(stats: ReadStats, fileCount: number, indexes: number[], onPending: SplitReadOptions['onPending']) {
     this.#stats = stats;
     this.#fileCount = fileCount;
     this.#indexes = indexes;
+    this.#onPending = onPending;
+  }
+
+  #accept(hash: number): void {
+    const offset = this.#acceptedLength++ % ACCEPTED_BLOCK;
+    if (offset === 0) this.#accepted.push(new Float64Array(ACCEPTED_BLOCK));
+    (this.#accepted[this.#accepted.length - 1] as Float64Array)[offset] = hash;
+  }
+
+  /** Hands the kept entries over when there are enough of them (or `all`). */
+  #flush(all: boolean): void {
+    if (this.#onPending === undefined || (!all && this.#pending.length < PENDING_BATCH)) return;
+    this.#onPending(this.#pending, this.#repeats);
+    this.#pending = [];
+    this.#repeats = [];
   }
 
   /** Notes where a shadow's or comparison's target was first seen, and first compared. */
@@ -176,7 +204,7 @@ class ShareCollector {
       stats.entries++;
       stats.closedBy.complete++;
       stats.duplicates += entry.duplicates;
-      this.#accepted.push(hashString(entry.requestId));
+      this.#accept(hashString(entry.requestId));
       if (entry.learned >= 0) {
         const open = entry.marks[0] as Mark;
         if (this.#learned === null) this.#learned = { fewest: entry.learned, first: [open.pm, open.file, open.pos] };
@@ -186,6 +214,7 @@ class ShareCollector {
     }
     this.#pendingIds.add(entry.requestId);
     this.#pending.push(entry);
+    this.#flush(false);
     return false;
   }
 
@@ -195,15 +224,17 @@ class ShareCollector {
   }
 
   finish(joiner: Joiner): SplitReadResult {
+    this.#flush(true);
+    const accepted = new Float64Array(this.#acceptedLength);
+    this.#accepted.forEach((block, i) => accepted.set(block.subarray(0, Math.min(ACCEPTED_BLOCK, this.#acceptedLength - i * ACCEPTED_BLOCK)), i * ACCEPTED_BLOCK));
     return {
       stats: this.#stats,
       fileIndexes: this.#indexes,
       fileCount: this.#fileCount,
       badLineOrder: this.badLineOrder,
-      accepted: Float64Array.from(this.#accepted).sort(),
+      accepted: accepted.sort(),
       pendingIds: Float64Array.from([...this.#pendingIds].map(hashString)).sort(),
-      // Entries go to another thread as plain data: no getters or class instances in them.
-      pending: this.#pending.map((e) => ({ ...e, marks: e.marks.map((m) => ({ ...m })) })),
+      pending: this.#pending,
       repeats: this.#repeats,
       aggregates: this.aggregates,
       firstSeen: { ...this.#firstSeen },

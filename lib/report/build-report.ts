@@ -1,6 +1,7 @@
 /**
  * `buildReport`: reads the logs and summarises them into a `Report`.
  */
+import { bodyPathsOf } from './label-path.js';
 import { openShadowLog } from '../read/read-shadow-log.js';
 import type { ReadShadowLogOptions } from '../read/types.js';
 import { reportInShares, reportInSplit, threadsFor } from './parallel-report.js';
@@ -40,7 +41,7 @@ export async function buildReport(pathsOrGlobs: string | readonly string[], opti
     const report = (await reportInSplit(inputs, summary, read, count)) ?? (await reportInShares(inputs, summary, read, count, onProgress));
     if (report !== undefined) return report;
   }
-  const bodies = options.labelPath !== undefined || options.scorePath !== undefined;
+  const bodies = bodyPathsOf(options);
   const reader = openShadowLog(inputs, { ...read, onProgress, stdin, onRecord: (record) => builder.addRecord(record) }, { bodies, onEntry: (entry) => builder.addEntry(entry) });
   for await (const _ of reader);
   return builder.build(reader.stats);

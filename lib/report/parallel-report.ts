@@ -13,6 +13,7 @@ import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } fr
 import { readShare } from './read-share.js';
 import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
+import type { Mark, SplitEntry } from '../read/join.js';
 import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
 
@@ -56,7 +57,9 @@ export async function threadsFor(inputs: readonly string[], threads: number | un
 
 /** The thread's module: tests run the TypeScript sources, so the worker is then the `.ts` file, loaded through tsx. */
 function startWorker(request: ShareRequest): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  const oldMb = Number(process.env.ES_OLD_MB ?? 0);
+  const resourceLimits = request.files === undefined || oldMb === 0 ? { maxYoungGenerationSizeMb: 8 } : { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: oldMb };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request, resourceLimits });
   const source = JSON.stringify(new URL('./report-worker.ts', import.meta.url).href);
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { eval: true, workerData: request });
 }
@@ -74,12 +77,23 @@ function errorOf(error: Extract<ShareResult, { kind: 'error' }>['error']): Error
  * runtime's memory), the others on report threads. `onProgress` gets the share's own progress.
  */
 function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) => void): { result: Promise<ShareResult>; stop: () => void } {
-  if (request.index === 0) return { result: readShare(request, onProgress), stop: () => undefined };
+  if (request.index === 0 && (request.files === undefined || process.env.ES_INLINE === '1')) return { result: readShare(request, onProgress), stop: () => undefined };
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
+    const pending: SplitEntry[] = [];
+    const repeats: Mark[] = [];
     worker.on('message', (message: ShareMessage) => {
       if (message.kind === 'progress') onProgress(message.progress);
-      else resolve(message);
+      else if (message.kind === 'pending') {
+        for (const entry of message.entries) pending.push(entry);
+        for (const mark of message.repeats) repeats.push(mark);
+      } else {
+        if (message.kind === 'split') {
+          message.result.pending = pending.concat(message.result.pending);
+          message.result.repeats = repeats.concat(message.result.repeats);
+        }
+        resolve(message);
+      }
     });
     worker.on('error', reject);
     worker.on('exit', (code) => reject(new Error(`report thread ${request.index} exited (${code}) before it was done`)));
@@ -166,7 +180,14 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
     return undefined;
   }
   try {
-    const done = await allDone<SplitDone>(shares.map((s) => s.result));
+    let done: SplitDone[] | undefined;
+    try {
+      done = await allDone<SplitDone>(shares.map((s) => s.result));
+    } catch (error) {
+      // A share that outgrew its thread's heap: read in hash shares instead. Other errors are the logs' own.
+      if ((error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') return undefined;
+      throw error;
+    }
     if (done === undefined) return undefined;
     const join = {
       windowMs: readOptions.windowMs ?? 60_000,

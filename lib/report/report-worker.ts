@@ -6,7 +6,12 @@ import { ShadowLogReadError } from '../read/types.js';
 import type { ShareRequest, ShareResult } from './share-types.js';
 import { readShare } from './read-share.js';
 
-readShare(workerData as ShareRequest, (progress) => parentPort?.postMessage({ kind: 'progress', progress })).then(
+readShare(
+  workerData as ShareRequest,
+  (progress) => parentPort?.postMessage({ kind: 'progress', progress }),
+  // A split share's kept entries go as they come, so this thread holds few of them.
+  (entries, repeats) => parentPort?.postMessage({ kind: 'pending', entries, repeats }),
+).then(
   (result) => parentPort?.postMessage(result),
   (error: unknown) => {
     const e = error as Error & { code?: string; path?: string };

@@ -1,6 +1,7 @@
 /**
  * What the main thread sends a report thread, and what the thread sends back (see parallel-report.ts).
  */
+import type { Mark, SplitEntry } from '../read/join.js';
 import type { SplitReadResult } from '../read/split-read.js';
 import type { ReadProgress, ReadShadowLogOptions, ReadStats } from '../read/types.js';
 import type { ReportBuilderState } from './report-builder.js';
@@ -25,4 +26,4 @@ export type ShareResult =
   | { kind: 'diverged'; reason: string }
   | { kind: 'error'; error: { readError: boolean; name: string; message: string; code?: string; path?: string; stack?: string } };
 
-export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress };
+export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress } | { kind: 'pending'; entries: SplitEntry[]; repeats: Mark[] };
