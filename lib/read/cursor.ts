@@ -121,6 +121,7 @@ export class RecordCursor {
       fileStats.lines++;
       if (typeof parsed !== 'string') {
         parsed.pos = source.lineNumber;
+        parsed.file = this.index;
         stats.records++;
         fileStats.records++;
         this.#onLine();

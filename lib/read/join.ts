@@ -10,6 +10,7 @@
  * they had, to tell a repeated record (a duplicate) from a straggler (late).
  */
 import type { ComparisonRecord, ProductionRecord, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../types.js';
+import type { ParsedRecord } from './parse-record.js';
 import { StampedQueue } from './stamped-queue.js';
 import type { EntryClosedBy, OrphanKind, ReadStats, ShadowLogEntry } from './types.js';
 
@@ -20,13 +21,7 @@ export type RequestRecord = ProductionRecord | ShadowRecord | ComparisonRecord |
  * records: `(pm, file, pos)` orders records as one reader of every file merges them, and `pm` is that reader's
  * watermark when it adds the record (see `ParsedRecord.pm`). `prevW` is this reader's watermark before it.
  */
-export interface Mark {
-  record: RequestRecord;
-  pm: number;
-  file: number;
-  pos: number;
-  prevW: number;
-}
+export type Mark = Omit<ParsedRecord, 'record'> & { record: RequestRecord };
 
 /** An entry as a reader of some of the files yields it: what main needs to accept it or join it again. */
 export interface SplitEntry extends ShadowLogEntry {

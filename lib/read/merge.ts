@@ -32,11 +32,6 @@ export class TimeMerge {
     return this.#heap.peek()?.keyed;
   }
 
-  /** The order among the inputs of the file `peek()`'s record is from; -1 when every file has ended. */
-  peekFile(): number {
-    return this.#heap.peek()?.cursor.index ?? -1;
-  }
-
   advance(): Promise<void> | undefined {
     const head = this.#heap.peek();
     if (head === undefined) return undefined;

@@ -36,6 +36,10 @@ export interface ParsedRecord {
   pm: number;
   /** Set by the cursor: the record's 1-based line number in its file. */
   pos: number;
+  /** Set by the cursor: the order of its file among the inputs. */
+  file: number;
+  /** Set by a split read: its joiner's watermark before the record. */
+  prevW: number;
 }
 
 /** The record on a line, or why there is none. */
@@ -75,7 +79,7 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
     default:
       return 'unrecognised';
   }
-  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true, pm: time, pos: 0 };
+  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true, pm: time, pos: 0, file: 0, prevW: 0 };
 }
 
 /** `Date.parse`, with a fast path for the one shape the logger writes (`2024-05-01T10:00:00.000Z`). */

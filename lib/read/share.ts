@@ -175,7 +175,7 @@ class Header {
 
 /** A record of another thread's request: only its header, not counted here. */
 function foreignRecord(type: RecordType, target: string | undefined, answered: boolean, time: number): ParsedRecord {
-  return { record: { type, target, answered } as unknown as ShadowLogRecord, time, key: time, owned: false, pm: time, pos: 0 };
+  return { record: { type, target, answered } as unknown as ShadowLogRecord, time, key: time, owned: false, pm: time, pos: 0, file: 0, prevW: 0 };
 }
 
 /** Whether a record (another thread's header, or a whole one) was an answered shadow. */

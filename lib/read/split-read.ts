@@ -119,12 +119,13 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
     let lastWatermark = -Infinity;
     for (let keyed = merge.peek(); keyed !== undefined; keyed = merge.peek()) {
       const { record, key } = keyed;
-      const source = keyed.pos;
       if (isAggregate(record)) {
-        result.aggregates.push({ record, place: [keyed.pm, merge.peekFile(), source] });
+        result.aggregates.push({ record, place: [keyed.pm, keyed.file, keyed.pos] });
         joiner.tick(key, record.type, undefined, false, out);
       } else {
-        const mark: Mark = { record, pm: keyed.pm, file: merge.peekFile(), pos: source, prevW: joiner.watermark };
+        // The parsed record is its own mark: no object more per record.
+        const mark = keyed as Mark;
+        mark.prevW = joiner.watermark;
         result.target(mark);
         joiner.add(record, key, out, mark);
       }

@@ -17,6 +17,13 @@ import type { Mark, SplitEntry } from '../read/join.js';
 import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
 
+/**
+ * Heap of a split read's threads. A share holds a few tens of MB (its window, its summary, a hash per request it
+ * joined); with V8's defaults a thread let garbage reach several times that before collecting it. A share that needs
+ * more than this stops with ERR_WORKER_OUT_OF_MEMORY and the logs are read in hash shares instead.
+ */
+const SPLIT_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 96 };
+
 /** Below this much log, one thread is quicker than starting several. */
 const MIN_BYTES_PER_THREAD = 16 * 1024 * 1024;
 
@@ -57,8 +64,7 @@ export async function threadsFor(inputs: readonly string[], threads: number | un
 
 /** The thread's module: tests run the TypeScript sources, so the worker is then the `.ts` file, loaded through tsx. */
 function startWorker(request: ShareRequest): Worker {
-  const oldMb = Number(process.env.ES_OLD_MB ?? 0);
-  const resourceLimits = request.files === undefined || oldMb === 0 ? { maxYoungGenerationSizeMb: 8 } : { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: oldMb };
+  const resourceLimits = request.files === undefined ? { maxYoungGenerationSizeMb: 8 } : SPLIT_LIMITS;
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request, resourceLimits });
   const source = JSON.stringify(new URL('./report-worker.ts', import.meta.url).href);
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { eval: true, workerData: request });
@@ -77,7 +83,9 @@ function errorOf(error: Extract<ShareResult, { kind: 'error' }>['error']): Error
  * runtime's memory), the others on report threads. `onProgress` gets the share's own progress.
  */
 function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) => void): { result: Promise<ShareResult>; stop: () => void } {
-  if (request.index === 0 && (request.files === undefined || process.env.ES_INLINE === '1')) return { result: readShare(request, onProgress), stop: () => undefined };
+  // A split read runs every share on a thread of its own, with a bounded heap: a share's live data is a few tens of
+  // MB, and the main thread's unbounded heap let garbage grow far past that (measured: docs/at-scale.md).
+  if (request.index === 0 && request.files === undefined) return { result: readShare(request, onProgress), stop: () => undefined };
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
     const pending: SplitEntry[] = [];
