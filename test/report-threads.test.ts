@@ -251,6 +251,67 @@ describe('a report read in shares equals the report read by one thread', () => {
   });
 });
 
+describe('a split read (each share reads whole files) gives the report one thread gives', () => {
+  /** The split read with each file its own share: never falling back, and equal to one thread's report. */
+  async function expectSplitExact(files: string[], options: BuildReportOptions = {}): Promise<Report> {
+    const one = await buildReport(files, { ...options, threads: 1 });
+    const split = await inSplit(files, options, files.map((_, i) => [i]));
+    expect(typeof split === 'string' ? split : 'joined').toBe('joined');
+    expect(comparable(split as Report)).toEqual(comparable(one));
+    return one;
+  }
+
+  it('joins on the main thread a request whose production is in one file and its shadow and comparison in another', async () => {
+    const a = await writeLog('two-a.log', [...requests('a', 30, 200), production('x', 3_000, { targets: ['v2'] }), ...requests('c', 30, 200, 3_100)]);
+    const b = await writeLog('two-b.log', [...requests('b', 30, 200, 50), shadow('x', 3_000), comparison('x', 3_000), ...requests('d', 30, 200, 3_150)]);
+    const one = await expectSplitExact([a, b]);
+    expect(one.reading?.orphans).toEqual({ no_shadow: 0, no_production: 0, late: 0 });
+    expect(one.totals.production).toBe(121);
+  });
+
+  it('joins a request cut by a rotation (shadow.log.1.gz, shadow.log) read by two shares', async () => {
+    const rotated = await writeLog('rot.log.1.gz', [...requests('p', 40, 250), production('cut', 10_000, { targets: ['v2'] })], true);
+    const current = await writeLog('rot.log', [shadow('cut', 10_000), comparison('cut', 10_000), ...requests('q', 40, 250, 10_050)]);
+    const one = await expectSplitExact([rotated, current], { labelPath: '$.label' });
+    expect(one.reading?.closedBy.complete).toBe(81);
+  });
+
+  it('gives a request that ends one share open the window end of the reader of every file', async () => {
+    // File a ends with a production whose shadow never comes, while file b reads on for minutes.
+    const a = await writeLog('eoi-a.log', [...requests('a', 10, 100), production('lonely', 1_100, { targets: ['v2'] })]);
+    const b = await writeLog('eoi-b.log', requests('b', 200, 1_000, 50));
+    const one = await expectSplitExact([a, b], { windowMs: 10_000 });
+    expect(one.reading?.closedBy.time_window).toBe(1);
+    expect(one.reading?.orphanExamples).toEqual([{ requestId: 'lonely', kind: 'no_shadow' }]);
+  });
+
+  it('orders bad lines and orphans of several shares as one reader meets them', async () => {
+    const a = await writeLog('bad-a.log', ['{not json', ...requests('a', 20, 300), production('oa', 2_000, { targets: ['v2'] }), 'garbage a', ...requests('c', 20, 300, 6_100), '{"type":"production","requestId":"cut']);
+    const b = await writeLog('bad-b.log', [...requests('b', 20, 300, 150), 'garbage b', shadow('ob', 2_100), '\ufeff' + JSON.stringify(production('bom', 2_200, { targets: ['v2'] })), ...requests('d', 20, 300, 6_150)]);
+    const one = await expectSplitExact([a, b], { windowMs: 2_000 });
+    expect(one.reading?.badLines.map((l) => l.text.slice(0, 9))).toEqual(['{not json', 'garbage a', 'garbage b', '{"type":"']);
+    expect(one.reading?.orphanExamples.length).toBe(3);
+  });
+
+  it('with a summary record running ahead, a clock that jumps, and label paths through __proto__', async () => {
+    const proto = (id: string, ms: number) => production(id, ms, { targets: ['v2'], response: { headers: {}, body: JSON.parse('{"__proto__":{"label":"p"},"label":"cat"}') as unknown } });
+    const a = requests('a', 60, 500);
+    a[30] = { ...(a[30] as Line), timestamp: '2099-01-01T00:00:00.000Z' };
+    const b = [proto('pp', 100), shadow('pp', 100), comparison('pp', 100), ...requests('b', 60, 500, 250)];
+    b.splice(40, 0, { type: 'summary', timestamp: at(25_000), intervalMs: 60_000, seen: 10, mirrored: 10, notMirrored: {} });
+    await expectSplitExact([await writeLog('mix-a.log', a), await writeLog('mix-b.log', b)], { labelPath: '$.__proto__.label', windowMs: 5_000 });
+  });
+
+  it('falls back, with the same report, when a record of a request one share joined is repeated in another share', async () => {
+    const a = requests('a', 40, 300);
+    const files = [await writeLog('rep-a.log', a), await writeLog('rep-b.log', [...requests('b', 40, 300, 100), a[31] as Line])];
+    const one = await buildReport(files, { threads: 1 });
+    expect(one.reading?.duplicates).toBe(1);
+    expect(await inSplit(files, {}, [[0], [1]])).toBe('a request joined by one share has records in another, or later in its own');
+    expect(comparable(await buildReport(files, { threads: 2 }))).toEqual(comparable(one));
+  });
+});
+
 describe('buildReport on several threads', () => {
   it('gives the report one thread gives, through real report threads', async () => {
     const files = ['test/fixtures/basic/shadow-a.log', 'test/fixtures/basic/shadow-b.log.gz'];
