@@ -44,7 +44,7 @@ export interface SplitEntry extends ShadowLogEntry {
 }
 
 /** What a split read's joiner hands its reader besides entries. */
-export interface SplitHooks {
+interface SplitHooks {
   /** A record repeating one of a request already yielded (one reader counts it in `duplicates`). */
   onRepeat: (mark: Mark) => void;
 }
@@ -65,7 +65,7 @@ interface OpenEntry {
   split: { marks: Mark[]; crossing: Mark | null; crossings: number; duplicates: number; learned: number } | null;
 }
 
-export interface JoinOptions {
+interface JoinOptions {
   windowMs: number;
   maxOpenEntries: number;
   expectComparisons: boolean;

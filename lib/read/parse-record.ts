@@ -99,7 +99,7 @@ let cachedMinuteMs = NaN;
  * The time written at `start` of `text` in the logger's shape (`2024-05-01T10:00:00.000Z`, 24 characters), or NaN
  * when it is not in that shape or is a date the fast path leaves to `Date.parse` (days past the 28th, years before 100).
  */
-export function loggerTimestamp(text: string, start: number): number {
+function loggerTimestamp(text: string, start: number): number {
   if (text.charCodeAt(start + 23) !== 90 /* Z */ || text.charCodeAt(start + 16) !== 58 /* : */ || text.charCodeAt(start + 19) !== 46 /* . */) return NaN;
   const second = digits(text, start + 17, 2);
   const ms = digits(text, start + 20, 3);

@@ -14,7 +14,7 @@ import type { ShadowLogRecord } from '../types.js';
 import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry, ShadowLogReader } from './types.js';
 
 /** How the report reads: records cut to the fields it uses, and perhaps one thread's share of the requests. */
-export interface ReportReading {
+interface ReportReading {
   /** The paths of response bodies kept in the records (a label or score path reads them). */
   bodies: BodyPaths;
   share?: ReadShare;
@@ -23,7 +23,7 @@ export interface ReportReading {
 }
 
 /** A reader for the report: also says where its orphan examples were yielded, to merge shares' examples in order. */
-export interface ReportReader extends ShadowLogReader {
+interface ReportReader extends ShadowLogReader {
   readonly orphanOrder: readonly [number, number][];
 }
 

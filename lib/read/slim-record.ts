@@ -16,7 +16,7 @@ export type BodyPaths = readonly (readonly PathSegment[])[];
  * end whole, `undefined` where `body` has no such path), and nothing else is kept. A whole body is several objects per
  * record; the report reads one value.
  */
-export function pruneBody(body: unknown, paths: BodyPaths): unknown {
+function pruneBody(body: unknown, paths: BodyPaths): unknown {
   let pruned: unknown;
   for (const steps of paths) {
     if (steps.length === 0) return body;

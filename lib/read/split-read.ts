@@ -18,7 +18,7 @@ import { parseLine } from './parse-record.js';
 import { emptyReadStats, isAggregate, openSources, positiveNumber } from './read-shadow-log.js';
 import { resolveFiles } from './resolve-files.js';
 import { slimRecord, type BodyPaths } from './slim-record.js';
-import type { AggregateRecord, FileReadStats, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from './types.js';
+import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry } from './types.js';
 
 /** A record's place among all files' records. */
 export type Place = readonly [pm: number, file: number, pos: number];

@@ -21,7 +21,7 @@ export interface SplitShare {
   result: SplitReadResult;
 }
 
-export interface SplitJoinOptions {
+interface SplitJoinOptions {
   windowMs: number;
   maxOpenEntries: number;
   expectComparisons: boolean;
@@ -148,7 +148,7 @@ function readBetween(shares: readonly SplitReadResult[], except: number, from: n
   return found;
 }
 
-export class SplitMerge {
+class SplitMerge {
   readonly #o: SplitJoinOptions;
   readonly #shares: readonly SplitReadResult[];
   readonly #stats = emptyReadStats();

@@ -17,7 +17,7 @@ interface PathCounts {
   numeric: { count: number; sum: number[]; max: number } | null;
 }
 
-export interface DifferencesState {
+interface DifferencesState {
   paths: [string, PathCounts][];
   otherPaths: number;
   truncatedLists: number;
