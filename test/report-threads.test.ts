@@ -12,9 +12,11 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, ReportBuilder, type BuildReportOptions, type Report } from '../lib/report/index.js';
 import { mergeShares, splitFiles } from '../lib/report/parallel-report.js';
-import { reportOfSplit, type SplitShare } from '../lib/report/split-merge.js';
+import { reportOfSplit } from '../lib/report/split-merge.js';
+import type { SplitReadResult } from '../lib/read/split-read.js';
 import type { ShareResult } from '../lib/report/share-types.js';
 import { readShare } from '../lib/report/read-share.js';
+import { addExact, exactValue } from '../lib/report/stats/exact-sum.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -71,15 +73,18 @@ async function inShares(files: string[], options: BuildReportOptions, count: num
 async function inSplit(files: string[], options: BuildReportOptions, parts: number[][]): Promise<Report | string> {
   const { windowMs, maxOpenEntries, expectComparisons, ...summary } = options;
   const readOptions = Object.fromEntries(Object.entries({ windowMs, maxOpenEntries, expectComparisons }).filter(([, v]) => v !== undefined));
-  const shares: SplitShare[] = [];
+  const shares: SplitReadResult[] = [];
+  const builder = new ReportBuilder(summary);
   for (const [index, part] of parts.entries()) {
     const result = await readShare({ inputs: files, options: summary, readOptions, index, count: parts.length, files: part });
     if (result.kind !== 'split') throw new Error(`a split share gave ${result.kind}`);
     // Through structured clone, as from a report thread.
-    shares.push(structuredClone(result));
+    const cloned = structuredClone(result);
+    builder.merge(cloned.state);
+    shares.push(cloned.result);
   }
   const join = { windowMs: windowMs ?? 60_000, maxOpenEntries: maxOpenEntries ?? 100_000, expectComparisons: expectComparisons ?? true, targets: undefined };
-  return reportOfSplit(summary, join, shares);
+  return reportOfSplit(builder, join, shares);
 }
 
 /** Every way of reading `files` in split shares this file tries: each file alone, and as `buildReport` shares them. */
@@ -330,6 +335,21 @@ describe('buildReport on several threads', () => {
 });
 
 describe('merging report builders', () => {
+  it('sums measurements exactly, so parts merged in any order give the one-pass mean to the last bit', () => {
+    const values = Array.from({ length: 2000 }, (_, i) => ((i * 7919) % 1000) / 7 + (i % 3 === 0 ? 1e12 : 1e-9) * ((i % 5) - 2));
+    const whole: number[] = [];
+    for (const v of values) addExact(whole, v);
+    const [odd, even]: number[][] = [[], []];
+    values.forEach((v, i) => addExact(i % 2 === 1 ? (odd as number[]) : (even as number[]), v));
+    const merged = [...(odd as number[])];
+    for (const part of [...(even as number[])].reverse()) addExact(merged, part);
+    expect(exactValue(merged)).toBe(exactValue(whole));
+    // A plain running sum differs with the order: the reason for keeping exact partials.
+    const plain = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    expect(plain(values)).not.toBe(plain([...values].reverse()));
+    expect(exactValue(whole)).toBe(exactValue([...values].reverse().reduce<number[]>((p, v) => (addExact(p, v), p), [])));
+  });
+
   it('keeps the routes a single builder keeps, whatever the order the parts saw them in, and does not overflow past maxRoutes', () => {
     const entry = (i: number) => ({
       requestId: `q${i}`, closedBy: 'complete' as const, orphan: null, skipped: null, shadows: [], comparisons: [],

@@ -125,7 +125,8 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
       } else {
         // The parsed record is its own mark: no object more per record.
         const mark = keyed as Mark;
-        mark.prevW = joiner.watermark;
+        // Finite, so marks survive JSON on their way to the main thread.
+        mark.prevW = Math.max(joiner.watermark, -Number.MAX_VALUE);
         result.target(mark);
         joiner.add(record, key, out, mark);
       }

@@ -7,22 +7,22 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { inflateRawSync } from 'node:zlib';
 import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
 import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
 import { readShare } from './read-share.js';
 import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
-import type { Mark, SplitEntry } from '../read/join.js';
-import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
+import type { PendingBatch, ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
 
 /**
  * Heap of a split read's threads. A share holds a few tens of MB (its window, its summary, a hash per request it
  * joined); with V8's defaults a thread let garbage reach several times that before collecting it. A share that needs
- * more than this stops with ERR_WORKER_OUT_OF_MEMORY and the logs are read in hash shares instead.
+ * more than this (measured: 15–30 MB live on a million requests) stops with ERR_WORKER_OUT_OF_MEMORY and the logs are read in hash shares instead.
  */
-const SPLIT_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 96 };
+const SPLIT_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 };
 
 /** Below this much log, one thread is quicker than starting several. */
 const MIN_BYTES_PER_THREAD = 16 * 1024 * 1024;
@@ -88,23 +88,25 @@ function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) =>
   if (request.index === 0 && request.files === undefined) return { result: readShare(request, onProgress), stop: () => undefined };
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
-    const pending: SplitEntry[] = [];
-    const repeats: Mark[] = [];
+    const batches: Uint8Array[] = [];
+    let done: ShareResult | undefined;
     worker.on('message', (message: ShareMessage) => {
       if (message.kind === 'progress') onProgress(message.progress);
-      else if (message.kind === 'pending') {
-        for (const entry of message.entries) pending.push(entry);
-        for (const mark of message.repeats) repeats.push(mark);
-      } else {
+      else if (message.kind === 'pending') batches.push(message.packed);
+      else {
         if (message.kind === 'split') {
-          message.result.pending = pending.concat(message.result.pending);
-          message.result.repeats = repeats.concat(message.result.repeats);
+          const parsed = batches.map((packed) => JSON.parse(inflateRawSync(packed).toString('utf8')) as PendingBatch);
+          batches.length = 0;
+          message.result.pending = parsed.flatMap((b) => b.entries).concat(message.result.pending);
+          message.result.repeats = parsed.flatMap((b) => b.repeats).concat(message.result.repeats);
         }
-        resolve(message);
+        // Given once the thread has gone, so its heap is freed before the main thread merges, not after.
+        done = message;
+        void worker.terminate();
       }
     });
     worker.on('error', reject);
-    worker.on('exit', (code) => reject(new Error(`report thread ${request.index} exited (${code}) before it was done`)));
+    worker.on('exit', (code) => (done !== undefined ? resolve(done) : reject(new Error(`report thread ${request.index} exited (${code}) before it was done`))));
   });
   return { result, stop: () => void worker.terminate() };
 }
@@ -187,10 +189,19 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
   } catch {
     return undefined;
   }
+  // Each share's summary merges as it comes and is dropped, so the main thread never holds them all.
+  const builder = new ReportBuilder(options);
+  const merged = shares.map((share) =>
+    share.result.then((result): ShareResult => {
+      if (result.kind !== 'split') return result;
+      builder.merge(result.state);
+      return { ...result, state: { routes: [], targets: [], concerns: {} } };
+    }),
+  );
   try {
     let done: SplitDone[] | undefined;
     try {
-      done = await allDone<SplitDone>(shares.map((s) => s.result));
+      done = await allDone<SplitDone>(merged);
     } catch (error) {
       // A share that outgrew its thread's heap: read in hash shares instead. Other errors are the logs' own.
       if ((error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') return undefined;
@@ -203,7 +214,7 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
       expectComparisons: readOptions.expectComparisons ?? true,
       targets: readOptions.targets,
     };
-    const report = reportOfSplit(options, join, done);
+    const report = reportOfSplit(builder, join, done.map((d) => d.result));
     return typeof report === 'string' ? undefined : report;
   } finally {
     for (const share of shares) share.stop();

@@ -26,4 +26,10 @@ export type ShareResult =
   | { kind: 'diverged'; reason: string }
   | { kind: 'error'; error: { readError: boolean; name: string; message: string; code?: string; path?: string; stack?: string } };
 
-export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress } | { kind: 'pending'; entries: SplitEntry[]; repeats: Mark[] };
+export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress } | { kind: 'pending'; packed: Uint8Array };
+
+/** A batch of a split share's kept entries, as `{ kind: 'pending' }` carries it (deflated JSON). */
+export interface PendingBatch {
+  entries: SplitEntry[];
+  repeats: Mark[];
+}

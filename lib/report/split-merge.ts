@@ -9,17 +9,12 @@ import { COMPARISON_PROBE, Joiner, REMEMBER_WINDOWS, type Mark, type RequestReco
 import { emptyReadStats } from '../read/read-shadow-log.js';
 import { comparePlaces, type Place, type SplitReadResult } from '../read/split-read.js';
 import type { ReadStats, ShadowLogEntry } from '../read/types.js';
-import { ReportBuilder, type ReportBuilderState } from './report-builder.js';
-import type { Report, ReportOptions } from './types.js';
+import type { ReportBuilder } from './report-builder.js';
+import type { Report } from './types.js';
 
 const MAX_EXAMPLES = 5;
 /** Targets with a bit in the join's memory of yielded requests (join.ts); past them, shares' bits could differ. */
 const REMEMBERED_TARGETS = 25;
-
-export interface SplitShare {
-  state: ReportBuilderState;
-  result: SplitReadResult;
-}
 
 interface SplitJoinOptions {
   windowMs: number;
@@ -174,6 +169,8 @@ class SplitMerge {
   run(): { entries: ShadowLogEntry[]; stats: ReadStats } | string {
     const why = disagreement(this.#shares, this.#o);
     if (why !== null) return why;
+    // Checked: the hashes of every request the shares joined alone are not needed any more.
+    for (const r of this.#shares) r.accepted = new Float64Array(0);
     const replay: Mark[] = [];
     for (const [, group] of pendingById(this.#shares)) {
       if (group.shares.size === 1 && group.entries.every((e) => e.plain && e.crossings === 0)) {
@@ -300,14 +297,15 @@ class SplitMerge {
   }
 }
 
-/** The report of a split read, or why the shares cannot give one reader's (then the logs are read another way). */
-export function reportOfSplit(options: ReportOptions, join: SplitJoinOptions, shares: readonly SplitShare[]): Report | string {
-  const merged = new SplitMerge(join, shares.map((s) => s.result)).run();
+/**
+ * The report of a split read, or why the shares cannot give one reader's (then the logs are read another way).
+ * `builder` has merged every share's summary already (each as it came, so the main thread holds one at a time).
+ */
+export function reportOfSplit(builder: ReportBuilder, join: SplitJoinOptions, shares: readonly SplitReadResult[]): Report | string {
+  const merged = new SplitMerge(join, shares).run();
   if (typeof merged === 'string') return merged;
-  const builder = new ReportBuilder(options);
-  for (const share of shares) builder.merge(share.state);
   for (const entry of merged.entries) builder.addEntry(entry);
-  const aggregates = shares.flatMap((s) => s.result.aggregates).sort((a, b) => comparePlaces(a.place, b.place));
+  const aggregates = shares.flatMap((s) => s.aggregates).sort((a, b) => comparePlaces(a.place, b.place));
   for (const { record } of aggregates) builder.addRecord(record);
   return builder.build(merged.stats);
 }
