@@ -14,9 +14,9 @@ export { ReportBuilder, type ReportBuilderState } from './report-builder.js';
 /** Options of {@link buildReport}: the reader's and the summary's. */
 export interface BuildReportOptions extends ReportOptions, Omit<ReadShadowLogOptions, 'onRecord'> {
   /**
-   * Threads that read: each reads every log and summarises its share of the requests, and the shares are merged into
-   * the report one thread would build. Default: one per CPU when there is at least 16 MiB of log per thread; always
-   * one for standard input or a pipe.
+   * Threads that read: each reads its own files (or, when that cannot give one reader's result, every file for its
+   * share of the requests), and the shares are merged into the report one thread would build. Default: one per idle
+   * CPU when there is at least 16 MiB of log per thread; always one for standard input or a pipe.
    */
   threads?: number;
 }

@@ -1,8 +1,10 @@
 /**
- * The report on every core: each thread reads every log but joins and summarises only its share of the requests (by a
- * hash of the requestId), so no request is split between threads; the main thread merges the summaries' states and
- * the reading figures. The result is the report one thread would build (see docs/at-scale.md for the one figure that
- * is a bound instead); if a thread finds the logs are not what the shares assume, one thread reads them again.
+ * The report on every core. First a split read: each thread reads its own files (read/split-read.ts) and the main
+ * thread merges their summaries and joins the requests that crossed files (split-merge.ts). When the threads cannot
+ * prove that gives one reader's report, hash shares: each thread reads every log but joins and summarises only the
+ * requests whose requestId hashes to it, so no request is split between threads. Either way the result is the report
+ * one thread would build (see docs/at-scale.md for what can differ); if a hash share finds the logs are not what the
+ * shares assume, one thread reads them again.
  */
 import { stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
@@ -29,7 +31,8 @@ const MIN_BYTES_PER_THREAD = 16 * 1024 * 1024;
 
 /**
  * CPUs no other process is using (the CPUs less the last minute's load average), at least one: on a busy machine a
- * second thread's extra work (every thread reads every line) costs more than it saves.
+ * second thread's extra work (a split read's bookkeeping and merge; in hash shares every thread reads every line)
+ * costs more than it saves.
  */
 function idleCpus(): number {
   return Math.max(1, Math.min(availableParallelism(), Math.round(availableParallelism() - (loadavg()[0] ?? 0))));

@@ -1,6 +1,7 @@
 /**
- * One share of a report read: reads every log, joins and summarises the requests whose id hashes to this share (see
- * read/share.ts), and returns the summary's state and the reading figures (not the records). Run in a report thread.
+ * One share of a report read, run in a report thread: in a split read, its own files (read/split-read.ts); in hash
+ * shares, every log, joining and summarising the requests whose id hashes to this share (read/share.ts). Returns the
+ * summary's state and the reading figures, not the records.
  */
 import { bodyPathsOf } from './label-path.js';
 import { openShadowLog } from '../read/read-shadow-log.js';

@@ -173,7 +173,7 @@ class SplitMerge {
     for (const r of this.#shares) r.accepted = new Float64Array(0);
     const replay: Mark[] = [];
     for (const [, group] of pendingById(this.#shares)) {
-      if (group.shares.size === 1 && group.entries.every((e) => e.plain && e.crossings === 0)) {
+      if (group.shares.size === 1 && group.entries.every((e) => e.plain && e.crossings === 0 && this.#knewTargets(e))) {
         this.#accept(group.entries, group.repeats);
       } else {
         for (const e of group.entries) replay.push(...e.marks);
@@ -183,6 +183,13 @@ class SplitMerge {
     const replayed = replay.length === 0 ? null : this.#replay(replay);
     if (replayed !== null) return replayed;
     return { entries: this.#entries, stats: this.#readStats() };
+  }
+
+  /** Whether an entry that relied on the targets its share had learned was read when every target was known. */
+  #knewTargets(e: SplitEntry): boolean {
+    if (e.learned < 0) return true;
+    const open = placeOf(e.marks[0] as Mark);
+    return e.learned === this.#firstSeen.size && [...this.#firstSeen.values()].every((p) => comparePlaces(p, open) < 0);
   }
 
   /** Entries of a request only one share read, clear of what other files could change: as that share joined them. */
