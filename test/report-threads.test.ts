@@ -11,9 +11,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, ReportBuilder, type BuildReportOptions, type Report } from '../lib/report/index.js';
-import { mergeShares } from '../lib/report/parallel-report.js';
+import { mergeShares, splitFiles } from '../lib/report/parallel-report.js';
+import { reportOfSplit } from '../lib/report/split-merge.js';
+import type { SplitReadResult } from '../lib/read/split-read.js';
 import type { ShareResult } from '../lib/report/share-types.js';
 import { readShare } from '../lib/report/read-share.js';
+import { addExact, exactValue } from '../lib/report/stats/exact-sum.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -63,6 +66,33 @@ async function inShares(files: string[], options: BuildReportOptions, count: num
   return mergeShares(summary, results as Extract<ShareResult, { kind: 'done' }>[]);
 }
 
+/**
+ * The report read in a split read (shares of whole files, `parts` of the files each), one share after the other in
+ * this thread, merged as the main thread merges threads'; or why the shares could not give one reader's.
+ */
+async function inSplit(files: string[], options: BuildReportOptions, parts: number[][]): Promise<Report | string> {
+  const { windowMs, maxOpenEntries, expectComparisons, ...summary } = options;
+  const readOptions = Object.fromEntries(Object.entries({ windowMs, maxOpenEntries, expectComparisons }).filter(([, v]) => v !== undefined));
+  const shares: SplitReadResult[] = [];
+  const builder = new ReportBuilder(summary);
+  for (const [index, part] of parts.entries()) {
+    const result = await readShare({ inputs: files, options: summary, readOptions, index, count: parts.length, files: part });
+    if (result.kind !== 'split') throw new Error(`a split share gave ${result.kind}`);
+    // Through structured clone, as from a report thread.
+    const cloned = structuredClone(result);
+    builder.merge(cloned.state);
+    shares.push(cloned.result);
+  }
+  const join = { windowMs: windowMs ?? 60_000, maxOpenEntries: maxOpenEntries ?? 100_000, expectComparisons: expectComparisons ?? true, targets: undefined };
+  return reportOfSplit(builder, join, shares);
+}
+
+/** Every way of reading `files` in split shares this file tries: each file alone, and as `buildReport` shares them. */
+function partitions(files: string[]): number[][][] {
+  const alone = files.map((_, i) => [i]);
+  return [alone, ...[2, 3].map((count) => splitFiles(files.map((path) => ({ path, bytes: 1 })), count))].filter((p) => p.length > 1);
+}
+
 /** The report as JSON, without the one reading figure shares give as a bound. */
 function comparable(report: Report): unknown {
   const json = JSON.parse(JSON.stringify(report)) as Report;
@@ -70,8 +100,21 @@ function comparable(report: Report): unknown {
   return json;
 }
 
-async function expectSameInShares(files: string[], options: BuildReportOptions = {}): Promise<Report> {
+/** Split reads of `files` give one thread's report, or say why they cannot (returned, one per partition tried). */
+async function expectSameInSplit(files: string[], options: BuildReportOptions, one: Report): Promise<string[]> {
+  const reasons: string[] = [];
+  for (const parts of partitions(files)) {
+    const split = await inSplit(files, options, parts);
+    if (typeof split === 'string') reasons.push(split);
+    else expect(comparable(split)).toEqual(comparable(one));
+  }
+  return reasons;
+}
+
+async function expectSameInShares(files: string[], options: BuildReportOptions = {}, split: 'exact' | 'may fall back' = 'exact'): Promise<Report> {
   const one = await buildReport(files, { ...options, threads: 1 });
+  const reasons = await expectSameInSplit(files, options, one);
+  if (split === 'exact') expect(reasons).toEqual([]);
   for (const count of [2, 3, 5]) {
     const shared = await inShares(files, options, count);
     expect(shared).not.toBe('diverged');
@@ -104,8 +147,13 @@ describe('a report read in shares equals the report read by one thread', () => {
 
   it('with every record given twice (plain and gzipped), the repeats counted once as duplicates', async () => {
     const lines = requests('r', 120, 500);
-    const one = await expectSameInShares([await writeLog('dup.log', lines), await writeLog('dup.log.gz', lines, true)]);
+    const files = [await writeLog('dup.log', lines), await writeLog('dup.log.gz', lines, true)];
+    const one = await expectSameInShares(files, {}, 'may fall back');
     expect(one.reading?.duplicates).toBe(lines.length);
+    // Each copy read by a share of its own: every request each share joined alone is in the other share too, so the
+    // split read cannot stand and the logs are read again in hash shares, with the same report.
+    expect(await inSplit(files, {}, [[0], [1]])).toBe('a request joined by one share has records in another, or later in its own');
+    expect(comparable(await buildReport(files, { threads: 2 }))).toEqual(comparable(one));
     expect(one.totals.production).toBe(120);
   });
 
@@ -208,6 +256,67 @@ describe('a report read in shares equals the report read by one thread', () => {
   });
 });
 
+describe('a split read (each share reads whole files) gives the report one thread gives', () => {
+  /** The split read with each file its own share: never falling back, and equal to one thread's report. */
+  async function expectSplitExact(files: string[], options: BuildReportOptions = {}): Promise<Report> {
+    const one = await buildReport(files, { ...options, threads: 1 });
+    const split = await inSplit(files, options, files.map((_, i) => [i]));
+    expect(typeof split === 'string' ? split : 'joined').toBe('joined');
+    expect(comparable(split as Report)).toEqual(comparable(one));
+    return one;
+  }
+
+  it('joins on the main thread a request whose production is in one file and its shadow and comparison in another', async () => {
+    const a = await writeLog('two-a.log', [...requests('a', 30, 200), production('x', 3_000, { targets: ['v2'] }), ...requests('c', 30, 200, 3_100)]);
+    const b = await writeLog('two-b.log', [...requests('b', 30, 200, 50), shadow('x', 3_000), comparison('x', 3_000), ...requests('d', 30, 200, 3_150)]);
+    const one = await expectSplitExact([a, b]);
+    expect(one.reading?.orphans).toEqual({ no_shadow: 0, no_production: 0, late: 0 });
+    expect(one.totals.production).toBe(121);
+  });
+
+  it('joins a request cut by a rotation (shadow.log.1.gz, shadow.log) read by two shares', async () => {
+    const rotated = await writeLog('rot.log.1.gz', [...requests('p', 40, 250), production('cut', 10_000, { targets: ['v2'] })], true);
+    const current = await writeLog('rot.log', [shadow('cut', 10_000), comparison('cut', 10_000), ...requests('q', 40, 250, 10_050)]);
+    const one = await expectSplitExact([rotated, current], { labelPath: '$.label' });
+    expect(one.reading?.closedBy.complete).toBe(81);
+  });
+
+  it('gives a request that ends one share open the window end of the reader of every file', async () => {
+    // File a ends with a production whose shadow never comes, while file b reads on for minutes.
+    const a = await writeLog('eoi-a.log', [...requests('a', 10, 100), production('lonely', 1_100, { targets: ['v2'] })]);
+    const b = await writeLog('eoi-b.log', requests('b', 200, 1_000, 50));
+    const one = await expectSplitExact([a, b], { windowMs: 10_000 });
+    expect(one.reading?.closedBy.time_window).toBe(1);
+    expect(one.reading?.orphanExamples).toEqual([{ requestId: 'lonely', kind: 'no_shadow' }]);
+  });
+
+  it('orders bad lines and orphans of several shares as one reader meets them', async () => {
+    const a = await writeLog('bad-a.log', ['{not json', ...requests('a', 20, 300), production('oa', 2_000, { targets: ['v2'] }), 'garbage a', ...requests('c', 20, 300, 6_100), '{"type":"production","requestId":"cut']);
+    const b = await writeLog('bad-b.log', [...requests('b', 20, 300, 150), 'garbage b', shadow('ob', 2_100), '\ufeff' + JSON.stringify(production('bom', 2_200, { targets: ['v2'] })), ...requests('d', 20, 300, 6_150)]);
+    const one = await expectSplitExact([a, b], { windowMs: 2_000 });
+    expect(one.reading?.badLines.map((l) => l.text.slice(0, 9))).toEqual(['{not json', 'garbage a', 'garbage b', '{"type":"']);
+    expect(one.reading?.orphanExamples.length).toBe(3);
+  });
+
+  it('with a summary record running ahead, a clock that jumps, and label paths through __proto__', async () => {
+    const proto = (id: string, ms: number) => production(id, ms, { targets: ['v2'], response: { headers: {}, body: JSON.parse('{"__proto__":{"label":"p"},"label":"cat"}') as unknown } });
+    const a = requests('a', 60, 500);
+    a[30] = { ...(a[30] as Line), timestamp: '2099-01-01T00:00:00.000Z' };
+    const b = [proto('pp', 100), shadow('pp', 100), comparison('pp', 100), ...requests('b', 60, 500, 250)];
+    b.splice(40, 0, { type: 'summary', timestamp: at(25_000), intervalMs: 60_000, seen: 10, mirrored: 10, notMirrored: {} });
+    await expectSplitExact([await writeLog('mix-a.log', a), await writeLog('mix-b.log', b)], { labelPath: '$.__proto__.label', windowMs: 5_000 });
+  });
+
+  it('falls back, with the same report, when a record of a request one share joined is repeated in another share', async () => {
+    const a = requests('a', 40, 300);
+    const files = [await writeLog('rep-a.log', a), await writeLog('rep-b.log', [...requests('b', 40, 300, 100), a[31] as Line])];
+    const one = await buildReport(files, { threads: 1 });
+    expect(one.reading?.duplicates).toBe(1);
+    expect(await inSplit(files, {}, [[0], [1]])).toBe('a request joined by one share has records in another, or later in its own');
+    expect(comparable(await buildReport(files, { threads: 2 }))).toEqual(comparable(one));
+  });
+});
+
 describe('buildReport on several threads', () => {
   it('gives the report one thread gives, through real report threads', async () => {
     const files = ['test/fixtures/basic/shadow-a.log', 'test/fixtures/basic/shadow-b.log.gz'];
@@ -226,6 +335,21 @@ describe('buildReport on several threads', () => {
 });
 
 describe('merging report builders', () => {
+  it('sums measurements exactly, so parts merged in any order give the one-pass mean to the last bit', () => {
+    const values = Array.from({ length: 2000 }, (_, i) => ((i * 7919) % 1000) / 7 + (i % 3 === 0 ? 1e12 : 1e-9) * ((i % 5) - 2));
+    const whole: number[] = [];
+    for (const v of values) addExact(whole, v);
+    const [odd, even]: number[][] = [[], []];
+    values.forEach((v, i) => addExact(i % 2 === 1 ? (odd as number[]) : (even as number[]), v));
+    const merged = [...(odd as number[])];
+    for (const part of [...(even as number[])].reverse()) addExact(merged, part);
+    expect(exactValue(merged)).toBe(exactValue(whole));
+    // A plain running sum differs with the order: the reason for keeping exact partials.
+    const plain = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    expect(plain(values)).not.toBe(plain([...values].reverse()));
+    expect(exactValue(whole)).toBe(exactValue([...values].reverse().reduce<number[]>((p, v) => (addExact(p, v), p), [])));
+  });
+
   it('keeps the routes a single builder keeps, whatever the order the parts saw them in, and does not overflow past maxRoutes', () => {
     const entry = (i: number) => ({
       requestId: `q${i}`, closedBy: 'complete' as const, orphan: null, skipped: null, shadows: [], comparisons: [],

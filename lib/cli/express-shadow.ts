@@ -89,6 +89,8 @@ ${docsUrl('report.md')}):
                                  flags override it.
       --window <duration>        Join window in log time. Default 60s.
       --max-open <n>             Join window in open requests. Default 100000.
+      --threads <n>              Threads that read. Default: one per idle CPU once there are
+                                 16 MiB of log per thread; always 1 for stdin or a pipe.
       --no-comparisons           The logs were written with compare: false: do not wait
                                  for comparison records.
       --top <n>                  Differing paths listed. Default 20.
@@ -128,6 +130,7 @@ const OPTIONS = {
   criteria: { type: 'string' },
   window: { type: 'string' },
   'max-open': { type: 'string' },
+  threads: { type: 'string' },
   'no-comparisons': { type: 'boolean' },
   gate: { type: 'boolean' },
   top: { type: 'string' },
@@ -280,6 +283,7 @@ function parseReportArgs(args: string[], now: number): ReportCommand | 'help' | 
   if (values.gate === true || values.criteria !== undefined || options.failUnderMatch !== undefined || criteria !== undefined) options.gate = true;
   if (values.window !== undefined) options.windowMs = parseWindow(values.window);
   if (values['max-open'] !== undefined) options.maxOpenEntries = parsePositiveInteger('max-open', values['max-open']);
+  if (values.threads !== undefined) options.threads = parsePositiveInteger('threads', values.threads);
   if (values['no-comparisons'] === true) options.expectComparisons = false;
   if (values.top !== undefined) options.topPaths = parsePositiveInteger('top', values.top);
   asUsage(() => new ReportBuilder(options)); // validates the summary options before any file is opened

@@ -40,6 +40,16 @@ export class RecordCursor {
   readonly #ahead: ParsedRecord[] = [];
   #ended = false;
   #clock = NaN;
+  /** Largest merge key so far (see `ParsedRecord.pm`). */
+  #pm = -Infinity;
+  /** The record last handed out: bad lines read after it are ordered after it (see `badLineOrder`). */
+  #lastPm = -Infinity;
+  #lastPos = -1;
+  /**
+   * When set, gets [pm, file, line, bad line] for each bad line kept as an example: where one reader of every file
+   * would have read it (right after the record of this file handed out before it), to order examples across readers.
+   */
+  badLineOrder: [number, number, number, number][] | undefined;
 
   constructor(source: LineSource, index: number, stats: ReadStats, windowMs: number, onLine: () => void, parse: { text: LineParser } | { bytes: BytesParser } = { text: parseLine }) {
     this.source = source;
@@ -64,6 +74,10 @@ export class RecordCursor {
     if (parsed === undefined) return undefined;
     parsed.key = this.#keyOf(parsed.time, this.#ahead[0]?.time, this.#ahead[1]?.time);
     this.#clock = parsed.key;
+    if (parsed.key > this.#pm) this.#pm = parsed.key;
+    parsed.pm = this.#pm;
+    this.#lastPm = this.#pm;
+    this.#lastPos = parsed.pos;
     return parsed;
   }
 
@@ -106,6 +120,8 @@ export class RecordCursor {
       stats.lines++;
       fileStats.lines++;
       if (typeof parsed !== 'string') {
+        parsed.pos = source.lineNumber;
+        parsed.file = this.index;
         stats.records++;
         fileStats.records++;
         this.#onLine();
@@ -128,6 +144,7 @@ export class RecordCursor {
       if (stats.badLines.length < MAX_BAD_LINE_EXAMPLES) {
         const text = this.#bytes ? source.bytes.toString('utf8', source.start, Math.min(source.end, source.start + 4 * EXAMPLE_LENGTH)) : line;
         stats.badLines.push({ file: fileStats.path, line: source.lineNumber, problem, text: text.slice(0, EXAMPLE_LENGTH) });
+        this.badLineOrder?.push([this.#lastPm, this.index, this.#lastPos, source.lineNumber]);
       }
     }
   }

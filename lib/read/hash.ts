@@ -4,7 +4,7 @@ export function hashString(text: string): number {
 }
 
 /** {@link hashString} of `text.slice(start, end)`, without making the slice. */
-export function hashRange(text: string, start: number, end: number): number {
+function hashRange(text: string, start: number, end: number): number {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ 0x5bd1e995;
   for (let i = start; i < end; i++) {

@@ -1,4 +1,4 @@
-export { readShadowLog, emptyReadStats } from './read-shadow-log.js';
+export { readShadowLog } from './read-shadow-log.js';
 export { ShadowLogReadError } from './types.js';
 export type {
   AggregateRecord,

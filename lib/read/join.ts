@@ -9,11 +9,45 @@
  * and is skipped when it reaches the front. Yielded requests are remembered the same way, as a bit set of the records
  * they had, to tell a repeated record (a duplicate) from a straggler (late).
  */
-import type { ComparisonRecord, ProductionRecord, ShadowRecord, SkippedRecord } from '../types.js';
+import type { ComparisonRecord, ProductionRecord, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../types.js';
+import type { ParsedRecord } from './parse-record.js';
 import { StampedQueue } from './stamped-queue.js';
 import type { EntryClosedBy, OrphanKind, ReadStats, ShadowLogEntry } from './types.js';
 
-type RequestRecord = ProductionRecord | ShadowRecord | ComparisonRecord | SkippedRecord;
+export type RequestRecord = ProductionRecord | ShadowRecord | ComparisonRecord | SkippedRecord;
+
+/**
+ * A record read by a reader of some of the files (one share of a split read), with its place among every file's
+ * records: `(pm, file, pos)` orders records as one reader of every file merges them, and `pm` is that reader's
+ * watermark when it adds the record (see `ParsedRecord.pm`). `prevW` is this reader's watermark before it.
+ */
+export type Mark = Omit<ParsedRecord, 'record'> & { record: RequestRecord };
+
+/** An entry as a reader of some of the files yields it: what main needs to accept it or join it again. */
+export interface SplitEntry extends ShadowLogEntry {
+  openedAt: number;
+  /** Every record added to it, repeats included, in the order read. */
+  marks: Mark[];
+  /** Its completeness did not hang on what was learned from other files (targets listed; comparisons known to come). */
+  plain: boolean;
+  /** When it is plain on the strength of the targets learned so far (its production does not list them), how many; else -1. */
+  learned: number;
+  /**
+   * The first record added after the window may have moved past the entry in a reader of every file (which also reads
+   * other files' records in between); `crossings` counts them.
+   */
+  crossing: Mark | null;
+  crossings: number;
+  /** Repeated records while it was open. */
+  duplicates: number;
+  missingComparison: boolean;
+}
+
+/** What a split read's joiner hands its reader besides entries. */
+interface SplitHooks {
+  /** A record repeating one of a request already yielded (one reader counts it in `duplicates`). */
+  onRepeat: (mark: Mark) => void;
+}
 
 interface OpenEntry {
   requestId: string;
@@ -27,13 +61,19 @@ interface OpenEntry {
   openedStep: number;
   /** Its requestId had already been yielded when it opened. */
   late: boolean;
+  /** Split reads only (else `null`); `learned`: how many targets were learned when it opened. */
+  split: { marks: Mark[]; crossing: Mark | null; crossings: number; duplicates: number; learned: number } | null;
 }
 
-export interface JoinOptions {
+interface JoinOptions {
   windowMs: number;
   maxOpenEntries: number;
   expectComparisons: boolean;
   targets: string[] | undefined;
+  /** A reader of some of the files: entries are yielded as `SplitEntry`s and its entry figures are left uncounted. */
+  split?: SplitHooks;
+  /** Targets known to log comparisons from the start (a join of requests picked out of a whole read). */
+  compared?: string[];
 }
 
 const MAX_LEARNED_TARGETS = 64;
@@ -46,6 +86,8 @@ const MAX_EXAMPLES = 5;
 export const COMPARISON_PROBE = 1000;
 /** Yielded requestIds are remembered for this many windows of log time (and at most this many times `maxOpenEntries`). */
 export const REMEMBER_WINDOWS = 2;
+/** Steps without a target learned before a split read takes its learned targets as all there are (see `#plain`). */
+const SETTLED_STEPS = 1000;
 /**
  * Targets whose records are remembered after their request was yielded: two bits each (shadow, comparison) after the
  * production and skipped bits, within the 53 bits a double holds exactly. Records of further targets are not
@@ -75,6 +117,15 @@ export class Joiner {
   #watermark = -Infinity;
   /** Records added or ticked so far. */
   #step = 0;
+  /** The step a target was last learned at. */
+  #learnedStep = 0;
+  /** Split reads: the step each compared target had its first comparison at, and when each remembered id was yielded. */
+  readonly #comparedAt = new Map<string, number>();
+  readonly #closedAt: Map<string, number> | null;
+  /** Split reads: repeats whose request one reader of every file may already have forgotten (then it reads alone). */
+  doubts = 0;
+  /** Largest number of yielded requestIds remembered at once. */
+  peakRemembered = 0;
   /**
    * Where each of `stats.orphanExamples` was yielded: [step, order in that step]. A reader that joins only some of the
    * requests (one of several threads) yields its orphans at the same steps as a reader of all, so the first few of
@@ -87,6 +138,11 @@ export class Joiner {
     this.#stats = stats;
     this.#targets = new Set(options.targets ?? []);
     this.#learnTargets = options.targets === undefined;
+    this.#closedAt = options.split === undefined ? null : new Map();
+    for (const target of options.compared ?? []) {
+      this.#compared.add(target);
+      this.#comparedAt.set(target, 0);
+    }
   }
 
   /**
@@ -94,7 +150,7 @@ export class Joiner {
    * window moves on, entries it pushes out leave, and targets are learned, so every other request is judged as
    * by a reader of every record. `answered`: a shadow record without `error` (see `needsAnswered`).
    */
-  tick(time: number, type: RequestRecord['type'], target: string | undefined, answered: boolean, out: ShadowLogEntry[]): void {
+  tick(time: number, type: ShadowLogRecord['type'], target: string | undefined, answered: boolean, out: ShadowLogEntry[]): void {
     this.#step++;
     if (time > this.#watermark) this.#watermark = time;
     this.#observe(type, target, answered);
@@ -110,13 +166,14 @@ export class Joiner {
    * What every record teaches, whichever request it belongs to (and whether it repeats one): the targets seen, which
    * of them log comparisons, and each target's bit in the memory of yielded requests.
    */
-  #observe(type: RequestRecord['type'], target: string | undefined, answered: boolean): void {
+  #observe(type: ShadowLogRecord['type'], target: string | undefined, answered: boolean): void {
     if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string') return;
     this.#learn(target);
     if (!this.#targetBits.has(target) && this.#targetBits.size < REMEMBERED_TARGETS) this.#targetBits.set(target, 2 + 2 * this.#targetBits.size);
     if (type === 'comparison') {
       if (!this.#compared.has(target) && this.#compared.size < MAX_LEARNED_TARGETS) {
         this.#compared.add(target);
+        this.#comparedAt.set(target, this.#step);
         this.#answered.delete(target);
       }
     } else if (answered) {
@@ -128,7 +185,8 @@ export class Joiner {
    * Adds one record at log time `time` (the reader's outlier-proof time, not necessarily its timestamp); pushes the
    * entries it completes or evicts onto `out`.
    */
-  add(record: RequestRecord, time: number, out: ShadowLogEntry[]): void {
+  add(record: RequestRecord, time: number, out: ShadowLogEntry[], mark?: Mark): void {
+    const before = this.#watermark;
     this.#step++;
     if (time > this.#watermark) this.#watermark = time;
     this.#observe(record.type, (record as { target?: string }).target, record.type === 'shadow' && record.error === undefined);
@@ -136,8 +194,10 @@ export class Joiner {
     let entry = this.#open.get(id);
     if (entry === undefined) {
       const closed = this.#closed.get(id);
+      if (closed !== undefined && this.#closedAt !== null) this.#doubtForgetting(id, before);
       if (closed !== undefined && hasBit(closed, this.#bitOf(record))) {
-        this.#stats.duplicates++;
+        if (mark !== undefined && this.#options.split !== undefined) this.#options.split.onRepeat(mark);
+        else this.#stats.duplicates++;
         this.#evict(out);
         return;
       }
@@ -150,16 +210,43 @@ export class Joiner {
         openedAt: this.#watermark,
         openedStep: this.#step,
         late: closed !== undefined,
+        split: mark === undefined ? null : { marks: [], crossing: null, crossings: 0, duplicates: 0, learned: this.#targets.size },
       };
       this.#open.set(id, entry);
       this.#queue.push(id, entry.openedAt);
       if (this.#open.size > this.#stats.peakOpenEntries) this.#stats.peakOpenEntries = this.#open.size;
+    } else if (entry.split !== null && mark !== undefined) {
+      // One reader of every file reads other files' records between `before` and this one: any of them may have moved
+      // the window past the entry first.
+      const end = entry.openedAt + this.#options.windowMs;
+      if (end >= before && end < this.#watermark) {
+        if (entry.split.crossing === null) entry.split.crossing = mark;
+        entry.split.crossings++;
+      }
     }
+    entry.split?.marks.push(mark as Mark);
     this.#attach(entry, record);
     if (this.#isComplete(entry)) {
       this.#close(entry, 'complete', out);
     }
     this.#evict(out);
+  }
+
+  /** A repeat's request is remembered here; one reader of every file may have forgotten it just before (split reads). */
+  #doubtForgetting(id: string, before: number): void {
+    const at = this.#closedAt?.get(id);
+    const forgetEnd = (at ?? Infinity) + REMEMBER_WINDOWS * this.#options.windowMs;
+    if (forgetEnd >= before && forgetEnd < this.#watermark) this.doubts++;
+  }
+
+  /** The newest merge key read (records added or ticked). */
+  get watermark(): number {
+    return this.#watermark;
+  }
+
+  /** When the entry of `id` open now opened (watermark), or `undefined`. */
+  openedAt(id: string): number | undefined {
+    return this.#open.get(id)?.openedAt;
   }
 
   /** Yields every entry still open (end of input). */
@@ -175,25 +262,53 @@ export class Joiner {
     switch (record.type) {
       case 'production':
         if (entry.production === null) entry.production = record;
-        else this.#stats.duplicates++;
+        else this.#duplicate(entry);
         break;
       case 'skipped':
         if (entry.skipped === null) entry.skipped = record;
-        else this.#stats.duplicates++;
+        else this.#duplicate(entry);
         break;
       case 'shadow':
-        if (entry.shadows.some((s) => s.target === record.target)) this.#stats.duplicates++;
+        if (entry.shadows.some((s) => s.target === record.target)) this.#duplicate(entry);
         else entry.shadows.push(record);
         break;
       case 'comparison':
-        if (entry.comparisons.some((c) => c.target === record.target)) this.#stats.duplicates++;
+        if (entry.comparisons.some((c) => c.target === record.target)) this.#duplicate(entry);
         else entry.comparisons.push(record);
         break;
     }
   }
 
+  #duplicate(entry: OpenEntry): void {
+    if (entry.split !== null) entry.split.duplicates++;
+    else this.#stats.duplicates++;
+  }
+
+  /**
+   * Whether an entry's completeness hung only on its own records and what every reader knows when it opened (split
+   * reads): see `SplitEntry.plain`. Targets learned from the logs count when none had been learned for a while before
+   * it opened (`SETTLED_STEPS`) and none while it was open; the main thread checks every reader had learned them all.
+   */
+  #plain(entry: OpenEntry, split: NonNullable<OpenEntry['split']>): { plain: boolean; learned: number } {
+    const production = entry.production;
+    let learned = -1;
+    if (production !== null && !Array.isArray(production.targets) && this.#learnTargets) {
+      if (entry.openedStep - this.#learnedStep < SETTLED_STEPS || split.learned !== this.#targets.size) return { plain: false, learned };
+      learned = split.learned;
+    }
+    if (!this.#options.expectComparisons) return { plain: true, learned };
+    for (const shadow of entry.shadows) {
+      if (shadow.error !== undefined) continue;
+      const at = this.#comparedAt.get(shadow.target);
+      if (at === undefined || at >= entry.openedStep) return { plain: false, learned };
+    }
+    return { plain: true, learned };
+  }
+
   #learn(target: string): void {
-    if (this.#learnTargets && this.#targets.size < MAX_LEARNED_TARGETS) this.#targets.add(target);
+    if (!this.#learnTargets || this.#targets.size >= MAX_LEARNED_TARGETS || this.#targets.has(target)) return;
+    this.#targets.add(target);
+    this.#learnedStep = this.#step;
   }
 
   #countAnswered(target: string): void {
@@ -248,6 +363,7 @@ export class Joiner {
     for (let id = closedQueue.peekId(); id !== undefined; id = closedQueue.peekId()) {
       if (closedQueue.peekStamp() >= forgetBefore && closedQueue.size <= maxRemembered) break;
       this.#closed.delete(id);
+      this.#closedAt?.delete(id);
       closedQueue.shift();
     }
   }
@@ -257,11 +373,17 @@ export class Joiner {
     this.#remember(entry);
     const stats = this.#stats;
     let orphan: OrphanKind | null = null;
+    let missingComparison = false;
     if (closedBy !== 'complete' && entry.skipped === null) {
       if (entry.production === null) orphan = entry.late ? 'late' : 'no_production';
       else if (entry.shadows.length === 0) orphan = 'no_shadow';
-      if (entry.production !== null && this.#lacksComparison(entry)) stats.missingComparisons++;
+      missingComparison = entry.production !== null && this.#lacksComparison(entry);
     }
+    if (entry.split !== null) {
+      out.push(this.#splitEntry(entry, closedBy, orphan, missingComparison));
+      return;
+    }
+    if (missingComparison) stats.missingComparisons++;
     stats.entries++;
     stats.closedBy[closedBy]++;
     if (orphan !== null) {
@@ -282,6 +404,28 @@ export class Joiner {
     });
   }
 
+  #splitEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKind | null, missingComparison: boolean): SplitEntry {
+    const split = entry.split as NonNullable<OpenEntry['split']>;
+    const { plain, learned } = this.#plain(entry, split);
+    return {
+      requestId: entry.requestId,
+      production: entry.production,
+      shadows: entry.shadows,
+      comparisons: entry.comparisons,
+      skipped: entry.skipped,
+      closedBy,
+      orphan,
+      openedAt: entry.openedAt,
+      marks: split.marks,
+      plain,
+      learned,
+      crossing: split.crossing,
+      crossings: split.crossings,
+      duplicates: split.duplicates,
+      missingComparison,
+    };
+  }
+
   /** An answered shadow whose comparison was waited for and never came. */
   #lacksComparison(entry: OpenEntry): boolean {
     return entry.shadows.some(
@@ -298,7 +442,11 @@ export class Joiner {
     for (const comparison of entry.comparisons) bits = withBit(bits, this.#bitOf(comparison));
     this.#closed.set(entry.requestId, bits);
     // A late entry adds to what is remembered, for as long as the first was.
-    if (previous === undefined) this.#closedQueue.push(entry.requestId, this.#watermark);
+    if (previous === undefined) {
+      this.#closedQueue.push(entry.requestId, this.#watermark);
+      this.#closedAt?.set(entry.requestId, this.#watermark);
+      if (this.#closedQueue.size > this.peakRemembered) this.peakRemembered = this.#closedQueue.size;
+    }
   }
 
   /** The bit of a record in the set remembered per yielded request; -1 when its target is past the first few. */

@@ -29,6 +29,17 @@ export interface ParsedRecord {
    * and, for a shadow, whether it was answered are known here, and it is not counted.
    */
   owned: boolean;
+  /**
+   * Set by the cursor: the largest merge key of its file up to this record. Files are merged by key, so a record's
+   * place among all files' records is (pm, file, line) and the join's watermark when it is read is its pm.
+   */
+  pm: number;
+  /** Set by the cursor: the record's 1-based line number in its file. */
+  pos: number;
+  /** Set by the cursor: the order of its file among the inputs. */
+  file: number;
+  /** Set by a split read: its joiner's watermark before the record. */
+  prevW: number;
 }
 
 /** The record on a line, or why there is none. */
@@ -68,7 +79,7 @@ export function parseLine(line: string): ParsedRecord | LineProblem {
     default:
       return 'unrecognised';
   }
-  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true };
+  return { record: record as unknown as ShadowLogRecord, time, key: time, owned: true, pm: time, pos: 0, file: 0, prevW: 0 };
 }
 
 /** `Date.parse`, with a fast path for the one shape the logger writes (`2024-05-01T10:00:00.000Z`). */
@@ -88,7 +99,7 @@ let cachedMinuteMs = NaN;
  * The time written at `start` of `text` in the logger's shape (`2024-05-01T10:00:00.000Z`, 24 characters), or NaN
  * when it is not in that shape or is a date the fast path leaves to `Date.parse` (days past the 28th, years before 100).
  */
-export function loggerTimestamp(text: string, start: number): number {
+function loggerTimestamp(text: string, start: number): number {
   if (text.charCodeAt(start + 23) !== 90 /* Z */ || text.charCodeAt(start + 16) !== 58 /* : */ || text.charCodeAt(start + 19) !== 46 /* . */) return NaN;
   const second = digits(text, start + 17, 2);
   const ms = digits(text, start + 20, 3);

@@ -9,21 +9,27 @@ import { TimeMerge } from './merge.js';
 import { parseLine } from './parse-record.js';
 import { resolveFiles, STDIN, type ResolvedFile } from './resolve-files.js';
 import { answeredOf, shareParser, type ReadShare } from './share.js';
-import { slimRecord } from './slim-record.js';
-import type { ReadShadowLogOptions, ReadStats, ShadowLogEntry, ShadowLogReader } from './types.js';
+import { slimRecord, type BodyPaths } from './slim-record.js';
+import type { ShadowLogRecord } from '../types.js';
+import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry, ShadowLogReader } from './types.js';
 
 /** How the report reads: records cut to the fields it uses, and perhaps one thread's share of the requests. */
-export interface ReportReading {
-  /** Keep response bodies (a label or score path reads them). */
-  bodies: boolean;
+interface ReportReading {
+  /** The paths of response bodies kept in the records (a label or score path reads them). */
+  bodies: BodyPaths;
   share?: ReadShare;
   /** Takes each entry as it is joined, instead of the iterator (which then yields nothing): no promise per entry. */
   onEntry?: (entry: ShadowLogEntry) => void;
 }
 
 /** A reader for the report: also says where its orphan examples were yielded, to merge shares' examples in order. */
-export interface ReportReader extends ShadowLogReader {
+interface ReportReader extends ShadowLogReader {
   readonly orphanOrder: readonly [number, number][];
+}
+
+/** Whether a record belongs to no single request's entry (`onRecord` gets it). */
+export function isAggregate(record: ShadowLogRecord): record is AggregateRecord {
+  return record.type === 'summary' || record.type === 'breaker' || record.type === 'judgement' || record.type === 'judgement_summary';
 }
 
 /** A fresh, zeroed `ReadStats`. */
@@ -47,7 +53,7 @@ export function emptyReadStats(): ReadStats {
   };
 }
 
-function positiveNumber(name: string, value: number | undefined, fallback: number): number {
+export function positiveNumber(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0)) {
     throw new TypeError(`readShadowLog: \`${name}\` must be a positive number, got ${JSON.stringify(value)}.`);
@@ -96,7 +102,7 @@ function parserOf(reading: ReportReading | undefined, joiner: Joiner): { text: L
 }
 
 /** Opens every file (standard input for `-`); closes those opened when one cannot be. */
-async function openSources(files: readonly ResolvedFile[], stdin: NodeJS.ReadableStream | undefined, maxLineLength: number): Promise<LineSource[]> {
+export async function openSources(files: readonly ResolvedFile[], stdin: NodeJS.ReadableStream | undefined, maxLineLength: number): Promise<LineSource[]> {
   const sources: LineSource[] = [];
   try {
     for (const file of files) {
@@ -167,16 +173,19 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
       const merge = await TimeMerge.start(cursors);
       for (let keyed = merge.peek(); keyed !== undefined; keyed = merge.peek()) {
         const { record, key } = keyed;
-        if (record.type === 'summary' || record.type === 'breaker' || record.type === 'judgement' || record.type === 'judgement_summary') {
+        if (isAggregate(record)) {
           if (keyed.owned) onRecord?.(record);
+          // Every record moves the window (the newest record read), so a reader's watermark is its files' largest key.
+          joiner.tick(key, record.type, undefined, false, out);
+        } else if (keyed.owned) {
+          joiner.add(record, key, out);
         } else {
-          if (keyed.owned) joiner.add(record, key, out);
-          else joiner.tick(key, record.type, (record as { target?: string }).target, answeredOf(record), out);
-          if (out.length > 0) {
-            if (onEntry !== undefined) for (const entry of out) onEntry(entry);
-            else for (const entry of out) yield entry;
-            out.length = 0;
-          }
+          joiner.tick(key, record.type, (record as { target?: string }).target, answeredOf(record), out);
+        }
+        if (out.length > 0) {
+          if (onEntry !== undefined) for (const entry of out) onEntry(entry);
+          else for (const entry of out) yield entry;
+          out.length = 0;
         }
         const more = merge.advance();
         if (more !== undefined) await more;

@@ -12,7 +12,7 @@
 import { hashBytes, hashUtf8 } from './hash.js';
 import type { Joiner } from './join.js';
 import { loggerTimestampBytes, parseLine, parseTimestamp, type LineProblem, type ParsedRecord } from './parse-record.js';
-import { slimRecord } from './slim-record.js';
+import { slimRecord, type BodyPaths } from './slim-record.js';
 import type { ShadowLogRecord } from '../types.js';
 
 /** Which share a reader reads; `diverged` is set (with why) when a line's header was not what its owner parsed. */
@@ -175,7 +175,7 @@ class Header {
 
 /** A record of another thread's request: only its header, not counted here. */
 function foreignRecord(type: RecordType, target: string | undefined, answered: boolean, time: number): ParsedRecord {
-  return { record: { type, target, answered } as unknown as ShadowLogRecord, time, key: time, owned: false };
+  return { record: { type, target, answered } as unknown as ShadowLogRecord, time, key: time, owned: false, pm: time, pos: 0, file: 0, prevW: 0 };
 }
 
 /** Whether a record (another thread's header, or a whole one) was an answered shadow. */
@@ -188,8 +188,8 @@ function answeredLine(text: string): boolean {
   return typeof parsed !== 'string' && parsed.record.type === 'shadow' && parsed.record.error === undefined;
 }
 
-/** The line parser of one share. `bodies`: keep response bodies in the records (for a label or score path). */
-export function shareParser(share: ReadShare, joiner: Joiner, bodies: boolean): (bytes: Buffer, start: number, end: number) => ParsedRecord | LineProblem {
+/** The line parser of one share. `bodies`: the parts of response bodies kept in the records (for a label or score path). */
+export function shareParser(share: ReadShare, joiner: Joiner, bodies: BodyPaths): (bytes: Buffer, start: number, end: number) => ParsedRecord | LineProblem {
   const header = new Header();
   /** Requests go by the hash of their id's bytes; other lines to the first share. */
   const owner = (request: boolean, hash: number): number => (request ? hash % share.count : 0);

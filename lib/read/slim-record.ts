@@ -3,17 +3,61 @@
  * headers or (unless a label or score path needs them) bodies. Each type gets one object shape (fields it lacks are
  * `undefined`), which keeps the code that reads them fast.
  */
+import type { PathSegment } from '../json-path.js';
 import type { ShadowLogRecord } from '../types.js';
 
 type Loose = Record<string, unknown>;
 
-function response(value: unknown, bodies: boolean): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-  const r = value as Loose;
-  return { stream: r.stream, body: bodies ? r.body : undefined };
+/** The paths of response bodies the report reads (a label path, a score path); empty when it reads none. */
+export type BodyPaths = readonly (readonly PathSegment[])[];
+
+/**
+ * The parts of `body` on `paths`: walking any of the paths in it finds what walking it in `body` finds (the value at its
+ * end whole, `undefined` where `body` has no such path), and nothing else is kept. A whole body is several objects per
+ * record; the report reads one value.
+ */
+function pruneBody(body: unknown, paths: BodyPaths): unknown {
+  let pruned: unknown;
+  for (const steps of paths) {
+    if (steps.length === 0) return body;
+    let from = body;
+    let into: unknown;
+    let found = true;
+    const trail: unknown[] = [];
+    for (const step of steps) {
+      if (typeof step === 'number' ? !Array.isArray(from) : typeof from !== 'object' || from === null || Array.isArray(from) || !Object.hasOwn(from, step)) {
+        found = false;
+        break;
+      }
+      trail.push(from);
+      from = (from as Record<string | number, unknown>)[step];
+    }
+    if (!found) continue;
+    // Rebuild the trail from the top, reusing what an earlier path built.
+    into = pruned ??= Array.isArray(body) ? [] : Object.create(null);
+    steps.forEach((step, i) => {
+      const container = into as Record<string | number, unknown>;
+      if (i === steps.length - 1) {
+        Object.defineProperty(container, step, { value: from, enumerable: true, writable: true, configurable: true });
+        return;
+      }
+      if (!Object.hasOwn(container, step)) {
+        const next = Array.isArray(trail[i + 1]) ? [] : Object.create(null);
+        Object.defineProperty(container, step, { value: next, enumerable: true, writable: true, configurable: true });
+      }
+      into = container[step];
+    });
+  }
+  return pruned;
 }
 
-export function slimRecord(record: ShadowLogRecord, bodies: boolean): ShadowLogRecord {
+function response(value: unknown, paths: BodyPaths): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const r = value as Loose;
+  return { stream: r.stream, body: paths.length === 0 ? undefined : pruneBody(r.body, paths) };
+}
+
+export function slimRecord(record: ShadowLogRecord, bodies: BodyPaths): ShadowLogRecord {
   const r = record as unknown as Loose;
   let slim: Loose;
   switch (record.type) {

@@ -19,7 +19,7 @@ function rateFigures(rate: Rate): string {
 }
 
 /** The rate that leads for a candidate: noise-free when its comparisons carry it, raw otherwise. */
-export function leadingRate(t: TargetFigures): { rate: Rate; noiseFree: boolean } {
+function leadingRate(t: TargetFigures): { rate: Rate; noiseFree: boolean } {
   return t.withoutNoise.total > 0 ? { rate: t.withoutNoise, noiseFree: true } : { rate: t.match, noiseFree: false };
 }
 
@@ -115,7 +115,7 @@ function filtersOf(report: Report): string {
 }
 
 /** Why a gate cannot judge, and the candidates it could not judge; `null` when every candidate had the evidence. */
-export function missingEvidence(report: Report, judged: JudgedCriteria, criteria: Criteria, matchGate: boolean): { why: string; failing: string[] } | null {
+function missingEvidence(report: Report, judged: JudgedCriteria, criteria: Criteria, matchGate: boolean): { why: string; failing: string[] } | null {
   const { totals, reading } = report;
   if (totals.production === 0) {
     const filters = filtersOf(report);
@@ -144,7 +144,7 @@ export function missingEvidence(report: Report, judged: JudgedCriteria, criteria
 }
 
 /** Whether the report is a gate, and the match gate's threshold if one was set. */
-export interface GateSetting {
+interface GateSetting {
   failUnderMatch: number | undefined;
   gated: boolean;
 }

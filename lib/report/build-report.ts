@@ -1,9 +1,10 @@
 /**
  * `buildReport`: reads the logs and summarises them into a `Report`.
  */
+import { bodyPathsOf } from './label-path.js';
 import { openShadowLog } from '../read/read-shadow-log.js';
 import type { ReadShadowLogOptions } from '../read/types.js';
-import { reportInShares, threadsFor } from './parallel-report.js';
+import { reportInShares, reportInSplit, threadsFor } from './parallel-report.js';
 import type { ShareReadOptions } from './share-types.js';
 import { ReportBuilder } from './report-builder.js';
 import type { Report, ReportOptions } from './types.js';
@@ -13,9 +14,9 @@ export { ReportBuilder, type ReportBuilderState } from './report-builder.js';
 /** Options of {@link buildReport}: the reader's and the summary's. */
 export interface BuildReportOptions extends ReportOptions, Omit<ReadShadowLogOptions, 'onRecord'> {
   /**
-   * Threads that read: each reads every log and summarises its share of the requests, and the shares are merged into
-   * the report one thread would build. Default: one per CPU when there is at least 16 MiB of log per thread; always
-   * one for standard input or a pipe.
+   * Threads that read: each reads its own files (or, when that cannot give one reader's result, every file for its
+   * share of the requests), and the shares are merged into the report one thread would build. Default: one per idle
+   * CPU when there is at least 16 MiB of log per thread; always one for standard input or a pipe.
    */
   threads?: number;
 }
@@ -37,10 +38,10 @@ export async function buildReport(pathsOrGlobs: string | readonly string[], opti
   const count = await threadsFor(inputs, threads, options.cwd ?? process.cwd());
   const { summary, read } = split(rest);
   if (count > 1) {
-    const report = await reportInShares(inputs, summary, read, count, onProgress);
+    const report = (await reportInSplit(inputs, summary, read, count)) ?? (await reportInShares(inputs, summary, read, count, onProgress));
     if (report !== undefined) return report;
   }
-  const bodies = options.labelPath !== undefined || options.scorePath !== undefined;
+  const bodies = bodyPathsOf(options);
   const reader = openShadowLog(inputs, { ...read, onProgress, stdin, onRecord: (record) => builder.addRecord(record) }, { bodies, onEntry: (entry) => builder.addEntry(entry) });
   for await (const _ of reader);
   return builder.build(reader.stats);

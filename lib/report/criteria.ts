@@ -112,7 +112,7 @@ export function resolveCriteria(partial: unknown, source = 'criteria'): Criteria
 }
 
 /** What makes a report a gate: the options that say so, set a match gate or set thresholds. */
-export interface GateOptions {
+interface GateOptions {
   gate?: boolean | undefined;
   failUnderMatch?: number | undefined;
   criteria?: Partial<Criteria> | undefined;

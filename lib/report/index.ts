@@ -1,7 +1,7 @@
 /**
  * Public API of the log-to-decision half: read and join shadow logs, summarise them into a `Report`, render it.
  */
-export { readShadowLog, ShadowLogReadError } from '../read/index.js';
+export * from '../read/index.js';
 export type {
   AggregateRecord,
   BadLineExample,

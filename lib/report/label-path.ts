@@ -19,6 +19,11 @@ export function compileLabelPath(path: string): PathStep[] {
   }
 }
 
+/** The compiled label and score paths: the parts of response bodies the reader keeps. */
+export function bodyPathsOf(options: { labelPath?: string | undefined; scorePath?: string | undefined }): PathStep[][] {
+  return [options.labelPath, options.scorePath].filter((p): p is string => p !== undefined).map(compileLabelPath);
+}
+
 /** The value at `steps` in `value`, or `undefined` when the path does not exist. */
 export function evaluatePath(value: unknown, steps: readonly PathStep[]): unknown {
   let current = value;

@@ -1,26 +1,38 @@
 /**
- * The report on every core: each thread reads every log but joins and summarises only its share of the requests (by a
- * hash of the requestId), so no request is split between threads; the main thread merges the summaries' states and
- * the reading figures. The result is the report one thread would build (see docs/at-scale.md for the one figure that
- * is a bound instead); if a thread finds the logs are not what the shares assume, one thread reads them again.
+ * The report on every core. First a split read: each thread reads its own files (read/split-read.ts) and the main
+ * thread merges their summaries and joins the requests that crossed files (split-merge.ts). When the threads cannot
+ * prove that gives one reader's report, hash shares: each thread reads every log but joins and summarises only the
+ * requests whose requestId hashes to it, so no request is split between threads. Either way the result is the report
+ * one thread would build (see docs/at-scale.md for what can differ); if a hash share finds the logs are not what the
+ * shares assume, one thread reads them again.
  */
 import { stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { inflateRawSync } from 'node:zlib';
 import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
 import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
 import { readShare } from './read-share.js';
+import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
-import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
+import type { PendingBatch, ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
+
+/**
+ * Heap of a split read's threads. A share holds a few tens of MB (its window, its summary, a hash per request it
+ * joined); with V8's defaults a thread let garbage reach several times that before collecting it. A share that needs
+ * more than this (measured: 15–30 MB live on a million requests) stops with ERR_WORKER_OUT_OF_MEMORY and the logs are read in hash shares instead.
+ */
+const SPLIT_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 };
 
 /** Below this much log, one thread is quicker than starting several. */
 const MIN_BYTES_PER_THREAD = 16 * 1024 * 1024;
 
 /**
  * CPUs no other process is using (the CPUs less the last minute's load average), at least one: on a busy machine a
- * second thread's extra work (every thread reads every line) costs more than it saves.
+ * second thread's extra work (a split read's bookkeeping and merge; in hash shares every thread reads every line)
+ * costs more than it saves.
  */
 function idleCpus(): number {
   return Math.max(1, Math.min(availableParallelism(), Math.round(availableParallelism() - (loadavg()[0] ?? 0))));
@@ -55,7 +67,8 @@ export async function threadsFor(inputs: readonly string[], threads: number | un
 
 /** The thread's module: tests run the TypeScript sources, so the worker is then the `.ts` file, loaded through tsx. */
 function startWorker(request: ShareRequest): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  const resourceLimits = request.files === undefined ? { maxYoungGenerationSizeMb: 8 } : SPLIT_LIMITS;
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./report-worker.js', import.meta.url), { workerData: request, resourceLimits });
   const source = JSON.stringify(new URL('./report-worker.ts', import.meta.url).href);
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { eval: true, workerData: request });
 }
@@ -73,20 +86,36 @@ function errorOf(error: Extract<ShareResult, { kind: 'error' }>['error']): Error
  * runtime's memory), the others on report threads. `onProgress` gets the share's own progress.
  */
 function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) => void): { result: Promise<ShareResult>; stop: () => void } {
-  if (request.index === 0) return { result: readShare(request, onProgress), stop: () => undefined };
+  // A split read runs every share on a thread of its own, with a bounded heap: a share's live data is a few tens of
+  // MB, and the main thread's unbounded heap let garbage grow far past that (measured: docs/at-scale.md).
+  if (request.index === 0 && request.files === undefined) return { result: readShare(request, onProgress), stop: () => undefined };
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
+    const batches: Uint8Array[] = [];
+    let done: ShareResult | undefined;
     worker.on('message', (message: ShareMessage) => {
       if (message.kind === 'progress') onProgress(message.progress);
-      else resolve(message);
+      else if (message.kind === 'pending') batches.push(message.packed);
+      else {
+        if (message.kind === 'split') {
+          const parsed = batches.map((packed) => JSON.parse(inflateRawSync(packed).toString('utf8')) as PendingBatch);
+          batches.length = 0;
+          message.result.pending = parsed.flatMap((b) => b.entries).concat(message.result.pending);
+          message.result.repeats = parsed.flatMap((b) => b.repeats).concat(message.result.repeats);
+        }
+        // Given once the thread has gone, so its heap is freed before the main thread merges, not after.
+        done = message;
+        void worker.terminate();
+      }
     });
     worker.on('error', reject);
-    worker.on('exit', (code) => reject(new Error(`report thread ${request.index} exited (${code}) before it was done`)));
+    worker.on('exit', (code) => (done !== undefined ? resolve(done) : reject(new Error(`report thread ${request.index} exited (${code}) before it was done`))));
   });
   return { result, stop: () => void worker.terminate() };
 }
 
 type Done = Extract<ShareResult, { kind: 'done' }>;
+type SplitDone = Extract<ShareResult, { kind: 'split' }>;
 
 /** The report of every share together: summaries merged in share order, reading figures added up. */
 export function mergeShares(options: ReportOptions, done: readonly Done[]): Report {
@@ -96,21 +125,103 @@ export function mergeShares(options: ReportOptions, done: readonly Done[]): Repo
 }
 
 /** Every share's result; `undefined` as soon as one diverged; rejects with the first error. */
-function allDone(results: Promise<ShareResult>[]): Promise<Done[] | undefined> {
+function allDone<T extends Done | SplitDone>(results: Promise<ShareResult>[]): Promise<T[] | undefined> {
   return new Promise((resolve, reject) => {
-    const done: Done[] = [];
+    const done: T[] = [];
     let left = results.length;
     results.forEach((result, i) => {
       result.then((r) => {
         if (r.kind === 'error') reject(errorOf(r.error));
         else if (r.kind === 'diverged') resolve(undefined);
         else {
-          done[i] = r;
+          done[i] = r as T;
           if (--left === 0) resolve(done);
         }
       }, reject);
     });
   });
+}
+
+/**
+ * The files of a split read in `count` shares of about equal size: rotated files of one log (`shadow.log`,
+ * `shadow.log.1.gz`) stay in one share, where a request cut by the rotation joins without the main thread.
+ */
+export function splitFiles(files: readonly { path: string; bytes: number }[], count: number): number[][] {
+  const groups = new Map<string, { files: number[]; bytes: number }>();
+  files.forEach((file, i) => {
+    const base = file.path.replace(/(\.\d+)?(\.gz)?$/, '');
+    const group = groups.get(base) ?? { files: [], bytes: 0 };
+    group.files.push(i);
+    group.bytes += file.bytes;
+    groups.set(base, group);
+  });
+  const shares = Array.from({ length: count }, () => ({ files: [] as number[], bytes: 0 }));
+  for (const group of [...groups.values()].sort((a, b) => b.bytes - a.bytes)) {
+    const least = shares.reduce((min, share) => (share.bytes < min.bytes ? share : min));
+    least.files.push(...group.files);
+    least.bytes += group.bytes;
+  }
+  return shares.filter((share) => share.files.length > 0).map((share) => share.files.sort((a, b) => a - b));
+}
+
+/** The files matched, with their sizes; `undefined` when one is not a regular file (a split read needs files). */
+async function filesOf(inputs: readonly string[], cwd: string): Promise<{ path: string; bytes: number }[] | undefined> {
+  const { files } = await resolveFiles(inputs, cwd);
+  const sized = [];
+  for (const file of files) {
+    if (file.absolutePath === STDIN) return undefined;
+    const info = await stat(file.absolutePath).catch(() => undefined);
+    if (info === undefined || !info.isFile()) return undefined;
+    sized.push({ path: file.displayPath, bytes: info.size });
+  }
+  return sized;
+}
+
+/**
+ * The report read in up to `count` shares of whole files (read/split-read.ts), or `undefined` when there are too few
+ * files for it or the shares cannot prove their result is one reader's (then read in hash shares).
+ */
+export async function reportInSplit(inputs: string[], options: ReportOptions, readOptions: ShareReadOptions, count: number): Promise<Report | undefined> {
+  const files = await filesOf(inputs, readOptions.cwd ?? process.cwd()).catch(() => undefined);
+  if (files === undefined || files.length < 2) return undefined;
+  const parts = splitFiles(files, count);
+  if (parts.length < 2) return undefined;
+  let shares: ReturnType<typeof runShare>[];
+  try {
+    shares = parts.map((part, index) => runShare({ inputs, options, readOptions, index, count: parts.length, files: part }, () => undefined));
+  } catch {
+    return undefined;
+  }
+  // Each share's summary merges as it comes and is dropped, so the main thread never holds them all.
+  const builder = new ReportBuilder(options);
+  const merged = shares.map((share) =>
+    share.result.then((result): ShareResult => {
+      if (result.kind !== 'split') return result;
+      builder.merge(result.state);
+      return { ...result, state: { routes: [], targets: [], concerns: {} } };
+    }),
+  );
+  try {
+    let done: SplitDone[] | undefined;
+    try {
+      done = await allDone<SplitDone>(merged);
+    } catch (error) {
+      // A share that outgrew its thread's heap: read in hash shares instead. Other errors are the logs' own.
+      if ((error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') return undefined;
+      throw error;
+    }
+    if (done === undefined) return undefined;
+    const join = {
+      windowMs: readOptions.windowMs ?? 60_000,
+      maxOpenEntries: readOptions.maxOpenEntries ?? 100_000,
+      expectComparisons: readOptions.expectComparisons ?? true,
+      targets: readOptions.targets,
+    };
+    const report = reportOfSplit(builder, join, done.map((d) => d.result));
+    return typeof report === 'string' ? undefined : report;
+  } finally {
+    for (const share of shares) share.stop();
+  }
 }
 
 /**
@@ -143,7 +254,7 @@ export async function reportInShares(
     return undefined;
   }
   try {
-    const done = await allDone(shares.map((s) => s.result));
+    const done = await allDone<Done>(shares.map((s) => s.result));
     if (done === undefined) return undefined;
     const report = mergeShares(options, done);
     const bytes = report.reading?.files.reduce((sum, f) => sum + f.bytes, 0) ?? 0;

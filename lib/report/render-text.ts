@@ -6,7 +6,7 @@ import { escapeControls } from './escape.js';
 import { reportSections, type Align, type Block, type CellValue, type MatrixBlock, type Row, type Section, type TableBlock } from './sections.js';
 import type { CriterionResult, Report } from './types.js';
 
-export interface TextRenderOptions {
+interface TextRenderOptions {
   /** ANSI colour and bold. Default false. */
   color?: boolean;
 }

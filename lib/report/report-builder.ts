@@ -26,8 +26,8 @@ import { compileLabelPath } from './label-path.js';
 import { hashString } from '../read/hash.js';
 import type { Report, ReportOptions } from './types.js';
 
-export const OTHER_ROUTES = '(other routes)';
-export const OTHER_TARGETS = '(other targets)';
+const OTHER_ROUTES = '(other routes)';
+const OTHER_TARGETS = '(other targets)';
 /** Candidates tracked one by one (each holds a few histograms); the same bound as the reader's learned targets. */
 const MAX_TARGETS = 64;
 const UNKNOWN_ROUTE = '(unknown)';
@@ -94,7 +94,7 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 }
 
 /** Validates the options (throws a `TypeError` naming the bad one) and fills in the defaults. */
-export function resolveReportOptions(options: ReportOptions): ResolvedReportOptions {
+function resolveReportOptions(options: ReportOptions): ResolvedReportOptions {
   const since = toTime('since', options.since);
   const until = toTime('until', options.until);
   if (since !== null && until !== null && since >= until) {

@@ -2,11 +2,21 @@
  * A report thread: runs one share (read-share.ts) and posts its progress and its result to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { deflateRawSync } from 'node:zlib';
 import { ShadowLogReadError } from '../read/types.js';
 import type { ShareRequest, ShareResult } from './share-types.js';
 import { readShare } from './read-share.js';
 
-readShare(workerData as ShareRequest, (progress) => parentPort?.postMessage({ kind: 'progress', progress })).then(
+readShare(
+  workerData as ShareRequest,
+  (progress) => parentPort?.postMessage({ kind: 'progress', progress }),
+  // A split share's kept entries go as they come, so this thread holds few of them; as deflated JSON, which the main
+  // thread holds in a tenth of the memory the objects would take until it merges them.
+  (entries, repeats) => {
+    const packed = deflateRawSync(JSON.stringify({ entries, repeats }), { level: 1 });
+    parentPort?.postMessage({ kind: 'pending', packed }, [packed.buffer]);
+  },
+).then(
   (result) => parentPort?.postMessage(result),
   (error: unknown) => {
     const e = error as Error & { code?: string; path?: string };

@@ -9,7 +9,7 @@ import { describeCounts, requestFaultRows, formatCount, formatInterval, formatMs
 import { SIMILARITY_TEXT_DETAIL, similarityHtml, similarityTextLines } from './similarity-render.js';
 import type { LatencyFigures, LatencyRatio, Rate, Report } from './types.js';
 
-export type Format = 'text' | 'html';
+type Format = 'text' | 'html';
 export type Align = 'left' | 'right';
 
 /** A table cell: plain text, or text shown as code or in bold (HTML), or with other text in HTML. */
@@ -54,7 +54,7 @@ export interface MatrixBlock {
 }
 
 /** Tables that the text format prints as one, so their columns line up. */
-export interface TablesBlock {
+interface TablesBlock {
   kind: 'tables';
   tables: TableBlock[];
 }
@@ -63,7 +63,7 @@ export interface TablesBlock {
 export type Inline = string | { code: string };
 
 /** A sentence; `text` and `html` say what each format shows (absent: nothing). */
-export interface NoteBlock {
+interface NoteBlock {
   kind: 'note';
   text?: string;
   html?: string | Inline[];
@@ -72,13 +72,13 @@ export interface NoteBlock {
 }
 
 /** A heading inside a section. */
-export interface HeadingBlock {
+interface HeadingBlock {
   kind: 'heading';
   text: string;
 }
 
 /** Content its own module renders in both formats (the similarity section's charts and side-by-side texts). */
-export interface RenderedBlock {
+interface RenderedBlock {
   kind: 'rendered';
   text: string[];
   html: string;

@@ -1,6 +1,8 @@
 /**
  * What the main thread sends a report thread, and what the thread sends back (see parallel-report.ts).
  */
+import type { Mark, SplitEntry } from '../read/join.js';
+import type { SplitReadResult } from '../read/split-read.js';
 import type { ReadProgress, ReadShadowLogOptions, ReadStats } from '../read/types.js';
 import type { ReportBuilderState } from './report-builder.js';
 import type { ReportOptions } from './types.js';
@@ -14,11 +16,20 @@ export interface ShareRequest {
   readOptions: ShareReadOptions;
   index: number;
   count: number;
+  /** A split read: the files (indexes among all matched) this share reads alone; else it reads every file. */
+  files?: number[];
 }
 
 export type ShareResult =
   | { kind: 'done'; state: ReportBuilderState; stats: ReadStats; orphanOrder: [number, number][] }
+  | { kind: 'split'; state: ReportBuilderState; result: SplitReadResult }
   | { kind: 'diverged'; reason: string }
   | { kind: 'error'; error: { readError: boolean; name: string; message: string; code?: string; path?: string; stack?: string } };
 
-export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress };
+export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress } | { kind: 'pending'; packed: Uint8Array };
+
+/** A batch of a split share's kept entries, as `{ kind: 'pending' }` carries it (deflated JSON). */
+export interface PendingBatch {
+  entries: SplitEntry[];
+  repeats: Mark[];
+}

@@ -19,7 +19,7 @@ import type { ScoreHistogram, SimilarityInput } from './similarity.js';
 import type { CriterionResult, CriterionStatus } from './types.js';
 
 /** The verdict's draft of one criterion (the shape verdict.ts adjusts and scores). */
-export interface SimilarityDraft {
+interface SimilarityDraft {
   result: CriterionResult;
   regression: boolean;
   confirmed: boolean;

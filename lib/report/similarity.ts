@@ -19,14 +19,14 @@ import { hashString } from '../read/hash.js';
 import { KeyedSample, type KeyedSampleState } from './stats/keyed-sample.js';
 import { wilson } from './wilson.js';
 
-export const SCORE_BINS = 101;
+const SCORE_BINS = 101;
 const MAX_PATHS = 20;
 const LOWEST = 5;
 const MAX_TEXT = 600;
 const MAX_JUDGE_SAMPLES = 2_000;
 const ALL = '\u0000all';
 
-export interface ScoreHistogramState {
+interface ScoreHistogramState {
   bins: number[];
   count: number;
   below: number;
@@ -45,7 +45,7 @@ export interface SimilarityState {
 }
 
 /** Renames a candidate's or a route's key (the report's caps); the secondary and the all-routes cell keep theirs. */
-export interface SimilarityKeys {
+interface SimilarityKeys {
   route(name: string): string;
   target(name: string): string;
 }
@@ -164,7 +164,7 @@ export interface SimilarityCell {
 }
 
 /** One text path of one target, all routes. */
-export interface SimilarityPathFigures {
+interface SimilarityPathFigures {
   target: string;
   role: 'candidate' | 'secondary';
   path: string;
@@ -176,7 +176,7 @@ export interface SimilarityPathFigures {
 }
 
 /** One of a candidate's lowest-scoring comparisons, both texts as logged (masked, cut at 600 characters). */
-export interface LowestPair {
+interface LowestPair {
   target: string;
   requestId: string;
   route: string;

@@ -2,7 +2,7 @@
  * Line charts as static SVG strings: drawn when the report is rendered, so the HTML needs no script and no network.
  */
 
-export interface ChartSeries {
+interface ChartSeries {
   name: string;
   color: string;
   /** Points in data units; `null` breaks the line (no data in that period). */
@@ -11,7 +11,7 @@ export interface ChartSeries {
   step?: boolean;
 }
 
-export interface ChartOptions {
+interface ChartOptions {
   id: string;
   title: string;
   x: { scale: 'log' | 'time'; label: string };

@@ -17,7 +17,7 @@ const MAX_BUCKETS = 240;
 const SHOWN_BUCKETS = 60;
 
 type Counts = Omit<TimelineBucket, 'start'>;
-export type TimelineField = keyof Counts;
+type TimelineField = keyof Counts;
 
 /** Plain data of a timeline: its width (an index into the ladder) and the buckets in use. */
 export interface TimelineState {

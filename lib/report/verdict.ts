@@ -79,7 +79,7 @@ interface Draft {
   describe: (status: CriterionStatus, p: string) => string;
 }
 
-export function formatP(p: number | null): string {
+function formatP(p: number | null): string {
   if (p === null) return 'p –';
   if (p < 1e-9) return 'p < 1e-9';
   if (p < 0.001) return `p = ${p.toExponential(1)}`;

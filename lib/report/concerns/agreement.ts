@@ -5,7 +5,7 @@
 import { CellMap, type CellsState, type KeyMapper } from '../keys.js';
 import type { Concern, EntryContext } from './concern.js';
 
-export interface AgreementCell {
+interface AgreementCell {
   comparisons: number;
   matches: number;
   /** Comparisons that carry `matchWithoutNoise`, and those where it is true. */
@@ -24,7 +24,7 @@ function mergeCell(into: AgreementCell, from: AgreementCell): void {
   into.noiseAwareMatches += from.noiseAwareMatches;
 }
 
-export interface AgreementState {
+interface AgreementState {
   cells: CellsState<AgreementCell>;
   statusMatches: number;
   comparatorErrors: number;

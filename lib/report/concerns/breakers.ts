@@ -10,7 +10,7 @@ import { MAX_COUNTED_KEYS } from './totals.js';
 
 const MAX_TRANSITIONS = 50;
 
-export interface BreakersState {
+interface BreakersState {
   transitions: BreakerTransition[];
   moreTransitions: number;
   openDrops: [string, number][];

@@ -2,6 +2,7 @@
  * Differences: how often each path differed between production and a candidate, with example requests (the earliest
  * ones), numeric differences per path, and which paths look like times or ids (suggestions for `ignorePaths`).
  */
+import { addExact, exactValue } from '../stats/exact-sum.js';
 import { KeyCap, type KeyMapper } from '../keys.js';
 import type { DifferingPath, NumericDifference } from '../types.js';
 import type { Concern, EntryContext } from './concern.js';
@@ -12,10 +13,11 @@ interface PathCounts {
   volatile: number;
   /** The earliest requests (log time, then requestId) that differed here. */
   examples: { requestId: string; time: number }[];
-  numeric: { count: number; sum: number; max: number } | null;
+  /** `sum`: exact partials (stats/exact-sum.ts), so merged parts give one pass's mean to the last bit. */
+  numeric: { count: number; sum: number[]; max: number } | null;
 }
 
-export interface DifferencesState {
+interface DifferencesState {
   paths: [string, PathCounts][];
   otherPaths: number;
   truncatedLists: number;
@@ -73,9 +75,9 @@ export class DifferencesConcern implements Concern<DifferencesState> {
     this.#addExample(counts.examples, example);
     if (typeof production === 'number' && typeof shadow === 'number' && Number.isFinite(production) && Number.isFinite(shadow)) {
       const delta = Math.abs(production - shadow);
-      const n = (counts.numeric ??= { count: 0, sum: 0, max: 0 });
+      const n = (counts.numeric ??= { count: 0, sum: [], max: 0 });
       n.count++;
-      n.sum += delta;
+      addExact(n.sum, delta);
       if (delta > n.max) n.max = delta;
     }
   }
@@ -114,10 +116,10 @@ export class DifferencesConcern implements Concern<DifferencesState> {
   }
 
   numeric(top: number): NumericDifference[] {
-    const numeric = [...this.paths].flatMap(([path, p]): [string, { count: number; sum: number; max: number }][] => (p.numeric === null ? [] : [[path, p.numeric]]));
+    const numeric = [...this.paths].flatMap(([path, p]): [string, { count: number; sum: number[]; max: number }][] => (p.numeric === null ? [] : [[path, p.numeric]]));
     return byCount(numeric)
       .slice(0, top)
-      .map(([path, n]) => ({ path, count: n.count, meanAbsoluteDifference: n.sum / n.count, maxAbsoluteDifference: n.max }));
+      .map(([path, n]) => ({ path, count: n.count, meanAbsoluteDifference: exactValue(n.sum) / n.count, maxAbsoluteDifference: n.max }));
   }
 
   /** The most frequent differing paths whose values mostly look like times or ids. */
@@ -144,9 +146,9 @@ export class DifferencesConcern implements Concern<DifferencesState> {
       counts.volatile += from.volatile;
       for (const example of from.examples) this.#addExample(counts.examples, example);
       if (from.numeric !== null) {
-        const n = (counts.numeric ??= { count: 0, sum: 0, max: 0 });
+        const n = (counts.numeric ??= { count: 0, sum: [], max: 0 });
         n.count += from.numeric.count;
-        n.sum += from.numeric.sum;
+        for (const part of from.numeric.sum) addExact(n.sum, part);
         n.max = Math.max(n.max, from.numeric.max);
       }
     }

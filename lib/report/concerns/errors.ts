@@ -6,7 +6,7 @@ import { CappedCounts, CellMap, PRODUCTION, type CellsState, type KeyMapper } fr
 import type { Concern, EntryContext } from './concern.js';
 import { MAX_COUNTED_KEYS } from './totals.js';
 
-export interface ErrorCell {
+interface ErrorCell {
   /** Calls (candidates) or records (production). */
   calls: number;
   /** Calls without an answer. */
@@ -27,7 +27,7 @@ function mergeCell(into: ErrorCell, from: ErrorCell): void {
   into.serverErrors += from.serverErrors;
 }
 
-export interface ErrorsState {
+interface ErrorsState {
   cells: CellsState<ErrorCell>;
   byCode: [string, number][];
 }

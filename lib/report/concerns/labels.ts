@@ -17,7 +17,7 @@ interface Agreed {
   total: number;
 }
 
-export interface LabelsState {
+interface LabelsState {
   /** [production label, candidate label, pairs, pairs whose labels were equal]. */
   matrix: [string, string, number, number][];
   perTarget: [string, string, Agreed][];

@@ -13,7 +13,7 @@ import type { Concern, EntryContext } from './concern.js';
 /** Values kept for the bootstrap: below this many, every one (the interval is then the full-data bootstrap's). */
 const SAMPLE = 4_096;
 
-export interface LatencyCell {
+interface LatencyCell {
   histogram: LatencyHistogram;
   sample: KeyedSample;
 }
@@ -43,7 +43,7 @@ function salt(target: string): number {
   return s;
 }
 
-export interface LatencyState {
+interface LatencyState {
   cells: CellsState<LatencyCellState>;
   delayed: CellsState<number>;
 }

@@ -10,7 +10,7 @@ import type { Concern, EntryContext } from './concern.js';
 /** Names of replicas listed one by one; the same bound as the reader's learned targets. */
 const MAX_SECONDARIES = 64;
 
-export interface NoiseState {
+interface NoiseState {
   names: [string, number][];
   calls: number;
   errors: number;

@@ -17,7 +17,7 @@ interface Scores {
   sum: number;
 }
 
-export type ScoresState = [string, { sample: KeyedSampleState; pairs: number; sum: number }][];
+type ScoresState = [string, { sample: KeyedSampleState; pairs: number; sum: number }][];
 
 const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 

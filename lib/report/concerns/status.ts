@@ -10,7 +10,7 @@ import type { Concern, EntryContext } from './concern.js';
 const MAX_STATUS_KEYS = 30;
 const OTHER = '(other)';
 
-export type StatusState = [production: string, shadow: string, count: number][];
+type StatusState = [production: string, shadow: string, count: number][];
 
 export function shadowColumn(shadow: ShadowRecord): string {
   if (shadow.error !== undefined) return String(shadow.error.code);

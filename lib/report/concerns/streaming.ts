@@ -6,7 +6,7 @@ import { StreamAccumulator, type StreamState } from '../streaming.js';
 import type { StreamingFigures } from '../types.js';
 import type { Concern, EntryContext } from './concern.js';
 
-export interface StreamingState {
+interface StreamingState {
   production: StreamState;
   targets: [string, StreamState][];
 }

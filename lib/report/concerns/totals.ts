@@ -12,7 +12,7 @@ export const MAX_COUNTED_KEYS = 200;
 
 type Orphans = Report['totals']['orphans'];
 
-export interface TotalsState {
+interface TotalsState {
   mirrored: number;
   requests: [string, number][];
   skipped: [string, number][];

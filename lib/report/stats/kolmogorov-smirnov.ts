@@ -3,7 +3,7 @@
  * `ks.test(x, y, exact = FALSE)`: p = Q(√(n·m/(n+m)) · D) with Q(λ) = 2 Σ (−1)^(k−1) e^(−2k²λ²).
  */
 
-export interface KolmogorovSmirnovResult {
+interface KolmogorovSmirnovResult {
   /** Largest vertical distance between the two empirical CDFs, 0..1. */
   d: number;
   p: number;

@@ -8,7 +8,7 @@
  */
 import { normalTwoSided } from './normal.js';
 
-export interface MannWhitneyResult {
+interface MannWhitneyResult {
   /** U of the first sample: pairs where it is greater, plus half the ties. */
   u: number;
   n1: number;

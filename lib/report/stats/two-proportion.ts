@@ -4,7 +4,7 @@
  */
 import { normalTwoSided } from './normal.js';
 
-export interface TwoProportionResult {
+interface TwoProportionResult {
   /** second rate − first rate. */
   difference: number;
   z: number;
