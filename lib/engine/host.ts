@@ -25,6 +25,8 @@ import { appLoggerSink, openFileSink, type RecordSink } from './sink.js';
 /** A stats snapshot goes back with the feedback at most this often per instance (the summary sorts latency windows). */
 const STATS_EVERY_MS = 100;
 const DONE = Promise.resolve();
+/** Feedback (bytes freed, stats) goes to the taps at most this often while the engine is busy: at once after a pause. */
+const FEEDBACK_EVERY_MS = 4;
 
 interface Instance {
   pipeline: ShadowPipeline | undefined;
@@ -51,6 +53,8 @@ export class EngineHost {
   readonly #feedback = new Map<number, FeedbackItem>();
   readonly #send: (feedback: EngineFeedback) => void;
   #flushScheduled = false;
+  /** When the last feedback went out (performance.now()). */
+  #sentAt = 0;
   /** Exchanges accepted and not settled yet, all instances together. */
   #inHand = 0;
   #drainCheck: Promise<void> | undefined;
@@ -247,17 +251,22 @@ export class EngineHost {
     }
     if (!this.#flushScheduled && !this.#immediate) {
       // Right after the slice of work that changed something (work-loop.ts), so the tap hears it before the next
-      // turn's I/O: one feedback per slice.
+      // turn's I/O; at saturation at most one message per FEEDBACK_EVERY_MS, each one costs the app's thread.
       this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
+      const wait = this.#sentAt + FEEDBACK_EVERY_MS - performance.now();
+      if (wait <= 0) queueMicrotask(this.#scheduledFlush);
+      else setTimeout(this.#scheduledFlush, wait);
     }
     return item;
   }
+
+  readonly #scheduledFlush = (): void => this.#flush();
 
   /** Sends this turn's feedback; stats go with it at most every STATS_EVERY_MS per instance (or now, when forced). */
   #flush(force = false): void {
     this.#flushScheduled = false;
     if (this.#feedback.size === 0 && !force) return;
+    this.#sentAt = performance.now();
     const now = Date.now();
     const items = [...this.#feedback.values()];
     this.#feedback.clear();

@@ -157,7 +157,9 @@ export class ShadowPipeline {
 
   /** Takes one exchange; whatever happens, it is settled exactly once and every exit writes a record. */
   accept(handedOff: Exchange): void {
-    const exchange: Accepted = { ...handedOff, requestId: handedOff.requestId ?? newRequestId() };
+    // The engine's own from here (a copy from the tap's thread, or an object the tap let go of): taken as it is.
+    const exchange = handedOff as Accepted;
+    exchange.requestId ??= newRequestId();
     this.#preparing++;
     // Prepared in a coming slice of the engine's loop (work-loop.ts), after the answers already in.
     engineWork.intake(() => {
