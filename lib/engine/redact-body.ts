@@ -249,12 +249,7 @@ export function redactDifference(difference: Difference, rules: Pick<BodyRules, 
   // A similarity score says nothing of the texts: it is kept even when their values are not.
   const score = typeof difference.score === 'number' ? { score: difference.score } : {};
   if (!keepValues) return { path: difference.path, ...score };
-  let at: PathSegment[] = [];
-  try {
-    at = parsePath(difference.path);
-  } catch {
-    // A custom comparator's own path: where the value sits is unknown, so it is masked as if it were the document.
-  }
+  const at = segmentsOf(difference.path);
   const mask = (value: unknown): unknown => {
     if (typeof value === 'string' && at.length === 0) return redactText(value, rules);
     return redactAt(value, at, rules.paths, rules.maskScalar ? { mapScalar: rules.maskScalar } : {});
@@ -265,6 +260,24 @@ export function redactDifference(difference: Difference, rules: Pick<BodyRules, 
     ...('shadow' in difference ? { shadow: mask(difference.shadow) } : {}),
     ...score,
   };
+}
+
+/** Paths of differences seen lately, parsed: the same few paths differ request after request. Bounded. */
+const parsedPaths = new Map<string, readonly PathSegment[]>();
+const PARSED_PATHS_KEPT = 512;
+
+/** A difference's path as segments; `[]` for a custom comparator's own path (its value is masked as a document). */
+function segmentsOf(path: string): readonly PathSegment[] {
+  let segments = parsedPaths.get(path);
+  if (segments) return segments;
+  try {
+    segments = parsePath(path);
+  } catch {
+    segments = [];
+  }
+  if (parsedPaths.size >= PARSED_PATHS_KEPT) parsedPaths.clear();
+  parsedPaths.set(path, segments);
+  return segments;
 }
 
 function mediaTypeOf(contentType: string | undefined): string | undefined {

@@ -54,6 +54,8 @@ function withinSize<T>(record: T, maxLoggedBodyBytes: number): T {
  */
 export function capDifferences(differences: Difference[], maxLoggedBodyBytes: number): { differences: Difference[]; cut: boolean } {
   const listBudget = Math.max(maxLoggedBodyBytes, MIN_DIFFERENCES_BYTES);
+  // The usual case, in one serialisation: the whole list fits both budgets (its values are part of it).
+  if (jsonBytes(differences) <= Math.min(listBudget, maxLoggedBodyBytes)) return { differences, cut: false };
   const kept: Difference[] = [];
   let listBytes = 2;
   let valueBytes = 0;
