@@ -393,28 +393,14 @@ export class Joiner {
         this.orphanOrder.push([this.#step, entry.openedStep]);
       }
     }
-    out.push({
-      requestId: entry.requestId,
-      production: entry.production,
-      shadows: entry.shadows,
-      comparisons: entry.comparisons,
-      skipped: entry.skipped,
-      closedBy,
-      orphan,
-    });
+    out.push(joinedEntry(entry, closedBy, orphan));
   }
 
   #splitEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKind | null, missingComparison: boolean): SplitEntry {
     const split = entry.split as NonNullable<OpenEntry['split']>;
     const { plain, learned } = this.#plain(entry, split);
     return {
-      requestId: entry.requestId,
-      production: entry.production,
-      shadows: entry.shadows,
-      comparisons: entry.comparisons,
-      skipped: entry.skipped,
-      closedBy,
-      orphan,
+      ...joinedEntry(entry, closedBy, orphan),
       openedAt: entry.openedAt,
       marks: split.marks,
       plain,
@@ -465,4 +451,17 @@ function hasBit(bits: number, bit: number): boolean {
 
 function withBit(bits: number, bit: number): number {
   return bit < 0 || hasBit(bits, bit) ? bits : bits + (BIT[bit] as number);
+}
+
+/** The joined entry a reader hands on: an open entry's records and how it closed. */
+function joinedEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKind | null): ShadowLogEntry {
+  return {
+    requestId: entry.requestId,
+    production: entry.production,
+    shadows: entry.shadows,
+    comparisons: entry.comparisons,
+    skipped: entry.skipped,
+    closedBy,
+    orphan,
+  };
 }
