@@ -417,7 +417,7 @@ describe('express-shadow replay (CLI)', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(
-      `replayed ${REPLAYABLE} to v3 (${REPLAYABLE - PREDICTS / 4} of ${REPLAYABLE} compared matched, 0 failed); not replayable 7 (method_not_allowed 3, body_truncated 2, body_redacted 2); approximate 4; sent without logged credentials ${PREDICTS + 1}\n`,
+      `replayed ${REPLAYABLE} to v3 (${REPLAYABLE - PREDICTS / 4} of ${REPLAYABLE} compared matched, 0 failed); not replayable 7 (method_not_allowed 3, body_redacted 2, body_truncated 2); approximate 4; sent without logged credentials ${PREDICTS + 1}\n`,
     );
     expect(recordsOfType(await readRecords(out), 'comparison')).toHaveLength(REPLAYABLE);
     expect(v3.received).toHaveLength(REPLAYABLE);

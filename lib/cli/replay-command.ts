@@ -152,9 +152,11 @@ function resumeCommand(args: readonly string[]): string {
   return ['npx', NAME, 'replay', ...words].map(shellWord).join(' ');
 }
 
+/** `reason n, …`, most frequent first, then by name: the same log always prints the same line. */
 function counts(record: Partial<Record<string, number>>): string {
   return Object.entries(record)
     .filter(([, n]) => (n ?? 0) > 0)
+    .sort(([a, n], [b, m]) => m! - n! || (a < b ? -1 : 1))
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
 }
