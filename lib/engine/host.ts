@@ -238,8 +238,10 @@ export class EngineHost {
     const sinks = [...this.#instances.values()].map(({ sink }) => sink?.flush().catch(() => {}));
     this.#drainCheck = Promise.all(sinks).then(() => {
       this.#drainCheck = undefined;
-      if (this.#inHand === 0) this.#send({ items: [], lagMs: 0, drained: true });
-      else this.#checkDrained();
+      if (this.#inHand > 0) return this.#checkDrained();
+      // What the taps have not heard yet goes first (the throttle may hold it): 'drained' must come last.
+      if (this.#feedback.size > 0) this.#flush();
+      this.#send({ items: [], lagMs: 0, drained: true });
     });
   }
 
