@@ -115,9 +115,10 @@ export class EngineHost {
   }
 
   /** Runs one operation of an instance, after everything queued for it. Never throws; a failure rejects the result. */
-  call<M extends EngineMethod>(id: number, method: M, args: Parameters<EngineCalls[M]>): Promise<void> {
+  call<M extends EngineMethod>(id: number, method: M, args: Parameters<EngineCalls[M]>, started?: () => void): Promise<void> {
     const instance = this.#instances.get(id);
     if (!instance) {
+      started?.();
       if (method === 'accept') this.#release(id, (args[0] as Exchange).heldBytes);
       return Promise.resolve();
     }
@@ -129,26 +130,27 @@ export class EngineHost {
     // microtask per exchange. Until then (hooks still loading, or an operation still running that later ones must
     // follow, such as whenIdle), operations queue behind it in order.
     if (method === 'accept' && instance.ready && instance.queued === 0) {
-      this.#accept(id, instance, args[0] as Exchange);
+      this.#accept(id, instance, args[0] as Exchange, started);
       return DONE;
     }
     instance.queued++;
-    const run = instance.chain.then(() => this.#apply(id, instance, method, args)).finally(() => instance.queued--);
+    const run = instance.chain.then(() => this.#apply(id, instance, method, args, started)).finally(() => instance.queued--);
     instance.chain = run.catch(() => {});
     return run;
   }
 
-  #accept(id: number, instance: Instance, exchange: Exchange): void {
-    if (instance.pipeline) return instance.pipeline.accept(exchange);
+  #accept(id: number, instance: Instance, exchange: Exchange, started?: () => void): void {
+    if (instance.pipeline) return instance.pipeline.accept(exchange, started);
+    started?.();
     this.#skipFailed(instance, exchange);
     this.#settled(id, exchange.heldBytes);
   }
 
-  async #apply(id: number, instance: Instance, method: EngineMethod, args: unknown[]): Promise<void> {
+  async #apply(id: number, instance: Instance, method: EngineMethod, args: unknown[], started?: () => void): Promise<void> {
     const pipeline = instance.pipeline;
     switch (method) {
       case 'accept':
-        return this.#accept(id, instance, args[0] as Exchange);
+        return this.#accept(id, instance, args[0] as Exchange, started);
       case 'skip':
         return pipeline?.skip(args[0] as SkippedExchange);
       case 'summary':

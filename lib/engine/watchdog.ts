@@ -42,7 +42,8 @@ export function installWatchdog(buffer: SharedArrayBuffer | undefined): void {
 
 /** In the worker: exchange number `n` has been taken in. */
 export function markTakenIn(n: number | undefined): void {
-  if (slots && n !== undefined) slots[2] = n;
+  // The highest: an instance still loading its hooks starts an earlier exchange after later ones of other instances.
+  if (slots && n !== undefined && n > slots[2]!) slots[2] = n;
 }
 
 /** On the tap's side: the number of the last exchange the worker took in. */

@@ -28,8 +28,9 @@ function receive(message: ToEngine): void {
       void host.register(message.id, message.options, message.events);
       return;
     case 'call': {
-      markTakenIn(message.n);
-      const done = host.call(message.id, message.method, message.args as never);
+      // An exchange counts as taken in once the engine starts on it (work-loop.ts); until then, should this worker
+      // be ended, the tap sends it to the next one.
+      const done = host.call(message.id, message.method, message.args as never, message.n === undefined ? undefined : () => markTakenIn(message.n));
       if (message.seq === undefined) return;
       const seq = message.seq;
       done.then(
