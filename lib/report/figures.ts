@@ -5,7 +5,7 @@
 import type { ReadStats } from '../read/types.js';
 import { assembleVerdict } from './assemble-verdict.js';
 import { PRODUCTION, SECONDARY } from './keys.js';
-import type { Concerns, ResolvedReportOptions } from './report-builder.js';
+import type { Concerns, ResolvedReportOptions } from './concerns/index.js';
 import type { LatencyFigures, LatencyRatio, Report, RouteFigures, RouteTargetFigures, TargetFigures } from './types.js';
 import { judge, type CellInput, type VerdictInput } from './verdict.js';
 import { wilson } from './wilson.js';

@@ -5,21 +5,10 @@
  */
 import { parseTimestamp } from '../read/parse-record.js';
 import type { AggregateRecord, ReadStats, ShadowLogEntry } from '../read/types.js';
-import { AgreementConcern } from './concerns/agreement.js';
-import { BreakersConcern } from './concerns/breakers.js';
 import type { Concern, EntryContext } from './concerns/concern.js';
-import { DifferencesConcern } from './concerns/differences.js';
-import { ErrorsConcern } from './concerns/errors.js';
-import { LabelsConcern } from './concerns/labels.js';
-import { LatencyConcern } from './concerns/latency.js';
-import { NoiseConcern } from './concerns/noise.js';
-import { ScoresConcern } from './concerns/scores.js';
-import { shadowColumn, StatusConcern } from './concerns/status.js';
-import { StreamingConcern } from './concerns/streaming.js';
-import { TimelineConcern } from './concerns/timeline.js';
-import { SimilarityConcern } from './concerns/similarity.js';
-import { TotalsConcern } from './concerns/totals.js';
-import { criteriaWithGate, isGate, resolveCriteria, type Criteria } from './criteria.js';
+import { shadowColumn } from './concerns/status.js';
+import { createConcerns, type Concerns, type ResolvedReportOptions } from './concerns/index.js';
+import { criteriaWithGate, isGate, resolveCriteria } from './criteria.js';
 import { reportOf } from './figures.js';
 import { KeyCap, type KeyMapper } from './keys.js';
 import { compileLabelPath } from './label-path.js';
@@ -31,43 +20,6 @@ const OTHER_TARGETS = '(other targets)';
 /** Candidates tracked one by one (each holds a few histograms); the same bound as the reader's learned targets. */
 const MAX_TARGETS = 64;
 const UNKNOWN_ROUTE = '(unknown)';
-
-/** Options after validation and defaults. */
-export interface ResolvedReportOptions {
-  options: ReportOptions;
-  since: number | null;
-  until: number | null;
-  criteria: Criteria;
-  /** The report is a gate, so it fails closed (`ReportOptions.gate`). */
-  gated: boolean;
-  topPaths: number;
-  examplesPerPath: number;
-  maxDistinctPaths: number;
-  maxRoutes: number;
-  maxLabels: number;
-}
-
-/** Every concern of the report, by name. Adding one: a line here (and its figures in figures.ts). */
-export function createConcerns(o: ResolvedReportOptions) {
-  const { labelPath, scorePath, route } = o.options;
-  return {
-    totals: new TotalsConcern({ route }),
-    agreement: new AgreementConcern(),
-    errors: new ErrorsConcern(),
-    latency: new LatencyConcern({ maxEngineDelayMs: o.criteria.maxEngineDelayMs }),
-    status: new StatusConcern(),
-    differences: new DifferencesConcern(o),
-    noise: new NoiseConcern(o),
-    labels: labelPath === undefined ? null : new LabelsConcern({ labelPath, maxLabels: o.maxLabels }),
-    scores: scorePath === undefined ? null : new ScoresConcern({ scorePath }),
-    streaming: new StreamingConcern(),
-    timeline: new TimelineConcern(),
-    breakers: new BreakersConcern(),
-    similarity: new SimilarityConcern({ route }),
-  };
-}
-
-export type Concerns = ReturnType<typeof createConcerns>;
 
 /** Plain data of a builder: each concern's state and the caps' keys, to send between threads and merge. */
 export interface ReportBuilderState {

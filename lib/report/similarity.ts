@@ -14,7 +14,7 @@
 import type { ShadowLogEntry } from '../read/types.js';
 import type { ComparisonRecord, JudgementRecord, JudgementSummaryRecord } from '../types.js';
 import { boundedJson, compileLabelPath, evaluatePath } from './label-path.js';
-import type { Rate } from './types.js';
+import type { Rate } from './wilson.js';
 import { hashString } from '../read/hash.js';
 import { KeyedSample, type KeyedSampleState } from './stats/keyed-sample.js';
 import { wilson } from './wilson.js';

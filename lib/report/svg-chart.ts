@@ -115,36 +115,40 @@ export function lineChart(options: ChartOptions): string {
     `<text class="axis-label" x="14" y="${PAD.top + plotH / 2}" text-anchor="middle" transform="rotate(-90 14 ${PAD.top + plotH / 2})">${escapeXml(options.y.label)}</text>`,
   );
 
-  // Series.
-  options.series.forEach((series, index) => {
-    let d = '';
-    let previous: [number, number] | null = null;
-    const dots: string[] = [];
-    for (const point of series.points) {
-      if (point === null) {
-        previous = null;
-        continue;
-      }
-      const x = round(sx(point[0]));
-      const y = round(sy(point[1]));
-      if (previous === null) {
-        d += `M${x} ${y}`;
-        if (series.step === true) d = `M${x} ${round(sy(0))}V${y}`;
-      } else if (series.step === true) {
-        d += `H${x}V${y}`;
-      } else {
-        d += `L${x} ${y}`;
-      }
-      if (series.step !== true) dots.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="${series.color}"/>`);
-      previous = point;
-    }
-    parts.push(`<g class="series-group"><title>${escapeXml(series.name)}</title>`);
-    if (d !== '') parts.push(`<path class="series" data-series="${escapeXml(series.name)}" d="${d}" stroke="${series.color}"/>`);
-    parts.push(...dots, '</g>');
-    const lx = PAD.left + 8 + index * 150;
-    parts.push(`<rect x="${lx}" y="10" width="12" height="4" fill="${series.color}"/>`);
-    parts.push(`<text class="legend" x="${lx + 16}" y="16">${escapeXml(series.name)}</text>`);
-  });
+  options.series.forEach((series, index) => parts.push(...seriesSvg(series, index, sx, sy)));
   parts.push('</svg>');
   return parts.join('');
+}
+
+/** One series: its line (or steps), its dots, and its legend entry. */
+function seriesSvg(series: ChartOptions['series'][number], index: number, sx: (x: number) => number, sy: (y: number) => number): string[] {
+  const parts: string[] = [];
+  let d = '';
+  let previous: [number, number] | null = null;
+  const dots: string[] = [];
+  for (const point of series.points) {
+    if (point === null) {
+      previous = null;
+      continue;
+    }
+    const x = round(sx(point[0]));
+    const y = round(sy(point[1]));
+    if (previous === null) {
+      d += `M${x} ${y}`;
+      if (series.step === true) d = `M${x} ${round(sy(0))}V${y}`;
+    } else if (series.step === true) {
+      d += `H${x}V${y}`;
+    } else {
+      d += `L${x} ${y}`;
+    }
+    if (series.step !== true) dots.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="${series.color}"/>`);
+    previous = point;
+  }
+  parts.push(`<g class="series-group"><title>${escapeXml(series.name)}</title>`);
+  if (d !== '') parts.push(`<path class="series" data-series="${escapeXml(series.name)}" d="${d}" stroke="${series.color}"/>`);
+  parts.push(...dots, '</g>');
+  const lx = PAD.left + 8 + index * 150;
+  parts.push(`<rect x="${lx}" y="10" width="12" height="4" fill="${series.color}"/>`);
+  parts.push(`<text class="legend" x="${lx + 16}" y="16">${escapeXml(series.name)}</text>`);
+  return parts;
 }

@@ -6,6 +6,9 @@ import type { BreakerState } from '../types.js';
 import type { Criteria } from './criteria.js';
 import type { ReadStats } from '../read/types.js';
 import type { SimilarityFigures } from './similarity.js';
+import type { Rate } from './wilson.js';
+
+export type { Rate };
 
 /** Output formats of `renderReport` and of `express-shadow report --format`. */
 export type ReportFormat = 'text' | 'json' | 'html';
@@ -49,15 +52,6 @@ export interface ReportOptions {
   maxRoutes?: number;
   /** Distinct labels tracked; further ones are counted together as `(other)`. Default 50. */
   maxLabels?: number;
-}
-
-/** A ratio with its 95% Wilson score interval. `rate`, `low` and `high` are `null` when `total` is 0. */
-export interface Rate {
-  count: number;
-  total: number;
-  rate: number | null;
-  low: number | null;
-  high: number | null;
 }
 
 /** Latency percentiles in ms; `null` when there were no samples. Accurate to within 2% (log-bucketed histogram); `max` is exact. */

@@ -1,4 +1,11 @@
-import type { Rate } from './types.js';
+/** A ratio with its 95% Wilson score interval. `rate`, `low` and `high` are `null` when `total` is 0. */
+export interface Rate {
+  count: number;
+  total: number;
+  rate: number | null;
+  low: number | null;
+  high: number | null;
+}
 
 /** z for a two-sided 95% interval. */
 const Z = 1.959963984540054;

@@ -3,7 +3,7 @@
  * builder hands each joined request to every concern once; concerns keep only bounded, mergeable state, so the
  * summary can be built in parts (one per thread) and merged into exactly the summary of the whole.
  *
- * Adding a concern: a class here implementing `Concern`, one line in `createConcerns` (report-builder.ts), its figures
+ * Adding a concern: a class here implementing `Concern`, one line in `createConcerns` (concerns/index.ts), its figures
  * in the `Report`, and one section in sections.ts.
  */
 import type { ShadowLogEntry } from '../../read/types.js';
