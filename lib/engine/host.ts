@@ -89,12 +89,12 @@ export class EngineHost {
       settled: (heldBytes) => this.#settled(id, heldBytes),
       breaker: (target: string, state: BreakerState, reopensAt: number) => {
         (this.#itemFor(id).breakers ??= []).push([target, state, reopensAt]);
-        this.#now();
+        if (this.#immediate) this.#flush();
       },
       event: (event: EngineEvent) => {
         if (!instance.events) return;
         (this.#itemFor(id).events ??= []).push(event);
-        this.#now();
+        if (this.#immediate) this.#flush();
       },
     }, id);
   }
@@ -221,13 +221,8 @@ export class EngineHost {
 
   #settled(id: number, heldBytes: number): void {
     this.#release(id, heldBytes);
-    this.#now();
+    if (this.#immediate) this.#flush(); // in the app's thread the tap hears at once
     if (--this.#inHand === 0) this.#checkDrained();
-  }
-
-  /** In the app's thread, feedback goes out as it happens. */
-  #now(): void {
-    if (this.#immediate) this.#flush();
   }
 
   /**
@@ -258,13 +253,11 @@ export class EngineHost {
       // turn's I/O; at saturation at most one message per FEEDBACK_EVERY_MS, each one costs the app's thread.
       this.#flushScheduled = true;
       const wait = this.#sentAt + FEEDBACK_EVERY_MS - performance.now();
-      if (wait <= 0) queueMicrotask(this.#scheduledFlush);
-      else setTimeout(this.#scheduledFlush, wait);
+      if (wait <= 0) queueMicrotask(() => this.#flush());
+      else setTimeout(() => this.#flush(), wait);
     }
     return item;
   }
-
-  readonly #scheduledFlush = (): void => this.#flush();
 
   /** Sends this turn's feedback; stats go with it at most every STATS_EVERY_MS per instance (or now, when forced). */
   #flush(force = false): void {
