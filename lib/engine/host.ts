@@ -11,15 +11,9 @@ import { errorMessage } from '../errors.js';
 import type { BreakerState } from '../types.js';
 import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
 import { engineLag } from './lag-monitor.js';
-import { engineWork } from './work-loop.js';
-
-// The engine is behind when its loop runs late or its intake waits: both count towards the lag the tap sheds by.
-engineLag.backlogMs = () => engineWork.waitingMs();
 import { ShadowPipeline, type EngineStats } from './pipeline.js';
 import { loadModuleHooks } from './portable-options.js';
 import type { EngineCalls, EngineFeedback, EngineMethod, FeedbackItem } from './protocol.js';
-
-export type { EngineCalls, EngineMethod };
 import { appLoggerSink, openFileSink, type RecordSink } from './sink.js';
 
 /** A stats snapshot goes back with the feedback at most this often per instance (the summary sorts latency windows). */
@@ -115,10 +109,10 @@ export class EngineHost {
   }
 
   /** Runs one operation of an instance, after everything queued for it. Never throws; a failure rejects the result. */
-  call<M extends EngineMethod>(id: number, method: M, args: Parameters<EngineCalls[M]>, started?: () => void): Promise<void> {
+  call<M extends EngineMethod>(id: number, method: M, args: Parameters<EngineCalls[M]>, takenIn?: () => void): Promise<void> {
     const instance = this.#instances.get(id);
     if (!instance) {
-      started?.();
+      takenIn?.();
       if (method === 'accept') this.#release(id, (args[0] as Exchange).heldBytes);
       return Promise.resolve();
     }
@@ -130,27 +124,27 @@ export class EngineHost {
     // microtask per exchange. Until then (hooks still loading, or an operation still running that later ones must
     // follow, such as whenIdle), operations queue behind it in order.
     if (method === 'accept' && instance.ready && instance.queued === 0) {
-      this.#accept(id, instance, args[0] as Exchange, started);
+      this.#accept(id, instance, args[0] as Exchange, takenIn);
       return DONE;
     }
     instance.queued++;
-    const run = instance.chain.then(() => this.#apply(id, instance, method, args, started)).finally(() => instance.queued--);
+    const run = instance.chain.then(() => this.#apply(id, instance, method, args, takenIn)).finally(() => instance.queued--);
     instance.chain = run.catch(() => {});
     return run;
   }
 
-  #accept(id: number, instance: Instance, exchange: Exchange, started?: () => void): void {
-    if (instance.pipeline) return instance.pipeline.accept(exchange, started);
-    started?.();
+  #accept(id: number, instance: Instance, exchange: Exchange, takenIn?: () => void): void {
+    if (instance.pipeline) return instance.pipeline.accept(exchange, takenIn);
+    takenIn?.();
     this.#skipFailed(instance, exchange);
     this.#settled(id, exchange.heldBytes);
   }
 
-  async #apply(id: number, instance: Instance, method: EngineMethod, args: unknown[], started?: () => void): Promise<void> {
+  async #apply(id: number, instance: Instance, method: EngineMethod, args: unknown[], takenIn?: () => void): Promise<void> {
     const pipeline = instance.pipeline;
     switch (method) {
       case 'accept':
-        return this.#accept(id, instance, args[0] as Exchange, started);
+        return this.#accept(id, instance, args[0] as Exchange, takenIn);
       case 'skip':
         return pipeline?.skip(args[0] as SkippedExchange);
       case 'summary':

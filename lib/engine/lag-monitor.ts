@@ -4,6 +4,8 @@
  * would add its own delay to every latency it measures); each shadow record says how late the engine was when the
  * answer was read (`engineDelayMs`).
  */
+import { engineWork } from './work-loop.js';
+
 const PROBE_EVERY_MS = 5;
 /**
  * A backlog, not a burst (a GC pause, a batch of a hundred requests): the lag is the probes' mean lateness over this
@@ -12,11 +14,6 @@ const PROBE_EVERY_MS = 5;
 const SUSTAINED_MS = 1000;
 
 export class LagMonitor {
-  /**
-   * How long the oldest piece of work has waited (work-loop.ts), sampled with each probe: the engine is behind
-   * when its loop runs late, or when it keeps up its turns but not its intake.
-   */
-  backlogMs: () => number = () => 0;
   /** The probes' mean lateness over the last SUSTAINED_MS (ms): how far behind the loop has stayed. */
   lagMs = 0;
   /** The last probe's lateness, ms. */
@@ -61,7 +58,8 @@ export class LagMonitor {
     const late = Math.max(0, now - this.#due - 1);
     this.latestMs = late;
     const window = this.#window;
-    window.push([now, Math.max(late, this.backlogMs())]);
+    // Behind is the loop running late, or keeping its turns but not its intake (work-loop.ts): both count.
+    window.push([now, Math.max(late, engineWork.waitingMs())]);
     while (window.length > 1 && now - window[1]![0] >= SUSTAINED_MS) window.shift();
     let sum = 0;
     for (const [, each] of window) sum += each;

@@ -156,15 +156,15 @@ export class ShadowPipeline {
   }
 
   /** Takes one exchange; whatever happens, it is settled exactly once and every exit writes a record. */
-  /** `started` is told when the engine starts on it (the worker's crash recovery counts it as taken in then). */
-  accept(handedOff: Exchange, started?: () => void): void {
+  /** `takenIn` is told when the engine starts on it (the worker's crash recovery counts it as taken in then). */
+  accept(handedOff: Exchange, takenIn?: () => void): void {
     // The engine's own from here (a copy from the tap's thread, or an object the tap let go of): taken as it is.
     const exchange = handedOff as Accepted;
     exchange.requestId ??= newRequestId();
     this.#preparing++;
     // Prepared in a coming slice of the engine's loop (work-loop.ts), after the answers already in.
     engineWork.intake(() => {
-      started?.();
+      takenIn?.();
       this.#prepare(exchange)
         .catch((error: unknown) => this.#skipAccepted(exchange, 'engine_error', `the engine failed on this request: ${errorMessage(error)}`))
         .finally(() => {

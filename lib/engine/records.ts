@@ -38,7 +38,7 @@ export type ComparisonFields = Pick<ComparisonRecord, 'match' | 'differences' | 
  * Runs the comparator (through `run`, which may time it) and masks what `redact` hides from the differences' values.
  * A comparator that throws is a comparison with an error, never a fault of the caller's.
  */
-export function compareWithProduction(
+function compareWithProduction(
   production: ComparedAnswer,
   answer: ComparedAnswer,
   config: Pick<ResolvedOptions, 'comparator' | 'secrets'>,

@@ -9,9 +9,9 @@ import { errorMessage } from '../errors.js';
 import type { ResolvedOptions } from '../engine/config.js';
 import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
 import { WATCHDOG_BYTES, clearHook, overdueHook, takenInUpTo } from '../engine/watchdog.js';
-import { EngineHost, type EngineCalls, type EngineMethod } from '../engine/host.js';
+import { EngineHost } from '../engine/host.js';
 import type { EngineStats } from '../engine/pipeline.js';
-import type { EngineFeedback, FeedbackItem, FromEngine, ToEngine } from '../engine/protocol.js';
+import type { EngineCalls, EngineFeedback, EngineMethod, FeedbackItem, FromEngine, ToEngine } from '../engine/protocol.js';
 import { startWorker } from './start-worker.js';
 
 /** What the engine tells a tap. */
