@@ -5,7 +5,7 @@
  */
 import type { BreakerState } from '../types.js';
 import type { EngineEvent, Exchange, SkippedExchange, TapPeriod } from './exchange.js';
-import type { EngineStats } from './pipeline.js';
+import type { EngineStats } from './engine-counts.js';
 
 export type ToEngine =
   | { op: 'register'; id: number; options: Record<string, unknown>; events: boolean }

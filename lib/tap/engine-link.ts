@@ -10,7 +10,7 @@ import type { ResolvedOptions } from '../engine/config.js';
 import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
 import { WATCHDOG_BYTES, clearHook, overdueHook, takenInUpTo } from '../engine/watchdog.js';
 import { EngineHost } from '../engine/host.js';
-import type { EngineStats } from '../engine/pipeline.js';
+import type { EngineStats } from '../engine/engine-counts.js';
 import type { EngineCalls, EngineFeedback, EngineMethod, FeedbackItem, FromEngine, ToEngine } from '../engine/protocol.js';
 import { startWorker } from './start-worker.js';
 

@@ -7,7 +7,7 @@ import { ShadowOptionsError, ShadowUsageError, showValue } from '../errors.js';
 import { createMetrics, type MetricsOptions } from '../metrics.js';
 import { resolveOptions, type ResolvedOptions } from '../engine/config.js';
 import { validateSampleRate } from '../options.js';
-import type { EngineStats } from '../engine/pipeline.js';
+import type { EngineStats } from '../engine/engine-counts.js';
 import { portableOptions, replaceModuleHooks } from '../engine/portable-options.js';
 import type { CloseOptions, ShadowMiddleware, ShadowOptions, ShadowStats, ShadowUpdate } from '../types.js';
 import { localLink, workerLink, type EngineLink } from './engine-link.js';
