@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { seededRandom } from '../lib/report/stats/random.js';
 import { isMain } from './support/lifecycle.js';
 
 export const SENTENCES_FILE = new URL('./data/sentences.txt', import.meta.url);
@@ -223,24 +224,13 @@ function sseData(body: string): string[] {
 
 /** Index → sentence index: a seeded shuffle of all sentences, repeated. */
 function shuffledCycle(count: number, seed: number): (index: number) => number {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const order = Array.from({ length: count }, (_, i) => i);
   for (let i = count - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return (index) => order[index % count]!;
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
