@@ -4,7 +4,7 @@
  */
 import { ShadowOptionsError, showValue } from '../errors.js';
 import type { SinkStats } from '../types.js';
-import { DEFAULT_MAX_PENDING_LOG_BYTES, WARNING_CODE } from './log-file.js';
+import { DEFAULT_MAX_PENDING_LOG_BYTES, WARNING_CODE } from './sink-types.js';
 import type { RecordSink } from './sink-types.js';
 import { withTimeout } from '../timeout.js';
 
