@@ -12,7 +12,7 @@ import { decodeContent } from './logged-body.js';
 import { engineLag } from './lag-monitor.js';
 import { errorMessage } from '../errors.js';
 
-export interface ShadowCall {
+interface ShadowCall {
   method: string;
   url: URL;
   /** The request-target to put on the request line instead of the URL's normalised path and query. */
@@ -366,7 +366,7 @@ function errorCodeOf(error: Error & { code?: string; cause?: unknown }): string 
 }
 
 /** A short, stable code for what went wrong. */
-export function describeError(error: Error & { code?: string; name?: string }): { code: ShadowErrorCode; message: string; requestFault?: true } {
+function describeError(error: Error & { code?: string; name?: string }): { code: ShadowErrorCode; message: string; requestFault?: true } {
   if (error.name === 'TimeoutError' || error.code === 'ETIMEDOUT') return { code: 'timeout', message: error.message };
   const code = errorCodeOf(error);
   if (REQUEST_SHAPE_CODES.has(code)) return { code, message: error.message, requestFault: true };

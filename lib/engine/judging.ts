@@ -25,7 +25,7 @@ import type { TextMasker } from './redact-values.js';
 import { errorMessage } from '../errors.js';
 
 /** Text paths of one comparison sent to the hooks (a wildcard may have scored many). */
-export const MAX_JUDGED_PATHS = 4;
+const MAX_JUDGED_PATHS = 4;
 const MAX_REASON_CHARS = 1024;
 
 /** What the pipeline knows of a comparison besides its record. */
@@ -272,7 +272,7 @@ function emptyCounts(): Counts {
 }
 
 /** The same decision for every target of a request: FNV-1a of its id against the rate. */
-export function inSample(requestId: string, rate: number): boolean {
+function inSample(requestId: string, rate: number): boolean {
   if (rate >= 1) return true;
   if (rate <= 0) return false;
   let hash = 0x811c9dc5;
@@ -322,7 +322,7 @@ function judgeInputOf(request: ShadowRequest): JudgeInput {
 }
 
 /** Cosine of the first two vectors, or `undefined` when they are not two same-length lists of finite numbers. */
-export function cosineOf(vectors: unknown): number | undefined {
+function cosineOf(vectors: unknown): number | undefined {
   if (!Array.isArray(vectors) || vectors.length < 2) return undefined;
   const [a, b] = vectors as unknown[];
   if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length || a.length === 0) return undefined;
