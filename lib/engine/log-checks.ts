@@ -42,7 +42,10 @@ export class UncheckedLines {
     this.due = false;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    return this.take();
+    const batches = this.batches;
+    this.batches = [];
+    this.#bytes = 0;
+    return batches;
   }
 
   /** Someone waits (a flush) for some of these lines, so they are checked without waiting for the interval. */
