@@ -25,10 +25,10 @@ export type PathSegment = string | number;
 /** Stands for `*` in a compiled pattern: any one member name or index. */
 const WILDCARD: unique symbol = Symbol('*');
 
-export type PatternSegment = PathSegment | typeof WILDCARD;
+type PatternSegment = PathSegment | typeof WILDCARD;
 
 /** One step of a pattern: with `descendant` (`..`), any number of segments may come first. */
-export interface PatternStep {
+interface PatternStep {
   readonly accepts: PatternSegment;
   readonly descendant: boolean;
 }
@@ -54,7 +54,7 @@ export interface PathPattern {
 }
 
 /** Where the walk of one pattern stands: `step` is the index of the next step to satisfy. */
-export interface PatternState {
+interface PatternState {
   readonly pattern: PathPattern;
   readonly step: number;
 }

@@ -63,7 +63,7 @@ function productionAnswer(
  * For a streamed answer (no content-length, or an event-stream type): time to first byte, chunks, events, and the
  * assembled output that comparison looks at. `undefined` for an ordinary answer.
  */
-export function streamMeasurements(
+function streamMeasurements(
   contentType: string | undefined,
   headers: HeaderMap | NodeJS.Dict<string | string[]>,
   bytes: Buffer,

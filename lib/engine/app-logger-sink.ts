@@ -4,18 +4,18 @@
  */
 import { ShadowOptionsError, showValue } from '../errors.js';
 import type { SinkStats } from '../types.js';
-import { DEFAULT_MAX_PENDING_LOG_BYTES, WARNING_CODE } from './log-file.js';
+import { DEFAULT_MAX_PENDING_LOG_BYTES, WARNING_CODE } from './sink-types.js';
 import type { RecordSink } from './sink-types.js';
 import { withTimeout } from '../timeout.js';
 
 /** What the `logger` option accepts, told apart by shape (none of them is imported). */
-export type LoggerKind = 'winston' | 'pino' | 'writer';
+type LoggerKind = 'winston' | 'pino' | 'writer';
 
 type Method = (...args: unknown[]) => unknown;
 type Loggerish = Record<string, unknown> & { writableObjectMode?: unknown; writableLength?: unknown };
 
 /** winston has `log()`; pino has `info()` and a `levels` table but no `log()`; anything else needs `write()`. */
-export function loggerKind(value: unknown): LoggerKind | undefined {
+function loggerKind(value: unknown): LoggerKind | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const logger = value as Loggerish;
   if (typeof logger.log === 'function') return 'winston';
@@ -24,7 +24,7 @@ export function loggerKind(value: unknown): LoggerKind | undefined {
   return undefined;
 }
 
-export const ACCEPTED_LOGGERS =
+const ACCEPTED_LOGGERS =
   'must be a winston logger, a pino logger, or an object with a write(record) method (a Node byte stream such as process.stdout gets one JSON line per record)';
 
 /** Throws the option error for anything `loggerKind` does not recognise. */

@@ -24,7 +24,7 @@ import { exactNumberDifferences, hasLongDigitRun, MAX_EXACT_CHECKS, type Suspect
 export { DEFAULT_MAX_DIFFERENCES };
 
 /** Scores listed in one comparison (in document order); `match` still counts every text path. */
-export const MAX_SIMILARITY_SCORES = 20;
+const MAX_SIMILARITY_SCORES = 20;
 
 /**
  * Arrays and objects nested this deep (the root being depth 0) are not walked recursively: they
@@ -34,7 +34,7 @@ export const MAX_SIMILARITY_SCORES = 20;
  */
 export const MAX_COMPARE_DEPTH = 64;
 
-export interface DefaultComparisonResult extends ComparisonResult {
+interface DefaultComparisonResult extends ComparisonResult {
   match: boolean;
   /** At most `maxDifferences` of them, in document order. */
   differences: Difference[];

@@ -29,7 +29,7 @@ import { createBodyRules, DEFAULT_REDACT_PATHS, type BodyRules } from './redact-
 import { createTextMasker, scalarMasker, VALUE_KINDS, type TextMasker, type ValueKind } from './redact-values.js';
 
 /** What the log and the shadow may see, decided once from the secrets options (docs/secrets.md). */
-export interface SecretRules {
+interface SecretRules {
   /** Request headers not sent to the shadow because they carry credentials (the default rules minus those forwarded). */
   withheldHeaders: NameMatcher;
   /** Header names logged as `[REDACTED]`, request and answers. */
@@ -118,7 +118,7 @@ const KNOWN_BREAKER_OPTIONS = ['failureThreshold', 'cooldownMs', 'isFailure'] as
 const KNOWN_TARGET_OPTIONS = ['name', 'url', 'target', 'sampleRate', 'breaker', 'transformRequest', 'transformResponse'] as const;
 
 /** Connection errors, timeouts and 5xx open the breaker. */
-export function defaultIsFailure(outcome: { status?: number; errorCode?: string }): boolean {
+function defaultIsFailure(outcome: { status?: number; errorCode?: string }): boolean {
   return outcome.errorCode !== undefined || (outcome.status !== undefined && outcome.status >= 500);
 }
 

@@ -11,7 +11,7 @@ export interface NameMatcher {
 }
 
 /** Headers withheld and masked by name alone, whatever the rules below say. */
-export const CREDENTIAL_HEADER_NAMES: readonly string[] = Object.freeze([
+const CREDENTIAL_HEADER_NAMES: readonly string[] = Object.freeze([
   'authorization',
   'proxy-authorization',
   'cookie',
@@ -22,7 +22,7 @@ export const CREDENTIAL_HEADER_NAMES: readonly string[] = Object.freeze([
 ]);
 
 /** A header or parameter whose name contains one of these carries a credential. */
-export const CREDENTIAL_NAME_PARTS: readonly string[] = Object.freeze([
+const CREDENTIAL_NAME_PARTS: readonly string[] = Object.freeze([
   'token',
   'secret',
   'password',
@@ -36,7 +36,7 @@ export const CREDENTIAL_NAME_PARTS: readonly string[] = Object.freeze([
 ]);
 
 /** Query parameters that are credentials by their whole name (short names that would match too much as parts). */
-export const CREDENTIAL_PARAM_NAMES: readonly string[] = Object.freeze(['key', 'sig', 'code']);
+const CREDENTIAL_PARAM_NAMES: readonly string[] = Object.freeze(['key', 'sig', 'code']);
 
 /** `auth` counts only as a word of the name: `x-auth-token`, `hmac-auth`, `auth`, but not `author` or `oauth2-state`... */
 const AUTH_WORDS = new Set(['auth', 'authorization', 'authentication']);

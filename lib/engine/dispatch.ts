@@ -12,7 +12,7 @@ import { decodeContent } from './logged-body.js';
 import { engineLag } from './lag-monitor.js';
 import { errorMessage } from '../errors.js';
 
-export interface ShadowCall {
+interface ShadowCall {
   method: string;
   url: URL;
   /** The request-target to put on the request line instead of the URL's normalised path and query. */
@@ -64,11 +64,47 @@ export interface ShadowClient {
 
 /** One pool per origin, made on first use; the calls in flight, so a drain can cancel them without a signal each. */
 export function createShadowClient(options: ShadowClientOptions): ShadowClient {
-  const pools = new Map<string, Pool>();
-  const inFlight = new Set<Call>();
-  const poolFor = (origin: string): Pool => {
-    let pool = pools.get(origin);
+  return new PooledClient(options);
+}
+
+/** The client: its pools and the calls in flight. Each `Call` keeps a reference to it instead of copies of its limits. */
+class PooledClient implements ShadowClient {
+  readonly timeoutMs: number;
+  readonly maxResponseBytes: number;
+  readonly inFlight = new Set<Call>();
+  readonly #options: ShadowClientOptions;
+  readonly #pools = new Map<string, Pool>();
+
+  constructor(options: ShadowClientOptions) {
+    this.#options = options;
+    this.timeoutMs = options.timeoutMs;
+    this.maxResponseBytes = options.maxResponseBytes;
+  }
+
+  send(call: ShadowCall): Promise<ShadowOutcome> {
+    const pending = new Call(call, this);
+    try {
+      this.#poolFor(call.url.origin).dispatch(dispatchOptionsOf(call), pending);
+    } catch (error) {
+      pending.onResponseError(undefined, error as Error);
+    }
+    return pending.outcome;
+  }
+
+  cancelAll(): void {
+    for (const call of this.inFlight) call.stop('cancelled');
+  }
+
+  destroy(): void {
+    this.cancelAll();
+    for (const pool of this.#pools.values()) void pool.destroy().catch(() => {});
+    this.#pools.clear();
+  }
+
+  #poolFor(origin: string): Pool {
+    let pool = this.#pools.get(origin);
     if (!pool) {
+      const options = this.#options;
       pool = new Pool(origin, {
         connections: options.maxConcurrent,
         pipelining: 1,
@@ -80,28 +116,19 @@ export function createShadowClient(options: ShadowClientOptions): ShadowClient {
         connect: { timeout: options.timeoutMs, ...(options.lookup ? { lookup: options.lookup } : {}) },
       });
       pool.on('connectionError', () => {});
-      pools.set(origin, pool);
+      this.#pools.set(origin, pool);
     }
     return pool;
-  };
+  }
+}
+
+function dispatchOptionsOf(call: ShadowCall): Dispatcher.DispatchOptions {
   return {
-    send(call) {
-      const pending = new Call(call, options, inFlight);
-      try {
-        poolFor(call.url.origin).dispatch(pending.dispatchOptions(), pending);
-      } catch (error) {
-        pending.onResponseError(undefined, error as Error);
-      }
-      return pending.outcome;
-    },
-    cancelAll() {
-      for (const call of inFlight) call.cancel();
-    },
-    destroy() {
-      for (const call of inFlight) call.cancel();
-      for (const pool of pools.values()) void pool.destroy().catch(() => {});
-      pools.clear();
-    },
+    origin: call.url.origin,
+    path: call.rawPath ?? call.url.pathname + call.url.search,
+    method: call.method,
+    headers: call.headers as Record<string, string | string[]>,
+    body: call.body ?? null,
   };
 }
 
@@ -109,54 +136,34 @@ export function createShadowClient(options: ShadowClientOptions): ShadowClient {
 class Call implements Dispatcher.DispatchHandler {
   readonly outcome: Promise<ShadowOutcome>;
   #resolve!: (outcome: ShadowOutcome) => void;
-  readonly #call: ShadowCall;
-  readonly #maxBytes: number;
-  readonly #timeoutMs: number;
-  readonly #inFlight: Set<Call>;
+  readonly #client: PooledClient;
   readonly #started = performance.now();
   readonly #timer: NodeJS.Timeout;
   #controller: Dispatcher.DispatchController | undefined;
+  /** Why reading stopped early; `truncated` also marks the answer as cut at the cap. */
   #ending: 'timeout' | 'cancelled' | 'truncated' | undefined;
   #status = 0;
   #headers: http.IncomingHttpHeaders = {};
   #chunks: Buffer[] = [];
   #chunkCount = 0;
   #bytesRead = 0;
-  #truncated = false;
   #firstByteAt: number | undefined;
   #settled = false;
 
-  constructor(call: ShadowCall, options: ShadowClientOptions, inFlight: Set<Call>) {
-    this.#call = call;
-    this.#maxBytes = options.maxResponseBytes;
-    this.#timeoutMs = options.timeoutMs;
-    this.#inFlight = inFlight;
+  constructor(call: ShadowCall, client: PooledClient) {
+    this.#client = client;
     this.outcome = new Promise((resolve) => (this.#resolve = resolve));
     // Our own deadline covers everything (connecting, a 101, an answer that never ends): the slot is freed then,
     // whatever the transport does.
-    this.#timer = setTimeout(() => this.#stop('timeout'), this.#timeoutMs);
-    inFlight.add(this);
+    this.#timer = setTimeout(() => this.stop('timeout'), client.timeoutMs);
+    client.inFlight.add(this);
   }
 
-  dispatchOptions(): Dispatcher.DispatchOptions {
-    const call = this.#call;
-    return {
-      origin: call.url.origin,
-      path: call.rawPath ?? call.url.pathname + call.url.search,
-      method: call.method,
-      headers: call.headers as Record<string, string | string[]>,
-      body: call.body ?? null,
-    };
-  }
-
-  cancel(): void {
-    this.#stop('cancelled');
-  }
-
-  #stop(reason: 'timeout' | 'cancelled'): void {
+  /** Ends the call now (its deadline passed, or close() gave up waiting), aborting the request if it started. */
+  stop(reason: 'timeout' | 'cancelled'): void {
     if (this.#settled) return;
     this.#ending = reason;
-    const message = reason === 'timeout' ? `no complete answer within ${this.#timeoutMs} ms` : 'cancelled by close() before the shadow answered';
+    const message = reason === 'timeout' ? `no complete answer within ${this.#client.timeoutMs} ms` : 'cancelled by close() before the shadow answered';
     this.#controller?.abort(new Error(message));
     this.#settle({ ok: false, code: reason, message, durationMs: performance.now() - this.#started });
   }
@@ -172,8 +179,7 @@ class Call implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#headers = headers as http.IncomingHttpHeaders;
     // Announced as larger than the cap: reading its first megabyte would cost far more than it could tell.
-    if (Number(headers['content-length']) > this.#maxBytes) {
-      this.#truncated = true;
+    if (Number(headers['content-length']) > this.#client.maxResponseBytes) {
       this.#ending = 'truncated';
       controller.abort(new Error('response too large'));
       void this.#finish();
@@ -184,12 +190,11 @@ class Call implements Dispatcher.DispatchHandler {
     if (this.#settled || this.#ending) return;
     this.#firstByteAt ??= performance.now();
     this.#chunkCount++;
-    const room = this.#maxBytes - this.#bytesRead;
+    const room = this.#client.maxResponseBytes - this.#bytesRead;
     if (chunk.length > room) {
       // Stop reading: the rest of an oversized answer is never buffered.
       if (room > 0) this.#chunks.push(chunk.subarray(0, room));
       this.#bytesRead += Math.max(0, room);
-      this.#truncated = true;
       this.#ending = 'truncated';
       controller.abort(new Error('response too large'));
       void this.#finish();
@@ -217,10 +222,10 @@ class Call implements Dispatcher.DispatchHandler {
     const ttfbMs = (this.#firstByteAt ?? performance.now()) - this.#started;
     let body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#bytesRead);
     let bytesRead = this.#bytesRead;
-    let truncated = this.#truncated;
+    let truncated = this.#ending === 'truncated';
     const encoding = this.#headers['content-encoding'];
     if (typeof encoding === 'string' && body.length > 0 && !truncated) {
-      const decoded = await decodeContent(body, encoding, this.#maxBytes);
+      const decoded = await decodeContent(body, encoding, this.#client.maxResponseBytes);
       if (decoded.decoded) {
         body = decoded.bytes;
         bytesRead = body.length;
@@ -234,7 +239,7 @@ class Call implements Dispatcher.DispatchHandler {
     if (this.#settled) return;
     this.#settled = true;
     clearTimeout(this.#timer);
-    this.#inFlight.delete(this);
+    this.#client.inFlight.delete(this);
     this.#chunks = [];
     this.#resolve(outcome);
   }
@@ -361,7 +366,7 @@ function errorCodeOf(error: Error & { code?: string; cause?: unknown }): string 
 }
 
 /** A short, stable code for what went wrong. */
-export function describeError(error: Error & { code?: string; name?: string }): { code: ShadowErrorCode; message: string; requestFault?: true } {
+function describeError(error: Error & { code?: string; name?: string }): { code: ShadowErrorCode; message: string; requestFault?: true } {
   if (error.name === 'TimeoutError' || error.code === 'ETIMEDOUT') return { code: 'timeout', message: error.message };
   const code = errorCodeOf(error);
   if (REQUEST_SHAPE_CODES.has(code)) return { code, message: error.message, requestFault: true };

@@ -33,7 +33,7 @@ export interface Exchange {
   handedOffAt: number;
 }
 
-export interface CapturedAnswer {
+interface CapturedAnswer {
   chunks: Uint8Array[];
   /** All bytes written, kept or not. */
   bytes: number;

@@ -16,7 +16,7 @@ const HOP_BY_HOP = new Set([
  * Trace context copied verbatim would make shadow spans look like children of production's trace;
  * the `x-request-id` we add is the link between the two.
  */
-export const TRACE_HEADERS = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
+const TRACE_HEADERS = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
 
 /**
  * The request headers never forwarded, decided once per middleware: hop-by-hop, trace context, `stripHeaders`, and

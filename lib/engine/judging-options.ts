@@ -22,8 +22,8 @@ export interface ResolvedJudging {
   summaryIntervalMs: number;
 }
 
-export const DEFAULT_JUDGE_LIMITS = Object.freeze({ maxConcurrent: 4, timeoutMs: 30_000, maxCallsPerMinute: 60 });
-export const DEFAULT_JUDGE_SAMPLE_RATE = 0.1;
+const DEFAULT_JUDGE_LIMITS = Object.freeze({ maxConcurrent: 4, timeoutMs: 30_000, maxCallsPerMinute: 60 });
+const DEFAULT_JUDGE_SAMPLE_RATE = 0.1;
 
 const LIMIT_KEYS = Object.keys(DEFAULT_JUDGE_LIMITS);
 

@@ -25,7 +25,7 @@ import type { TextMasker } from './redact-values.js';
 import { errorMessage } from '../errors.js';
 
 /** Text paths of one comparison sent to the hooks (a wildcard may have scored many). */
-export const MAX_JUDGED_PATHS = 4;
+const MAX_JUDGED_PATHS = 4;
 const MAX_REASON_CHARS = 1024;
 
 /** What the pipeline knows of a comparison besides its record. */
@@ -65,11 +65,8 @@ export class Judging {
   #running = 0;
   /** Calls whose record is not written yet. */
   readonly #pending = new Set<Call>();
-  #tokens: number;
-  #refilledAt = Date.now();
-  #counts: Counts = emptyCounts();
-  #totals: Counts = emptyCounts();
-  #periodStart = Date.now();
+  readonly #budget: CallBudget;
+  readonly #tally = new JudgementTally();
   #timer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   #closing = false;
@@ -77,7 +74,7 @@ export class Judging {
   constructor(settings: ResolvedJudging, output: JudgingOutput) {
     this.#settings = settings;
     this.#output = output;
-    this.#tokens = settings.maxCallsPerMinute;
+    this.#budget = new CallBudget(settings.maxCallsPerMinute);
     if (settings.summaryIntervalMs > 0) {
       this.#timer = setInterval(() => this.#writeSummary(), settings.summaryIntervalMs);
       this.#timer.unref();
@@ -89,7 +86,7 @@ export class Judging {
     try {
       if (record.error !== undefined || !record.statusMatch || context.candidate === undefined) return;
       if (!inSample(record.requestId, this.#settings.sampleRate)) return;
-      this.#count('sampled');
+      this.#tally.count('sampled');
       if (this.#closing) return this.#skip('closing');
       const subjects = subjectsOf(record, context.production, context.candidate);
       if (subjects.length === 0) return this.#skip('no_text');
@@ -121,16 +118,10 @@ export class Judging {
     this.#writeSummary();
   }
 
-  /** Counts since start: calls, failures and skips. */
-  stats(): Counts & { running: number } {
-    const totals = this.#totals;
-    return { ...totals, calls: { ...totals.calls }, failed: { ...totals.failed }, skipped: { ...totals.skipped }, running: this.#running };
-  }
-
   #start(hook: 'embed' | 'judge', record: ComparisonRecord, route: string | null, subject: Subject, input: JudgeInput): void {
     if (this.#running >= this.#settings.maxConcurrent) return this.#skip('busy');
-    if (!this.#takeToken()) return this.#skip('budget');
-    this.#count('calls', hook);
+    if (!this.#budget.take()) return this.#skip('budget');
+    this.#tally.count('calls', hook);
     const controller = new AbortController();
     const started = performance.now();
     const base = {
@@ -148,8 +139,8 @@ export class Judging {
       clearTimeout(timer);
       this.#pending.delete(call);
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      if ('error' in outcome) this.#count('failed', outcome.error);
-      else this.#count('succeeded');
+      if ('error' in outcome) this.#tally.count('failed', outcome.error);
+      else this.#tally.count('succeeded');
       const result = 'error' in outcome ? { error: { code: outcome.error, message: outcome.message } } : { score: outcome.score, ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}) };
       this.#write({ ...base, timestamp: new Date().toISOString(), ...result, durationMs } satisfies JudgementRecord);
       this.#notifyIfIdle();
@@ -201,40 +192,13 @@ export class Judging {
     return this.#output.maskText ? this.#output.maskText(text) : text;
   }
 
-  /** Token bucket: `maxCallsPerMinute` tokens, refilled continuously. */
-  #takeToken(): boolean {
-    const now = Date.now();
-    const perMs = this.#settings.maxCallsPerMinute / 60_000;
-    this.#tokens = Math.min(this.#settings.maxCallsPerMinute, this.#tokens + (now - this.#refilledAt) * perMs);
-    this.#refilledAt = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-
   #skip(reason: string): void {
-    this.#count('skipped', reason);
-  }
-
-  #count(kind: 'sampled' | 'succeeded' | 'calls' | 'failed' | 'skipped', key?: string): void {
-    for (const counts of [this.#counts, this.#totals]) {
-      if (kind === 'sampled') counts.sampled++;
-      else if (kind === 'succeeded') counts.succeeded++;
-      else if (kind === 'calls') counts.calls[key as 'embed' | 'judge']++;
-      else {
-        const map = counts[kind] as Record<string, number>;
-        map[key!] = (map[key!] ?? 0) + 1;
-      }
-    }
+    this.#tally.count('skipped', reason);
   }
 
   #writeSummary(): void {
-    const counts = this.#counts;
-    const now = Date.now();
-    const any = counts.sampled > 0 || counts.calls.embed + counts.calls.judge > 0 || Object.keys(counts.skipped).length > 0 || Object.keys(counts.failed).length > 0;
-    if (any) this.#write({ type: 'judgement_summary', timestamp: new Date(now).toISOString(), intervalMs: now - this.#periodStart, ...counts });
-    this.#counts = emptyCounts();
-    this.#periodStart = now;
+    const summary = this.#tally.endPeriod();
+    if (summary) this.#write(summary);
   }
 
   #write(record: ShadowLogRecord): void {
@@ -253,12 +217,62 @@ export class Judging {
   }
 }
 
+/** The call budget: a token bucket of `maxCallsPerMinute` tokens, refilled continuously. */
+class CallBudget {
+  readonly #perMinute: number;
+  #tokens: number;
+  #refilledAt = Date.now();
+
+  constructor(perMinute: number) {
+    this.#perMinute = perMinute;
+    this.#tokens = perMinute;
+  }
+
+  /** Takes a token if one is left. */
+  take(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(this.#perMinute, this.#tokens + (now - this.#refilledAt) * (this.#perMinute / 60_000));
+    this.#refilledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+/** What judging did in the current period (samples, calls, results, skips by reason): one `judgement_summary` per period. */
+class JudgementTally {
+  #counts: Counts = emptyCounts();
+  #periodStart = Date.now();
+
+  count(kind: 'sampled' | 'succeeded' | 'calls' | 'failed' | 'skipped', key?: string): void {
+    const counts = this.#counts;
+    if (kind === 'sampled') counts.sampled++;
+    else if (kind === 'succeeded') counts.succeeded++;
+    else if (kind === 'calls') counts.calls[key as 'embed' | 'judge']++;
+    else {
+      const map = counts[kind] as Record<string, number>;
+      map[key!] = (map[key!] ?? 0) + 1;
+    }
+  }
+
+  /** Starts a new period; returns the summary of the one that ended, or `undefined` when nothing happened in it. */
+  endPeriod(): JudgementSummaryRecord | undefined {
+    const counts = this.#counts;
+    const now = Date.now();
+    const intervalMs = now - this.#periodStart;
+    this.#counts = emptyCounts();
+    this.#periodStart = now;
+    const any = counts.sampled > 0 || counts.calls.embed + counts.calls.judge > 0 || Object.keys(counts.skipped).length > 0 || Object.keys(counts.failed).length > 0;
+    return any ? { type: 'judgement_summary', timestamp: new Date(now).toISOString(), intervalMs, ...counts } : undefined;
+  }
+}
+
 function emptyCounts(): Counts {
   return { sampled: 0, calls: { embed: 0, judge: 0 }, succeeded: 0, failed: {}, skipped: {} };
 }
 
 /** The same decision for every target of a request: FNV-1a of its id against the rate. */
-export function inSample(requestId: string, rate: number): boolean {
+function inSample(requestId: string, rate: number): boolean {
   if (rate >= 1) return true;
   if (rate <= 0) return false;
   let hash = 0x811c9dc5;
@@ -308,7 +322,7 @@ function judgeInputOf(request: ShadowRequest): JudgeInput {
 }
 
 /** Cosine of the first two vectors, or `undefined` when they are not two same-length lists of finite numbers. */
-export function cosineOf(vectors: unknown): number | undefined {
+function cosineOf(vectors: unknown): number | undefined {
   if (!Array.isArray(vectors) || vectors.length < 2) return undefined;
   const [a, b] = vectors as unknown[];
   if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length || a.length === 0) return undefined;

@@ -13,7 +13,7 @@ const PROBE_EVERY_MS = 5;
  */
 const SUSTAINED_MS = 1000;
 
-export class LagMonitor {
+class LagMonitor {
   /** The probes' mean lateness over the last SUSTAINED_MS (ms): how far behind the loop has stayed. */
   lagMs = 0;
   /** The last probe's lateness, ms. */

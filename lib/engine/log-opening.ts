@@ -27,7 +27,7 @@ export interface WriteResult {
 export type Identity = 'same' | 'moved' | 'deleted';
 
 /** Errors that mean "not yet" (a FIFO without a reader, a full pipe), not "never". */
-export function isNotReady(error: NodeJS.ErrnoException): boolean {
+function isNotReady(error: NodeJS.ErrnoException): boolean {
   return error.code === 'ENXIO' || error.code === 'EAGAIN' || error.code === 'EWOULDBLOCK';
 }
 

@@ -11,9 +11,9 @@ import type { ModuleHook } from '../types.js';
 export type { ModuleHook };
 
 /** Hooks that decide on the main thread; never sent to the engine. */
-export const TAP_HOOKS = new Set(['filter', 'sampleBy', 'mirrorIf', 'requestId']);
+const TAP_HOOKS = new Set(['filter', 'sampleBy', 'mirrorIf', 'requestId']);
 
-export function isModuleHook(value: unknown): value is ModuleHook {
+function isModuleHook(value: unknown): value is ModuleHook {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const keys = Object.keys(value);
   const hook = value as Record<string, unknown>;
@@ -84,7 +84,7 @@ export function replaceModuleHooks(value: unknown, replace: (hook: ModuleHook) =
 }
 
 /** Imports a module hook's export; it must be a function. */
-export async function importHook(hook: ModuleHook): Promise<unknown> {
+async function importHook(hook: ModuleHook): Promise<unknown> {
   const name = hook.export ?? 'default';
   const loaded = (await import(hook.module)) as Record<string, unknown>;
   const exported = loaded[name];

@@ -29,7 +29,7 @@ export function shadowOutcomeFields(
 }
 
 /** What the comparator said about one answer against production's: the comparison record's verdict fields. */
-export type ComparisonFields = Pick<ComparisonRecord, 'match' | 'differences' | 'differencesTruncated' | 'score' | 'similarity' | 'error'> & {
+type ComparisonFields = Pick<ComparisonRecord, 'match' | 'differences' | 'differencesTruncated' | 'score' | 'similarity' | 'error'> & {
   /** Every difference was listed (none cut by the comparator's own limit). */
   complete: boolean;
 };

@@ -14,7 +14,7 @@ import type { DecodedBody } from './exchange.js';
 import { decodeFormName } from './redact-query.js';
 import { streamFormatOf, type StreamFormat } from './stream-events.js';
 
-export const BODY_MASK = '[REDACTED]';
+const BODY_MASK = '[REDACTED]';
 
 /** Body fields masked by default, at any depth (strings and numbers only: see `PathPattern.scalarsOnly`). */
 export const DEFAULT_REDACT_PATHS: readonly string[] = Object.freeze([
@@ -74,7 +74,7 @@ function fieldMatcher(paths: readonly PathPattern[]): NameMatcher {
 }
 
 /** Size and SHA-256 of bytes: what the log keeps of a body it must not show. */
-export function digestOf(bytes: Uint8Array): string {
+function digestOf(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
@@ -137,7 +137,7 @@ function jsonForLog(json: unknown, body: DecodedBody, rules: BodyRules, logged: 
 }
 
 /** Urlencoded pairs with secret fields' values masked; other values through value masking. Bytes otherwise as sent. */
-export function formForLog(text: string, rules: Pick<BodyRules, 'fields' | 'maskText'>): string {
+function formForLog(text: string, rules: Pick<BodyRules, 'fields' | 'maskText'>): string {
   return text
     .split('&')
     .map((pair) => {
@@ -322,7 +322,7 @@ function sniffJson(bytes: Buffer): { json: unknown } | undefined {
 }
 
 /** A cut may fall inside a multi-byte character; drop that tail. */
-export function trimPartialUtf8(bytes: Buffer): Buffer {
+function trimPartialUtf8(bytes: Buffer): Buffer {
   let end = bytes.length;
   for (let back = 1; back <= 3 && end - back >= 0; back++) {
     const byte = bytes[end - back]!;

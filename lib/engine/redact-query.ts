@@ -12,7 +12,7 @@
  */
 import type { NameMatcher } from './credentials.js';
 
-export const QUERY_MASK = '[REDACTED]';
+const QUERY_MASK = '[REDACTED]';
 
 /**
  * `text` (a request-target, a header value) with every credential in its URLs masked: userinfo becomes `mask`, a
@@ -41,7 +41,7 @@ export function removeQueryParams(text: string, secret: NameMatcher): string {
  * `text` (a form body or a query without the `?`) with each pair whose name `secret` holds rewritten by `replace`
  * (given the raw name), or dropped when it returns `undefined`. Also used for urlencoded bodies in the log.
  */
-export function rewriteFormPairs(text: string, secret: NameMatcher, replace: (rawName: string) => string | undefined): string {
+function rewriteFormPairs(text: string, secret: NameMatcher, replace: (rawName: string) => string | undefined): string {
   if (text.length === 0) return text;
   let changed = false;
   const kept: string[] = [];

@@ -10,7 +10,7 @@ export type ValueKind = 'card' | 'email' | 'jwt';
 export const VALUE_KINDS: readonly ValueKind[] = Object.freeze(['card', 'email', 'jwt']);
 
 /** What a masked value becomes: the kind is kept so a reader knows what was there. */
-export function valueMask(kind: ValueKind): string {
+function valueMask(kind: ValueKind): string {
   return `[REDACTED:${kind}]`;
 }
 

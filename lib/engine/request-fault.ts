@@ -16,7 +16,7 @@ import type { ShadowOutcome } from './dispatch.js';
 /** Statuses that only ever describe the request's shape. */
 const SHAPE_STATUSES = new Set([413, 414, 431]);
 
-export function isRequestFaultAnswer(status: number, headers: IncomingHttpHeaders): boolean {
+function isRequestFaultAnswer(status: number, headers: IncomingHttpHeaders): boolean {
   if (SHAPE_STATUSES.has(status)) return true;
   return status === 400 && closesConnection(headers.connection);
 }

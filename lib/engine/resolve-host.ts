@@ -26,7 +26,7 @@ const SYSTEM_ANSWER_MS = 1000;
 const MIN_TTL_MS = 1000;
 const MAX_TTL_MS = 5 * 60_000;
 const MAX_CACHED_NAMES = 1000;
-export const DNS_TIMEOUT_CODE = 'dns_timeout';
+const DNS_TIMEOUT_CODE = 'dns_timeout';
 
 export function createShadowLookup(options: { timeoutMs: number; servers?: readonly string[] | undefined }): LookupFunction {
   const cares = options.servers !== undefined && options.servers.length > 0;

@@ -13,10 +13,10 @@
 import type { ComparisonRecord, Difference } from '../types.js';
 
 /** Nesting levels of one record kept as they are; JSON bodies rarely pass 20. */
-export const MAX_LOGGED_DEPTH = 64;
-export const DEPTH_MARKER = '[nested too deep to log]';
+const MAX_LOGGED_DEPTH = 64;
+const DEPTH_MARKER = '[nested too deep to log]';
 /** Characters of a message (an error, a skip detail, a breaker reason) kept. */
-export const MAX_MESSAGE_CHARS = 1024;
+const MAX_MESSAGE_CHARS = 1024;
 /** The list of differences may always take this much for paths, even when `maxLoggedBodyBytes` is smaller. */
 const MIN_DIFFERENCES_BYTES = 4096;
 
@@ -52,7 +52,7 @@ function withinSize<T>(record: T, maxLoggedBodyBytes: number): T {
  * Differences within the budgets, in order: whole while their values fit in `maxLoggedBodyBytes`, with their values
  * replaced by their size past it, and left out once even that does not fit the list's budget.
  */
-export function capDifferences(differences: Difference[], maxLoggedBodyBytes: number): { differences: Difference[]; cut: boolean } {
+function capDifferences(differences: Difference[], maxLoggedBodyBytes: number): { differences: Difference[]; cut: boolean } {
   const listBudget = Math.max(maxLoggedBodyBytes, MIN_DIFFERENCES_BYTES);
   // The usual case, in one serialisation: the whole list fits both budgets (its values are part of it).
   if (jsonBytes(differences) <= Math.min(listBudget, maxLoggedBodyBytes)) return { differences, cut: false };

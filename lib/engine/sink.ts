@@ -10,8 +10,9 @@ import type { RecordSink } from './sink-types.js';
 import { LogFile, type FileSinkOptions } from './log-file.js';
 import { withTimeout } from '../timeout.js';
 
-export { appLoggerSink, loggerKind, validateLogger, type LoggerKind } from './app-logger-sink.js';
-export { DEFAULT_MAX_PENDING_LOG_BYTES, type FileSinkOptions } from './log-file.js';
+export { appLoggerSink, validateLogger } from './app-logger-sink.js';
+export type { FileSinkOptions } from './log-file.js';
+export { DEFAULT_MAX_PENDING_LOG_BYTES } from './sink-types.js';
 export type { RecordSink } from './sink-types.js';
 
 /** Log files open in this thread, by absolute path. */

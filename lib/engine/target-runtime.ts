@@ -33,7 +33,7 @@ export interface TargetRuntime {
   call(job: TargetJob, cancel: AbortSignal): Promise<ShadowOutcome>;
 }
 
-export interface TargetJob {
+interface TargetJob {
   group: { request: ShadowRequest };
   isProbe: boolean;
   /** Built (and checked) once when the request was accepted; URL targets only. */

@@ -1,28 +1,25 @@
 /**
  * `replayShadowLog`: sends the requests of a shadow log to a new candidate and writes its `shadow` and
  * `comparison` records against the answers production gave at the time, so the whole report works on yesterday's
- * traffic. Built from the engine's own pieces: the got client (no retries, no redirects, timeout, byte cap), the
+ * traffic. Built from the engine's own pieces: the shadow client (no retries, no redirects, timeout, byte cap), the
  * SSRF-safe target URL, the breaker, the comparator and the record sink.
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ShadowOptionsError, showValue, errorMessage } from '../errors.js';
-import { concatenatePayloads } from '../engine/stream-events.js';
 import { createShadowClient, type ShadowOutcome } from '../engine/dispatch.js';
-import { openFileSink, type RecordSink } from '../engine/sink.js';
 import { createTargetRuntime, type TargetRuntime } from '../engine/target-runtime.js';
-import { safeRecord } from '../engine/safe-record.js';
-import type { AnswerLimits } from '../engine/answers.js';
 import { readShadowLog, type ReadStats, type ShadowLogEntry } from '../read/index.js';
 import { sampleBucket } from '../tap/decide.js';
-import type { ComparedAnswer, ProductionRecord, ShadowLogRecord } from '../types.js';
+import type { ComparedAnswer, ProductionRecord } from '../types.js';
 import { ShadowReplayError } from './errors.js';
-import { Pacer, pause } from './pacing.js';
 import { loggedProductionAnswer } from './production-answer.js';
 import { rebuildRequest, type RebuiltRequest } from './rebuild-request.js';
-import { comparisonRecordOf, productionCopy, shadowRecordOf, type RecordContext } from './records.js';
+import { comparisonRecordOf, productionCopy, shadowRecordOf } from './records.js';
 import { resolveReplayOptions, type ReplaySettings } from './replay-options.js';
+import { ReplayOutput } from './replay-output.js';
+import { ReplayWindow } from './replay-window.js';
 import type { NotReplayableReason, ReplayEnd, ReplayOptions, ReplayOutcome, ReplayRun, ReplayStats, ReplaySummary, ReplayTransformRequest } from './types.js';
 
 /**
@@ -73,9 +70,6 @@ export function emptyReplayStats(): ReplayStats {
   };
 }
 
-/** Bytes of records waiting for the disk before the replay waits for them (the sink drops past 16 MiB). */
-const MAX_PENDING_LOG_BYTES = 4 * 1_048_576;
-
 interface Job {
   record: ProductionRecord;
   production: ComparedAnswer;
@@ -83,42 +77,29 @@ interface Job {
   bytes: number;
 }
 
+/** One run: reads the logs, chooses what to send (`#prepare`), sends it within the window, and records each answer. */
 class Replayer {
   readonly stats = emptyReplayStats();
   readonly #settings: ReplaySettings;
   readonly #sources: string[];
   readonly #options: ReplayOptions;
   readonly #stop: AbortSignal;
-  readonly #pacer: Pacer;
-  readonly #inFlight = new Set<Promise<void>>();
-  #bytesInFlight = 0;
-  #slotFreed: (() => void) | undefined;
+  readonly #window: ReplayWindow;
+  readonly #output: ReplayOutput;
   #launched = 0;
   /** requestIds taken in this run. */
   readonly #seen = new Set<string>();
   #breakerReason: string | undefined;
-  /** Failures in a row, as the breaker counts them, and whether the candidate has answered once without one. */
-  #consecutiveFailures = 0;
-  #answered = false;
   /** Original timestamp of the request sent last. */
   #lastTimestamp: string | undefined;
-  #sink: RecordSink | undefined;
-  #ctx: RecordContext | undefined;
 
   constructor(settings: ReplaySettings, sources: string[], options: ReplayOptions, stop: AbortSignal) {
     this.#settings = settings;
     this.#sources = sources;
     this.#options = options;
     this.#stop = stop;
-    this.#pacer = new Pacer(settings.rate, settings.speed);
-    stop.addEventListener('abort', () => this.#wake(), { once: true });
-  }
-
-  /** Wakes the reading loop waiting for a slot: one was freed, or the replay is stopping. */
-  #wake(): void {
-    const wake = this.#slotFreed;
-    this.#slotFreed = undefined;
-    wake?.();
+    this.#window = new ReplayWindow(settings, this.stats, stop, () => this.#stopping());
+    this.#output = new ReplayOutput(settings, sources);
   }
 
   async run(): Promise<ReplaySummary> {
@@ -130,10 +111,10 @@ class Replayer {
     const client = createShadowClient({ timeoutMs: settings.engine.timeoutMs, maxConcurrent: settings.concurrency, maxResponseBytes: settings.engine.maxShadowResponseBytes });
     const runtime = createTargetRuntime(target, client, settings.engine, (state, reason) => {
       // Stamped in the traffic's time, like the other records: a reader's join window follows log time.
-      this.#write({ type: 'breaker', timestamp: this.#lastTimestamp ?? new Date().toISOString(), target: settings.name, state, reason });
+      this.#output.write({ type: 'breaker', timestamp: this.#lastTimestamp ?? new Date().toISOString(), target: settings.name, state, reason });
       if (state === 'open') {
         this.#breakerReason ??= reason;
-        this.#wake();
+        this.#window.wake();
       }
     });
     const reader = readShadowLog(this.#sources, {
@@ -147,16 +128,17 @@ class Replayer {
         const job = this.#prepare(entry, done);
         if (job === 'limit') break;
         if (job === undefined) continue;
-        if (!(await this.#waitForTurn(job))) break;
+        await this.#output.keepUp();
+        if (!(await this.#window.waitForTurn(Date.parse(job.record.timestamp) - (job.record.durationMs || 0), job.bytes))) break;
         this.#launch(job, runtime);
       }
-      await Promise.all(this.#inFlight);
+      await this.#window.idle();
     } finally {
-      await Promise.all(this.#inFlight);
+      await this.#window.idle();
       client.destroy();
-      await this.#sink?.close(10_000);
+      await this.#output.close();
     }
-    const log = this.#sink?.stats();
+    const log = this.#output.stats();
     const end: ReplayEnd = this.#breakerReason !== undefined ? 'breaker_open' : this.#stop.aborted ? 'stopped' : 'completed';
     return {
       end,
@@ -225,35 +207,6 @@ class Replayer {
     return undefined;
   }
 
-  /** Waits for the pace (rate, speed), a free slot and room for the body's bytes. False when the replay is stopping. */
-  async #waitForTurn(job: Job): Promise<boolean> {
-    // A disk slower than the candidate slows the replay down instead of dropping records.
-    if (this.#sink !== undefined && this.#sink.stats().pendingBytes > MAX_PENDING_LOG_BYTES) await this.#sink.flush();
-    const arrived = Date.parse(job.record.timestamp) - (job.record.durationMs || 0);
-    await pause(this.#pacer.delayFor(arrived, Date.now()), this.#stop);
-    const { maxBytesInFlight } = this.#settings;
-    const waitStarted = Date.now();
-    let waited = false;
-    while (!this.#stopping() && (this.#inFlight.size >= this.#slots() || (this.#inFlight.size > 0 && this.#bytesInFlight + job.bytes > maxBytesInFlight))) {
-      waited = true;
-      await new Promise<void>((resolve) => (this.#slotFreed = resolve));
-    }
-    if (waited) this.#pacer.rebase(Date.now(), Date.now() - waitStarted);
-    return !this.#stopping();
-  }
-
-  /**
-   * Requests allowed in flight. Full concurrency once the candidate answers well; before its first answer and after a
-   * failure, only as many as failures are still allowed before the breaker opens, so a candidate that is down gets
-   * `failureThreshold` requests, not `concurrency` plus those sent while the first failures were on their way.
-   */
-  #slots(): number {
-    const { concurrency, engine } = this.#settings;
-    if (this.#answered && this.#consecutiveFailures === 0) return concurrency;
-    const threshold = engine.targets[0]!.breaker.failureThreshold;
-    return Math.max(1, Math.min(concurrency, threshold - this.#consecutiveFailures));
-  }
-
   #launch(job: Job, runtime: TargetRuntime): void {
     this.#launched++;
     this.#lastTimestamp = job.record.timestamp;
@@ -264,20 +217,8 @@ class Replayer {
       this.#emit({ kind: 'dry_run', requestId: request.requestId, method: request.method, url: url.href, headers: request.headers, bodyBytes: job.bytes, approximate });
       return;
     }
-    this.#bytesInFlight += job.bytes;
-    this.stats.peakBytesInFlight = Math.max(this.stats.peakBytesInFlight, this.#bytesInFlight);
-    const call = runtime
-      .call({ group: { request }, isProbe: false, url }, new AbortController().signal)
-      .then((outcome) => this.#record(job, outcome))
-      .catch(() => undefined)
-      .finally(() => {
-        this.#bytesInFlight -= job.bytes;
-        this.#inFlight.delete(call);
-        this.stats.inFlight = this.#inFlight.size;
-        this.#wake();
-      });
-    this.#inFlight.add(call);
-    this.stats.inFlight = this.#inFlight.size;
+    const call = runtime.call({ group: { request }, isProbe: false, url }, new AbortController().signal).then((outcome) => this.#record(job, outcome));
+    this.#window.carry(job.bytes, call);
   }
 
   /** Writes the three records of a request that was sent. One never sent (breaker already open) writes nothing, so `resume` sends it later. */
@@ -285,10 +226,10 @@ class Replayer {
     if (!outcome.ok && (outcome.code === 'breaker_open' || outcome.code === 'cancelled')) return;
     const stats = this.stats;
     const { approximate, credentialsDropped } = job.rebuilt;
-    const ctx = this.#context(job, approximate);
+    const ctx = this.#output.context(job.record.timestamp, approximate);
     const shadow = shadowRecordOf(job.record.requestId, outcome, ctx);
-    this.#write(productionCopy(job.record, ctx));
-    this.#write(shadow.record);
+    this.#output.write(productionCopy(job.record, ctx));
+    this.#output.write(shadow.record);
     stats.replayed++;
     if (approximate) stats.approximate++;
     if (credentialsDropped) stats.credentialsDropped++;
@@ -296,15 +237,11 @@ class Replayer {
     const failure = outcome.ok ? (breaker.isFailure({ status: outcome.status }) ? `status_${Math.floor(outcome.status / 100)}xx` : undefined) : outcome.code;
     if (failure === undefined) stats.succeeded++;
     else stats.failed[failure] = (stats.failed[failure] ?? 0) + 1;
-    const failed = breakerVerdict(outcome, breaker.isFailure);
-    if (failed !== null) {
-      this.#consecutiveFailures = failed ? this.#consecutiveFailures + 1 : 0;
-      if (!failed) this.#answered = true;
-    }
+    this.#window.counted(breakerVerdict(outcome, breaker.isFailure));
     let match: boolean | undefined;
     if (shadow.answer !== undefined && !shadow.truncated) {
       const comparison = comparisonRecordOf({ record: job.record, answer: job.production }, { answer: shadow.answer, durationMs: outcome.durationMs }, ctx);
-      this.#write(comparison);
+      this.#output.write(comparison);
       stats.compared++;
       if (comparison.match) stats.matched++;
       match = comparison.match;
@@ -319,24 +256,6 @@ class Replayer {
       ...(outcome.ok ? { status: outcome.status } : { error: outcome.code }),
       ...(match !== undefined ? { match } : {}),
     });
-  }
-
-  #context(job: Job, approximate: boolean): RecordContext {
-    const engine = this.#settings.engine;
-    this.#ctx ??= {
-      config: engine,
-      limits: limitsOf(this.#settings),
-      name: this.#settings.name,
-      marker: { at: '', source: this.#sources, originalTimestamp: '' },
-    };
-    return { ...this.#ctx, marker: { at: new Date().toISOString(), source: this.#sources, originalTimestamp: job.record.timestamp, ...(approximate ? { approximate: true as const } : {}) } };
-  }
-
-  #write(record: ShadowLogRecord): void {
-    const out = this.#settings.out;
-    if (this.#settings.dryRun || out === undefined) return;
-    this.#sink ??= openFileSink(resolve(this.#settings.cwd, out));
-    this.#sink.write(safeRecord(record, this.#settings.engine.maxLoggedBodyBytes));
   }
 
   #emit(outcome: ReplayOutcome): void {
@@ -358,17 +277,6 @@ function endpointOf(settings: ReplaySettings) {
   const endpoint = settings.engine.targets[0]!.endpoint;
   if (endpoint.kind !== 'url') throw new TypeError('replay target must be a URL');
   return endpoint.url;
-}
-
-function limitsOf(settings: ReplaySettings): AnswerLimits {
-  const engine = settings.engine;
-  return {
-    maxBytes: engine.maxShadowResponseBytes,
-    maxLoggedBodyBytes: engine.maxLoggedBodyBytes,
-    assemble: engine.assemble ?? concatenatePayloads,
-    bodies: engine.secrets.bodies,
-    logResponseBodies: engine.secrets.logBodies.response,
-  };
 }
 
 /** A hook given as a function, or a module's default export (or its export named after the option). */
