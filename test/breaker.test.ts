@@ -7,7 +7,7 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ShadowLogRecord, ShadowOptions } from '../lib/index.js';
 import { ShadowPipeline } from '../lib/engine/pipeline.js';
-import type { RecordSink } from '../lib/engine/sink.js';
+import type { RecordSink } from '../lib/engine/sink-types.js';
 import { resolveOptions } from '../lib/engine/config.js';
 import {
   clockReaches, deferred, engines, exchangeRaw, memoryLog, recordsOfType, refusedUrl, sendRaw, startBlackHoleServer,

@@ -8,7 +8,8 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { openFileSink, type RecordSink } from '../lib/engine/sink.js';
+import { openFileSink } from '../lib/engine/sink.js';
+import type { RecordSink } from '../lib/engine/sink-types.js';
 import type { ShadowLogRecord } from '../lib/index.js';
 import { tempDir } from './helpers.js';
 

@@ -10,7 +10,8 @@ import { compileOptionPath, nonNegativeInteger, optionalBoolean, optionalFunctio
 import { createComparator } from './compare.js';
 import { resolveJudging, type ResolvedJudging } from './judging-options.js';
 import type { ResolvedBreaker } from './breaker.js';
-import { DEFAULT_MAX_PENDING_LOG_BYTES, validateLogger } from './sink.js';
+import { validateLogger } from './app-logger-sink.js';
+import { DEFAULT_MAX_PENDING_LOG_BYTES } from './sink-types.js';
 import type { ComparedAnswer, Comparator, ShadowRequest, ShadowRequestChange, ShadowTargetFunction } from '../types.js';
 import { parseTarget, type ParsedTarget } from './target-url.js';
 import type { HeaderLogPolicy } from './headers.js';

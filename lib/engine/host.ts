@@ -15,7 +15,9 @@ import { ShadowPipeline } from './pipeline.js';
 import type { EngineStats } from './engine-counts.js';
 import { loadModuleHooks } from './portable-options.js';
 import type { EngineCalls, EngineFeedback, EngineMethod, FeedbackItem } from './protocol.js';
-import { appLoggerSink, openFileSink, type RecordSink } from './sink.js';
+import { appLoggerSink } from './app-logger-sink.js';
+import { openFileSink } from './sink.js';
+import type { RecordSink } from './sink-types.js';
 
 /** A stats snapshot goes back with the feedback at most this often per instance (the summary sorts latency windows). */
 const STATS_EVERY_MS = 100;

@@ -4,7 +4,8 @@
  */
 import { resolve } from 'node:path';
 import { concatenatePayloads } from '../engine/stream-events.js';
-import { openFileSink, type RecordSink } from '../engine/sink.js';
+import { openFileSink } from '../engine/sink.js';
+import type { RecordSink } from '../engine/sink-types.js';
 import { safeRecord } from '../engine/safe-record.js';
 import type { AnswerLimits } from '../engine/answers.js';
 import type { SinkStats, ShadowLogRecord } from '../types.js';

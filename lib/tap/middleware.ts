@@ -13,7 +13,7 @@ import type { CloseOptions, ShadowMiddleware, ShadowOptions, ShadowStats, Shadow
 import { localLink, workerLink, type EngineLink } from './engine-link.js';
 import { Tap, type AppRequest, type AppResponse } from './tap.js';
 import { watchReopenSignal } from './reopen-signal.js';
-import { checkLogFile } from '../engine/sink.js';
+import { checkLogFile } from '../engine/check-log-file.js';
 import { withTimeout } from '../timeout.js';
 
 /**
