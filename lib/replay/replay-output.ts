@@ -4,7 +4,6 @@
  */
 import { resolve } from 'node:path';
 import { concatenatePayloads } from '../engine/stream-events.js';
-import { openFileSink } from '../engine/sink.js';
 import type { RecordSink } from '../engine/sink-types.js';
 import { safeRecord } from '../engine/safe-record.js';
 import type { AnswerLimits } from '../engine/answers.js';
@@ -21,7 +20,12 @@ export class ReplayOutput {
   #sink: RecordSink | undefined;
   #ctx: RecordContext | undefined;
 
-  constructor(settings: ReplaySettings, sources: string[]) {
+  constructor(
+    settings: ReplaySettings,
+    sources: string[],
+    /** Opens the output log (engine/sink.ts's `openFileSink`, loaded with the rest of the engine when a replay runs). */
+    private readonly openSink: (path: string) => RecordSink,
+  ) {
     this.#settings = settings;
     this.#sources = sources;
   }
@@ -41,7 +45,7 @@ export class ReplayOutput {
   write(record: ShadowLogRecord): void {
     const out = this.#settings.out;
     if (this.#settings.dryRun || out === undefined) return;
-    this.#sink ??= openFileSink(resolve(this.#settings.cwd, out));
+    this.#sink ??= this.openSink(resolve(this.#settings.cwd, out));
     this.#sink.write(safeRecord(record, this.#settings.engine.maxLoggedBodyBytes));
   }
 

@@ -8,8 +8,8 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ShadowOptionsError, showValue, errorMessage } from '../errors.js';
-import { createShadowClient, type ShadowOutcome } from '../engine/dispatch.js';
-import { createTargetRuntime, type TargetRuntime } from '../engine/target-runtime.js';
+import type { ShadowOutcome } from '../engine/dispatch.js';
+import type { TargetRuntime } from '../engine/target-runtime.js';
 import { readShadowLog, type ReadStats, type ShadowLogEntry } from '../read/index.js';
 import { sampleBucket } from '../tap/decide.js';
 import type { ComparedAnswer, ProductionRecord } from '../types.js';
@@ -85,7 +85,8 @@ class Replayer {
   readonly #options: ReplayOptions;
   readonly #stop: AbortSignal;
   readonly #window: ReplayWindow;
-  readonly #output: ReplayOutput;
+  /** Made when the replay runs, with the engine's modules (see `loadEngine`). */
+  #output!: ReplayOutput;
   #launched = 0;
   /** requestIds taken in this run. */
   readonly #seen = new Set<string>();
@@ -99,7 +100,6 @@ class Replayer {
     this.#options = options;
     this.#stop = stop;
     this.#window = new ReplayWindow(settings, this.stats, stop, () => this.#stopping());
-    this.#output = new ReplayOutput(settings, sources);
   }
 
   async run(): Promise<ReplaySummary> {
@@ -107,6 +107,8 @@ class Replayer {
     const target = settings.engine.targets[0]!;
     if (settings.transformRequest !== undefined) target.transformRequest = await loadHook<ReplayTransformRequest>(settings.transformRequest, 'transformRequest', settings.cwd);
     if (settings.assemble !== undefined) settings.engine.assemble = await loadHook<(events: string[]) => string>(settings.assemble, 'assemble', settings.cwd);
+    const { createShadowClient, createTargetRuntime, openFileSink } = await loadEngine();
+    this.#output = new ReplayOutput(settings, this.#sources, openFileSink);
     const done = await this.#alreadyReplayed();
     const client = createShadowClient({ timeoutMs: settings.engine.timeoutMs, maxConcurrent: settings.concurrency, maxResponseBytes: settings.engine.maxShadowResponseBytes });
     const runtime = createTargetRuntime(target, client, settings.engine, (state, reason) => {
@@ -291,4 +293,13 @@ async function loadHook<T>(hook: T | string, option: string, cwd: string): Promi
   const fn = typeof loaded.default === 'function' ? loaded.default : loaded[option];
   if (typeof fn !== 'function') throw new ShadowReplayError('ERR_SHADOW_REPLAY_HOOK', `${hook} must export a function (default export, or one named ${option})`);
   return fn as T;
+}
+
+/**
+ * The engine's client, targets and log writer, loaded when a replay runs rather than when the package is imported:
+ * an app imports the package for its middleware, and undici and winston (some 10 MB) belong in the engine's worker.
+ */
+async function loadEngine() {
+  const [dispatch, targets, sink] = await Promise.all([import('../engine/dispatch.js'), import('../engine/target-runtime.js'), import('../engine/sink.js')]);
+  return { createShadowClient: dispatch.createShadowClient, createTargetRuntime: targets.createTargetRuntime, openFileSink: sink.openFileSink };
 }
