@@ -12,7 +12,7 @@ import type { EngineLink, TapFeedback } from './engine-link.js';
 import type { TapCounters } from './tap-counters.js';
 
 /** A target as the tap decides with it: its sampling, and its breaker as the engine last reported it. */
-export interface TargetView {
+interface TargetView {
   readonly name: string;
   readonly role: 'candidate' | 'secondary';
   readonly sampleRate: number | undefined;

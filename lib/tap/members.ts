@@ -8,7 +8,7 @@ import type { EngineStats } from '../engine/pipeline.js';
 import type { EngineFeedback, ToEngine } from '../engine/protocol.js';
 import { localLink, type EngineLink, type TapFeedback } from './engine-link.js';
 
-export interface Member {
+interface Member {
   options: Record<string, unknown>;
   tap: TapFeedback;
   events: boolean;

@@ -9,7 +9,7 @@ import type { ToEngine } from '../engine/protocol.js';
 import type { HookWatch } from './hook-watch.js';
 
 /** An operation of the engine interface, as posted. */
-export type Call = Extract<ToEngine, { op: 'call' }>;
+type Call = Extract<ToEngine, { op: 'call' }>;
 
 export class Outbox {
   /** The ready worker to post to; undefined while none is (what is queued then waits). */
