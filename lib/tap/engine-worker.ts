@@ -96,7 +96,7 @@ class EngineWorker {
       // A worker that ended before answering (a hook past its budget) passed the member's work to a new one: ask it.
       if ((await this.request(id, 'close', [remaining, lastPeriod], remaining)) !== 'ended') break;
     }
-    this.members.leave(id);
+    this.members.delete(id);
     if (this.members.size === 0) this.#retire();
   }
 

@@ -18,28 +18,30 @@ import type { TapCounters } from './tap-counters.js';
 
 /**
  * One request chosen for mirroring, from entry to hand-off: the request as it was when it reached the middleware
- * (routers and method-override rewrite it later), its captures, the bytes they hold, and its targets.
+ * (routers and method-override rewrite it later), its captures, the bytes they hold, and its targets. Its fields
+ * are `declare`d and set in the constructor: a class field with an initializer (or a parameter property) would
+ * make V8 run one more function for every request.
  */
 export class TappedRequest {
-  readonly clientRequestId: string | undefined;
-  readonly method: string;
-  readonly path: string;
-  readonly headers: HeaderMap;
-  readonly startedAt: number;
-  readonly hold: BudgetHold;
-  readonly requestCapture: RequestCapture;
-  readonly responseCapture: ResponseCapture;
+  declare readonly req: AppRequest;
+  declare readonly res: AppResponse;
+  declare readonly targets: string[];
+  declare readonly clientRequestId: string | undefined;
+  declare readonly method: string;
+  declare readonly path: string;
+  declare readonly headers: HeaderMap;
+  declare readonly startedAt: number;
+  declare readonly hold: BudgetHold;
+  declare readonly requestCapture: RequestCapture;
+  declare readonly responseCapture: ResponseCapture;
   /** Set once production has answered. */
-  durationMs = 0;
-  response: CapturedResponse | undefined = undefined;
+  declare durationMs: number;
+  declare response: CapturedResponse | undefined;
 
-  constructor(
-    readonly req: AppRequest,
-    readonly res: AppResponse,
-    readonly targets: string[],
-    config: ResolvedOptions,
-    budget: ByteBudget,
-  ) {
+  constructor(req: AppRequest, res: AppResponse, targets: string[], config: ResolvedOptions, budget: ByteBudget) {
+    this.req = req;
+    this.res = res;
+    this.targets = targets;
     this.clientRequestId = clientRequestIdOf(req, config);
     this.method = req.method ?? 'GET';
     this.path = req.originalUrl ?? req.url ?? '';
@@ -48,6 +50,8 @@ export class TappedRequest {
     this.hold = new BudgetHold(budget);
     this.requestCapture = new RequestCapture(req, config.maxBodyBytes, this.hold);
     this.responseCapture = new ResponseCapture(res, config.maxShadowResponseBytes, this.hold, budget);
+    this.durationMs = 0;
+    this.response = undefined;
   }
 }
 
