@@ -38,7 +38,9 @@ export class TappedRequest {
   declare durationMs: number;
   declare response: CapturedResponse | undefined;
 
-  constructor(req: AppRequest, res: AppResponse, targets: string[], config: ResolvedOptions, budget: ByteBudget) {
+  /** `tap` is the instance's settings and byte budget (the Tap itself). */
+  constructor(req: AppRequest, res: AppResponse, targets: string[], tap: { readonly config: ResolvedOptions; readonly budget: ByteBudget }) {
+    const { config, budget } = tap;
     this.req = req;
     this.res = res;
     this.targets = targets;
@@ -76,7 +78,7 @@ export class HandOff {
     if (!request.res.writableFinished) return this.#giveUp(request, 'aborted', 'the client closed the connection before the response finished');
     if (this.config.mirrorIf) {
       try {
-        if (!this.config.mirrorIf(request.req, request.res)) return this.#leaveOut(request, 'production_status');
+        if (!this.config.mirrorIf(request.req, request.res)) return this.#notMirrored(request, 'production_status');
       } catch (error) {
         return this.#giveUp(request, 'hook_error', `mirrorIf threw: ${errorMessage(error)}`);
       }
@@ -185,8 +187,8 @@ export class HandOff {
     this.#skip(request, reason, detail);
   }
 
-  /** Not mirrored by choice (`mirrorIf`): counted, no record. */
-  #leaveOut(request: TappedRequest, reason: NotMirroredReason): void {
+  /** Not mirrored by choice (`mirrorIf`): counted, no record; what the request held is given back. */
+  #notMirrored(request: TappedRequest, reason: NotMirroredReason): void {
     request.requestCapture.abandon();
     request.hold.release();
     this.counters.notMirroredFor(reason);

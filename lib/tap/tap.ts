@@ -55,7 +55,7 @@ export class Tap {
     // Admission at entry, before anything is captured: an engine with no room costs a counter, nothing more.
     if (!this.admission.hasRoom(handOff.preparing)) return this.counters.shed(req);
 
-    const request = new TappedRequest(req, res, selection, this.config, this.budget);
+    const request = new TappedRequest(req, res, selection, this);
     res.once('close', () => {
       try {
         handOff.afterProduction(request);
