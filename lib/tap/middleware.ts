@@ -10,8 +10,10 @@ import { validateSampleRate } from '../options.js';
 import type { EngineStats } from '../engine/engine-counts.js';
 import { portableOptions, replaceModuleHooks } from '../engine/portable-options.js';
 import type { CloseOptions, ShadowMiddleware, ShadowOptions, ShadowStats, ShadowUpdate } from '../types.js';
-import { localLink, workerLink, type EngineLink } from './engine-link.js';
-import { Tap, type AppRequest, type AppResponse } from './tap.js';
+import type { AppRequest, AppResponse } from './app-request.js';
+import { localLink, type EngineLink, type TapFeedback } from './engine-link.js';
+import { workerLink } from './engine-worker.js';
+import { Tap } from './tap.js';
 import { watchReopenSignal } from './reopen-signal.js';
 import { checkLogFile } from '../engine/check-log-file.js';
 import { withTimeout } from '../timeout.js';
@@ -34,10 +36,10 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
   const config = resolveOptions(replaceModuleHooks(options, () => moduleHookPlaceholder));
   if (!config.logger) checkLogFile(config.logFile);
   const tap = new Tap(config);
-  tap.link = connectEngine(options as unknown as Record<string, unknown>, config, tap);
+  tap.engine.link = connectEngine(options as unknown as Record<string, unknown>, config, tap.engine);
   const summaryTimer = config.summaryIntervalMs > 0 ? setInterval(() => tap.flushPeriod(), config.summaryIntervalMs) : undefined;
   summaryTimer?.unref();
-  const unwatchSignal = config.reopenOnSignal ? watchReopenSignal(config.reopenOnSignal, () => tap.link.reopen()) : undefined;
+  const unwatchSignal = config.reopenOnSignal ? watchReopenSignal(config.reopenOnSignal, () => tap.engine.link.reopen()) : undefined;
 
   const middleware = function shadow(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
     try {
@@ -55,22 +57,22 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
       return Promise.reject(new ShadowOptionsError('close.timeoutMs', `must be a number of 0 or more, got ${showValue(timeoutMs)}`));
     }
     closed ??= (async () => {
-      tap.closing = true;
+      tap.handOff.closing = true;
       if (summaryTimer) clearInterval(summaryTimer);
       unwatchSignal?.();
       const started = Date.now();
-      if ((await withTimeout(tap.whenTapIdle(), timeoutMs)) === 'timeout') tap.abandonBodies();
-      await tap.link.close(Math.max(0, timeoutMs - (Date.now() - started)), tap.takePeriod());
+      if ((await withTimeout(tap.handOff.whenIdle(), timeoutMs)) === 'timeout') tap.handOff.abandonBodies();
+      await tap.engine.link.close(Math.max(0, timeoutMs - (Date.now() - started)), tap.counters.takePeriod());
     })();
     return closed;
   };
 
   middleware.whenIdle = async () => {
-    await tap.whenTapIdle();
-    await tap.link.whenIdle();
+    await tap.handOff.whenIdle();
+    await tap.engine.link.whenIdle();
   };
 
-  middleware.reopen = () => tap.link.reopen();
+  middleware.reopen = () => tap.engine.link.reopen();
 
   middleware.update = (update: ShadowUpdate) => {
     if (typeof update !== 'object' || update === null) throw new ShadowOptionsError('update', `takes { enabled?, sampleRate? }, got ${showValue(update)}`);
@@ -80,16 +82,16 @@ export function shadowMiddleware(options: ShadowOptions): ShadowMiddleware {
     if (update.enabled !== undefined && typeof update.enabled !== 'boolean') {
       throw new ShadowOptionsError('enabled', `must be true or false, got ${showValue(update.enabled)}`);
     }
-    const nextRate = update.sampleRate === undefined ? tap.sampleRate : validateSampleRate('sampleRate', update.sampleRate);
-    if (update.enabled !== undefined) tap.enabled = update.enabled;
-    tap.sampleRate = nextRate;
+    const nextRate = update.sampleRate === undefined ? tap.admission.sampleRate : validateSampleRate('sampleRate', update.sampleRate);
+    if (update.enabled !== undefined) tap.admission.enabled = update.enabled;
+    tap.admission.sampleRate = nextRate;
   };
 
   middleware.stats = () => statsOf(tap, config);
 
   middleware.registerMetrics = (registry?: unknown, metricsOptions: MetricsOptions = {}) => {
-    tap.observers.push(createMetrics(registry, metricsOptions, middleware.stats));
-    tap.link.wantEvents(true);
+    tap.counters.observers.push(createMetrics(registry, metricsOptions, middleware.stats));
+    tap.engine.link.wantEvents(true);
   };
 
   return middleware;
@@ -100,7 +102,7 @@ function moduleHookPlaceholder(): never {
 }
 
 /** The worker when every hook can cross threads (or `engine: 'worker'` insists), in-thread otherwise. */
-function connectEngine(options: Record<string, unknown>, config: ResolvedOptions, tap: Tap): EngineLink {
+function connectEngine(options: Record<string, unknown>, config: ResolvedOptions, tap: TapFeedback): EngineLink {
   const plan = portableOptions(options);
   if (config.engine === 'in-thread') {
     if (hasModuleHooks(options)) throw new ShadowOptionsError('engine', `'in-thread' cannot load module hooks ({ module, export }); pass the functions themselves`);
@@ -129,19 +131,21 @@ function hasModuleHooks(options: Record<string, unknown>): boolean {
 }
 
 function statsOf(tap: Tap, config: ResolvedOptions): ShadowStats {
-  const engine: EngineStats = tap.link.stats() ?? emptyEngineStats(config);
+  const link = tap.engine.link;
+  const { admission, counters } = tap;
+  const engine: EngineStats = link.stats() ?? emptyEngineStats(config);
   const targets: ShadowStats['targets'] = {};
   for (const target of config.targets) {
     const live = engine.targets[target.name] ?? emptyEngineStats(config).targets[target.name]!;
-    targets[target.name] = { ...live, sampleRate: target.sampleRate ?? tap.sampleRate };
+    targets[target.name] = { ...live, sampleRate: target.sampleRate ?? admission.sampleRate };
   }
   return {
-    enabled: tap.enabled && !tap.closing,
-    sampleRate: tap.sampleRate,
-    seen: tap.totals.seen,
+    enabled: admission.enabled && !tap.handOff.closing,
+    sampleRate: admission.sampleRate,
+    seen: counters.totals.seen,
     mirrored: engine.mirrored,
-    notMirrored: sumCounts(tap.notMirrored, engine.notMirrored),
-    skipped: sumCounts(tap.skipped, engine.skipped),
+    notMirrored: sumCounts(counters.notMirrored, engine.notMirrored),
+    skipped: sumCounts(counters.skipped, engine.skipped),
     succeeded: engine.succeeded,
     failed: { ...engine.failed },
     inFlight: engine.inFlight,
@@ -150,7 +154,7 @@ function statsOf(tap: Tap, config: ResolvedOptions): ShadowStats {
     breakers: { ...engine.breakers },
     latencyMs: engine.latencyMs,
     targets,
-    engine: { mode: tap.link.mode, available: tap.link.available },
+    engine: { mode: link.mode, available: link.available },
     log: engine.log ?? { written: 0, dropped: {}, pendingBytes: 0, failing: false },
   };
 }
