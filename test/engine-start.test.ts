@@ -21,6 +21,8 @@ interface AppOutput {
   stats: ShadowStats;
   warnings: { code?: string; message: string }[];
   closeMs: number;
+  /** Whether the app's own thread loaded undici and winston. */
+  appThread: { undici: boolean; winston: boolean };
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -53,6 +55,26 @@ async function runApp(options: object, settings: { flags?: string[]; env?: Recor
   if (!line.startsWith('{')) throw new Error(`the app printed no result (exit ${code}):\n${stdout}\n${stderr}`);
   return { ...(JSON.parse(line) as AppOutput), code, stderr };
 }
+
+
+describe("the app's thread", () => {
+  it('loads neither the HTTP client nor the log writer: undici and winston load in the engine worker only', async () => {
+    const shadow = await shadowServer();
+    const logFile = await tempLogFile();
+    const out = await runApp({ target: shadow.url, logFile });
+    expect(out.stats).toMatchObject({ mirrored: 3, engine: { mode: 'worker', available: true } });
+    expect(recordsOfType(await readRecords(logFile), 'comparison')).toHaveLength(3);
+    expect(out.appThread).toEqual({ undici: false, winston: false });
+  });
+
+  it('loads them when the engine runs in it (engine: in-thread), which shows the check sees them', async () => {
+    const shadow = await shadowServer();
+    const logFile = await tempLogFile();
+    const out = await runApp({ target: shadow.url, logFile, engine: 'in-thread' });
+    expect(out.stats).toMatchObject({ mirrored: 3, engine: { mode: 'in-thread' } });
+    expect(out.appThread).toEqual({ undici: true, winston: true });
+  });
+});
 
 describe('the engine starts wherever the app does', () => {
   it('an app run from stdin with --input-type=module mirrors through the worker (flags a worker cannot take are left out)', async () => {

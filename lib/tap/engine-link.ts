@@ -6,7 +6,7 @@
  */
 import type { ResolvedOptions } from '../engine/config.js';
 import type { Exchange, SkippedExchange, TapPeriod } from '../engine/exchange.js';
-import { EngineHost } from '../engine/host.js';
+import type { EngineHost } from '../engine/host.js';
 import type { EngineStats } from '../engine/engine-counts.js';
 import type { EngineCalls, EngineFeedback, EngineMethod, FeedbackItem } from '../engine/protocol.js';
 
@@ -34,12 +34,28 @@ export interface EngineLink {
   wantEvents(on: boolean): void;
 }
 
-/** The engine in the app's own thread: same host, no copies, and the cost on the app's event loop. */
+/**
+ * The engine in the app's own thread: same host, no copies, and the cost on the app's event loop. The host's
+ * modules (and with them undici and winston) are loaded here, on first use, so that an app whose engine runs in
+ * its worker never loads them on its own thread; operations made meanwhile wait for it, in order.
+ */
 export function localLink(options: ResolvedOptions | Record<string, unknown>, tap: TapFeedback, resolved: boolean): EngineLink {
-  const host = new EngineHost((feedback) => deliver(feedback, () => tap), { immediate: true });
+  let host: EngineHost | undefined;
   let available = true;
-  void host.register(0, options, false, resolved).then(() => (available = host.stats(0) !== undefined));
-  const call = <M extends EngineMethod>(method: M, ...args: Parameters<EngineCalls[M]>) => host.call(0, method, args);
+  const loading = import('../engine/host.js').then(
+    ({ EngineHost }) => {
+      host = new EngineHost((feedback) => deliver(feedback, () => tap), { immediate: true });
+      const started = host;
+      void started.register(0, options, false, resolved).then(() => (available = started.stats(0) !== undefined));
+      return started;
+    },
+    () => {
+      available = false;
+      return undefined;
+    },
+  );
+  const call = <M extends EngineMethod>(method: M, ...args: Parameters<EngineCalls[M]>): Promise<void> =>
+    host ? host.call(0, method, args) : loading.then((loaded) => loaded?.call(0, method, args));
   return {
     mode: 'in-thread',
     get available() {
@@ -48,10 +64,10 @@ export function localLink(options: ResolvedOptions | Record<string, unknown>, ta
     accept: (exchange) => void call('accept', exchange),
     skip: (skipped) => void call('skip', skipped),
     summary: (period) => void call('summary', period),
-    stats: () => host.stats(0),
+    stats: () => host?.stats(0),
     whenIdle: () => call('whenIdle'),
     close: (timeoutMs, lastPeriod) => call('close', timeoutMs, lastPeriod),
-    reopen: () => host.reopen(),
+    reopen: () => void (host ? host.reopen() : loading.then((loaded) => loaded?.reopen())),
     wantEvents: (on) => void call('events', on),
   };
 }
