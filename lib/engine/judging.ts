@@ -23,6 +23,7 @@ import type {
 import type { ResolvedJudging } from './judging-options.js';
 import type { TextMasker } from './redact-values.js';
 import { errorMessage } from '../errors.js';
+import { IdleWaiters } from '../idle-waiters.js';
 
 /** Text paths of one comparison sent to the hooks (a wildcard may have scored many). */
 const MAX_JUDGED_PATHS = 4;
@@ -68,7 +69,7 @@ export class Judging {
   readonly #budget: CallBudget;
   readonly #tally = new JudgementTally();
   #timer: NodeJS.Timeout | undefined;
-  #idleWaiters: (() => void)[] = [];
+  readonly #idle = new IdleWaiters(() => this.#pending.size === 0);
   #closing = false;
 
   constructor(settings: ResolvedJudging, output: JudgingOutput) {
@@ -102,8 +103,7 @@ export class Judging {
 
   /** Resolves once every call started so far has its record written. */
   whenIdle(): Promise<void> {
-    if (this.#pending.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#idle.wait();
   }
 
   /** Waits up to `timeoutMs` for calls in flight, then cancels the rest (each gets its record), and writes the last counts. */
@@ -143,7 +143,7 @@ export class Judging {
       else this.#tally.count('succeeded');
       const result = 'error' in outcome ? { error: { code: outcome.error, message: outcome.message } } : { score: outcome.score, ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}) };
       this.#write({ ...base, timestamp: new Date().toISOString(), ...result, durationMs } satisfies JudgementRecord);
-      this.#notifyIfIdle();
+      this.#idle.notify();
     };
     const call: Call = {
       controller,
@@ -209,12 +209,6 @@ export class Judging {
     }
   }
 
-  #notifyIfIdle(): void {
-    if (this.#pending.size > 0) return;
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
 }
 
 /** The call budget: a token bucket of `maxCallsPerMinute` tokens, refilled continuously. */

@@ -15,6 +15,7 @@ import type { EngineView } from './engine-view.js';
 import { reserialiseParsedBody } from './parsed-body.js';
 import { assignedRequestId, clientRequestIdOf, requestIdsOf } from './request-id.js';
 import type { TapCounters } from './tap-counters.js';
+import { IdleWaiters } from '../idle-waiters.js';
 
 /**
  * One request chosen for mirroring, from entry to hand-off: the request as it was when it reached the middleware
@@ -63,7 +64,7 @@ export class HandOff {
   /** Requests past production whose hand-off is still being prepared (their body may still be arriving). */
   preparing = 0;
   readonly #awaitingBody = new Set<RequestCapture>();
-  #idleWaiters: (() => void)[] = [];
+  readonly #idle = new IdleWaiters(() => this.preparing === 0);
 
   constructor(
     private readonly config: ResolvedOptions,
@@ -98,10 +99,7 @@ export class HandOff {
 
   /** Resolves once nothing is being prepared on this side (the engine's side is the link's). */
   whenIdle(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#idleWaiters.push(resolve);
-      this.#notifyIfIdle();
-    });
+    return this.#idle.wait();
   }
 
   /** Stops waiting for request bodies still arriving (close() timed out). */
@@ -120,7 +118,7 @@ export class HandOff {
       .finally(() => {
         this.#awaitingBody.delete(capture);
         this.preparing--;
-        this.#notifyIfIdle();
+        this.#idle.notify();
       });
   }
 
@@ -206,12 +204,5 @@ export class HandOff {
       reason,
       ...(detail !== undefined ? { detail } : {}),
     });
-  }
-
-  #notifyIfIdle(): void {
-    if (this.preparing > 0) return;
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const resolve of waiters) resolve();
   }
 }
