@@ -1,7 +1,7 @@
 /**
  * The engine of one `shadowMiddleware()` instance, as a flow: take the exchanges the tap hands off; for each, admit
  * it at the breakers, prepare its shadow request and production's answer, write the production record and start
- * (or queue) a call per target; as each call ends, write its records. The parts live beside it: admission.ts,
+ * (or queue) a call per target; as each call ends, write its records. The parts live beside it: request-targets.ts,
  * shadow-request.ts, answers.ts, call-slots.ts, answer-records.ts, engine-counts.ts, engine-output.ts. Runs on the
  * engine's worker thread, or in the app's thread when a hook cannot cross threads. Nothing here ever throws into
  * its caller.
@@ -25,7 +25,7 @@ import { prepareShadowRequest, type PreparedRequest } from './shadow-request.js'
 import { Judging } from './judging.js'; // [judging]
 import { engineWork } from './work-loop.js';
 import { IdleWaiters } from '../idle-waiters.js';
-import { admitAtBreakers, releaseProbes, shadowUrls } from './admission.js';
+import { admitAtBreakers, releaseProbes, shadowUrls } from './request-targets.js';
 import { AnswerRecords } from './answer-records.js';
 import { EngineCounts, type EngineStats } from './engine-counts.js';
 import { EngineOutput } from './engine-output.js';
