@@ -399,8 +399,15 @@ export class Joiner {
   #splitEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKind | null, missingComparison: boolean): SplitEntry {
     const split = entry.split as NonNullable<OpenEntry['split']>;
     const { plain, learned } = this.#plain(entry, split);
+    // Spelled out, not spread: V8 copied the spread object slowly (measured: a seventh of a split read's CPU).
     return {
-      ...joinedEntry(entry, closedBy, orphan),
+      requestId: entry.requestId,
+      production: entry.production,
+      shadows: entry.shadows,
+      comparisons: entry.comparisons,
+      skipped: entry.skipped,
+      closedBy,
+      orphan,
       openedAt: entry.openedAt,
       marks: split.marks,
       plain,
