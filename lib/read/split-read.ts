@@ -64,7 +64,7 @@ export interface SplitReadResult {
   /** The largest key read. */
   maxKey: number;
   peakRemembered: number;
-  /** Repeats whose request a reader of every file might have forgotten first (see `Joiner.doubts`). */
+  /** Repeats whose request a reader of every file might have forgotten first (see `YieldedMemory.doubts`). */
   doubts: number;
 }
 
@@ -245,8 +245,8 @@ class ShareCollector {
       firstComparison: { ...this.#firstComparison },
       watermarks: Float64Array.from(this.watermarks),
       maxKey: joiner.watermark,
-      peakRemembered: joiner.peakRemembered,
-      doubts: joiner.doubts,
+      peakRemembered: joiner.yielded.peak,
+      doubts: joiner.yielded.doubts,
     };
   }
 }
