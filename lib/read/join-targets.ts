@@ -3,8 +3,7 @@
  * records do not list theirs), which of them log comparisons, and each target's bit in the memory of yielded requests.
  * A request is complete only against this knowledge, so it is kept apart from the entries (join.ts).
  */
-import type { ProductionRecord, ShadowLogRecord, ShadowRecord } from '../types.js';
-import type { RequestRecord } from './join.js';
+import type { ComparisonRecord, ProductionRecord, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../types.js';
 
 const MAX_LEARNED_TARGETS = 64;
 /**
@@ -92,7 +91,7 @@ export class TargetKnowledge {
   }
 
   /** The bit of a record in the set remembered per yielded request; -1 when its target is past the first few. */
-  bitOf(record: RequestRecord): number {
+  bitOf(record: ProductionRecord | ShadowRecord | ComparisonRecord | SkippedRecord): number {
     if (record.type === 'production') return 0;
     if (record.type === 'skipped') return 1;
     const bit = this.#targetBits.get(record.target);
