@@ -7,11 +7,14 @@
  * entries opened, stamped with the watermark of that moment, which only grows; so the queue is sorted by stamp and
  * eviction only ever looks at its front. The id of an entry that completed early stays in the queue (lazy deletion)
  * and is skipped when it reaches the front. Yielded requests are remembered the same way, as a bit set of the records
- * they had, to tell a repeated record (a duplicate) from a straggler (late).
+ * they had, to tell a repeated record (a duplicate) from a straggler (late): yielded-memory.ts. What every record
+ * teaches (targets, which log comparisons) is in join-targets.ts.
  */
 import type { ComparisonRecord, ProductionRecord, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../types.js';
 import type { ParsedRecord } from './parse-record.js';
 import { StampedQueue } from './stamped-queue.js';
+import { TargetKnowledge, type TargetOptions } from './join-targets.js';
+import { hasBit, REMEMBER_WINDOWS, withBit, YieldedMemory } from './yielded-memory.js';
 import type { EntryClosedBy, OrphanKind, ReadStats, ShadowLogEntry } from './types.js';
 
 export type RequestRecord = ProductionRecord | ShadowRecord | ComparisonRecord | SkippedRecord;
@@ -65,67 +68,30 @@ interface OpenEntry {
   split: { marks: Mark[]; crossing: Mark | null; crossings: number; duplicates: number; learned: number } | null;
 }
 
-interface JoinOptions {
+interface JoinOptions extends TargetOptions {
   windowMs: number;
   maxOpenEntries: number;
-  expectComparisons: boolean;
-  targets: string[] | undefined;
   /** A reader of some of the files: entries are yielded as `SplitEntry`s and its entry figures are left uncounted. */
   split?: SplitHooks;
-  /** Targets known to log comparisons from the start (a join of requests picked out of a whole read). */
-  compared?: string[];
 }
 
-const MAX_LEARNED_TARGETS = 64;
+export { COMPARISON_PROBE } from './join-targets.js';
+export { REMEMBER_WINDOWS } from './yielded-memory.js';
+
 const MAX_EXAMPLES = 5;
-/**
- * Answered shadows of a target read without a single comparison for it, after which its entries stop waiting for one:
- * the log was written with `compare: false` (or a comparator that never logs), and waiting would hold every entry for
- * the whole window.
- */
-export const COMPARISON_PROBE = 1000;
-/** Yielded requestIds are remembered for this many windows of log time (and at most this many times `maxOpenEntries`). */
-export const REMEMBER_WINDOWS = 2;
-/** Steps without a target learned before a split read takes its learned targets as all there are (see `#plain`). */
-const SETTLED_STEPS = 1000;
-/**
- * Targets whose records are remembered after their request was yielded: two bits each (shadow, comparison) after the
- * production and skipped bits, within the 53 bits a double holds exactly. Records of further targets are not
- * recognised as repeats once their request was yielded (they count as late).
- */
-const REMEMBERED_TARGETS = 25;
-const BIT = Array.from({ length: 2 + 2 * REMEMBERED_TARGETS }, (_, i) => 2 ** i);
 
 export class Joiner {
   readonly #open = new Map<string, OpenEntry>();
   /** Ids of open entries (and of some closed since) in the order they opened, stamped with `openedAt`. */
   readonly #queue = new StampedQueue();
   /** requestIds yielded recently, with a bit set of the records they had: repeats are duplicates, others are late. */
-  readonly #closed = new Map<string, number>();
-  /** The same ids in the order they were first yielded, stamped with that watermark. */
-  readonly #closedQueue = new StampedQueue();
-  /** Bit index (shadow; comparison is one more) of the first `REMEMBERED_TARGETS` targets seen. */
-  readonly #targetBits = new Map<string, number>();
-  readonly #targets: Set<string>;
-  readonly #learnTargets: boolean;
-  /** Answered shadows per target, until the target's first comparison is seen. */
-  readonly #answered = new Map<string, number>();
-  /** Targets that have had a comparison. */
-  readonly #compared = new Set<string>();
+  readonly #yielded: YieldedMemory;
+  readonly #knows: TargetKnowledge;
   readonly #options: JoinOptions;
   readonly #stats: ReadStats;
   #watermark = -Infinity;
   /** Records added or ticked so far. */
   #step = 0;
-  /** The step a target was last learned at. */
-  #learnedStep = 0;
-  /** Split reads: the step each compared target had its first comparison at, and when each remembered id was yielded. */
-  readonly #comparedAt = new Map<string, number>();
-  readonly #closedAt: Map<string, number> | null;
-  /** Split reads: repeats whose request one reader of every file may already have forgotten (then it reads alone). */
-  doubts = 0;
-  /** Largest number of yielded requestIds remembered at once. */
-  peakRemembered = 0;
   /**
    * Where each of `stats.orphanExamples` was yielded: [step, order in that step]. A reader that joins only some of the
    * requests (one of several threads) yields its orphans at the same steps as a reader of all, so the first few of
@@ -136,13 +102,8 @@ export class Joiner {
   constructor(options: JoinOptions, stats: ReadStats) {
     this.#options = options;
     this.#stats = stats;
-    this.#targets = new Set(options.targets ?? []);
-    this.#learnTargets = options.targets === undefined;
-    this.#closedAt = options.split === undefined ? null : new Map();
-    for (const target of options.compared ?? []) {
-      this.#compared.add(target);
-      this.#comparedAt.set(target, 0);
-    }
+    this.#knows = new TargetKnowledge(options);
+    this.#yielded = new YieldedMemory(options.split !== undefined);
   }
 
   /**
@@ -153,32 +114,13 @@ export class Joiner {
   tick(time: number, type: ShadowLogRecord['type'], target: string | undefined, answered: boolean, out: ShadowLogEntry[]): void {
     this.#step++;
     if (time > this.#watermark) this.#watermark = time;
-    this.#observe(type, target, answered);
+    this.#knows.observe(type, target, answered, this.#step);
     this.#evict(out);
   }
 
   /** Whether `tick` needs to know if a shadow of `target` was answered: only while its comparisons are still in doubt. */
   needsAnswered(target: string): boolean {
-    return this.#options.expectComparisons && !this.#compared.has(target) && (this.#answered.get(target) ?? 0) < COMPARISON_PROBE;
-  }
-
-  /**
-   * What every record teaches, whichever request it belongs to (and whether it repeats one): the targets seen, which
-   * of them log comparisons, and each target's bit in the memory of yielded requests.
-   */
-  #observe(type: ShadowLogRecord['type'], target: string | undefined, answered: boolean): void {
-    if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string') return;
-    this.#learn(target);
-    if (!this.#targetBits.has(target) && this.#targetBits.size < REMEMBERED_TARGETS) this.#targetBits.set(target, 2 + 2 * this.#targetBits.size);
-    if (type === 'comparison') {
-      if (!this.#compared.has(target) && this.#compared.size < MAX_LEARNED_TARGETS) {
-        this.#compared.add(target);
-        this.#comparedAt.set(target, this.#step);
-        this.#answered.delete(target);
-      }
-    } else if (answered) {
-      this.#countAnswered(target);
-    }
+    return this.#knows.needsAnswered(target);
   }
 
   /**
@@ -189,59 +131,71 @@ export class Joiner {
     const before = this.#watermark;
     this.#step++;
     if (time > this.#watermark) this.#watermark = time;
-    this.#observe(record.type, (record as { target?: string }).target, record.type === 'shadow' && record.error === undefined);
-    const id = record.requestId;
-    let entry = this.#open.get(id);
+    this.#knows.observe(record.type, (record as { target?: string }).target, record.type === 'shadow' && record.error === undefined, this.#step);
+    let entry = this.#open.get(record.requestId);
     if (entry === undefined) {
-      const closed = this.#closed.get(id);
-      if (closed !== undefined && this.#closedAt !== null) this.#doubtForgetting(id, before);
-      if (closed !== undefined && hasBit(closed, this.#bitOf(record))) {
+      entry = this.#opened(record, before, mark);
+      if (entry === undefined) {
+        // A repeat of a request already yielded.
         if (mark !== undefined && this.#options.split !== undefined) this.#options.split.onRepeat(mark);
         else this.#stats.duplicates++;
         this.#evict(out);
         return;
       }
-      entry = {
-        requestId: id,
-        production: null,
-        shadows: [],
-        comparisons: [],
-        skipped: null,
-        openedAt: this.#watermark,
-        openedStep: this.#step,
-        late: closed !== undefined,
-        split: mark === undefined ? null : { marks: [], crossing: null, crossings: 0, duplicates: 0, learned: this.#targets.size },
-      };
-      this.#open.set(id, entry);
-      this.#queue.push(id, entry.openedAt);
-      if (this.#open.size > this.#stats.peakOpenEntries) this.#stats.peakOpenEntries = this.#open.size;
     } else if (entry.split !== null && mark !== undefined) {
-      // One reader of every file reads other files' records between `before` and this one: any of them may have moved
-      // the window past the entry first.
-      const end = entry.openedAt + this.#options.windowMs;
-      if (end >= before && end < this.#watermark) {
-        if (entry.split.crossing === null) entry.split.crossing = mark;
-        entry.split.crossings++;
-      }
+      this.#cross(entry, entry.split, before, mark);
     }
     entry.split?.marks.push(mark as Mark);
-    this.#attach(entry, record);
-    if (this.#isComplete(entry)) {
-      this.#close(entry, 'complete', out);
-    }
+    if (!attach(entry, record)) this.#duplicate(entry);
+    if (isComplete(entry, this.#knows)) this.#close(entry, 'complete', out);
     this.#evict(out);
   }
 
-  /** A repeat's request is remembered here; one reader of every file may have forgotten it just before (split reads). */
-  #doubtForgetting(id: string, before: number): void {
-    const at = this.#closedAt?.get(id);
-    const forgetEnd = (at ?? Infinity) + REMEMBER_WINDOWS * this.#options.windowMs;
-    if (forgetEnd >= before && forgetEnd < this.#watermark) this.doubts++;
+  /** The entry a record of a request not open opens; `undefined` when the record repeats one already yielded. */
+  #opened(record: RequestRecord, before: number, mark: Mark | undefined): OpenEntry | undefined {
+    const id = record.requestId;
+    const yielded = this.#yielded.get(id);
+    if (yielded !== undefined) {
+      this.#yielded.doubt(id, before, this.#watermark, this.#options.windowMs);
+      if (hasBit(yielded, this.#knows.bitOf(record))) return undefined;
+    }
+    const entry: OpenEntry = {
+      requestId: id,
+      production: null,
+      shadows: [],
+      comparisons: [],
+      skipped: null,
+      openedAt: this.#watermark,
+      openedStep: this.#step,
+      late: yielded !== undefined,
+      split: mark === undefined ? null : { marks: [], crossing: null, crossings: 0, duplicates: 0, learned: this.#knows.count },
+    };
+    this.#open.set(id, entry);
+    this.#queue.push(id, entry.openedAt);
+    if (this.#open.size > this.#stats.peakOpenEntries) this.#stats.peakOpenEntries = this.#open.size;
+    return entry;
+  }
+
+  /**
+   * One reader of every file reads other files' records between `before` and this one: any of them may have moved the
+   * window past the entry first (split reads).
+   */
+  #cross(entry: OpenEntry, split: NonNullable<OpenEntry['split']>, before: number, mark: Mark): void {
+    const end = entry.openedAt + this.#options.windowMs;
+    if (end >= before && end < this.#watermark) {
+      if (split.crossing === null) split.crossing = mark;
+      split.crossings++;
+    }
   }
 
   /** The newest merge key read (records added or ticked). */
   get watermark(): number {
     return this.#watermark;
+  }
+
+  /** The memory of yielded requests: its peak size, and (split reads) its doubts. */
+  get yielded(): { readonly peak: number; readonly doubts: number } {
+    return this.#yielded;
   }
 
   /** When the entry of `id` open now opened (watermark), or `undefined`. */
@@ -254,95 +208,12 @@ export class Joiner {
     this.#step = Infinity;
     for (const entry of this.#open.values()) this.#close(entry, 'end_of_input', out);
     this.#queue.clear();
-    this.#closed.clear();
-    this.#closedQueue.clear();
-  }
-
-  #attach(entry: OpenEntry, record: RequestRecord): void {
-    switch (record.type) {
-      case 'production':
-        if (entry.production === null) entry.production = record;
-        else this.#duplicate(entry);
-        break;
-      case 'skipped':
-        if (entry.skipped === null) entry.skipped = record;
-        else this.#duplicate(entry);
-        break;
-      case 'shadow':
-        if (entry.shadows.some((s) => s.target === record.target)) this.#duplicate(entry);
-        else entry.shadows.push(record);
-        break;
-      case 'comparison':
-        if (entry.comparisons.some((c) => c.target === record.target)) this.#duplicate(entry);
-        else entry.comparisons.push(record);
-        break;
-    }
+    this.#yielded.clear();
   }
 
   #duplicate(entry: OpenEntry): void {
     if (entry.split !== null) entry.split.duplicates++;
     else this.#stats.duplicates++;
-  }
-
-  /**
-   * Whether an entry's completeness hung only on its own records and what every reader knows when it opened (split
-   * reads): see `SplitEntry.plain`. Targets learned from the logs count when none had been learned for a while before
-   * it opened (`SETTLED_STEPS`) and none while it was open; the main thread checks every reader had learned them all.
-   */
-  #plain(entry: OpenEntry, split: NonNullable<OpenEntry['split']>): { plain: boolean; learned: number } {
-    const production = entry.production;
-    let learned = -1;
-    if (production !== null && !Array.isArray(production.targets) && this.#learnTargets) {
-      if (entry.openedStep - this.#learnedStep < SETTLED_STEPS || split.learned !== this.#targets.size) return { plain: false, learned };
-      learned = split.learned;
-    }
-    if (!this.#options.expectComparisons) return { plain: true, learned };
-    for (const shadow of entry.shadows) {
-      if (shadow.error !== undefined) continue;
-      const at = this.#comparedAt.get(shadow.target);
-      if (at === undefined || at >= entry.openedStep) return { plain: false, learned };
-    }
-    return { plain: true, learned };
-  }
-
-  #learn(target: string): void {
-    if (!this.#learnTargets || this.#targets.size >= MAX_LEARNED_TARGETS || this.#targets.has(target)) return;
-    this.#targets.add(target);
-    this.#learnedStep = this.#step;
-  }
-
-  #countAnswered(target: string): void {
-    if (this.#compared.has(target)) return;
-    const n = this.#answered.get(target);
-    if (n !== undefined) this.#answered.set(target, n + 1);
-    else if (this.#answered.size < MAX_LEARNED_TARGETS) this.#answered.set(target, 1);
-  }
-
-  /** Whether an answered shadow of `target` is worth waiting a comparison for. */
-  #awaitsComparison(target: string): boolean {
-    if (!this.#options.expectComparisons) return false;
-    if (this.#compared.has(target)) return true;
-    return (this.#answered.get(target) ?? 0) < COMPARISON_PROBE;
-  }
-
-  #isComplete(entry: OpenEntry): boolean {
-    if (entry.skipped !== null) return true;
-    if (entry.production === null || entry.shadows.length === 0) return false;
-    // The production record names the targets its request was sent to; older logs without it fall back to the
-    // targets given or learned.
-    const targets = Array.isArray(entry.production.targets) ? entry.production.targets : this.#targets;
-    for (const target of targets) {
-      if (!entry.shadows.some((s) => s.target === target)) return false;
-    }
-    for (const comparison of entry.comparisons) {
-      if (!entry.shadows.some((s) => s.target === comparison.target)) return false;
-    }
-    for (const shadow of entry.shadows) {
-      if (shadow.error === undefined && this.#awaitsComparison(shadow.target) && !entry.comparisons.some((c) => c.target === shadow.target)) {
-        return false;
-      }
-    }
-    return true;
   }
 
   #evict(out: ShadowLogEntry[]): void {
@@ -357,15 +228,7 @@ export class Joiner {
       }
       queue.shift();
     }
-    const forgetBefore = this.#watermark - REMEMBER_WINDOWS * this.#options.windowMs;
-    const maxRemembered = REMEMBER_WINDOWS * this.#options.maxOpenEntries;
-    const closedQueue = this.#closedQueue;
-    for (let id = closedQueue.peekId(); id !== undefined; id = closedQueue.peekId()) {
-      if (closedQueue.peekStamp() >= forgetBefore && closedQueue.size <= maxRemembered) break;
-      this.#closed.delete(id);
-      this.#closedAt?.delete(id);
-      closedQueue.shift();
-    }
+    this.#yielded.forget(this.#watermark - REMEMBER_WINDOWS * this.#options.windowMs, REMEMBER_WINDOWS * this.#options.maxOpenEntries);
   }
 
   #close(entry: OpenEntry, closedBy: EntryClosedBy, out: ShadowLogEntry[]): void {
@@ -377,10 +240,10 @@ export class Joiner {
     if (closedBy !== 'complete' && entry.skipped === null) {
       if (entry.production === null) orphan = entry.late ? 'late' : 'no_production';
       else if (entry.shadows.length === 0) orphan = 'no_shadow';
-      missingComparison = entry.production !== null && this.#lacksComparison(entry);
+      missingComparison = entry.production !== null && lacksComparison(entry, this.#knows);
     }
     if (entry.split !== null) {
-      out.push(this.#splitEntry(entry, closedBy, orphan, missingComparison));
+      out.push(this.#splitEntry(entry, entry.split, closedBy, orphan, missingComparison));
       return;
     }
     if (missingComparison) stats.missingComparisons++;
@@ -396,11 +259,17 @@ export class Joiner {
     out.push(joinedEntry(entry, closedBy, orphan));
   }
 
-  #splitEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKind | null, missingComparison: boolean): SplitEntry {
-    const split = entry.split as NonNullable<OpenEntry['split']>;
-    const { plain, learned } = this.#plain(entry, split);
+  #splitEntry(entry: OpenEntry, split: NonNullable<OpenEntry['split']>, closedBy: EntryClosedBy, orphan: OrphanKind | null, missingComparison: boolean): SplitEntry {
+    const { plain, learned } = this.#knows.plain(entry.production, entry.shadows, entry.openedStep, split.learned);
+    // Spelled out, not spread: V8 copied the spread object slowly (measured: a seventh of a split read's CPU).
     return {
-      ...joinedEntry(entry, closedBy, orphan),
+      requestId: entry.requestId,
+      production: entry.production,
+      shadows: entry.shadows,
+      comparisons: entry.comparisons,
+      skipped: entry.skipped,
+      closedBy,
+      orphan,
       openedAt: entry.openedAt,
       marks: split.marks,
       plain,
@@ -412,45 +281,16 @@ export class Joiner {
     };
   }
 
-  /** An answered shadow whose comparison was waited for and never came. */
-  #lacksComparison(entry: OpenEntry): boolean {
-    return entry.shadows.some(
-      (s) => s.error === undefined && this.#awaitsComparison(s.target) && !entry.comparisons.some((c) => c.target === s.target),
-    );
-  }
-
+  /** Remembers a yielded entry's records (a late entry adds to what is remembered, for as long as the first was). */
   #remember(entry: OpenEntry): void {
-    const previous = this.#closed.get(entry.requestId);
+    const previous = this.#yielded.get(entry.requestId);
     let bits = previous ?? 0;
     if (entry.production !== null) bits = withBit(bits, 0);
     if (entry.skipped !== null) bits = withBit(bits, 1);
-    for (const shadow of entry.shadows) bits = withBit(bits, this.#bitOf(shadow));
-    for (const comparison of entry.comparisons) bits = withBit(bits, this.#bitOf(comparison));
-    this.#closed.set(entry.requestId, bits);
-    // A late entry adds to what is remembered, for as long as the first was.
-    if (previous === undefined) {
-      this.#closedQueue.push(entry.requestId, this.#watermark);
-      this.#closedAt?.set(entry.requestId, this.#watermark);
-      if (this.#closedQueue.size > this.peakRemembered) this.peakRemembered = this.#closedQueue.size;
-    }
+    for (const shadow of entry.shadows) bits = withBit(bits, this.#knows.bitOf(shadow));
+    for (const comparison of entry.comparisons) bits = withBit(bits, this.#knows.bitOf(comparison));
+    this.#yielded.remember(entry.requestId, bits, this.#watermark, previous === undefined);
   }
-
-  /** The bit of a record in the set remembered per yielded request; -1 when its target is past the first few. */
-  #bitOf(record: RequestRecord): number {
-    if (record.type === 'production') return 0;
-    if (record.type === 'skipped') return 1;
-    const bit = this.#targetBits.get(record.target);
-    if (bit === undefined) return -1;
-    return record.type === 'shadow' ? bit : bit + 1;
-  }
-}
-
-function hasBit(bits: number, bit: number): boolean {
-  return bit >= 0 && Math.floor(bits / (BIT[bit] as number)) % 2 === 1;
-}
-
-function withBit(bits: number, bit: number): number {
-  return bit < 0 || hasBit(bits, bit) ? bits : bits + (BIT[bit] as number);
 }
 
 /** The joined entry a reader hands on: an open entry's records and how it closed. */
@@ -464,4 +304,45 @@ function joinedEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKi
     closedBy,
     orphan,
   };
+}
+
+/** Adds a record to its entry; `false` when the entry already had one of its kind (a duplicate). */
+function attach(entry: OpenEntry, record: RequestRecord): boolean {
+  switch (record.type) {
+    case 'production':
+      if (entry.production !== null) return false;
+      entry.production = record;
+      return true;
+    case 'skipped':
+      if (entry.skipped !== null) return false;
+      entry.skipped = record;
+      return true;
+    case 'shadow':
+      if (entry.shadows.some((s) => s.target === record.target)) return false;
+      entry.shadows.push(record);
+      return true;
+    case 'comparison':
+      if (entry.comparisons.some((c) => c.target === record.target)) return false;
+      entry.comparisons.push(record);
+      return true;
+  }
+}
+
+function isComplete(entry: OpenEntry, knows: TargetKnowledge): boolean {
+  if (entry.skipped !== null) return true;
+  if (entry.production === null || entry.shadows.length === 0) return false;
+  // The production record names the targets its request was sent to; older logs without it fall back to the
+  // targets given or learned.
+  for (const target of knows.targetsOf(entry.production)) {
+    if (!entry.shadows.some((s) => s.target === target)) return false;
+  }
+  for (const comparison of entry.comparisons) {
+    if (!entry.shadows.some((s) => s.target === comparison.target)) return false;
+  }
+  return !lacksComparison(entry, knows);
+}
+
+/** An answered shadow whose comparison was waited for and never came. */
+function lacksComparison(entry: OpenEntry, knows: TargetKnowledge): boolean {
+  return entry.shadows.some((s) => s.error === undefined && knows.awaitsComparison(s.target) && !entry.comparisons.some((c) => c.target === s.target));
 }

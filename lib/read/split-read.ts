@@ -11,6 +11,7 @@
  * other shares and join again where a request crossed files (see report/split-merge.ts).
  */
 import { RecordCursor } from './cursor.js';
+import { DoubleBlocks } from './double-blocks.js';
 import { hashString } from './hash.js';
 import { COMPARISON_PROBE, Joiner, type Mark, type SplitEntry } from './join.js';
 import { TimeMerge } from './merge.js';
@@ -64,7 +65,7 @@ export interface SplitReadResult {
   /** The largest key read. */
   maxKey: number;
   peakRemembered: number;
-  /** Repeats whose request a reader of every file might have forgotten first (see `Joiner.doubts`). */
+  /** Repeats whose request a reader of every file might have forgotten first (see `YieldedMemory.doubts`). */
   doubts: number;
 }
 
@@ -144,21 +145,19 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
   return result.finish(joiner);
 }
 
-const ACCEPTED_BLOCK = 64 * 1024;
 const PENDING_BATCH = 512;
 
 /** Sorts each entry into accepted or pending, and gathers what the main thread checks the shares with. */
 class ShareCollector {
   readonly badLineOrder: [number, number, number, number][] = [];
   readonly aggregates: SplitReadResult['aggregates'] = [];
-  readonly watermarks: number[] = [];
+  readonly watermarks = new DoubleBlocks();
   readonly #stats: ReadStats;
   readonly #fileCount: number;
   readonly #indexes: number[];
   readonly #onPending: SplitReadOptions['onPending'];
-  /** Hashes of accepted requestIds, in blocks (no array growing to twice what it holds). */
-  readonly #accepted: Float64Array[] = [];
-  #acceptedLength = 0;
+  /** Hashes of accepted requestIds. */
+  readonly #accepted = new DoubleBlocks();
   #pending: SplitEntry[] = [];
   readonly #pendingIds = new Set<string>();
   #repeats: Mark[] = [];
@@ -172,12 +171,6 @@ class ShareCollector {
     this.#fileCount = fileCount;
     this.#indexes = indexes;
     this.#onPending = onPending;
-  }
-
-  #accept(hash: number): void {
-    const offset = this.#acceptedLength++ % ACCEPTED_BLOCK;
-    if (offset === 0) this.#accepted.push(new Float64Array(ACCEPTED_BLOCK));
-    (this.#accepted[this.#accepted.length - 1] as Float64Array)[offset] = hash;
   }
 
   /** Hands the kept entries over when there are enough of them (or `all`). */
@@ -206,7 +199,7 @@ class ShareCollector {
       stats.entries++;
       stats.closedBy.complete++;
       stats.duplicates += entry.duplicates;
-      this.#accept(hashString(entry.requestId));
+      this.#accepted.push(hashString(entry.requestId));
       if (entry.learned >= 0) {
         const open = entry.marks[0] as Mark;
         if (this.#learned === null) this.#learned = { fewest: entry.learned, first: [open.pm, open.file, open.pos] };
@@ -227,14 +220,12 @@ class ShareCollector {
 
   finish(joiner: Joiner): SplitReadResult {
     this.#flush(true);
-    const accepted = new Float64Array(this.#acceptedLength);
-    this.#accepted.forEach((block, i) => accepted.set(block.subarray(0, Math.min(ACCEPTED_BLOCK, this.#acceptedLength - i * ACCEPTED_BLOCK)), i * ACCEPTED_BLOCK));
     return {
       stats: this.#stats,
       fileIndexes: this.#indexes,
       fileCount: this.#fileCount,
       badLineOrder: this.badLineOrder,
-      accepted: accepted.sort(),
+      accepted: this.#accepted.toArray().sort(),
       pendingIds: Float64Array.from([...this.#pendingIds].map(hashString)).sort(),
       pending: this.#pending,
       repeats: this.#repeats,
@@ -243,10 +234,10 @@ class ShareCollector {
       answeredUncompared: { ...this.#answered },
       learned: this.#learned,
       firstComparison: { ...this.#firstComparison },
-      watermarks: Float64Array.from(this.watermarks),
+      watermarks: this.watermarks.toArray(),
       maxKey: joiner.watermark,
-      peakRemembered: joiner.peakRemembered,
-      doubts: joiner.doubts,
+      peakRemembered: joiner.yielded.peak,
+      doubts: joiner.yielded.doubts,
     };
   }
 }

@@ -17,7 +17,8 @@ readShare(
     parentPort?.postMessage({ kind: 'pending', packed }, [packed.buffer]);
   },
 ).then(
-  (result) => parentPort?.postMessage(result),
+  // A split share's hashes and watermarks (8 bytes per request and per record) are moved, not copied.
+  (result) => parentPort?.postMessage(result, result.kind === 'split' ? [result.result.accepted.buffer as ArrayBuffer, result.result.watermarks.buffer as ArrayBuffer] : []),
   (error: unknown) => {
     const e = error as Error & { code?: string; path?: string };
     parentPort?.postMessage({
