@@ -2,19 +2,6 @@
  * Public API of the log-to-decision half: read and join shadow logs, summarise them into a `Report`, render it.
  */
 export * from '../read/index.js';
-export type {
-  AggregateRecord,
-  BadLineExample,
-  EntryClosedBy,
-  FileReadStats,
-  OrphanKind,
-  ReadProgress,
-  ReadShadowLogOptions,
-  ReadStats,
-  ShadowLogEntry,
-  ShadowLogReader,
-  ShadowLogReadErrorCode,
-} from '../read/index.js';
 export { buildReport, ReportBuilder, type BuildReportOptions, type ReportBuilderState } from './build-report.js';
 export { renderReport, REPORT_FORMATS, type RenderOptions } from './render.js';
 export { getExitCode, ExitCode, type ExitCodeValue } from './exit-code.js';

@@ -127,6 +127,11 @@ export const SECONDARY = '\u0000secondary';
 /** A {@link CellMap}'s cells as plain data: `[route, target, state]`. */
 export type CellsState<S> = [string, string, S][];
 
+/** Adds each count of `from` to `into`: the merge of cells that hold only counts. */
+export function addCounts<T extends { [key in keyof T]: number }>(into: T, from: T): void {
+  for (const key in from) (into[key] as number) += from[key];
+}
+
 /**
  * Values per route and target (a candidate's name, or {@link PRODUCTION} for production's own side), created on first
  * use. Folding moves a route's or a target's values into another key with the owner's merge.

@@ -2,7 +2,7 @@
  * Agreement: per route and candidate, comparisons, matches, and the noise-free matches of comparisons that carry
  * `matchWithoutNoise`; overall, status matches and comparator errors.
  */
-import { CellMap, type CellsState, type KeyMapper } from '../keys.js';
+import { addCounts, CellMap, type CellsState, type KeyMapper } from '../keys.js';
 import type { Concern, EntryContext } from './concern.js';
 
 interface AgreementCell {
@@ -17,13 +17,6 @@ function newCell(): AgreementCell {
   return { comparisons: 0, matches: 0, noiseAware: 0, noiseAwareMatches: 0 };
 }
 
-function mergeCell(into: AgreementCell, from: AgreementCell): void {
-  into.comparisons += from.comparisons;
-  into.matches += from.matches;
-  into.noiseAware += from.noiseAware;
-  into.noiseAwareMatches += from.noiseAwareMatches;
-}
-
 interface AgreementState {
   cells: CellsState<AgreementCell>;
   statusMatches: number;
@@ -31,7 +24,7 @@ interface AgreementState {
 }
 
 export class AgreementConcern implements Concern<AgreementState> {
-  readonly cells = new CellMap<AgreementCell>(newCell, mergeCell);
+  readonly cells = new CellMap<AgreementCell>(newCell, addCounts);
   statusMatches = 0;
   comparatorErrors = 0;
 
@@ -70,7 +63,7 @@ export class AgreementConcern implements Concern<AgreementState> {
   }
 
   merge(state: AgreementState, keys: KeyMapper): void {
-    this.cells.mergeState(state.cells, keys, mergeCell);
+    this.cells.mergeState(state.cells, keys, addCounts);
     this.statusMatches += state.statusMatches;
     this.comparatorErrors += state.comparatorErrors;
   }

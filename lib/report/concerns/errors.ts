@@ -2,7 +2,7 @@
  * Errors: per route, each candidate's calls, calls that got no answer (by code; timeouts apart) and 5xx answers, and
  * production's records and 5xx answers: the error-rate criterion and the error columns of the tables.
  */
-import { CappedCounts, CellMap, PRODUCTION, type CellsState, type KeyMapper } from '../keys.js';
+import { addCounts, CappedCounts, CellMap, PRODUCTION, type CellsState, type KeyMapper } from '../keys.js';
 import type { Concern, EntryContext } from './concern.js';
 import { MAX_COUNTED_KEYS } from './totals.js';
 
@@ -20,13 +20,6 @@ function newCell(): ErrorCell {
   return { calls: 0, errors: 0, timeouts: 0, serverErrors: 0 };
 }
 
-function mergeCell(into: ErrorCell, from: ErrorCell): void {
-  into.calls += from.calls;
-  into.errors += from.errors;
-  into.timeouts += from.timeouts;
-  into.serverErrors += from.serverErrors;
-}
-
 interface ErrorsState {
   cells: CellsState<ErrorCell>;
   byCode: [string, number][];
@@ -35,7 +28,7 @@ interface ErrorsState {
 const isServerError = (status: unknown): boolean => typeof status === 'number' && status >= 500;
 
 export class ErrorsConcern implements Concern<ErrorsState> {
-  readonly cells = new CellMap<ErrorCell>(newCell, mergeCell);
+  readonly cells = new CellMap<ErrorCell>(newCell, addCounts);
   readonly byCode = new CappedCounts(MAX_COUNTED_KEYS);
 
   add({ entry, route, shadowTargets }: EntryContext): void {
@@ -66,7 +59,7 @@ export class ErrorsConcern implements Concern<ErrorsState> {
     if (target !== undefined && route !== undefined) return this.cells.peek(route, target) ?? newCell();
     const total = newCell();
     for (const [r, t, cell] of this.cells.entries()) {
-      if ((target === undefined ? t !== PRODUCTION : t === target) && (route === undefined || r === route)) mergeCell(total, cell);
+      if ((target === undefined ? t !== PRODUCTION : t === target) && (route === undefined || r === route)) addCounts(total, cell);
     }
     return total;
   }
@@ -84,7 +77,7 @@ export class ErrorsConcern implements Concern<ErrorsState> {
   }
 
   merge(state: ErrorsState, keys: KeyMapper): void {
-    this.cells.mergeState(state.cells, keys, mergeCell);
+    this.cells.mergeState(state.cells, keys, addCounts);
     this.byCode.merge(state.byCode);
   }
 }
