@@ -28,9 +28,8 @@ export class LineBatcher {
 
   /** Adds one accepted line (without its newline; JSON has none inside) of `bytes` bytes, newline included. */
   append(line: string, bytes: number): void {
-    const batch = (this.#open ??= { text: '', buffer: undefined, records: 0, bytes: 0, attempts: 0, settled: false, onSettled: undefined });
-    batch.text += line;
-    batch.text += '\n';
+    const batch = (this.#open ??= { lines: [], buffer: undefined, records: 0, bytes: 0, attempts: 0, settled: false, onSettled: undefined });
+    batch.lines.push(line);
     batch.records += 1;
     batch.bytes += bytes;
     if (!this.#batchLines || batch.bytes >= MAX_BATCH_BYTES) return this.handOver();
@@ -48,7 +47,7 @@ export class LineBatcher {
     if (!batch) return;
     this.#open = undefined;
     this.#ledger.track(batch);
-    this.#logger.log({ level: 'info', message: batch.text, [kBatch]: batch });
+    this.#logger.log({ level: 'info', message: '', [kBatch]: batch });
   }
 
   end(): void {
