@@ -14,6 +14,9 @@ import express4 from 'express4';
 import { beforeEach, expect } from 'vitest';
 import winston from 'winston';
 import { shadowMiddleware, type ShadowLogRecord, type ShadowMiddleware, type ShadowOptions, type ShadowSettings } from '../lib/index.js';
+// The in-thread engine is imported on first use (lib/tap/engine-link.ts). Here the sources are transformed as they
+// load, which on a loaded machine can take seconds: load it with the test file, so no test's close() timeout pays it.
+import '../lib/engine/host.js';
 
 export interface ReceivedRequest {
   method: string;

@@ -35,7 +35,8 @@ import type { Accepted, Admitted, RequestGroup } from './request-group.js';
 /** A request ready for its calls: its shadow request, production's answer decoded, each URL target's URL. */
 interface Ready extends PreparedRequest {
   production: DecodedAnswer;
-  urls: Map<TargetRuntime, URL>;
+  /** Each selected target's URL, in the selection's order (undefined for a function target). */
+  urls: (URL | undefined)[];
 }
 
 export class ShadowPipeline {
@@ -213,11 +214,11 @@ export class ShadowPipeline {
     return this.#withProduction(exchange, prepared, urls);
   }
 
-  #withProduction(exchange: Accepted, prepared: PreparedRequest, urls: Map<TargetRuntime, URL>): Ready | Promise<Ready> {
+  #withProduction(exchange: Accepted, prepared: PreparedRequest, urls: (URL | undefined)[]): Ready | Promise<Ready> {
     const body = joinChunks(exchange.response.chunks);
     const production = decodeProductionAnswer(exchange.status, exchange.responseHeaders, body, exchange.response, this.#records.limits);
-    if (production instanceof Promise) return production.then((decoded) => ({ ...prepared, production: decoded, urls }));
-    return { ...prepared, production, urls };
+    if (production instanceof Promise) return production.then((decoded) => readyOf(prepared, decoded, urls));
+    return readyOf(prepared, production, urls);
   }
 
   /** Writes the production record and hands each target's call to the slots. */
@@ -240,9 +241,10 @@ export class ShadowPipeline {
     this.#output.write(record);
     // From here each job owns its probe: it settles it when it runs, or when it expires in the queue.
     const queuedAt = Date.now();
-    for (const { target, isProbe } of selection) {
+    for (let i = 0; i < selection.length; i++) {
+      const { target, isProbe } = selection[i]!;
       target.mirrored++;
-      this.#calls.add({ group, target, isProbe, url: ready.urls.get(target), queuedAt });
+      this.#calls.add({ group, target, isProbe, url: ready.urls[i], queuedAt });
     }
   }
 
@@ -261,4 +263,9 @@ export class ShadowPipeline {
     this.#output.shed(exchange);
     return false;
   }
+}
+
+/** Spelled out rather than spread: one object of a fixed shape per request. */
+function readyOf(prepared: PreparedRequest, production: DecodedAnswer, urls: (URL | undefined)[]): Ready {
+  return { request: prepared.request, requestBody: prepared.requestBody, body: prepared.body, production, urls };
 }

@@ -34,14 +34,20 @@ export function releaseProbes(selection: readonly Admitted[]): void {
   for (const { target, isProbe } of selection) if (isProbe) target.breaker.releaseProbe();
 }
 
-/** The request URL of each URL target, or undefined when `shadowPath` cannot be mirrored to one of them. */
-export function shadowUrls(selection: readonly Admitted[], shadowPath: string): Map<TargetRuntime, URL> | undefined {
-  const urls = new Map<TargetRuntime, URL>();
+/**
+ * The request URL of each target of `selection`, in its order (undefined for a function target), or undefined when
+ * `shadowPath` cannot be mirrored to one of them.
+ */
+export function shadowUrls(selection: readonly Admitted[], shadowPath: string): (URL | undefined)[] | undefined {
+  const urls: (URL | undefined)[] = [];
   for (const { target } of selection) {
-    if (target.config.endpoint.kind !== 'url') continue;
+    if (target.config.endpoint.kind !== 'url') {
+      urls.push(undefined);
+      continue;
+    }
     const url = shadowUrlFor(target.config.endpoint.url, shadowPath);
     if (!url) return undefined;
-    urls.set(target, url);
+    urls.push(url);
   }
   return urls;
 }

@@ -30,22 +30,33 @@ function withinSize<T>(record: T, maxLoggedBodyBytes: number): T {
   if (record === null || typeof record !== 'object') return record;
   const fields = record as Record<string, unknown>;
   let copy: Record<string, unknown> | undefined;
-  const set = (key: string, value: unknown) => ((copy ??= { ...fields })[key] = value);
-  for (const key of ['detail', 'reason', 'error'] as const) {
-    const value = fields[key];
-    if (typeof value === 'string' && value.length > MAX_MESSAGE_CHARS) set(key, cutMessage(value));
-    else if (isMessageObject(value) && value.message.length > MAX_MESSAGE_CHARS) set(key, { ...value, message: cutMessage(value.message) });
+  // No array or closure per record: this runs on every record, on the engine's budget.
+  for (let i = 0; i < MESSAGE_FIELDS.length; i++) {
+    const key = MESSAGE_FIELDS[i]!;
+    const cut = cutMessageField(fields[key]);
+    if (cut !== undefined) (copy ??= { ...fields })[key] = cut;
   }
   if (fields.type === 'comparison' && Array.isArray(fields.differences) && fields.differences.length > 0) {
     const capped = capDifferences(fields.differences as Difference[], maxLoggedBodyBytes);
     if (capped.cut) {
       const kept = new Set(capped.differences.map((difference) => difference.path));
-      set('differences', capped.differences);
-      set('differencesTruncated', true);
-      if (Array.isArray(fields.noise)) set('noise', (fields.noise as ComparisonRecord['noise'])!.filter((path) => kept.has(path)));
+      copy ??= { ...fields };
+      copy.differences = capped.differences;
+      copy.differencesTruncated = true;
+      if (Array.isArray(fields.noise)) copy.noise = (fields.noise as ComparisonRecord['noise'])!.filter((path) => kept.has(path));
     }
   }
   return (copy ?? record) as T;
+}
+
+/** Fields that may quote a hook's error, cut past `MAX_MESSAGE_CHARS`. */
+const MESSAGE_FIELDS = ['detail', 'reason', 'error'] as const;
+
+/** The field's value cut to size, or undefined when it is within the bound (or not a message). */
+function cutMessageField(value: unknown): unknown {
+  if (typeof value === 'string') return value.length > MAX_MESSAGE_CHARS ? cutMessage(value) : undefined;
+  if (isMessageObject(value) && value.message.length > MAX_MESSAGE_CHARS) return { ...value, message: cutMessage(value.message) };
+  return undefined;
 }
 
 /**
