@@ -46,21 +46,28 @@ export function shadowRequestHeaders(
   // Ours first: a server that keeps only the first 1,000 or so header fields (Node) still gets the id and framing.
   const headers: HeaderMap = { 'x-request-id': requestId, 'x-shadow-request': '1' };
   if (body !== undefined) headers['content-length'] = String(body.length);
-  const forwarded = (text: string): string => (withheldQuery ? removeQueryParams(text, withheldQuery) : text);
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || dropped.has(name) || namedByConnection.has(name) || OURS.has(name)) continue;
+  // No entries array, no closure, no empty Set per request: this runs for every mirrored request. Own keys only
+  // (not for-in): a property someone put on Object.prototype must never become a header.
+  for (const name of Object.keys(incoming)) {
+    const value = incoming[name];
+    if (value === undefined || dropped.has(name) || (namedByConnection !== undefined && namedByConnection.has(name)) || OURS.has(name)) continue;
     if (bodyWasReserialised && name === 'content-encoding') continue;
-    headers[name] = Array.isArray(value) ? value.map(forwarded) : forwarded(value);
+    headers[name] = Array.isArray(value) ? value.map((text) => withoutWithheld(text, withheldQuery)) : withoutWithheld(value, withheldQuery);
   }
   return headers;
+}
+
+function withoutWithheld(text: string, withheldQuery: NameMatcher | undefined): string {
+  return withheldQuery ? removeQueryParams(text, withheldQuery) : text;
 }
 
 /** Headers the mirror sets itself (`content-length` is hop-by-hop, dropped above). */
 const OURS = new Set(['x-request-id', 'x-shadow-request']);
 
-function connectionTokens(connection: string | undefined): Set<string> {
+/** The header names a `Connection` header lists (hop-by-hop by its say), or undefined when it lists none. */
+function connectionTokens(connection: string | undefined): Set<string> | undefined {
+  if (!connection) return undefined;
   const tokens = new Set<string>();
-  if (!connection) return tokens;
   for (const token of connection.split(',')) {
     const name = token.trim().toLowerCase();
     if (name) tokens.add(name);

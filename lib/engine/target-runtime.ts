@@ -125,7 +125,7 @@ function headerSectionTooLarge(request: ShadowRequest): string | undefined {
   let bytes = request.method.length + request.path.length + 12 + CLIENT_HEADER_RESERVE_BYTES;
   // No entries array or per-value array: this runs on every call, on the engine's budget.
   const headers = request.headers;
-  for (const name in headers) {
+  for (const name of Object.keys(headers)) {
     const value = headers[name];
     if (Array.isArray(value)) for (const item of value) bytes += name.length + String(item).length + 4;
     else bytes += name.length + String(value).length + 4;
