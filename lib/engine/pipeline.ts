@@ -189,9 +189,10 @@ export class ShadowPipeline {
     );
   }
 
+  /** After inflating a body: close() and other requests had time to change both checks `#ready` made, so again. */
   #startOrRelease(exchange: Accepted, selection: Admitted[], ready: Ready | undefined): void {
     try {
-      this.#start(exchange, selection, ready);
+      if (ready && this.#open(exchange, selection) && this.#hasRoom(exchange, selection)) this.#start(exchange, selection, ready);
     } catch (error) {
       releaseProbes(selection);
       throw error;
@@ -223,8 +224,7 @@ export class ShadowPipeline {
 
   /** Writes the production record and hands each target's call to the slots. */
   #start(exchange: Accepted, selection: Admitted[], ready: Ready | undefined): void {
-    // Checked again: inflating a body gave close() and other requests time to change both.
-    if (!ready || !this.#open(exchange, selection) || !this.#hasRoom(exchange, selection)) return;
+    if (!ready) return;
     const record = productionRecordOf(exchange, ready.requestBody, ready.production, ready.body, this.#config, this.#output.loggedPath(exchange.path));
     record.targets = selection.map(({ target }) => target.config.name);
     const group: RequestGroup = {
