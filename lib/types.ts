@@ -136,7 +136,10 @@ export interface ShadowRecord {
   target: string;
   /** HTTP status of the shadow's answer; absent when `error` is set. */
   status?: number;
-  /** Milliseconds from sending the shadow request to its last byte (or the error). */
+  /**
+   * Milliseconds from the request's first byte written to the shadow's socket to the answer's last byte (or the
+   * error; from the call's dispatch when it was never sent). A wait for the engine's loop or a connection is not in it.
+   */
   durationMs: number;
   /**
    * How late the engine's event loop was when it read the answer (ms): the part of `durationMs` the engine itself

@@ -42,6 +42,32 @@ describe('engineDelayMs', () => {
   });
 });
 
+describe('durationMs', () => {
+  it('counts from the request\'s sending: a wait in the engine before the write is not the shadow\'s', async () => {
+    // Target a is dispatched first; preparing b's call then keeps the engine's thread busy for 300 ms (its
+    // transformRequest hook) before undici has written a's request. a answers at once.
+    const shadowServer = await shadowAnswering(() => ({ busyMs: 0, delayMs: 0 }));
+    const logFile = await tempLogFile();
+    const shadow = mirror({
+      targets: [
+        { name: 'a', url: shadowServer.url },
+        { name: 'b', url: shadowServer.url, transformRequest: { module: hooks, export: 'busyRequest' } },
+      ],
+      logFile,
+    } as ShadowOptions);
+    const app = await startApp(shadow);
+    await sendRaw(app.url, { method: 'GET', path: '/a' });
+    await shadowServer.waitFor(2);
+    await shadow.close();
+    const shadows = recordsOfType(await readRecords(logFile), 'shadow');
+    const a = shadows.find((r) => r.target === 'a')!;
+    expect(shadows.find((r) => r.target === 'b')!.status).toBe(200);
+    expect(a.status).toBe(200);
+    // Timed from the dispatch, a's duration would hold b's 300 ms of preparation.
+    expect(a.durationMs).toBeLessThan(250);
+  });
+});
+
 describe('admission by the engine\'s lag', () => {
   /** Every answer keeps the worker busy `busyMs` (a transformResponse hook): far slower than requests arrive. */
   async function busyEngine(busyMs: number, extra: Partial<ShadowOptions>) {
