@@ -8,9 +8,7 @@ import { BACKPRESSURE_WARNING_CODE } from './sink-types.js';
 
 /** Lines handed over together; settled once, as written or as dropped. */
 export interface Batch {
-  /** The lines, without their newlines, until they are turned into bytes. */
-  lines: string[];
-  /** The lines as bytes, from the first attempt to write them until they are settled (they may be written again). */
+  /** The lines as bytes, each with its newline, from the hand-over until they are settled (they may be written again). */
   buffer: Buffer | undefined;
   records: number;
   bytes: number;

@@ -130,8 +130,7 @@ export class LogWriter {
     let bytes = 0;
     while (queue.length > 0 && group.length < MAX_WRITE_BATCHES && (group.length === 0 || bytes + queue[0]!.bytes <= MAX_WRITE_BYTES)) {
       const batch = queue.shift()!;
-      batch.buffer ??= linesAsBytes(batch);
-      bytes += batch.buffer.length;
+      bytes += batch.buffer!.length;
       group.push(batch);
     }
     return group;
@@ -208,19 +207,4 @@ function countNewlines(bytes: Buffer): number {
   let count = 0;
   for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) count++;
   return count;
-}
-
-/**
- * A batch's lines as one buffer of exactly `batch.bytes`, each line encoded straight into it: joining the lines
- * into one string first would copy every byte once more on the engine's heap.
- */
-function linesAsBytes(batch: Batch): Buffer {
-  const buffer = Buffer.allocUnsafe(batch.bytes);
-  let offset = 0;
-  for (const line of batch.lines) {
-    offset += buffer.write(line, offset);
-    buffer[offset++] = 0x0a;
-  }
-  batch.lines = [];
-  return offset === buffer.length ? buffer : buffer.subarray(0, offset);
 }
