@@ -99,6 +99,17 @@ describe('the engine starts wherever the app does', () => {
     expect(recordsOfType(await readRecords(logFile), 'shadow')).toHaveLength(3);
   });
 
+  it('starts the worker when the middleware is mounted, not on the first request: one that cannot start is known before any request', async () => {
+    // The app sends nothing until a warning comes: started on the first request instead, the worker would never
+    // fail, no warning would come, and the app would wait until the test's timeout.
+    const shadow = await shadowServer();
+    const logFile = await tempLogFile();
+    const out = await runApp({ target: shadow.url, logFile }, { env: { EXPRESS_SHADOW_WORKER: join(await tempDir(), 'missing-worker.js'), AWAIT_WARNING: '1' } });
+    expect(out.code).toBe(0);
+    expect(out.warnings.map((w) => w.code)).toEqual(['EXPRESS_SHADOW_ENGINE_FALLBACK']);
+    expect(out.stats).toMatchObject({ mirrored: 3, engine: { mode: 'in-thread' } });
+  });
+
   it('under the permission model without --allow-worker, new Worker() throws: the app answers every request and mirrors in its thread', async (context) => {
     const flag = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
     if (!process.allowedNodeEnvironmentFlags.has(flag)) {

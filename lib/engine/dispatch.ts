@@ -6,11 +6,14 @@
  */
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool as UndiciPool } from 'undici';
 // undici's Pool alone: its index also loads fetch, WebSocket, caches and mocks, which cost the worker's start 177 ms
 // and 20 MB of RSS against 49 ms and 11.5 MB for the Pool (Node 20, this machine). package.json keeps undici to
 // patch releases of the minor this path was checked against; the engine's tests load it.
-import Pool from 'undici/lib/dispatcher/pool.js';
+// @ts-expect-error -- the file has no types of its own: it is the class the package's index exports as `Pool`.
+import PoolFile from 'undici/lib/dispatcher/pool.js';
+
+const Pool = PoolFile as typeof UndiciPool;
 import type { HeaderMap, ShadowErrorCode, ShadowRequest, ShadowResponse, ShadowTargetFunction } from '../types.js';
 import { decodeContent } from './logged-body.js';
 import { engineLag } from './lag-monitor.js';
@@ -77,7 +80,7 @@ class PooledClient implements ShadowClient {
   readonly maxResponseBytes: number;
   readonly inFlight = new Set<Call>();
   readonly #options: ShadowClientOptions;
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, UndiciPool>();
 
   constructor(options: ShadowClientOptions) {
     this.#options = options;
@@ -105,7 +108,7 @@ class PooledClient implements ShadowClient {
     this.#pools.clear();
   }
 
-  #poolFor(origin: string): Pool {
+  #poolFor(origin: string): UndiciPool {
     let pool = this.#pools.get(origin);
     if (!pool) {
       const options = this.#options;

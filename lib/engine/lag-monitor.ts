@@ -14,7 +14,7 @@ const PROBE_EVERY_MS = 5;
 const SUSTAINED_MS = 1000;
 
 class LagMonitor {
-  /** The probes' mean lateness over the last SUSTAINED_MS (ms): how far behind the loop has stayed. */
+  /** How far behind the loop has stayed (ms): the probes' mean over the last SUSTAINED_MS, or the last probe's if less. */
   lagMs = 0;
   /** The last probe's lateness, ms. */
   latestMs = 0;
@@ -72,7 +72,9 @@ class LagMonitor {
       firedAt.shift();
       this.#lateSum -= this.#late.shift()!;
     }
-    this.lagMs = now - firedAt[0]! >= SUSTAINED_MS * 0.9 ? Math.max(0, this.#lateSum / firedAt.length) : 0;
+    // Behind means behind for a while *and* still: the mean alone would keep the tap shedding for most of a window
+    // after a backlog has cleared (a cold start's backlog did: about 600 requests shed after the engine caught up).
+    this.lagMs = now - firedAt[0]! >= SUSTAINED_MS * 0.9 ? Math.min(Math.max(0, this.#lateSum / firedAt.length), behind) : 0;
     this.#arm();
   };
 }

@@ -85,6 +85,8 @@ class EngineWorker {
     if (lastPeriod.seen > 0 || lastPeriod.shed > 0) this.#ensure(id);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      // A worker started ahead of any request has nothing of this member's to close: no need to wait for it.
+      if (!member.registered && !member.local) break;
       // A worker still starting either takes the close, or fails and the member has fallen back by then.
       if (this.#worker && !this.#outbox.worker) await this.#starting?.promise;
       const remaining = Math.max(0, deadline - Date.now());
@@ -102,6 +104,7 @@ class EngineWorker {
 
   /** Resolves once the member's engine has nothing in hand (its worker, or its local engine after a fallback). */
   async whenIdle(id: number): Promise<void> {
+    if (!this.members.get(id)?.registered && !this.members.get(id)?.local) return;
     if (this.#worker && !this.#outbox.worker) await this.#starting?.promise;
     const member = this.members.get(id);
     if (member?.local) return member.local.whenIdle();
@@ -121,12 +124,26 @@ class EngineWorker {
   #retire(): void {
     const worker = this.#worker;
     if (!worker) return;
+    if (!this.#outbox.worker) {
+      // Started ahead of any request and not ready yet: it holds nothing (a member waits for it before closing),
+      // and a 'retire' queued for it would never be delivered, so it is ended.
+      this.#worker = undefined;
+      this.#hookWatch.stop();
+      void worker.terminate();
+      return;
+    }
     this.#outbox.queue({ op: 'retire' });
     this.#outbox.flush();
     this.#worker = undefined;
     this.#outbox.worker = undefined;
     this.#hookWatch.stop();
     worker.unref();
+  }
+
+  /** Starts the worker, if none runs or is starting, without waiting for a request to hand it. */
+  warmUp(): void {
+    // Every instance may have closed meanwhile: a worker started then would have no one to retire it.
+    if (!this.#worker && !this.failed && this.members.size > 0) this.#start();
   }
 
   /** The worker for this member (started and told about it if needed), or false when the member runs locally. */
@@ -279,6 +296,10 @@ export function workerLink(options: Record<string, unknown>, tap: TapFeedback): 
       tap.lost(reason, count, bytes);
     },
   });
+  // The worker takes 0.2 s or more to load its modules: started when the app mounts the middleware (just after,
+  // off the caller's tick), not on the first request, so an app under full load from its first second does not
+  // hand that long a backlog to a cold engine. Unref'd: a process that never serves may still end at once.
+  setImmediate(() => engine.warmUp()).unref();
   let fellBack: EngineLink | undefined;
   const local = () => (fellBack ??= engine.members.get(id)?.local);
   return {
