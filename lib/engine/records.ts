@@ -73,7 +73,7 @@ export function productionRecordOf(
 ): ProductionRecord {
   const { secrets } = config;
   const loggedRequest = bodyForLog(requestBody, headerString(exchange.headers['content-type']), secrets.bodies, secrets.logBodies.request);
-  const replayable = config.maxReplayableBodyBytes > 0 && raw && raw.length > 0 ? replayableBody(raw, exchange, loggedRequest, config.maxReplayableBodyBytes) : undefined;
+  const replayable = config.maxReplayableBodyBytes > 0 && raw && raw.length > 0 ? replayableBody(raw, exchange, loggedRequest, requestBody.json, config.maxReplayableBodyBytes) : undefined;
   return {
     type: 'production',
     requestId: exchange.requestId,
@@ -102,9 +102,18 @@ export function productionRecordOf(
  * The raw request bytes for replay, unless they would say more than the log may: over the cap, re-serialised rather
  * than raw, or a body whose logged form needed masking (or was not logged at all).
  */
-function replayableBody(raw: Buffer, exchange: Exchange, logged: ReturnType<typeof bodyForLog>, cap: number): NonNullable<ProductionRecord['request']['replayable']> {
+function replayableBody(
+  raw: Buffer,
+  exchange: Exchange,
+  logged: ReturnType<typeof bodyForLog>,
+  parsed: unknown,
+  cap: number,
+): NonNullable<ProductionRecord['request']['replayable']> {
   if (exchange.bodySource !== 'raw') return { withheld: 'not_raw' };
   if (raw.length > cap) return { withheld: 'too_large' };
+  // Masking copies what it changes: a logged body that is the parsed body itself had nothing masked, and need not be
+  // serialised once more to look for the mask.
+  if (parsed !== undefined && logged.body === parsed) return { base64: raw.toString('base64') };
   const shown = logged.body === undefined ? '' : typeof logged.body === 'string' ? logged.body : JSON.stringify(logged.body);
   if (logged.body === undefined || shown.includes('[REDACTED]')) return { withheld: 'redacted' };
   return { base64: raw.toString('base64') };
