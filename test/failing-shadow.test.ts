@@ -299,3 +299,26 @@ describe('a shadow call that never completes frees its slot', () => {
     }
   }
 });
+
+describe('deadlines of calls in flight', () => {
+  it('ends each call at its own deadline: one timer watches them all, and the later call outlives the earlier', async () => {
+    const { createShadowClient } = await import('../lib/engine/dispatch.js');
+    const blackHole = closeLater(await startBlackHoleServer());
+    const client = createShadowClient({ timeoutMs: 800, maxConcurrent: 4, maxResponseBytes: 1024 });
+    const call = () => client.send({ method: 'GET', url: new URL('/x', blackHole.url), headers: {}, body: undefined });
+    try {
+      const first = call();
+      // The offset under test: the second call's deadline is 500 ms after the first's.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const second = call();
+      let secondEnded = false;
+      void second.then(() => (secondEnded = true));
+      expect(await first).toMatchObject({ ok: false, code: 'timeout' });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(secondEnded).toBe(false);
+      expect(await second).toMatchObject({ ok: false, code: 'timeout' });
+    } finally {
+      client.destroy();
+    }
+  });
+});

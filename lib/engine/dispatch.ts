@@ -78,9 +78,12 @@ export function createShadowClient(options: ShadowClientOptions): ShadowClient {
 class PooledClient implements ShadowClient {
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
+  /** Calls in flight, oldest first: they share `timeoutMs`, so the first is always the first due. */
   readonly inFlight = new Set<Call>();
   readonly #options: ShadowClientOptions;
   readonly #pools = new Map<string, UndiciPool>();
+  /** One timer for every call's deadline, armed for the oldest's: a Timeout and a closure per call cost more. */
+  #deadlines: NodeJS.Timeout | undefined;
 
   constructor(options: ShadowClientOptions) {
     this.#options = options;
@@ -90,6 +93,8 @@ class PooledClient implements ShadowClient {
 
   send(call: ShadowCall): Promise<ShadowOutcome> {
     const pending = new Call(call, this);
+    this.inFlight.add(pending);
+    this.#deadlines ??= setTimeout(this.#expire, this.timeoutMs);
     try {
       this.#poolFor(call.url.origin).dispatch(dispatchOptionsOf(call), pending);
     } catch (error) {
@@ -97,6 +102,28 @@ class PooledClient implements ShadowClient {
     }
     return pending.outcome;
   }
+
+  /** A call has settled; with none left in flight, the deadline timer goes too (it would hold the loop open). */
+  released(call: Call): void {
+    this.inFlight.delete(call);
+    if (this.inFlight.size === 0 && this.#deadlines) {
+      clearTimeout(this.#deadlines);
+      this.#deadlines = undefined;
+    }
+  }
+
+  /** Ends the calls past their deadline, oldest first, and arms the timer for the next one due. */
+  readonly #expire = (): void => {
+    this.#deadlines = undefined;
+    const now = performance.now();
+    for (const call of this.inFlight) {
+      if (call.deadline > now) {
+        this.#deadlines = setTimeout(this.#expire, Math.max(1, Math.ceil(call.deadline - now)));
+        return;
+      }
+      call.stop('timeout');
+    }
+  };
 
   cancelAll(): void {
     for (const call of this.inFlight) call.stop('cancelled');
@@ -139,7 +166,7 @@ function dispatchOptionsOf(call: ShadowCall): Dispatcher.DispatchOptions {
   };
 }
 
-/** One shadow call: undici's handler, its timer and its outcome. A method per event, no closures per call. */
+/** One shadow call: undici's handler, its deadline and its outcome. A method per event, no closures per call. */
 class Call implements Dispatcher.DispatchHandler {
   readonly outcome: Promise<ShadowOutcome>;
   #resolve!: (outcome: ShadowOutcome) => void;
@@ -152,7 +179,8 @@ class Call implements Dispatcher.DispatchHandler {
    * which is the engine's time, not the shadow's. At saturation on 2 cores that wait was 2.8 ms at p50.
    */
   #sentAt: number | undefined;
-  readonly #timer: NodeJS.Timeout;
+  /** When the call is ended as `timeout` if it has not settled (the client's one timer watches it). */
+  readonly deadline: number;
   #controller: Dispatcher.DispatchController | undefined;
   /** Why reading stopped early; `truncated` also marks the answer as cut at the cap. */
   #ending: 'timeout' | 'cancelled' | 'truncated' | undefined;
@@ -169,8 +197,7 @@ class Call implements Dispatcher.DispatchHandler {
     this.outcome = new Promise((resolve) => (this.#resolve = resolve));
     // Our own deadline covers everything (connecting, a 101, an answer that never ends): the slot is freed then,
     // whatever the transport does.
-    this.#timer = setTimeout(() => this.stop('timeout'), client.timeoutMs);
-    client.inFlight.add(this);
+    this.deadline = this.#started + client.timeoutMs;
   }
 
   /** Ends the call now (its deadline passed, or close() gave up waiting), aborting the request if it started. */
@@ -259,8 +286,7 @@ class Call implements Dispatcher.DispatchHandler {
   #settle(outcome: ShadowOutcome): void {
     if (this.#settled) return;
     this.#settled = true;
-    clearTimeout(this.#timer);
-    this.#client.inFlight.delete(this);
+    this.#client.released(this);
     this.#chunks = [];
     this.#resolve(outcome);
   }
