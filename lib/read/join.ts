@@ -3,17 +3,16 @@
  * Records arrive merged across files in (roughly) log-time order; entries leave as soon as they are complete, or when the
  * window moves past them, so memory is bounded by the window and not by the size of the logs.
  *
- * Every step is amortised O(1) per record whatever the arrival order: open entries wait in a queue in the order they
- * opened, each with the watermark of that moment, which only grows; so the queue is sorted by it and eviction only
- * ever looks at its front. An entry that completed early stays in the queue (lazy deletion) and is skipped when it
- * reaches the front. Yielded requests are remembered the same way, as a bit set of the records they had, to tell a
+ * Every step is amortised O(1) per record whatever the arrival order: requestIds wait in a queue in the order their
+ * entries opened, so by the watermark of that moment, which only grows; eviction only ever looks at its front. The id
+ * of an entry that completed early stays in the queue (lazy deletion) and is skipped when it reaches the front. Yielded requests are remembered the same way, as a bit set of the records they had, to tell a
  * repeated record (a duplicate) from a straggler (late): yielded-memory.ts. One map from requestId to its open entry
  * or its place in that memory serves both. What every record teaches (targets, which log comparisons) is in
  * join-targets.ts.
  */
 import type { ComparisonRecord, ProductionRecord, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../types.js';
 import type { ParsedRecord } from './parse-record.js';
-import { Fifo } from './fifo.js';
+import { StampedQueue } from './stamped-queue.js';
 import { TargetKnowledge, type TargetOptions } from './join-targets.js';
 import { hasBit, REMEMBER_WINDOWS, withBit, YieldedMemory, type RequestMap } from './yielded-memory.js';
 import type { EntryClosedBy, OrphanKind, ReadStats, ShadowLogEntry } from './types.js';
@@ -65,8 +64,6 @@ interface OpenEntry {
   openedStep: number;
   /** Its requestId had already been yielded when it opened. */
   late: boolean;
-  /** Until it closes. */
-  open: boolean;
   /** Late: its place in the memory of yielded requests while remembered there (else -1), and the bits remembered. */
   place: number;
   bits: number;
@@ -90,8 +87,12 @@ export class Joiner {
   /** Each open entry, and the place in `#yielded` of each request yielded and remembered. */
   readonly #requests: RequestMap<OpenEntry> = new Map();
   #openCount = 0;
-  /** Open entries (and some closed since) in the order they opened. */
-  readonly #queue = new Fifo<OpenEntry>();
+  /**
+   * Ids of open entries (and of some closed since) in the order they opened, stamped with `openedStep`, which tells the
+   * entry open now from an earlier one of its request: ids, not the entries, so an entry closed is garbage at once
+   * (holding the entries until they reached the front doubled the cost of each scavenge).
+   */
+  readonly #queue = new StampedQueue();
   /** requestIds yielded recently, with a bit set of the records they had: repeats are duplicates, others are late. */
   readonly #yielded: YieldedMemory<OpenEntry>;
   readonly #knows: TargetKnowledge;
@@ -183,13 +184,12 @@ export class Joiner {
       openedAt: this.#watermark,
       openedStep: this.#step,
       late: place !== undefined,
-      open: true,
       place: place ?? -1,
       bits,
       split: mark === undefined ? null : { marks: [], crossing: null, crossings: 0, duplicates: 0, learned: this.#knows.count },
     };
     this.#requests.set(id, entry);
-    this.#queue.push(entry);
+    this.#queue.push(id, entry.openedStep);
     if (++this.#openCount > this.#stats.peakOpenEntries) this.#stats.peakOpenEntries = this.#openCount;
     return entry;
   }
@@ -226,8 +226,12 @@ export class Joiner {
   flush(out: ShadowLogEntry[]): void {
     this.#step = Infinity;
     // In the order they opened.
-    for (const entry of this.#queue) if (entry.open) this.#close(entry, 'end_of_input', out);
-    this.#queue.clear();
+    const queue = this.#queue;
+    for (let id = queue.peekId(); id !== undefined; id = queue.peekId()) {
+      const entry = this.#requests.get(id);
+      if (typeof entry === 'object' && entry.openedStep === queue.peekStamp()) this.#close(entry, 'end_of_input', out);
+      queue.shift();
+    }
     this.#requests.clear();
     this.#yielded.clear();
   }
@@ -240,9 +244,10 @@ export class Joiner {
   #evict(out: ShadowLogEntry[]): void {
     const oldest = this.#watermark - this.#options.windowMs;
     const queue = this.#queue;
-    for (let entry = queue.peek(); entry !== undefined; entry = queue.peek()) {
-      // Closed: it completed (a late entry of its request, if any, is further on).
-      if (entry.open) {
+    for (let id = queue.peekId(); id !== undefined; id = queue.peekId()) {
+      const entry = this.#requests.get(id);
+      // Not open: it completed. Another step: this id closed and opened again (late), and its newer place is further on.
+      if (typeof entry === 'object' && entry.openedStep === queue.peekStamp()) {
         if (entry.openedAt >= oldest && this.#openCount <= this.#options.maxOpenEntries) break;
         this.#close(entry, entry.openedAt < oldest ? 'time_window' : 'count_window', out);
       }
@@ -252,7 +257,6 @@ export class Joiner {
   }
 
   #close(entry: OpenEntry, closedBy: EntryClosedBy, out: ShadowLogEntry[]): void {
-    entry.open = false;
     this.#openCount--;
     this.#remember(entry);
     const stats = this.#stats;
