@@ -31,6 +31,8 @@ export interface TargetOptions {
 export class TargetKnowledge {
   readonly #expectComparisons: boolean;
   readonly #targets: Set<string>;
+  /** The same, in an array (iterated for every record of older logs, whose production records do not list targets). */
+  readonly #targetList: string[];
   readonly #learnTargets: boolean;
   /** The step a target was last learned at. */
   #learnedStep = 0;
@@ -44,6 +46,7 @@ export class TargetKnowledge {
   constructor(options: TargetOptions) {
     this.#expectComparisons = options.expectComparisons;
     this.#targets = new Set(options.targets ?? []);
+    this.#targetList = [...this.#targets];
     this.#learnTargets = options.targets === undefined;
     for (const target of options.compared ?? []) this.#comparedAt.set(target, 0);
   }
@@ -58,6 +61,7 @@ export class TargetKnowledge {
     if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string') return;
     if (this.#learnTargets && this.#targets.size < MAX_LEARNED_TARGETS && !this.#targets.has(target)) {
       this.#targets.add(target);
+      this.#targetList.push(target);
       this.#learnedStep = step;
     }
     if (!this.#targetBits.has(target) && this.#targetBits.size < REMEMBERED_TARGETS) this.#targetBits.set(target, 2 + 2 * this.#targetBits.size);
@@ -86,8 +90,8 @@ export class TargetKnowledge {
   }
 
   /** The targets a request was sent to: those its production record lists, else those given or learned. */
-  targetsOf(production: ProductionRecord): Iterable<string> {
-    return Array.isArray(production.targets) ? production.targets : this.#targets;
+  targetsOf(production: ProductionRecord): readonly unknown[] {
+    return Array.isArray(production.targets) ? production.targets : this.#targetList;
   }
 
   /** The bit of a record in the set remembered per yielded request; -1 when its target is past the first few. */

@@ -345,14 +345,23 @@ function attach(entry: OpenEntry, record: RequestRecord): boolean {
       entry.skipped = record;
       return true;
     case 'shadow':
-      if (entry.shadows.some((s) => s.target === record.target)) return false;
+      if (hasTarget(entry.shadows, record.target)) return false;
       entry.shadows.push(record);
       return true;
     case 'comparison':
-      if (entry.comparisons.some((c) => c.target === record.target)) return false;
+      if (hasTarget(entry.comparisons, record.target)) return false;
       entry.comparisons.push(record);
       return true;
   }
+}
+
+/**
+ * Whether one of `records` is of `target`. Loops, not `some` with a closure, here and below: these run for every
+ * record, and the closures were a tenth of the join's time.
+ */
+function hasTarget(records: readonly { target: unknown }[], target: unknown): boolean {
+  for (let i = 0; i < records.length; i++) if ((records[i] as { target: unknown }).target === target) return true;
+  return false;
 }
 
 function isComplete(entry: OpenEntry, knows: TargetKnowledge): boolean {
@@ -360,16 +369,19 @@ function isComplete(entry: OpenEntry, knows: TargetKnowledge): boolean {
   if (entry.production === null || entry.shadows.length === 0) return false;
   // The production record names the targets its request was sent to; older logs without it fall back to the
   // targets given or learned.
-  for (const target of knows.targetsOf(entry.production)) {
-    if (!entry.shadows.some((s) => s.target === target)) return false;
-  }
-  for (const comparison of entry.comparisons) {
-    if (!entry.shadows.some((s) => s.target === comparison.target)) return false;
-  }
+  const targets = knows.targetsOf(entry.production);
+  for (let i = 0; i < targets.length; i++) if (!hasTarget(entry.shadows, targets[i])) return false;
+  const comparisons = entry.comparisons;
+  for (let i = 0; i < comparisons.length; i++) if (!hasTarget(entry.shadows, (comparisons[i] as ComparisonRecord).target)) return false;
   return !lacksComparison(entry, knows);
 }
 
 /** An answered shadow whose comparison was waited for and never came. */
 function lacksComparison(entry: OpenEntry, knows: TargetKnowledge): boolean {
-  return entry.shadows.some((s) => s.error === undefined && knows.awaitsComparison(s.target) && !entry.comparisons.some((c) => c.target === s.target));
+  const shadows = entry.shadows;
+  for (let i = 0; i < shadows.length; i++) {
+    const s = shadows[i] as ShadowRecord;
+    if (s.error === undefined && knows.awaitsComparison(s.target) && !hasTarget(entry.comparisons, s.target)) return true;
+  }
+  return false;
 }
