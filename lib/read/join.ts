@@ -320,6 +320,15 @@ export class Joiner {
   }
 }
 
+/**
+ * Empties the array of entries a step yielded, once its reader has taken them: by `pop` when there is one (most
+ * steps), which costs a tenth of setting `length` to 0.
+ */
+export function empty(out: ShadowLogEntry[]): void {
+  if (out.length === 1) out.pop();
+  else out.length = 0;
+}
+
 /** The joined entry a reader hands on: an open entry's records and how it closed. */
 function joinedEntry(entry: OpenEntry, closedBy: EntryClosedBy, orphan: OrphanKind | null): ShadowLogEntry {
   return {

@@ -13,7 +13,7 @@
 import { RecordCursor } from './cursor.js';
 import { DoubleBlocks } from './double-blocks.js';
 import { hashString } from './hash.js';
-import { COMPARISON_PROBE, Joiner, type Mark, type SplitEntry } from './join.js';
+import { COMPARISON_PROBE, empty, Joiner, type Mark, type SplitEntry } from './join.js';
 import { TimeMerge } from './merge.js';
 import { parseLine } from './parse-record.js';
 import { emptyReadStats, isAggregate, openSources, positiveNumber } from './read-shadow-log.js';
@@ -113,7 +113,7 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
   const out: ShadowLogEntry[] = [];
   const take = (): void => {
     for (const entry of out) if (result.entry(entry as SplitEntry)) onEntry(entry);
-    out.length = 0;
+    empty(out);
   };
   try {
     const merge = await TimeMerge.start(cursors);
