@@ -42,6 +42,11 @@ export class TargetKnowledge {
   readonly #comparedAt = new Map<string, number>();
   /** Bit index (shadow; comparison is one more) of the first `REMEMBERED_TARGETS` targets seen. */
   readonly #targetBits = new Map<string, number>();
+  /**
+   * The target last found to have nothing left to teach (known, with its bit if there is room, compared): the next
+   * record of it, most records, is then passed over without a lookup.
+   */
+  #settled: string | undefined;
 
   constructor(options: TargetOptions) {
     this.#expectComparisons = options.expectComparisons;
@@ -58,7 +63,7 @@ export class TargetKnowledge {
 
   /** What a record teaches at `step`; `answered`: a shadow record without `error`. */
   observe(type: ShadowLogRecord['type'], target: string | undefined, answered: boolean, step: number): void {
-    if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string') return;
+    if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string' || target === this.#settled) return;
     if (this.#learnTargets && this.#targets.size < MAX_LEARNED_TARGETS && !this.#targets.has(target)) {
       this.#targets.add(target);
       this.#targetList.push(target);
@@ -75,6 +80,12 @@ export class TargetKnowledge {
       if (n !== undefined) this.#answered.set(target, n + 1);
       else if (this.#answered.size < MAX_LEARNED_TARGETS) this.#answered.set(target, 1);
     }
+    if (this.#comparedAt.has(target) && (this.#targetBits.has(target) || this.#targetBits.size >= REMEMBERED_TARGETS) && this.#knows(target)) this.#settled = target;
+  }
+
+  /** Whether `target` is among the targets, or no more can be learned. */
+  #knows(target: string): boolean {
+    return !this.#learnTargets || this.#targets.size >= MAX_LEARNED_TARGETS || this.#targets.has(target);
   }
 
   /** Whether an answered shadow of `target` is worth waiting a comparison for. */
