@@ -3,9 +3,7 @@
  * gunzip when the first two bytes say gzip (so rotated files, `shadow.log.3.gz` or compressed without the suffix, and
  * `gzip -c … | express-shadow report -` read alike). line-source.ts cuts the chunks into lines.
  */
-import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { isMainThread } from 'node:worker_threads';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ShadowLogReadError, type FileReadStats } from './types.js';
@@ -41,15 +39,12 @@ export class ChunkInput {
   readonly stats: FileReadStats;
   /** The input: an open file (read into one reused buffer) or a stream (standard input). */
   readonly #input: FileHandle | Readable;
-  /** A regular file read on a report thread: read synchronously (see `#raw`). */
-  readonly #sync: boolean;
   #chunks: AsyncIterator<Buffer> | undefined;
   #bytesRead = 0;
 
-  private constructor(input: FileHandle | Readable, stats: FileReadStats, sync = false) {
+  private constructor(input: FileHandle | Readable, stats: FileReadStats) {
     this.#input = input;
     this.stats = stats;
-    this.#sync = sync;
   }
 
   /** Opens a file or a pipe; throws `ShadowLogReadError` when it cannot be opened or is a directory. */
@@ -66,7 +61,7 @@ export class ChunkInput {
       if (!info.isFile() && !info.isFIFO() && !info.isCharacterDevice() && !info.isSocket()) {
         throw new Error('not a regular file');
       }
-      return new ChunkInput(handle, emptyFileStats(displayPath, info.isFile() ? info.size : 0), !isMainThread && info.isFile());
+      return new ChunkInput(handle, emptyFileStats(displayPath, info.isFile() ? info.size : 0));
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw new ShadowLogReadError('ERR_SHADOW_LOG_UNREADABLE', `Cannot read ${displayPath}: ${describeError(err)}`, displayPath, { cause: err });
@@ -104,10 +99,7 @@ export class ChunkInput {
 
   /**
    * Raw chunks of the input. A file is read into one reused buffer (each chunk is decoded or copied before the next
-   * read): a stream's fresh buffer per chunk cost about 6 times the CPU of the read itself. A report thread reads
-   * synchronously: it has nothing else to do meanwhile, and each asynchronous read left it idle while the read went to
-   * libuv's pool and back (measured: 7 % of a split share's wall time on a million pairs). The main thread does not
-   * block its event loop, and pipes are read asynchronously everywhere.
+   * read): a stream's fresh buffer per chunk cost about 6 times the CPU of the read itself.
    */
   async *#raw(): AsyncGenerator<Buffer, void, undefined> {
     const input = this.#input;
@@ -117,7 +109,7 @@ export class ChunkInput {
     }
     const buffer = Buffer.allocUnsafeSlow(CHUNK_BYTES);
     for (;;) {
-      const bytesRead = this.#sync ? readSync(input.fd, buffer, 0, CHUNK_BYTES, null) : (await input.read(buffer, 0, CHUNK_BYTES, null)).bytesRead;
+      const { bytesRead } = await input.read(buffer, 0, CHUNK_BYTES, null);
       if (bytesRead === 0) return;
       yield buffer.subarray(0, bytesRead);
     }
