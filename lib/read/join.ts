@@ -366,7 +366,7 @@ function attach(entry: OpenEntry, record: RequestRecord): boolean {
 
 /**
  * Whether one of `records` is of `target`. Loops, not `some` with a closure, here and below: these run for every
- * record, and the closures were a tenth of the join's time.
+ * record, and a closure per call is an allocation per call unless the compiler removes it.
  */
 function hasTarget(records: readonly { target: unknown }[], target: unknown): boolean {
   for (let i = 0; i < records.length; i++) if ((records[i] as { target: unknown }).target === target) return true;

@@ -5,7 +5,7 @@
  * that moment (which only grows), so forgetting only looks at the front.
  *
  * The join keeps one map from requestId to its open entry or, once yielded, to its place here (join.ts): one lookup
- * per record tells an open request from a yielded one, where a map each cost a split read about 4 % of its CPU more.
+ * per record tells an open request from a yielded one, and a request costs 6 map operations where a map each took 10.
  */
 
 /** Yielded requestIds are remembered for this many windows of log time (and at most this many times `maxOpenEntries`). */

@@ -36,7 +36,7 @@ export class Timeline {
   #maxIndex = -Infinity;
   /**
    * The bucket last used, by index: times come nearly in order, so most adds find their bucket here without a map
-   * lookup (an index past 2^30 is a heap number, which a lookup would allocate).
+   * lookup (an index past 2^30 is not a small integer, and may be boxed for each lookup).
    */
   #lastIndex = NaN;
   #lastBucket: Counts | undefined;
