@@ -309,6 +309,22 @@ describe('readShadowLog: bounded memory', () => {
     expect(tight.stats.closedBy.complete).toBeLessThan(50);
   });
 
+  it('yields the oldest open entry first even when a late entry of a request opens at the same log time as its first', async () => {
+    // Every record at one instant. "a" completes while "z" is open; its v3 shadow comes after it was yielded and opens a
+    // late entry, after "b" opened. When "c" opens one too many, "z" and then "b" are the oldest, not the late "a".
+    const log = await writeLog('a.log', [
+      production('z', 0), production('a', 0), shadow('a', 0), comparison('a', 0), production('b', 0), shadow('a', 0, 'v3'), production('c', 0),
+    ]);
+    const { entries } = await readAll(log, { maxOpenEntries: 2 });
+    expect(entries.map((e) => `${e.requestId}:${e.closedBy}:${String(e.orphan)}`)).toEqual([
+      'a:complete:null',
+      'z:count_window:no_shadow',
+      'b:count_window:no_shadow',
+      'a:end_of_input:late',
+      'c:end_of_input:no_shadow',
+    ]);
+  });
+
   it('skips a runaway line longer than maxLineLength and keeps reading', async () => {
     const log = await writeLog('a.log', [production('r1', 0), `{"x":"${'y'.repeat(600_000)}"}`, shadow('r1', 5), comparison('r1', 6)]);
     const { entries, stats } = await readAll(log, { maxLineLength: 100_000 });

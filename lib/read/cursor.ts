@@ -28,6 +28,11 @@ export type BytesParser = (bytes: Buffer, start: number, end: number) => ParsedR
 /** Characters kept of a bad line as its example. */
 const EXAMPLE_LENGTH = 120;
 
+/** Whether two times are within a window of each other (`b` absent: no). */
+function near(a: number, b: number | undefined, windowMs: number): boolean {
+  return b !== undefined && Math.abs(a - b) <= windowMs;
+}
+
 export class RecordCursor {
   readonly source: LineSource;
   /** Order of the file among the inputs; breaks ties between files. */
@@ -86,15 +91,15 @@ export class RecordCursor {
   }
 
   #keyOf(time: number, next: number | undefined, afterNext: number | undefined): number {
-    const near = (a: number, b: number | undefined): boolean => b !== undefined && Math.abs(a - b) <= this.#windowMs;
+    const windowMs = this.#windowMs;
     if (Number.isNaN(this.#clock)) {
       // The first record: an outlier if the two after it agree with each other and not with it.
-      return !near(time, next) && next !== undefined && near(next, afterNext) ? next : time;
+      return !near(time, next, windowMs) && next !== undefined && near(next, afterNext, windowMs) ? next : time;
     }
     // Near its file's time, or the file's last record (nothing after it to derail), or a jump the records after it agree
     // with (a clock stepped back, a gap in traffic).
-    if (near(time, this.#clock) || next === undefined) return time;
-    if (near(time, next) && (afterNext === undefined || near(time, afterNext))) return time;
+    if (near(time, this.#clock, windowMs) || next === undefined) return time;
+    if (near(time, next, windowMs) && (afterNext === undefined || near(time, afterNext, windowMs))) return time;
     return this.#clock;
   }
 

@@ -31,6 +31,8 @@ export interface TargetOptions {
 export class TargetKnowledge {
   readonly #expectComparisons: boolean;
   readonly #targets: Set<string>;
+  /** The same, in an array (iterated for every record of older logs, whose production records do not list targets). */
+  readonly #targetList: string[];
   readonly #learnTargets: boolean;
   /** The step a target was last learned at. */
   #learnedStep = 0;
@@ -40,10 +42,16 @@ export class TargetKnowledge {
   readonly #comparedAt = new Map<string, number>();
   /** Bit index (shadow; comparison is one more) of the first `REMEMBERED_TARGETS` targets seen. */
   readonly #targetBits = new Map<string, number>();
+  /**
+   * The target last found to have nothing left to teach (known, with its bit if there is room, compared): the next
+   * record of it, most records, is then passed over without a lookup.
+   */
+  #settled: string | undefined;
 
   constructor(options: TargetOptions) {
     this.#expectComparisons = options.expectComparisons;
     this.#targets = new Set(options.targets ?? []);
+    this.#targetList = [...this.#targets];
     this.#learnTargets = options.targets === undefined;
     for (const target of options.compared ?? []) this.#comparedAt.set(target, 0);
   }
@@ -55,9 +63,10 @@ export class TargetKnowledge {
 
   /** What a record teaches at `step`; `answered`: a shadow record without `error`. */
   observe(type: ShadowLogRecord['type'], target: string | undefined, answered: boolean, step: number): void {
-    if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string') return;
+    if ((type !== 'shadow' && type !== 'comparison') || typeof target !== 'string' || target === this.#settled) return;
     if (this.#learnTargets && this.#targets.size < MAX_LEARNED_TARGETS && !this.#targets.has(target)) {
       this.#targets.add(target);
+      this.#targetList.push(target);
       this.#learnedStep = step;
     }
     if (!this.#targetBits.has(target) && this.#targetBits.size < REMEMBERED_TARGETS) this.#targetBits.set(target, 2 + 2 * this.#targetBits.size);
@@ -71,6 +80,12 @@ export class TargetKnowledge {
       if (n !== undefined) this.#answered.set(target, n + 1);
       else if (this.#answered.size < MAX_LEARNED_TARGETS) this.#answered.set(target, 1);
     }
+    if (this.#comparedAt.has(target) && (this.#targetBits.has(target) || this.#targetBits.size >= REMEMBERED_TARGETS) && this.#knows(target)) this.#settled = target;
+  }
+
+  /** Whether `target` is among the targets, or no more can be learned. */
+  #knows(target: string): boolean {
+    return !this.#learnTargets || this.#targets.size >= MAX_LEARNED_TARGETS || this.#targets.has(target);
   }
 
   /** Whether an answered shadow of `target` is worth waiting a comparison for. */
@@ -86,8 +101,8 @@ export class TargetKnowledge {
   }
 
   /** The targets a request was sent to: those its production record lists, else those given or learned. */
-  targetsOf(production: ProductionRecord): Iterable<string> {
-    return Array.isArray(production.targets) ? production.targets : this.#targets;
+  targetsOf(production: ProductionRecord): readonly unknown[] {
+    return Array.isArray(production.targets) ? production.targets : this.#targetList;
   }
 
   /** The bit of a record in the set remembered per yielded request; -1 when its target is past the first few. */

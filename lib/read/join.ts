@@ -4,17 +4,17 @@
  * window moves past them, so memory is bounded by the window and not by the size of the logs.
  *
  * Every step is amortised O(1) per record whatever the arrival order: requestIds wait in a queue in the order their
- * entries opened, stamped with the watermark of that moment, which only grows; so the queue is sorted by stamp and
- * eviction only ever looks at its front. The id of an entry that completed early stays in the queue (lazy deletion)
- * and is skipped when it reaches the front. Yielded requests are remembered the same way, as a bit set of the records
- * they had, to tell a repeated record (a duplicate) from a straggler (late): yielded-memory.ts. What every record
- * teaches (targets, which log comparisons) is in join-targets.ts.
+ * entries opened, so by the watermark of that moment, which only grows; eviction only ever looks at its front. The id
+ * of an entry that completed early stays in the queue (lazy deletion) and is skipped when it reaches the front. Yielded requests are remembered the same way, as a bit set of the records they had, to tell a
+ * repeated record (a duplicate) from a straggler (late): yielded-memory.ts. One map from requestId to its open entry
+ * or its place in that memory serves both. What every record teaches (targets, which log comparisons) is in
+ * join-targets.ts.
  */
 import type { ComparisonRecord, ProductionRecord, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../types.js';
 import type { ParsedRecord } from './parse-record.js';
 import { StampedQueue } from './stamped-queue.js';
 import { TargetKnowledge, type TargetOptions } from './join-targets.js';
-import { hasBit, REMEMBER_WINDOWS, withBit, YieldedMemory } from './yielded-memory.js';
+import { hasBit, REMEMBER_WINDOWS, withBit, YieldedMemory, type RequestMap } from './yielded-memory.js';
 import type { EntryClosedBy, OrphanKind, ReadStats, ShadowLogEntry } from './types.js';
 
 export type RequestRecord = ProductionRecord | ShadowRecord | ComparisonRecord | SkippedRecord;
@@ -64,6 +64,9 @@ interface OpenEntry {
   openedStep: number;
   /** Its requestId had already been yielded when it opened. */
   late: boolean;
+  /** Late: its place in the memory of yielded requests while remembered there (else -1), and the bits remembered. */
+  place: number;
+  bits: number;
   /** Split reads only (else `null`); `learned`: how many targets were learned when it opened. */
   split: { marks: Mark[]; crossing: Mark | null; crossings: number; duplicates: number; learned: number } | null;
 }
@@ -81,11 +84,17 @@ export { REMEMBER_WINDOWS } from './yielded-memory.js';
 const MAX_EXAMPLES = 5;
 
 export class Joiner {
-  readonly #open = new Map<string, OpenEntry>();
-  /** Ids of open entries (and of some closed since) in the order they opened, stamped with `openedAt`. */
+  /** Each open entry, and the place in `#yielded` of each request yielded and remembered. */
+  readonly #requests: RequestMap<OpenEntry> = new Map();
+  #openCount = 0;
+  /**
+   * Ids of open entries (and of some closed since) in the order they opened, stamped with `openedStep`, which tells the
+   * entry open now from an earlier one of its request: ids, not the entries, so an entry closed is garbage at once
+   * (holding the entries until they reached the front doubled the cost of each scavenge).
+   */
   readonly #queue = new StampedQueue();
   /** requestIds yielded recently, with a bit set of the records they had: repeats are duplicates, others are late. */
-  readonly #yielded: YieldedMemory;
+  readonly #yielded: YieldedMemory<OpenEntry>;
   readonly #knows: TargetKnowledge;
   readonly #options: JoinOptions;
   readonly #stats: ReadStats;
@@ -103,7 +112,7 @@ export class Joiner {
     this.#options = options;
     this.#stats = stats;
     this.#knows = new TargetKnowledge(options);
-    this.#yielded = new YieldedMemory(options.split !== undefined);
+    this.#yielded = new YieldedMemory(options.split !== undefined, this.#requests);
   }
 
   /**
@@ -132,9 +141,13 @@ export class Joiner {
     this.#step++;
     if (time > this.#watermark) this.#watermark = time;
     this.#knows.observe(record.type, (record as { target?: string }).target, record.type === 'shadow' && record.error === undefined, this.#step);
-    let entry = this.#open.get(record.requestId);
-    if (entry === undefined) {
-      entry = this.#opened(record, before, mark);
+    const found = this.#requests.get(record.requestId);
+    let entry: OpenEntry | undefined;
+    if (typeof found === 'object') {
+      entry = found;
+      if (entry.split !== null && mark !== undefined) this.#cross(entry, entry.split, before, mark);
+    } else {
+      entry = this.#opened(record, before, mark, found);
       if (entry === undefined) {
         // A repeat of a request already yielded.
         if (mark !== undefined && this.#options.split !== undefined) this.#options.split.onRepeat(mark);
@@ -142,8 +155,6 @@ export class Joiner {
         this.#evict(out);
         return;
       }
-    } else if (entry.split !== null && mark !== undefined) {
-      this.#cross(entry, entry.split, before, mark);
     }
     entry.split?.marks.push(mark as Mark);
     if (!attach(entry, record)) this.#duplicate(entry);
@@ -151,13 +162,18 @@ export class Joiner {
     this.#evict(out);
   }
 
-  /** The entry a record of a request not open opens; `undefined` when the record repeats one already yielded. */
-  #opened(record: RequestRecord, before: number, mark: Mark | undefined): OpenEntry | undefined {
+  /**
+   * The entry a record of a request not open opens; `undefined` when the record repeats one already yielded. `place`:
+   * the request's place in the memory of yielded requests, if it is remembered there.
+   */
+  #opened(record: RequestRecord, before: number, mark: Mark | undefined, place: number | undefined): OpenEntry | undefined {
     const id = record.requestId;
-    const yielded = this.#yielded.get(id);
-    if (yielded !== undefined) {
-      this.#yielded.doubt(id, before, this.#watermark, this.#options.windowMs);
-      if (hasBit(yielded, this.#knows.bitOf(record))) return undefined;
+    let bits = 0;
+    if (place !== undefined) {
+      this.#yielded.doubt(place, before, this.#watermark, this.#options.windowMs);
+      bits = this.#yielded.bitsAt(place);
+      if (hasBit(bits, this.#knows.bitOf(record))) return undefined;
+      this.#yielded.reopened(place);
     }
     const entry: OpenEntry = {
       requestId: id,
@@ -167,12 +183,14 @@ export class Joiner {
       skipped: null,
       openedAt: this.#watermark,
       openedStep: this.#step,
-      late: yielded !== undefined,
+      late: place !== undefined,
+      place: place ?? -1,
+      bits,
       split: mark === undefined ? null : { marks: [], crossing: null, crossings: 0, duplicates: 0, learned: this.#knows.count },
     };
-    this.#open.set(id, entry);
-    this.#queue.push(id, entry.openedAt);
-    if (this.#open.size > this.#stats.peakOpenEntries) this.#stats.peakOpenEntries = this.#open.size;
+    this.#requests.set(id, entry);
+    this.#queue.push(id, entry.openedStep);
+    if (++this.#openCount > this.#stats.peakOpenEntries) this.#stats.peakOpenEntries = this.#openCount;
     return entry;
   }
 
@@ -200,14 +218,21 @@ export class Joiner {
 
   /** When the entry of `id` open now opened (watermark), or `undefined`. */
   openedAt(id: string): number | undefined {
-    return this.#open.get(id)?.openedAt;
+    const found = this.#requests.get(id);
+    return typeof found === 'object' ? found.openedAt : undefined;
   }
 
   /** Yields every entry still open (end of input). */
   flush(out: ShadowLogEntry[]): void {
     this.#step = Infinity;
-    for (const entry of this.#open.values()) this.#close(entry, 'end_of_input', out);
-    this.#queue.clear();
+    // In the order they opened.
+    const queue = this.#queue;
+    for (let id = queue.peekId(); id !== undefined; id = queue.peekId()) {
+      const entry = this.#requests.get(id);
+      if (typeof entry === 'object' && entry.openedStep === queue.peekStamp()) this.#close(entry, 'end_of_input', out);
+      queue.shift();
+    }
+    this.#requests.clear();
     this.#yielded.clear();
   }
 
@@ -220,10 +245,10 @@ export class Joiner {
     const oldest = this.#watermark - this.#options.windowMs;
     const queue = this.#queue;
     for (let id = queue.peekId(); id !== undefined; id = queue.peekId()) {
-      const entry = this.#open.get(id);
-      // Absent: it completed. Another stamp: this id closed and opened again (late), and its newer place is further on.
-      if (entry !== undefined && entry.openedAt === queue.peekStamp()) {
-        if (entry.openedAt >= oldest && this.#open.size <= this.#options.maxOpenEntries) break;
+      const entry = this.#requests.get(id);
+      // Not open: it completed. Another step: this id closed and opened again (late), and its newer place is further on.
+      if (typeof entry === 'object' && entry.openedStep === queue.peekStamp()) {
+        if (entry.openedAt >= oldest && this.#openCount <= this.#options.maxOpenEntries) break;
         this.#close(entry, entry.openedAt < oldest ? 'time_window' : 'count_window', out);
       }
       queue.shift();
@@ -232,7 +257,7 @@ export class Joiner {
   }
 
   #close(entry: OpenEntry, closedBy: EntryClosedBy, out: ShadowLogEntry[]): void {
-    this.#open.delete(entry.requestId);
+    this.#openCount--;
     this.#remember(entry);
     const stats = this.#stats;
     let orphan: OrphanKind | null = null;
@@ -281,16 +306,27 @@ export class Joiner {
     };
   }
 
-  /** Remembers a yielded entry's records (a late entry adds to what is remembered, for as long as the first was). */
+  /**
+   * Remembers a yielded entry's records (a late entry adds to what is remembered, for as long as the first was), in
+   * place of the entry in the map.
+   */
   #remember(entry: OpenEntry): void {
-    const previous = this.#yielded.get(entry.requestId);
-    let bits = previous ?? 0;
+    let bits = entry.place >= 0 ? entry.bits : 0;
     if (entry.production !== null) bits = withBit(bits, 0);
     if (entry.skipped !== null) bits = withBit(bits, 1);
     for (const shadow of entry.shadows) bits = withBit(bits, this.#knows.bitOf(shadow));
     for (const comparison of entry.comparisons) bits = withBit(bits, this.#knows.bitOf(comparison));
-    this.#yielded.remember(entry.requestId, bits, this.#watermark, previous === undefined);
+    this.#yielded.remember(entry.requestId, bits, this.#watermark, entry.place);
   }
+}
+
+/**
+ * Empties the array of entries a step yielded, once its reader has taken them: by `pop` when there is one (most
+ * steps), which costs a tenth of setting `length` to 0.
+ */
+export function empty(out: ShadowLogEntry[]): void {
+  if (out.length === 1) out.pop();
+  else out.length = 0;
 }
 
 /** The joined entry a reader hands on: an open entry's records and how it closed. */
@@ -318,14 +354,23 @@ function attach(entry: OpenEntry, record: RequestRecord): boolean {
       entry.skipped = record;
       return true;
     case 'shadow':
-      if (entry.shadows.some((s) => s.target === record.target)) return false;
+      if (hasTarget(entry.shadows, record.target)) return false;
       entry.shadows.push(record);
       return true;
     case 'comparison':
-      if (entry.comparisons.some((c) => c.target === record.target)) return false;
+      if (hasTarget(entry.comparisons, record.target)) return false;
       entry.comparisons.push(record);
       return true;
   }
+}
+
+/**
+ * Whether one of `records` is of `target`. Loops, not `some` with a closure, here and below: these run for every
+ * record, and a closure per call is an allocation per call unless the compiler removes it.
+ */
+function hasTarget(records: readonly { target: unknown }[], target: unknown): boolean {
+  for (let i = 0; i < records.length; i++) if ((records[i] as { target: unknown }).target === target) return true;
+  return false;
 }
 
 function isComplete(entry: OpenEntry, knows: TargetKnowledge): boolean {
@@ -333,16 +378,19 @@ function isComplete(entry: OpenEntry, knows: TargetKnowledge): boolean {
   if (entry.production === null || entry.shadows.length === 0) return false;
   // The production record names the targets its request was sent to; older logs without it fall back to the
   // targets given or learned.
-  for (const target of knows.targetsOf(entry.production)) {
-    if (!entry.shadows.some((s) => s.target === target)) return false;
-  }
-  for (const comparison of entry.comparisons) {
-    if (!entry.shadows.some((s) => s.target === comparison.target)) return false;
-  }
+  const targets = knows.targetsOf(entry.production);
+  for (let i = 0; i < targets.length; i++) if (!hasTarget(entry.shadows, targets[i])) return false;
+  const comparisons = entry.comparisons;
+  for (let i = 0; i < comparisons.length; i++) if (!hasTarget(entry.shadows, (comparisons[i] as ComparisonRecord).target)) return false;
   return !lacksComparison(entry, knows);
 }
 
 /** An answered shadow whose comparison was waited for and never came. */
 function lacksComparison(entry: OpenEntry, knows: TargetKnowledge): boolean {
-  return entry.shadows.some((s) => s.error === undefined && knows.awaitsComparison(s.target) && !entry.comparisons.some((c) => c.target === s.target));
+  const shadows = entry.shadows;
+  for (let i = 0; i < shadows.length; i++) {
+    const s = shadows[i] as ShadowRecord;
+    if (s.error === undefined && knows.awaitsComparison(s.target) && !hasTarget(entry.comparisons, s.target)) return true;
+  }
+  return false;
 }

@@ -3,7 +3,7 @@
  * records of each request joined into one entry.
  */
 import { RecordCursor, type BytesParser, type LineParser } from './cursor.js';
-import { Joiner } from './join.js';
+import { empty, Joiner } from './join.js';
 import { LineSource } from './line-source.js';
 import { TimeMerge } from './merge.js';
 import { parseLine } from './parse-record.js';
@@ -185,7 +185,7 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
         if (out.length > 0) {
           if (onEntry !== undefined) for (const entry of out) onEntry(entry);
           else for (const entry of out) yield entry;
-          out.length = 0;
+          empty(out);
         }
         const more = merge.advance();
         if (more !== undefined) await more;
@@ -193,7 +193,7 @@ export function openShadowLog(pathsOrGlobs: string | readonly string[], options:
       joiner.flush(out);
       if (onEntry !== undefined) for (const entry of out) onEntry(entry);
       else for (const entry of out) yield entry;
-      out.length = 0;
+      empty(out);
     } finally {
       await Promise.all(sources.map((s) => s.close()));
       stats.truncated = stats.files.filter((f) => f.truncated).length;

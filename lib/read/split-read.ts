@@ -13,7 +13,7 @@
 import { RecordCursor } from './cursor.js';
 import { DoubleBlocks } from './double-blocks.js';
 import { hashString } from './hash.js';
-import { COMPARISON_PROBE, Joiner, type Mark, type SplitEntry } from './join.js';
+import { COMPARISON_PROBE, empty, Joiner, type Mark, type SplitEntry } from './join.js';
 import { TimeMerge } from './merge.js';
 import { parseLine } from './parse-record.js';
 import { emptyReadStats, isAggregate, openSources, positiveNumber } from './read-shadow-log.js';
@@ -113,7 +113,7 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
   const out: ShadowLogEntry[] = [];
   const take = (): void => {
     for (const entry of out) if (result.entry(entry as SplitEntry)) onEntry(entry);
-    out.length = 0;
+    empty(out);
   };
   try {
     const merge = await TimeMerge.start(cursors);
@@ -165,6 +165,8 @@ class ShareCollector {
   readonly #answered: Record<string, number> = Object.create(null) as Record<string, number>;
   #learned: SplitReadResult['learned'] = null;
   readonly #firstComparison: Record<string, Place> = Object.create(null) as Record<string, Place>;
+  /** The target last found seen and compared. */
+  #settled: string | undefined;
 
   constructor(stats: ReadStats, fileCount: number, indexes: number[], onPending: SplitReadOptions['onPending']) {
     this.#stats = stats;
@@ -184,12 +186,14 @@ class ShareCollector {
   /** Notes where a shadow's or comparison's target was first seen, and first compared. */
   target(mark: Mark): void {
     const record = mark.record;
-    if ((record.type !== 'shadow' && record.type !== 'comparison') || typeof record.target !== 'string') return;
+    if ((record.type !== 'shadow' && record.type !== 'comparison') || typeof record.target !== 'string' || record.target === this.#settled) return;
     if (!Object.hasOwn(this.#firstSeen, record.target)) this.#firstSeen[record.target] = [mark.pm, mark.file, mark.pos];
     if (record.type === 'comparison' && !Object.hasOwn(this.#firstComparison, record.target)) this.#firstComparison[record.target] = [mark.pm, mark.file, mark.pos];
     if (record.type === 'shadow' && record.error === undefined && !Object.hasOwn(this.#firstComparison, record.target)) {
       this.#answered[record.target] = Math.min(COMPARISON_PROBE, (this.#answered[record.target] ?? 0) + 1);
     }
+    // Seen and compared: nothing more to note of it, so its next records skip the lookups.
+    if (Object.hasOwn(this.#firstComparison, record.target)) this.#settled = record.target;
   }
 
   /** Whether the entry is accepted (then counted here); otherwise it is kept for the main thread. */

@@ -187,10 +187,11 @@ export class ReportBuilder {
   #candidates(records: readonly { target: string; role?: string }[], out: (string | null)[]): void {
     out.length = records.length;
     let evicted = false;
-    records.forEach((record, i) => {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as { target: string; role?: string };
       out[i] = record.role === 'secondary' ? null : this.#target(String(record.target));
       if (this.#targets.evicted !== undefined) evicted = true;
-    });
+    }
     // A candidate admitted late in the list may have pushed out one named earlier in it.
     if (evicted) out.forEach((t, i) => (out[i] = t === null || this.#targets.has(t) ? t : OTHER_TARGETS));
   }

@@ -34,6 +34,12 @@ export class Timeline {
   #buckets = new Map<number, Counts>();
   #minIndex = Infinity;
   #maxIndex = -Infinity;
+  /**
+   * The bucket last used, by index: times come nearly in order, so most adds find their bucket here without a map
+   * lookup (an index past 2^30 is not a small integer, and may be boxed for each lookup).
+   */
+  #lastIndex = NaN;
+  #lastBucket: Counts | undefined;
 
   add(time: number, field: TimelineField, amount = 1): void {
     const bucket = this.#bucketAt(time);
@@ -44,6 +50,7 @@ export class Timeline {
   #bucketAt(time: number): Counts | undefined {
     if (!Number.isFinite(time) || Math.abs(time) > MAX_DATE) return undefined;
     let index = Math.floor(time / this.#width);
+    if (index === this.#lastIndex) return this.#lastBucket;
     if (index < this.#minIndex || index > this.#maxIndex) {
       const min = Math.min(index, this.#minIndex);
       const max = Math.max(index, this.#maxIndex);
@@ -59,6 +66,8 @@ export class Timeline {
       bucket = zero();
       this.#buckets.set(index, bucket);
     }
+    this.#lastIndex = index;
+    this.#lastBucket = bucket;
     return bucket;
   }
 
@@ -97,6 +106,7 @@ export class Timeline {
       level++;
     }
     if (level === this.#level) return;
+    this.#lastIndex = NaN;
     const width = WIDTHS_MS[level] as number;
     const old = this.#buckets;
     const oldWidth = this.#width;

@@ -9,6 +9,7 @@ import { hashString, saltedHash } from '../../read/hash.js';
 import { KeyedSample, type KeyedSampleState } from '../stats/keyed-sample.js';
 import type { LatencySide } from '../verdict.js';
 import type { Concern, EntryContext } from './concern.js';
+import type { ShadowRecord } from '../../types.js';
 
 /** Values kept for the bootstrap: below this many, every one (the interval is then the full-data bootstrap's). */
 const SAMPLE = 4_096;
@@ -66,18 +67,19 @@ export class LatencyConcern implements Concern<LatencyState> {
   add({ entry, route, hash, shadowTargets }: EntryContext): void {
     const production = entry.production;
     if (production !== null) this.#sample(this.cells.get(route, PRODUCTION), production.durationMs, hash, PRODUCTION);
-    entry.shadows.forEach((shadow, i) => {
+    for (let i = 0; i < entry.shadows.length; i++) {
+      const shadow = entry.shadows[i] as ShadowRecord;
       const candidate = shadowTargets[i];
       const side = candidate ?? (shadow.role === 'secondary' ? SECONDARY : undefined);
       // Failed calls have no latency to compare.
-      if (side === undefined || shadow.error !== undefined) return;
+      if (side === undefined || shadow.error !== undefined) continue;
       const delay = shadow.engineDelayMs;
       if (typeof delay === 'number' && delay > this.#maxEngineDelayMs) {
         this.delayed.get(route, side).n++;
-        return;
+        continue;
       }
       this.#sample(this.cells.get(route, side), shadow.durationMs, hash, side);
-    });
+    }
   }
 
   /** Answers of `target` (or `SECONDARY`) left out as read late by the engine, on one route or (undefined) all. */

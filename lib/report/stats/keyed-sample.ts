@@ -14,6 +14,12 @@ export interface KeyedSampleState {
   seen: number;
 }
 
+function swapAt(items: number[], i: number, j: number): void {
+  const t = items[i] as number;
+  items[i] = items[j] as number;
+  items[j] = t;
+}
+
 /** Bottom-k sample; `paired` keeps a second value with each, drawn together (a score on both sides of one request). */
 export class KeyedSample {
   seen = 0;
@@ -86,12 +92,10 @@ export class KeyedSample {
   }
 
   #swap(i: number, j: number): void {
-    const keys = this.#keys;
-    const values = this.#values;
-    [keys[i], keys[j]] = [keys[j] as number, keys[i] as number];
-    [values[i], values[j]] = [values[j] as number, values[i] as number];
-    const pairs = this.#pairs;
-    if (pairs !== null) [pairs[i], pairs[j]] = [pairs[j] as number, pairs[i] as number];
+    // Through a temporary, not a destructuring swap, which V8 does not always compile without an array.
+    swapAt(this.#keys, i, j);
+    swapAt(this.#values, i, j);
+    if (this.#pairs !== null) swapAt(this.#pairs, i, j);
   }
 
   #siftUp(i: number): void {
