@@ -68,6 +68,32 @@ describe('durationMs', () => {
   });
 });
 
+describe('the engine\'s lag (what the tap sheds by)', () => {
+  // Probes driven by hand: at each time (ms), how far behind the engine was.
+  async function monitor() {
+    const { LagMonitor } = await import('../lib/engine/lag-monitor.js');
+    const lag = new LagMonitor();
+    for (let t = 0; t <= 1000; t += 5) lag.record(t, 0);
+    return lag;
+  }
+
+  it('is a backlog sustained for a second, and ends as soon as the engine has caught up, not a second later', async () => {
+    const lag = await monitor();
+    expect(lag.lagMs).toBe(0);
+    for (let t = 1005; t <= 2000; t += 5) lag.record(t, 40);
+    expect(lag.lagMs).toBeGreaterThan(5);
+    // On time again: the second's mean is still about 40 ms, but shedding must stop now.
+    lag.record(2005, 0);
+    expect(lag.lagMs).toBe(0);
+  });
+
+  it('is not one late probe (a collector\'s pause, a burst)', async () => {
+    const lag = await monitor();
+    lag.record(1005, 60);
+    expect(lag.lagMs).toBeLessThan(1);
+  });
+});
+
 describe('admission by the engine\'s lag', () => {
   /** Every answer keeps the worker busy `busyMs` (a transformResponse hook): far slower than requests arrive. */
   async function busyEngine(busyMs: number, extra: Partial<ShadowOptions>) {

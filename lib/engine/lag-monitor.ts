@@ -13,7 +13,7 @@ const PROBE_EVERY_MS = 5;
  */
 const SUSTAINED_MS = 1000;
 
-class LagMonitor {
+export class LagMonitor {
   /** How far behind the loop has stayed (ms): the probes' mean over the last SUSTAINED_MS, or the last probe's if less. */
   lagMs = 0;
   /** The last probe's lateness, ms. */
@@ -63,7 +63,12 @@ class LagMonitor {
     const late = Math.max(0, now - this.#due - 1);
     this.latestMs = late;
     // Behind is the loop running late, or keeping its turns but not its intake (work-loop.ts): both count.
-    const behind = Math.max(late, engineWork.waitingMs());
+    this.record(now, Math.max(late, engineWork.waitingMs()));
+    this.#arm();
+  };
+
+  /** One probe: at `now`, the engine was `behind` ms behind. Updates `lagMs`. */
+  record(now: number, behind: number): void {
     const firedAt = this.#firedAt;
     firedAt.push(now);
     this.#late.push(behind);
@@ -75,8 +80,7 @@ class LagMonitor {
     // Behind means behind for a while *and* still: the mean alone would keep the tap shedding for most of a window
     // after a backlog has cleared (a cold start's backlog did: about 600 requests shed after the engine caught up).
     this.lagMs = now - firedAt[0]! >= SUSTAINED_MS * 0.9 ? Math.min(Math.max(0, this.#lateSum / firedAt.length), behind) : 0;
-    this.#arm();
-  };
+  }
 }
 
 /** The engine thread's one monitor (a worker's, or the app thread's when the engine runs in it). */
