@@ -73,6 +73,24 @@ describe('log file: opening', () => {
   });
 });
 
+describe('log file: the bytes of each line', () => {
+  it('are the serialisation, in order, whatever the lines\' sizes and characters (lines past the 64 KiB slab, across slabs)', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'shadow.log');
+    const opened = sink(file);
+    // Sizes around the slab's edges and past it; multi-byte characters (é, 😀) so bytes and characters differ.
+    const sizes = [0, 1, 100, 30_000, 40_000, 65_000, 65_536, 70_000, 200_000, 7, 64_000, 1_500, 1_500];
+    const written = sizes.map((size, i) => ({ type: 'skipped', requestId: `r${i}`, text: 'é😀x'.repeat(Math.ceil(size / 4)).slice(0, size) }));
+    for (const [i, line] of written.entries()) {
+      opened.write(line as unknown as ShadowLogRecord);
+      // Some lines in the same tick (one batch), some in turns of their own.
+      if (i % 3 === 2) await nextTick();
+    }
+    await opened.flush();
+    expect(await readFile(file, 'utf8')).toBe(written.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  });
+});
+
 describe('log file: write errors', () => {
   it('on a full disk (/dev/full): counts every record dropped, warns once, reports failing, and close() resolves', async () => {
     const warnings = collectWarnings('EXPRESS_SHADOW_LOG');
