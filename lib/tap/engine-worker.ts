@@ -129,6 +129,7 @@ class EngineWorker {
       // and a 'retire' queued for it would never be delivered, so it is ended.
       this.#worker = undefined;
       this.#hookWatch.stop();
+      this.#starting?.resolve();
       void worker.terminate();
       return;
     }
