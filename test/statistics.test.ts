@@ -20,6 +20,8 @@ describe('normal tails', () => {
     // scipy.stats.norm.sf(6) * 2 = 1.973175290075e-09
     expect(normalTwoSided(-6) / 1.973175290075e-9).toBeCloseTo(1, 4);
     expect(normalTwoSided(0)).toBe(1);
+    // Far below 1e-16, where 1 − erf(x) rounds to 0: scipy.stats.norm.sf(9) * 2 = 2.2571768119076845e-19.
+    expect(normalTwoSided(9) / 2.2571768119076845e-19).toBeCloseTo(1, 6);
   });
 });
 
