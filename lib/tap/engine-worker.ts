@@ -104,7 +104,9 @@ class EngineWorker {
 
   /** Resolves once the member's engine has nothing in hand (its worker, or its local engine after a fallback). */
   async whenIdle(id: number): Promise<void> {
-    if (!this.members.get(id)?.registered && !this.members.get(id)?.local) return;
+    const waiting = this.members.get(id);
+    // A worker started ahead of any request holds nothing of a member it was never told about.
+    if (!waiting?.registered && !waiting?.local) return;
     if (this.#worker && !this.#outbox.worker) await this.#starting?.promise;
     const member = this.members.get(id);
     if (member?.local) return member.local.whenIdle();
