@@ -78,7 +78,8 @@ export class LagMonitor {
       this.#lateSum -= this.#late.shift()!;
     }
     // Behind means behind for a while *and* still: the mean alone would keep the tap shedding for most of a window
-    // after a backlog has cleared (after a cold start's backlog, a few hundred requests were shed once the engine had caught up).
+    // after a backlog has cleared (after a cold start's, a few hundred requests were shed once the engine had caught
+    // up).
     this.lagMs = now - firedAt[0]! >= SUSTAINED_MS * 0.9 ? Math.min(Math.max(0, this.#lateSum / firedAt.length), behind) : 0;
   }
 }

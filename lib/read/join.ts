@@ -5,10 +5,10 @@
  *
  * Every step is amortised O(1) per record whatever the arrival order: requestIds wait in a queue in the order their
  * entries opened, so by the watermark of that moment, which only grows; eviction only ever looks at its front. The id
- * of an entry that completed early stays in the queue (lazy deletion) and is skipped when it reaches the front. Yielded requests are remembered the same way, as a bit set of the records they had, to tell a
- * repeated record (a duplicate) from a straggler (late): yielded-memory.ts. One map from requestId to its open entry
- * or its place in that memory serves both. What every record teaches (targets, which log comparisons) is in
- * join-targets.ts.
+ * of an entry that completed early stays in the queue (lazy deletion) and is skipped when it reaches the front.
+ * Yielded requests are remembered the same way, as a bit set of the records they had, to tell a repeated record (a
+ * duplicate) from a straggler (late): yielded-memory.ts. One map from requestId to its open entry or its place in that
+ * memory serves both. What every record teaches (targets, which log comparisons) is in join-targets.ts.
  */
 import type { ComparisonRecord, ProductionRecord, ShadowLogRecord, ShadowRecord, SkippedRecord } from '../types.js';
 import type { ParsedRecord } from './parse-record.js';
@@ -246,7 +246,8 @@ export class Joiner {
     const queue = this.#queue;
     for (let id = queue.peekId(); id !== undefined; id = queue.peekId()) {
       const entry = this.#requests.get(id);
-      // Not open: it completed. Another step: this id closed and opened again (late), and its newer place is further on.
+      // Not open: it completed. Another step: this id closed and opened again (late), and its newer place is further
+      // on.
       if (typeof entry === 'object' && entry.openedStep === queue.peekStamp()) {
         if (entry.openedAt >= oldest && this.#openCount <= this.#options.maxOpenEntries) break;
         this.#close(entry, entry.openedAt < oldest ? 'time_window' : 'count_window', out);

@@ -9,8 +9,8 @@ function worthCompacting(length: number, head: number): boolean {
 }
 
 /**
- * Strings, each with a number (a time, a step), in push order. Two parallel arrays: no object per item, and the stamps stay unboxed
- * doubles, so a queue of a window's worth of requests costs the garbage collector almost nothing.
+ * Strings, each with a number (a time, a step), in push order. Two parallel arrays: no object per item, and the stamps
+ * stay unboxed doubles, so a queue of a window's worth of requests costs the garbage collector almost nothing.
  */
 export class StampedQueue {
   #ids: (string | undefined)[] = [];
