@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     // Plain-JavaScript fixtures run by Node (apps and hook modules the tests start).
-    files: ['test/fixtures/**/*.mjs', 'bench/**/*.mjs'],
+    files: ['test/fixtures/**/*.mjs', 'bench/**/*.mjs', 'bench/floor/**/*.js'],
     languageOptions: { globals: globals.node },
   },
   {
