@@ -356,6 +356,7 @@ describe('the pipeline settles every admission', () => {
     const sink = {
       write: (record: ShadowLogRecord) => void records.push(record),
       reopen() {},
+      hurry() {},
       flush: async () => {},
       close: async () => {},
       stats: () => ({}) as ReturnType<RecordSink['stats']>,

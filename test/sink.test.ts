@@ -1,10 +1,13 @@
 import { chmod, mkdir, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { PassThrough } from 'node:stream';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openFileSink } from '../lib/engine/sink.js';
 import { checkLogFile } from '../lib/engine/check-log-file.js';
 import { ShadowOptionsError, type ShadowLogRecord } from '../lib/index.js';
@@ -15,6 +18,7 @@ const { closeLater, mirror, startApp, cleanUp, cleanups } = testScope();
 afterEach(cleanUp);
 
 const isRoot = process.getuid?.() === 0;
+const execFileAsync = promisify(execFile);
 
 const { sink, collectWarnings, fifoWithReader } = logTargetKit(cleanups);
 
@@ -88,6 +92,27 @@ describe('log file: the bytes of each line', () => {
     }
     await opened.flush();
     expect(await readFile(file, 'utf8')).toBe(written.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  });
+});
+
+describe('log file: gathering lines into fewer writes', () => {
+  it('writes a record no one flushes, a moment later', async () => {
+    const file = path.join(await tempDir(), 'shadow.log');
+    const opened = sink(file);
+    opened.write(record(1));
+    await vi.waitFor(async () => expect(await readFile(file, 'utf8')).toBe(`${JSON.stringify(record(1))}\n`), { timeout: 10_000, interval: 20 });
+  });
+
+  it('writes the lines still gathering before a process that has nothing else to do exits', async () => {
+    const file = path.join(await tempDir(), 'shadow.log');
+    const sinkModule = pathToFileURL(path.resolve('dist/engine/sink.js')).href;
+    // Nothing else keeps this process alive: were the writer's timer unref'd, it would exit with the lines unwritten.
+    const script = `const { openFileSink } = await import(${JSON.stringify(sinkModule)});
+      const opened = openFileSink(${JSON.stringify(file)});
+      for (let i = 1; i <= 3; i++) opened.write({ type: 'skipped', requestId: 'r' + i });`;
+    await execFileAsync(process.execPath, ['--input-type=module', '-e', script]);
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+    expect(lines.map((line) => (JSON.parse(line) as { requestId: string }).requestId)).toEqual(['r1', 'r2', 'r3']);
   });
 });
 

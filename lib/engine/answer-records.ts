@@ -10,6 +10,7 @@ import type { ShadowOutcome } from './dispatch.js';
 import type { EngineCounts } from './engine-counts.js';
 import type { EngineOutput } from './engine-output.js';
 import type { Judging } from './judging.js';
+import { isBuiltInComparator } from './compare.js';
 import { comparisonOf, markNoise, shadowOutcomeFields } from './records.js';
 import type { KeptAnswer, RequestGroup, ShadowJob } from './request-group.js';
 import { timedHook } from './watchdog.js';
@@ -86,7 +87,7 @@ export class AnswerRecords {
   #comparison(group: RequestGroup, kept: KeptAnswer, noise: Set<string> | undefined): ComparisonRecord {
     const { target } = kept;
     const config = this.config;
-    if (kept.answer && kept.answer.status === group.production.status) this.output.workingOn(group.exchange);
+    if (kept.answer && kept.answer.status === group.production.status) this.output.workingOn(group.exchange, !isBuiltInComparator(config.comparator));
     const { record, complete } = comparisonOf(
       {
         requestId: group.exchange.requestId,

@@ -97,6 +97,7 @@ export function appLoggerSink(logger: unknown): RecordSink {
       }
     },
     reopen() {},
+    hurry() {},
     flush,
     close(timeoutMs) {
       closed = true;

@@ -65,7 +65,17 @@ type Presence = typeof BOTH | typeof PRODUCTION_ONLY | typeof SHADOW_ONLY;
  */
 export function createComparator(options: CompareOptions = {}): DefaultComparator {
   const settings = resolveCompareOptions(options);
-  return (production, shadow) => compareAnswers(production, shadow, settings);
+  const comparator: DefaultComparator = (production, shadow) => compareAnswers(production, shadow, settings);
+  builtIn.add(comparator);
+  return comparator;
+}
+
+/** Comparators made by `createComparator`: they run none of the user's code. */
+const builtIn = new WeakSet<object>();
+
+/** Whether `comparator` runs only this package's code (so it cannot block the engine's thread for long). */
+export function isBuiltInComparator(comparator: unknown): boolean {
+  return typeof comparator === 'function' && builtIn.has(comparator);
 }
 
 function compareAnswers(production: ComparedAnswer, shadow: ComparedAnswer, settings: CompareSettings): DefaultComparisonResult {

@@ -100,6 +100,16 @@ export class LogFile {
     this.#writer.reopen();
   }
 
+  /** Writes the lines accepted so far without waiting for more (see LogWriter's gathering). */
+  hurry(): void {
+    try {
+      this.#batcher.handOver();
+      this.#writer.kick();
+    } catch {
+      // Never into the engine: the lines stay queued for the next write.
+    }
+  }
+
   /** Resolves once every line accepted so far has been written (and checked) or dropped. */
   flush(): Promise<void> {
     this.#batcher.handOver();

@@ -17,6 +17,11 @@ export interface RecordSink {
   write(record: ShadowLogRecord): void;
   /** After rotation (logrotate `create` mode): new records go to a new file at the path. No-op for app loggers. */
   reopen(): void;
+  /**
+   * Starts writing what was written so far, now rather than with the lines to come (a hook that may block this thread
+   * is about to run). Never throws. No-op for app loggers.
+   */
+  hurry(): void;
   /** Resolves when everything written so far has reached the file (or was dropped). */
   flush(): Promise<void>;
   /** Releases this sink; the last sink of a file flushes and closes it. Always resolves within `timeoutMs`. */

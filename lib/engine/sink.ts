@@ -28,6 +28,7 @@ export function openFileSink(path: string, options: FileSinkOptions = {}): Recor
       else shared.write(record);
     },
     reopen: () => shared.reopen(),
+    hurry: () => shared.hurry(),
     flush: () => shared.flush(),
     close(timeoutMs) {
       released ??= withTimeout(release(shared), timeoutMs).then(() => {});
