@@ -100,11 +100,10 @@ export class LogFile {
     this.#writer.reopen();
   }
 
-  /** Writes the lines accepted so far without waiting for more (see LogWriter's gathering). */
+  /** Writes the lines accepted so far without waiting for more (see the batcher's gathering). */
   hurry(): void {
     try {
       this.#batcher.handOver();
-      this.#writer.kick();
     } catch {
       // Never into the engine: the lines stay queued for the next write.
     }

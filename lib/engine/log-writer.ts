@@ -12,14 +12,6 @@ import { WARNING_CODE } from './sink-types.js';
 /** Lines taken from the queue for one write: up to this many bytes, and this many batches (one iovec each). */
 const MAX_WRITE_BYTES = 1_048_576;
 const MAX_WRITE_BATCHES = 512;
-/**
- * Lines wait up to this long, or until this many bytes wait, to go to the file in one write. Written as they came
- * (about one write per mirrored request at saturation), each write cost the engine's process about 30 µs of CPU: a
- * promise, a hop to libuv's threadpool and back, a syscall. `kick()` (a flush, a close, a hook about to run) writes
- * at once. The timer is not unref'd: the last lines keep a process that is ending alive for at most this long.
- */
-const GATHER_MS = 10;
-const GATHER_BYTES = 65_536;
 /** Lines written again after their file was found deleted, at most this many times. */
 const MAX_ATTEMPTS = 3;
 const NEWLINE = Buffer.from('\n');
@@ -42,11 +34,6 @@ export class LogWriter {
   readonly #queue: Batch[] = [];
   #opening: LogOpening | undefined;
   #pumping = false;
-  /** Bytes of the batches in `#queue`. */
-  #queuedBytes = 0;
-  /** The queued lines are to be written now rather than gathered further. */
-  #writeDue = false;
-  #gatherTimer: NodeJS.Timeout | undefined;
   #reopenRequested = false;
   /** A line was left unfinished where it could not be cut off: the next write starts by ending it. */
   #tornTail = false;
@@ -64,26 +51,13 @@ export class LogWriter {
   enqueue(batch: Batch): void {
     if (this.#backoff.timer) return this.#ledger.settle(batch, 0, 'write_error');
     this.#queue.push(batch);
-    this.#queuedBytes += batch.bytes;
-    if (this.#writeDue || this.#queuedBytes >= GATHER_BYTES) return this.kick();
-    this.#gatherTimer ??= setTimeout(this.#gathered, GATHER_MS);
+    this.kick();
   }
 
-  /** Does now whatever waits: writes the queued lines without gathering more, checks, reopens. */
   kick(): void {
-    this.#writeDue = true;
-    if (this.#gatherTimer) {
-      clearTimeout(this.#gatherTimer);
-      this.#gatherTimer = undefined;
-    }
     // pump() catches what can fail; the catch is only so a fault of ours can never become an unhandled rejection.
     if (!this.#pumping) this.#pump().catch(() => {});
   }
-
-  readonly #gathered = (): void => {
-    this.#gatherTimer = undefined;
-    this.kick();
-  };
 
   /**
    * After rotation: what is being written goes to the renamed file; the lines after it open the path again. (A
@@ -99,8 +73,6 @@ export class LogWriter {
   /** Stops now (batches still handed over are dropped as `closed`); resolves once the file is closed. */
   close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#gatherTimer);
-    this.#gatherTimer = undefined;
     this.#backoff.stop();
     this.#unchecked.stop();
     return this.#closeOpening(this.#opening);
@@ -115,7 +87,7 @@ export class LogWriter {
         if (this.#reopenRequested) await this.#retireOpening();
         // Due checks come before more writes, or a steady stream would never let written lines settle.
         else if (unchecked.batches.length > 0 && unchecked.due) await this.#verify();
-        else if (this.#queue.length > 0 && this.#writeDue) await this.#writeNext();
+        else if (this.#queue.length > 0) await this.#writeNext();
         else if (unchecked.batches.length > 0 && unchecked.awaited()) await this.#verify();
         else break;
       }
@@ -127,7 +99,6 @@ export class LogWriter {
 
   async #writeNext(): Promise<void> {
     if (this.#backoff.timer || this.#closed) {
-      this.#queuedBytes = 0;
       for (const batch of this.#queue.splice(0)) this.#ledger.settle(batch, 0, this.#closed ? 'closed' : 'write_error');
       return;
     }
@@ -160,11 +131,8 @@ export class LogWriter {
     while (queue.length > 0 && group.length < MAX_WRITE_BATCHES && (group.length === 0 || bytes + queue[0]!.bytes <= MAX_WRITE_BYTES)) {
       const batch = queue.shift()!;
       bytes += batch.buffer!.length;
-      this.#queuedBytes -= batch.bytes;
       group.push(batch);
     }
-    // Lines queued from now on gather again.
-    if (queue.length === 0) this.#writeDue = false;
     return group;
   }
 
@@ -200,11 +168,7 @@ export class LogWriter {
       void this.#closeOpening(opening);
       for (const batch of batches.reverse()) {
         if (++batch.attempts >= MAX_ATTEMPTS) this.#ledger.settle(batch, 0, 'write_error');
-        else {
-          this.#queue.unshift(batch);
-          this.#queuedBytes += batch.bytes;
-          this.#writeDue = true;
-        }
+        else this.#queue.unshift(batch);
       }
       return;
     }
@@ -229,7 +193,6 @@ export class LogWriter {
   #fail(error: NodeJS.ErrnoException): void {
     void this.#closeOpening(this.#opening);
     const first = this.#backoff.failed();
-    this.#queuedBytes = 0;
     for (const batch of this.#queue.splice(0)) this.#ledger.settle(batch, 0, 'write_error');
     if (!first) return;
     const code = error.code ?? error.name;
