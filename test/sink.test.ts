@@ -197,6 +197,22 @@ describe('log file: write errors', () => {
 });
 
 describe('log file: rotation', () => {
+  it('records written before reopen(), still gathering for their write, go to the renamed file', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'shadow.log');
+    const log = sink(file);
+    log.write(record(0));
+    await log.flush();
+    await rename(file, `${file}.1`);
+    // No flush: these lines are still gathering (not yet handed to the writer) when reopen() comes.
+    for (let i = 1; i < 50; i++) log.write(record(i));
+    log.reopen();
+    for (let i = 50; i < 60; i++) log.write(record(i));
+    await log.flush();
+    expect(await seqsIn(`${file}.1`)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(await seqsIn(file)).toEqual(Array.from({ length: 10 }, (_, i) => 50 + i));
+  });
+
   it('after mv and reopen(), new records go to a new file and none is lost across the reopen', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'shadow.log');

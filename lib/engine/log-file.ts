@@ -97,6 +97,8 @@ export class LogFile {
 
   /** After rotation: the lines after what is being written open the path again (see LogWriter.reopen). */
   reopen(): void {
+    // Lines written before the reopen still gathering go with what is being written: to the file being rotated.
+    this.#batcher.handOver();
     this.#writer.reopen();
   }
 

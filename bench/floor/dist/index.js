@@ -55,15 +55,17 @@ export function shadowMiddleware({ target, logFile }) {
     });
     next();
   };
-  middleware.close = () =>
+  // The worker answers 'idle' with the count mirrored so far, once nothing is in flight.
+  const whenIdle = () =>
     new Promise((resolve) => {
       worker.once('message', (count) => {
         mirrored = count;
-        void worker.terminate();
         resolve();
       });
-      worker.postMessage('close');
+      worker.postMessage('idle');
     });
+  middleware.whenIdle = whenIdle;
+  middleware.close = () => whenIdle().then(() => worker.terminate()).then(() => {});
   middleware.stats = () => ({ mirrored });
   return middleware;
 }

@@ -64,7 +64,7 @@ async function mirror(exchange) {
 }
 
 parentPort.on('message', (message) => {
-  if (message === 'close') {
+  if (message === 'idle') {
     const answerWhenIdle = () => (inFlight === 0 ? parentPort.postMessage(mirrored) : setTimeout(answerWhenIdle, 5));
     answerWhenIdle();
     return;
