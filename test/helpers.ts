@@ -3,7 +3,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import { watch } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import express from 'express';
 import express4 from 'express4';
-import { beforeEach, expect } from 'vitest';
+import { afterAll, beforeEach, expect } from 'vitest';
 import winston from 'winston';
 import { shadowMiddleware, type ShadowLogRecord, type ShadowMiddleware, type ShadowOptions, type ShadowSettings } from '../lib/index.js';
 // The in-thread engine is imported on first use (lib/tap/engine-link.ts). Here the sources are transformed as they
@@ -92,8 +92,17 @@ export async function listen<T extends object>(server: http.Server, extra: T): P
 }
 
 export async function tempDir(): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), 'express-shadow-test-'));
+  const dir = await mkdtemp(path.join(tmpdir(), 'express-shadow-test-'));
+  madeDirs.push(dir);
+  return dir;
 }
+
+/** The directories tempDir() made in this test file, removed once it has run (every run used to leave them all). */
+const madeDirs: string[] = [];
+afterAll(async () => {
+  const dirs = madeDirs.splice(0);
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {})));
+});
 
 export async function tempLogFile(): Promise<string> {
   return path.join(await tempDir(), 'shadow.log');
