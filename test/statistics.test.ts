@@ -134,6 +134,31 @@ describe('bootstrap and reservoir', () => {
     expect(p50!.high).toBeGreaterThan(20);
   });
 
+  it('draws its resamples from the seeded generator: the same intervals as resampling through seededRandom', () => {
+    // The reference: each resample n draws of Math.floor(random() * n), the second sample's first, as the report has
+    // always drawn them, so the verdicts of logs read before stay the same.
+    const reference = (first: number[], second: number[], q: number, seed: number, resamples: number) => {
+      const a = [...first].sort((x, y) => x - y);
+      const b = [...second].sort((x, y) => x - y);
+      const random = seededRandom(seed);
+      const at = (sorted: number[]) => {
+        const drawn = Array.from({ length: sorted.length }, () => Math.floor(random() * sorted.length)).sort((x, y) => x - y);
+        return sorted[drawn[Math.max(1, Math.ceil(q * sorted.length)) - 1]!]!;
+      };
+      const shifts = Array.from({ length: resamples }, () => at(b) - at(a)).sort((x, y) => x - y);
+      return [shifts[Math.floor(0.025 * resamples)], shifts[Math.floor(0.975 * resamples)]];
+    };
+    const random = seededRandom(13);
+    for (const [n, m, seed] of [[1, 1, 1], [2, 3, 2], [37, 41, 9], [500, 300, 4], [4096, 4096, 1]] as const) {
+      const first = Array.from({ length: n }, () => Math.round(random() * 1000) / 10);
+      const second = Array.from({ length: m }, () => Math.round(random() * 1200) / 10);
+      for (const q of [0.5, 0.99]) {
+        const interval = bootstrapQuantileShift(first, second, q, { seed, resamples: 200 })!;
+        expect([interval.low, interval.high]).toEqual(reference(first, second, q, seed, 200));
+      }
+    }
+  });
+
   it('keeps a bounded, uniform sample of a long stream, the same whatever the order or the split', () => {
     const sample = new KeyedSample(1_000);
     for (let i = 0; i < 100_000; i++) sample.add(hashString(`req-${i}`), i);
