@@ -9,14 +9,15 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { inflateRawSync } from 'node:zlib';
 import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
 import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
+import type { KeptEntry, PlacedRecord } from '../read/split-read.js';
+import { unpackPending } from './pending-wire.js';
 import { readShare } from './read-share.js';
 import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
-import type { PendingBatch, ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
+import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
 
 /**
@@ -91,17 +92,22 @@ function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) =>
   if (request.index === 0 && request.files === undefined) return { result: readShare(request, onProgress), stop: () => undefined };
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
-    const batches: Uint8Array[] = [];
+    // A split share's kept entries, parsed as they come rather than all once the last thread ends.
+    let kept: KeptEntry[] = [];
+    let repeats: PlacedRecord[] = [];
     let done: ShareResult | undefined;
     worker.on('message', (message: ShareMessage) => {
       if (message.kind === 'progress') onProgress(message.progress);
-      else if (message.kind === 'pending') batches.push(message.packed);
-      else {
+      else if (message.kind === 'pending') {
+        const batch = unpackPending(message.json);
+        for (const e of batch.entries) kept.push(e);
+        for (const r of batch.repeats) repeats.push(r);
+      } else {
         if (message.kind === 'split') {
-          const parsed = batches.map((packed) => JSON.parse(inflateRawSync(packed).toString('utf8')) as PendingBatch);
-          batches.length = 0;
-          message.result.pending = parsed.flatMap((b) => b.entries).concat(message.result.pending);
-          message.result.repeats = parsed.flatMap((b) => b.repeats).concat(message.result.repeats);
+          message.result.pending = kept.concat(message.result.pending);
+          message.result.repeats = repeats.concat(message.result.repeats);
+          kept = [];
+          repeats = [];
         }
         // Given once the thread has gone, so its heap is freed before the main thread merges, not after.
         done = message;

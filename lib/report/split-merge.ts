@@ -5,9 +5,9 @@
  * reads their records and with its watermark (each record's `pm`). The result is the report one reader builds, or
  * `undefined` when the shares cannot prove it is (then the logs are read again another way): see docs/at-scale.md.
  */
-import { COMPARISON_PROBE, Joiner, REMEMBER_WINDOWS, type Mark, type RequestRecord, type SplitEntry } from '../read/join.js';
+import { COMPARISON_PROBE, Joiner, REMEMBER_WINDOWS, type RequestRecord } from '../read/join.js';
 import { emptyReadStats } from '../read/read-shadow-log.js';
-import { comparePlaces, type Place, type SplitReadResult } from '../read/split-read.js';
+import { comparePlaces, type KeptEntry, type Place, type PlacedRecord, type SplitReadResult } from '../read/split-read.js';
 import type { ReadStats, ShadowLogEntry } from '../read/types.js';
 import type { ReportBuilder } from './report-builder.js';
 import type { Report } from './types.js';
@@ -57,7 +57,7 @@ function disagreement(shares: readonly SplitReadResult[], o: SplitJoinOptions): 
   return crossed ? 'a request joined by one share has records in another, or later in its own' : null;
 }
 
-const placeOf = (m: Mark): Place => [m.pm, m.file, m.pos];
+const placeOf = (m: PlacedRecord): Place => [m.pm, m.file, m.pos];
 
 /**
  * Whether each share that joined requests on the strength of the targets it had learned had learned all `count`, and
@@ -95,13 +95,13 @@ function count(stats: ReadStats, entry: ShadowLogEntry, missingComparison: boole
   if (missingComparison) stats.missingComparisons++;
 }
 
-function plainEntry(e: SplitEntry, closedBy: ShadowLogEntry['closedBy']): ShadowLogEntry {
+function plainEntry(e: KeptEntry, closedBy: ShadowLogEntry['closedBy']): ShadowLogEntry {
   return { requestId: e.requestId, production: e.production, shadows: e.shadows, comparisons: e.comparisons, skipped: e.skipped, closedBy, orphan: e.orphan };
 }
 
 /** The entries the shares kept, by requestId, with the share each came from. */
-function pendingById(shares: readonly SplitReadResult[]): Map<string, { shares: Set<number>; entries: SplitEntry[]; repeats: Mark[] }> {
-  const byId = new Map<string, { shares: Set<number>; entries: SplitEntry[]; repeats: Mark[] }>();
+function pendingById(shares: readonly SplitReadResult[]): Map<string, { shares: Set<number>; entries: KeptEntry[]; repeats: PlacedRecord[] }> {
+  const byId = new Map<string, { shares: Set<number>; entries: KeptEntry[]; repeats: PlacedRecord[] }>();
   const group = (id: string) => {
     let g = byId.get(id);
     if (g === undefined) byId.set(id, (g = { shares: new Set(), entries: [], repeats: [] }));
@@ -171,7 +171,7 @@ class SplitMerge {
     if (why !== null) return why;
     // Checked: the hashes of every request the shares joined alone are not needed any more.
     for (const r of this.#shares) r.accepted = new Float64Array(0);
-    const replay: Mark[] = [];
+    const replay: PlacedRecord[] = [];
     for (const [, group] of pendingById(this.#shares)) {
       if (group.shares.size === 1 && group.entries.every((e) => e.plain && e.crossings === 0 && this.#knewTargets(e))) {
         this.#accept(group.entries, group.repeats);
@@ -186,21 +186,21 @@ class SplitMerge {
   }
 
   /** Whether an entry that relied on the targets its share had learned was read when every target was known. */
-  #knewTargets(e: SplitEntry): boolean {
+  #knewTargets(e: KeptEntry): boolean {
     if (e.learned < 0) return true;
-    const open = placeOf(e.marks[0] as Mark);
+    const open = placeOf(e.marks[0] as PlacedRecord);
     return e.learned === this.#firstSeen.size && [...this.#firstSeen.values()].every((p) => comparePlaces(p, open) < 0);
   }
 
   /** Entries of a request only one share read, clear of what other files could change: as that share joined them. */
-  #accept(entries: readonly SplitEntry[], repeats: readonly Mark[]): void {
+  #accept(entries: readonly KeptEntry[], repeats: readonly PlacedRecord[]): void {
     for (const e of entries) {
       // The share's input ended with the entry open; one reader's window passes it if another file reads on.
       const closedBy = e.closedBy === 'end_of_input' && e.openedAt + this.#o.windowMs < this.#maxKey ? 'time_window' : e.closedBy;
       const entry = plainEntry(e, closedBy);
       count(this.#stats, entry, e.missingComparison);
       this.#stats.duplicates += e.duplicates;
-      if (entry.orphan !== null) this.#orphans.push({ example: { requestId: e.requestId, kind: entry.orphan }, key: orphanKey(closedBy, e.openedAt, placeOf(e.marks[0] as Mark)) });
+      if (entry.orphan !== null) this.#orphans.push({ example: { requestId: e.requestId, kind: entry.orphan }, key: orphanKey(closedBy, e.openedAt, placeOf(e.marks[0] as PlacedRecord)) });
       this.#entries.push(entry);
     }
     this.#stats.duplicates += repeats.length;
@@ -210,7 +210,7 @@ class SplitMerge {
    * Joins the records of requests that crossed shares again, in one reader's order and at its watermark. Says why not
    * when a record sits where the shares cannot tell whether that reader's window had passed its request.
    */
-  #replay(marks: Mark[]): string | null {
+  #replay(marks: PlacedRecord[]): string | null {
     marks.sort((a, b) => comparePlaces(placeOf(a), placeOf(b)));
     const places = new Map<RequestRecord, Place>(marks.map((m) => [m.record, placeOf(m)]));
     const stats = emptyReadStats();
