@@ -350,6 +350,28 @@ describe('merging report builders', () => {
     expect(exactValue(whole)).toBe(exactValue([...values].reverse().reduce<number[]>((p, v) => (addExact(p, v), p), [])));
   });
 
+  it('draws the bootstrap ahead without changing the report, also when later requests move the cells it drew for', () => {
+    // Full latency samples (4,096 a side) on /p, drawn ahead for the cells all routes and /p; then a busier route /q
+    // arrives, whose candidate calls all failed (no latency to judge), and sorts first: /p's cell moves to a seed not
+    // drawn, and the seed drawn for /p is left untaken. Each cell must be judged from the resamples of its own seed.
+    const entry = (i: number, route: string, extra: Line = {}) => ({
+      requestId: `q${i}`, closedBy: 'complete' as const, orphan: null, skipped: null, comparisons: [],
+      production: production(`q${i}`, i, { route }) as never, shadows: [shadow(`q${i}`, i, 'v2', extra) as never],
+    });
+    const options = { criteria: { maxLatencyIncreaseMs: 1, maxLatencyIncreaseRatio: 0.01 } };
+    const [ahead, plain] = [new ReportBuilder(options), new ReportBuilder(options)];
+    for (let i = 0; i < 5_000; i++) for (const b of [ahead, plain]) b.addEntry(entry(i, '/p'));
+    let drawn = 1;
+    while (ahead.drawAhead()) drawn++;
+    expect(drawn).toBe(2);
+    const failed = { status: undefined, durationMs: undefined, error: { code: 'ETIMEDOUT', message: 'timed out' } };
+    for (let i = 5_000; i < 11_000; i++) for (const b of [ahead, plain]) b.addEntry(entry(i, '/q', failed));
+    const report = ahead.build();
+    expect(report).toEqual(plain.build());
+    expect(report.match.byRoute.map((r) => r.route)).toEqual(['/q', '/p']);
+    expect(report.verdict.criteria.filter((c) => c.criterion === 'latency' && c.low !== null).map((c) => c.route)).toEqual([null, '/p']);
+  });
+
   it('keeps the routes a single builder keeps, whatever the order the parts saw them in, and does not overflow past maxRoutes', () => {
     const entry = (i: number) => ({
       requestId: `q${i}`, closedBy: 'complete' as const, orphan: null, skipped: null, shadows: [], comparisons: [],

@@ -3,7 +3,7 @@
  * or hand-computed tables.
  */
 import { describe, expect, it } from 'vitest';
-import { bootstrapQuantileShift, bootstrapQuantileShifts, sortedQuantile } from '../lib/report/stats/bootstrap.js';
+import { BootstrapDraws, bootstrapQuantileShift, bootstrapQuantileShifts, sortedQuantile } from '../lib/report/stats/bootstrap.js';
 import { holmAdjust } from '../lib/report/stats/holm.js';
 import { kolmogorovSmirnov, kolmogorovSurvival } from '../lib/report/stats/kolmogorov-smirnov.js';
 import { mannWhitney, mannWhitneyFromBins } from '../lib/report/stats/mann-whitney.js';
@@ -157,6 +157,25 @@ describe('bootstrap and reservoir', () => {
         expect([interval.low, interval.high]).toEqual(reference(first, second, q, seed, 200));
       }
     }
+  });
+
+  it('takes resamples drawn ahead only for the sizes and seed they were drawn for', () => {
+    const random = seededRandom(17);
+    const first = Array.from({ length: 300 }, () => random() * 100);
+    const second = Array.from({ length: 200 }, () => 5 + random() * 100);
+    const fresh = bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 2 });
+    const draws = new BootstrapDraws();
+    draws.draw(300, 200, [0.5, 0.99], 2, 400);
+    draws.draw(200, 300, [0.5, 0.99], 2, 400);
+    draws.draw(299, 200, [0.5, 0.99], 2, 400);
+    // Not drawn for seed 4, nor for these sizes: drawn now, not taken from those of another cell.
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 4, draws })).toEqual(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 4 }));
+    expect(bootstrapQuantileShifts(first.slice(1), second, [0.5, 0.99], { seed: 2, draws })).toEqual(bootstrapQuantileShifts(first.slice(1), second, [0.5, 0.99], { seed: 2 }));
+    expect(bootstrapQuantileShifts(second, first, [0.5, 0.99], { seed: 2, draws })).toEqual(bootstrapQuantileShifts(second, first, [0.5, 0.99], { seed: 2 }));
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 2, draws })).toEqual(fresh);
+    // Taken once: the second bootstrap of the same cell draws its own, the same.
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 2, draws })).toEqual(fresh);
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 4 })).not.toEqual(fresh);
   });
 
   it('keeps a bounded, uniform sample of a long stream, the same whatever the order or the split', () => {

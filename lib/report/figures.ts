@@ -7,7 +7,8 @@ import { assembleVerdict } from './assemble-verdict.js';
 import { PRODUCTION, SECONDARY } from './keys.js';
 import type { Concerns, ResolvedReportOptions } from './concerns/index.js';
 import type { LatencyFigures, LatencyRatio, Report, RouteFigures, RouteTargetFigures, TargetFigures } from './types.js';
-import { judge, type CellInput, type VerdictInput } from './verdict.js';
+import type { BootstrapDraws } from './stats/bootstrap.js';
+import { judge, latencySeed, type CellInput, type VerdictInput } from './verdict.js';
 import { wilson } from './wilson.js';
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -118,6 +119,20 @@ function verdictInput(c: Concerns, targets: string[], routes: string[], minSampl
   return { cells, labels: c.labels?.verdictInput(targets) ?? [], scores: c.scores?.verdictInput(targets) ?? [] };
 }
 
+/**
+ * The latency cells the verdict would judge now whose samples are both at least `full` values: each one's bootstrap
+ * seed and sample sizes (production's first), so their resamples can be drawn ahead.
+ */
+export function fullLatencyCells(c: Concerns, o: ResolvedReportOptions, full: number): { seed: number; nA: number; nB: number }[] {
+  const routes = routeFigures(c).map((r) => r.route);
+  const cells = targetsOf(c).flatMap((target) => [null, ...routes].flatMap((route) => cellInput(c, target, route, o.criteria.minSamples) ?? []));
+  return cells.flatMap((cell, i) => {
+    const nA = cell.latency.production.sample.length;
+    const nB = cell.latency.candidate.sample.length;
+    return nA >= full && nB >= full ? [{ seed: latencySeed(i), nA, nB }] : [];
+  });
+}
+
 function totalsOf(c: Concerns): Report['totals'] {
   const { totals } = c;
   const match = c.agreement.totals(undefined);
@@ -144,7 +159,7 @@ function totalsOf(c: Concerns): Report['totals'] {
   };
 }
 
-export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadStats | null): Report {
+export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadStats | null, draws?: BootstrapDraws): Report {
   const { options } = o;
   const targets = targetsOf(c);
   const production = c.latency.side(PRODUCTION).histogram.figures();
@@ -210,6 +225,6 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
   input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
   input.similarity = c.similarity.accumulator.verdictInputs(targets, byRoute.map((r) => r.route));
   const setting = { failUnderMatch: options.failUnderMatch, gated: o.gated };
-  report.verdict = assembleVerdict(report, setting, judge(input, o.criteria), o.criteria, suggestions);
+  report.verdict = assembleVerdict(report, setting, judge(input, o.criteria, draws), o.criteria, suggestions);
   return report;
 }

@@ -183,6 +183,14 @@ async function filesOf(inputs: readonly string[], cwd: string): Promise<{ path: 
   return sized;
 }
 
+/** Draws the bootstrap's resamples ahead (`ReportBuilder.drawAhead`), a cell per turn of the event loop, while `waiting()`. */
+function drawAheadWhile(builder: ReportBuilder, waiting: () => boolean): void {
+  const next = (): void => {
+    if (waiting() && builder.drawAhead()) setImmediate(next);
+  };
+  setImmediate(next);
+}
+
 /**
  * The report read in up to `count` shares of whole files (read/split-read.ts), or `undefined` when there are too few
  * files for it or the shares cannot prove their result is one reader's (then read in hash shares).
@@ -200,10 +208,15 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
   }
   // Each share's summary merges as it comes and is dropped, so the main thread never holds them all.
   const builder = new ReportBuilder(options);
+  let left = shares.length;
+  let reading = true;
   const merged = shares.map((share) =>
     share.result.then((result): ShareResult => {
+      left--;
       if (result.kind !== 'split') return result;
       builder.merge(result.state);
+      // A thread is done and its core free until the last is: draw the verdict's bootstrap there, not after.
+      if (left === shares.length - 1 && left > 0) drawAheadWhile(builder, () => reading && left > 0);
       return { ...result, state: { routes: [], targets: [], concerns: {} } };
     }),
   );
@@ -226,6 +239,7 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
     const report = reportOfSplit(builder, join, done.map((d) => d.result));
     return typeof report === 'string' ? undefined : report;
   } finally {
+    reading = false;
     for (const share of shares) share.stop();
   }
 }
