@@ -16,6 +16,7 @@ import { reportOfSplit } from '../lib/report/split-merge.js';
 import type { SplitReadResult } from '../lib/read/split-read.js';
 import type { ShareResult } from '../lib/report/share-types.js';
 import { readShare } from '../lib/report/read-share.js';
+import { KeptEntries, packPending } from '../lib/report/pending-wire.js';
 import { addExact, exactValue } from '../lib/report/stats/exact-sum.js';
 
 let dir: string;
@@ -76,8 +77,11 @@ async function inSplit(files: string[], options: BuildReportOptions, parts: numb
   const shares: SplitReadResult[] = [];
   const builder = new ReportBuilder(summary);
   for (const [index, part] of parts.entries()) {
-    const result = await readShare({ inputs: files, options: summary, readOptions, index, count: parts.length, files: part });
+    // Kept entries through the wire, batch by batch, as a report thread sends them and the main thread gathers them.
+    const kept = new KeptEntries();
+    const result = await readShare({ inputs: files, options: summary, readOptions, index, count: parts.length, files: part }, undefined, (entries, repeats) => kept.add(packPending(entries, repeats)));
     if (result.kind !== 'split') throw new Error(`a split share gave ${result.kind}`);
+    kept.into(result.result);
     // Through structured clone, as from a report thread.
     const cloned = structuredClone(result);
     builder.merge(cloned.state);
@@ -279,6 +283,17 @@ describe('a split read (each share reads whole files) gives the report one threa
     const current = await writeLog('rot.log', [shadow('cut', 10_000), comparison('cut', 10_000), ...requests('q', 40, 250, 10_050)]);
     const one = await expectSplitExact([rotated, current], { labelPath: '$.label' });
     expect(one.reading?.closedBy.complete).toBe(81);
+  });
+
+  it('keeps every record of a request its share kept: one candidate answered and compared, the other never', async () => {
+    // Kept (closed by the window, not complete) and accepted by the main thread as its share joined it: its production,
+    // shadow and comparison travel from the thread as the records of its marks.
+    const half = (id: string, ms: number) => [production(id, ms, { targets: ['v2', 'v3'] }), shadow(id, ms), comparison(id, ms)];
+    const a = await writeLog('kept-a.log', [...requests('a', 10, 100), ...half('half', 1_000), ...half('lone', 1_050), ...requests('c', 30, 1_000, 1_200)]);
+    const b = await writeLog('kept-b.log', requests('b', 60, 1_000, 50));
+    const one = await expectSplitExact([a, b], { windowMs: 10_000 });
+    expect(one.reading?.closedBy.time_window).toBe(2);
+    expect(one.totals.comparisons).toBe(2 + 10 + 30 + 60);
   });
 
   it('gives a request that ends one share open the window end of the reader of every file', async () => {

@@ -12,8 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
 import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
-import type { KeptEntry, PlacedRecord } from '../read/split-read.js';
-import { unpackPending } from './pending-wire.js';
+import { KeptEntries } from './pending-wire.js';
 import { readShare } from './read-share.js';
 import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
@@ -93,22 +92,13 @@ function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) =>
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
     // A split share's kept entries, parsed as they come rather than all once the last thread ends.
-    let kept: KeptEntry[] = [];
-    let repeats: PlacedRecord[] = [];
+    const kept = new KeptEntries();
     let done: ShareResult | undefined;
     worker.on('message', (message: ShareMessage) => {
       if (message.kind === 'progress') onProgress(message.progress);
-      else if (message.kind === 'pending') {
-        const batch = unpackPending(message.json);
-        for (const e of batch.entries) kept.push(e);
-        for (const r of batch.repeats) repeats.push(r);
-      } else {
-        if (message.kind === 'split') {
-          message.result.pending = kept.concat(message.result.pending);
-          message.result.repeats = repeats.concat(message.result.repeats);
-          kept = [];
-          repeats = [];
-        }
+      else if (message.kind === 'pending') kept.add(message.json);
+      else {
+        if (message.kind === 'split') kept.into(message.result);
         // Given once the thread has gone, so its heap is freed before the main thread merges, not after.
         done = message;
         void worker.terminate();

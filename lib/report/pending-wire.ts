@@ -5,7 +5,7 @@
  * (report/split-merge.ts). Sent as the objects themselves, every record went three times (in the entry, in its mark,
  * and in the mark of the first crossing), and the main thread spent a quarter of a second parsing the last share's.
  */
-import type { KeptEntry, PlacedRecord } from '../read/split-read.js';
+import type { KeptEntry, PlacedRecord, SplitReadResult } from '../read/split-read.js';
 import type { Mark, RequestRecord, SplitEntry } from '../read/join.js';
 
 /** A record of a kept entry: its index among the entry's marks, or (never seen, but exact either way) the record. */
@@ -63,4 +63,24 @@ export function unpackPending(json: string): { entries: KeptEntry[]; repeats: Pl
     e.skipped = wire.skipped === null ? null : (record(wire.skipped) as KeptEntry['skipped']);
   }
   return batch as unknown as { entries: KeptEntry[]; repeats: PlacedRecord[] };
+}
+
+/** A share's kept entries, gathered batch by batch as they come and handed back into its result when it ends. */
+export class KeptEntries {
+  #entries: KeptEntry[] = [];
+  #repeats: PlacedRecord[] = [];
+
+  add(json: string): void {
+    const batch = unpackPending(json);
+    for (const e of batch.entries) this.#entries.push(e);
+    for (const r of batch.repeats) this.#repeats.push(r);
+  }
+
+  /** Puts the entries gathered before those `result` still holds, in the order the share kept them. */
+  into(result: SplitReadResult): void {
+    result.pending = this.#entries.concat(result.pending);
+    result.repeats = this.#repeats.concat(result.repeats);
+    this.#entries = [];
+    this.#repeats = [];
+  }
 }
