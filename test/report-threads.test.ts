@@ -16,7 +16,7 @@ import { reportOfSplit } from '../lib/report/split-merge.js';
 import type { SplitReadResult } from '../lib/read/split-read.js';
 import type { ShareResult } from '../lib/report/share-types.js';
 import { readShare } from '../lib/report/read-share.js';
-import { KeptEntries, packPending } from '../lib/report/pending-wire.js';
+import { KeptEntries, packPending, unpackPending } from '../lib/report/pending-wire.js';
 import { addExact, exactValue } from '../lib/report/stats/exact-sum.js';
 
 let dir: string;
@@ -329,6 +329,30 @@ describe('a split read (each share reads whole files) gives the report one threa
     expect(one.reading?.duplicates).toBe(1);
     expect(await inSplit(files, {}, [[0], [1]])).toBe('a request joined by one share has records in another, or later in its own');
     expect(comparable(await buildReport(files, { threads: 2 }))).toEqual(comparable(one));
+  });
+});
+
+describe('kept entries on their way from a report thread', () => {
+  it('carry each record once and come back as the records of their marks; a record not among its marks comes whole', () => {
+    const [p, s, c] = request('w', 100).map((r) => JSON.parse(JSON.stringify(r)) as never);
+    const mark = (record: never, pos: number) => ({ record, time: 1, key: 1, owned: true, pm: 100 + pos, file: 1, pos, prevW: 99 });
+    const marks = [mark(p, 1), mark(s, 2), mark(s, 3)];
+    const entry = {
+      requestId: 'w', production: p, shadows: [s], comparisons: [c], skipped: null, closedBy: 'time_window' as const, orphan: null, openedAt: 100,
+      marks, plain: true, learned: -1, crossing: marks[2]!, crossings: 1, duplicates: 1, missingComparison: false,
+    };
+    const json = packPending([entry], [mark(c, 9)]);
+    // The entry's id, its three marks' records, its comparison (not among its marks) whole, and the repeat: not the
+    // entry's production and shadow again, nor the crossing mark.
+    expect(json.split('"requestId":"w"')).toHaveLength(1 + 6);
+    const { entries, repeats } = unpackPending(json);
+    const [back] = entries;
+    expect(back!.production).toBe(back!.marks[0]!.record);
+    expect(back!.shadows[0]).toBe(back!.marks[1]!.record);
+    expect(back!.comparisons[0]).toEqual(c);
+    expect(back!.marks.map((m) => [m.pm, m.file, m.pos, m.prevW])).toEqual([[101, 1, 1, 99], [102, 1, 2, 99], [103, 1, 3, 99]]);
+    expect({ ...back, marks: [], production: null, shadows: [], comparisons: [] }).toEqual({ ...entry, crossing: undefined, marks: [], production: null, shadows: [], comparisons: [] });
+    expect(repeats).toEqual([{ record: c, pm: 109, file: 1, pos: 9, prevW: 99 }]);
   });
 });
 
