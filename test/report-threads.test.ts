@@ -334,7 +334,7 @@ describe('a split read (each share reads whole files) gives the report one threa
 
 describe('kept entries on their way from a report thread', () => {
   it('carry each record once and come back as the records of their marks; a record not among its marks comes whole', () => {
-    const [p, s, c] = request('w', 100).map((r) => JSON.parse(JSON.stringify(r)) as never);
+    const [p, s, c] = request('w', 100).map((r) => JSON.parse(JSON.stringify(r)) as never) as [never, never, never];
     const mark = (record: never, pos: number) => ({ record, time: 1, key: 1, owned: true, pm: 100 + pos, file: 1, pos, prevW: 99 });
     const marks = [mark(p, 1), mark(s, 2), mark(s, 3)];
     const entry = {
