@@ -176,7 +176,13 @@ async function filesOf(inputs: readonly string[], cwd: string): Promise<{ path: 
 /** Draws the bootstrap's resamples ahead (`ReportBuilder.drawAhead`), a cell per turn of the event loop, while `waiting()`. */
 function drawAheadWhile(builder: ReportBuilder, waiting: () => boolean): void {
   const next = (): void => {
-    if (waiting() && builder.drawAhead()) setImmediate(next);
+    let more = false;
+    try {
+      more = waiting() && builder.drawAhead();
+    } catch {
+      // Only a head start: `build` draws whatever is not drawn.
+    }
+    if (more) setImmediate(next);
   };
   setImmediate(next);
 }

@@ -23,7 +23,7 @@ const OTHER_TARGETS = '(other targets)';
 /** Candidates tracked one by one (each holds a few histograms); the same bound as the reader's learned targets. */
 const MAX_TARGETS = 64;
 const UNKNOWN_ROUTE = '(unknown)';
-/** Latency cells whose bootstrap resamples `drawAhead` draws at most (each is a few tens of KB). */
+/** Latency cells (the first in the verdict's order) whose bootstrap resamples `drawAhead` draws at most (each is a few KB). */
 const MAX_DRAWN_AHEAD = 64;
 
 /** Plain data of a builder: each concern's state and the caps' keys, to send between threads and merge. */
@@ -230,7 +230,7 @@ export class ReportBuilder {
    * report is the same either way.
    */
   drawAhead(): boolean {
-    this.#ahead ??= fullLatencyCells(this.#concerns, this.#resolved, LATENCY_SAMPLE).slice(0, MAX_DRAWN_AHEAD);
+    this.#ahead ??= fullLatencyCells(this.#concerns, this.#resolved, LATENCY_SAMPLE, MAX_DRAWN_AHEAD);
     const cell = this.#ahead.shift();
     if (cell !== undefined) this.#draws.draw(cell.nA, cell.nB, LATENCY_QUANTILES, cell.seed, RESAMPLES);
     return this.#ahead.length > 0;
