@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { resolveFiles } from '../lib/read/resolve-files.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readShadowLog, ShadowLogReadError, type AggregateRecord, type ReadShadowLogOptions, type ShadowLogEntry } from '../lib/report/index.js';
 
@@ -111,6 +112,27 @@ describe('readShadowLog: the join', () => {
     const { entries, stats } = await readAll(['shadow-*.log*', 'shadow-a.log'], { cwd: dir });
     expect(entries.map((e) => e.requestId).sort()).toEqual(['r1', 'r2']);
     expect(stats.files.map((f) => f.path)).toEqual(['shadow-a.log', 'shadow-b.log.gz']);
+  });
+
+  it('expands an absolute glob from its own directories: the files tinyglobby matches from any working directory', async () => {
+    const { glob } = await import('tinyglobby');
+    for (const sub of ['logs', 'a(1)', 'b[2]', 'c d', 'linked']) await mkdir(join(dir, sub));
+    await rm(join(dir, 'linked'), { recursive: true });
+    await symlink(join(dir, 'logs'), join(dir, 'linked'));
+    for (const sub of ['logs', 'a(1)', 'b[2]', 'c d']) {
+      await writeFile(join(dir, sub, 'x.log'), '');
+      await writeFile(join(dir, sub, '.y.log'), '');
+    }
+    const patterns = ['logs/*.log', 'a(1)/*.log', 'a\\(1\\)/*.log', 'b[2]/*', 'b\\[2\\]/*', 'c d/*', 'linked/*.log', '*/*.log', '**/x.log', '{logs,c d}/*', 'logs/../a(1)/*'];
+    for (const pattern of patterns) {
+      const absolute = `${dir}/${pattern}`;
+      for (const cwd of ['/', process.cwd(), dir]) {
+        const found = await resolveFiles([absolute], cwd).catch(() => ({ files: [] }));
+        const matched = (await glob(absolute, { cwd, absolute: true, onlyFiles: true, expandDirectories: false, dot: true })).sort();
+        expect({ pattern, cwd, files: found.files.map((f) => f.absolutePath).sort() }).toEqual({ pattern, cwd, files: matched });
+      }
+    }
+    expect((await resolveFiles([`${dir}/*/x.log`], '/')).files).toHaveLength(5);
   });
 
   it('yields orphans with their kind and counts them: production without shadow, shadow without production', async () => {

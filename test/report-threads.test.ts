@@ -16,6 +16,7 @@ import { reportOfSplit } from '../lib/report/split-merge.js';
 import type { SplitReadResult } from '../lib/read/split-read.js';
 import type { ShareResult } from '../lib/report/share-types.js';
 import { readShare } from '../lib/report/read-share.js';
+import { KeptEntries, packPending, unpackPending } from '../lib/report/pending-wire.js';
 import { addExact, exactValue } from '../lib/report/stats/exact-sum.js';
 
 let dir: string;
@@ -76,8 +77,11 @@ async function inSplit(files: string[], options: BuildReportOptions, parts: numb
   const shares: SplitReadResult[] = [];
   const builder = new ReportBuilder(summary);
   for (const [index, part] of parts.entries()) {
-    const result = await readShare({ inputs: files, options: summary, readOptions, index, count: parts.length, files: part });
+    // Kept entries through the wire, batch by batch, as a report thread sends them and the main thread gathers them.
+    const kept = new KeptEntries();
+    const result = await readShare({ inputs: files, options: summary, readOptions, index, count: parts.length, files: part }, undefined, (entries, repeats) => kept.add(packPending(entries, repeats)));
     if (result.kind !== 'split') throw new Error(`a split share gave ${result.kind}`);
+    kept.into(result.result);
     // Through structured clone, as from a report thread.
     const cloned = structuredClone(result);
     builder.merge(cloned.state);
@@ -281,6 +285,17 @@ describe('a split read (each share reads whole files) gives the report one threa
     expect(one.reading?.closedBy.complete).toBe(81);
   });
 
+  it('keeps every record of a request its share kept: one candidate answered and compared, the other never', async () => {
+    // Kept (closed by the window, not complete) and accepted by the main thread as its share joined it: its production,
+    // shadow and comparison travel from the thread as the records of its marks.
+    const half = (id: string, ms: number) => [production(id, ms, { targets: ['v2', 'v3'] }), shadow(id, ms), comparison(id, ms)];
+    const a = await writeLog('kept-a.log', [...requests('a', 10, 100), ...half('half', 1_000), ...half('lone', 1_050), ...requests('c', 30, 1_000, 1_200)]);
+    const b = await writeLog('kept-b.log', requests('b', 60, 1_000, 50));
+    const one = await expectSplitExact([a, b], { windowMs: 10_000 });
+    expect(one.reading?.closedBy.time_window).toBe(2);
+    expect(one.totals.comparisons).toBe(2 + 10 + 30 + 60);
+  });
+
   it('gives a request that ends one share open the window end of the reader of every file', async () => {
     // File a ends with a production whose shadow never comes, while file b reads on for minutes.
     const a = await writeLog('eoi-a.log', [...requests('a', 10, 100), production('lonely', 1_100, { targets: ['v2'] })]);
@@ -317,6 +332,30 @@ describe('a split read (each share reads whole files) gives the report one threa
   });
 });
 
+describe('kept entries on their way from a report thread', () => {
+  it('carry each record once and come back as the records of their marks; a record not among its marks comes whole', () => {
+    const [p, s, c] = request('w', 100).map((r) => JSON.parse(JSON.stringify(r)) as never) as [never, never, never];
+    const mark = (record: never, pos: number) => ({ record, time: 1, key: 1, owned: true, pm: 100 + pos, file: 1, pos, prevW: 99 });
+    const marks = [mark(p, 1), mark(s, 2), mark(s, 3)];
+    const entry = {
+      requestId: 'w', production: p, shadows: [s], comparisons: [c], skipped: null, closedBy: 'time_window' as const, orphan: null, openedAt: 100,
+      marks, plain: true, learned: -1, crossing: marks[2]!, crossings: 1, duplicates: 1, missingComparison: false,
+    };
+    const json = packPending([entry], [mark(c, 9)]);
+    // The entry's id, its three marks' records, its comparison (not among its marks) whole, and the repeat: not the
+    // entry's production and shadow again, nor the crossing mark.
+    expect(json.split('"requestId":"w"')).toHaveLength(1 + 6);
+    const { entries, repeats } = unpackPending(json);
+    const [back] = entries;
+    expect(back!.production).toBe(back!.marks[0]!.record);
+    expect(back!.shadows[0]).toBe(back!.marks[1]!.record);
+    expect(back!.comparisons[0]).toEqual(c);
+    expect(back!.marks.map((m) => [m.pm, m.file, m.pos, m.prevW])).toEqual([[101, 1, 1, 99], [102, 1, 2, 99], [103, 1, 3, 99]]);
+    expect({ ...back, marks: [], production: null, shadows: [], comparisons: [] }).toEqual({ ...entry, crossing: undefined, marks: [], production: null, shadows: [], comparisons: [] });
+    expect(repeats).toEqual([{ record: c, pm: 109, file: 1, pos: 9, prevW: 99 }]);
+  });
+});
+
 describe('buildReport on several threads', () => {
   it('gives the report one thread gives, through real report threads', async () => {
     const files = ['test/fixtures/basic/shadow-a.log', 'test/fixtures/basic/shadow-b.log.gz'];
@@ -348,6 +387,28 @@ describe('merging report builders', () => {
     const plain = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     expect(plain(values)).not.toBe(plain([...values].reverse()));
     expect(exactValue(whole)).toBe(exactValue([...values].reverse().reduce<number[]>((p, v) => (addExact(p, v), p), [])));
+  });
+
+  it('draws the bootstrap ahead without changing the report, also when later requests move the cells it drew for', () => {
+    // Full latency samples (4,096 a side) on /p, drawn ahead for the cells all routes and /p; then a busier route /q
+    // arrives, whose candidate calls all failed (no latency to judge), and sorts first: /p's cell moves to a seed not
+    // drawn, and the seed drawn for /p is left untaken. Each cell must be judged from the resamples of its own seed.
+    const entry = (i: number, route: string, extra: Line = {}) => ({
+      requestId: `q${i}`, closedBy: 'complete' as const, orphan: null, skipped: null, comparisons: [],
+      production: production(`q${i}`, i, { route }) as never, shadows: [shadow(`q${i}`, i, 'v2', extra) as never],
+    });
+    const options = { criteria: { maxLatencyIncreaseMs: 1, maxLatencyIncreaseRatio: 0.01 } };
+    const [ahead, plain] = [new ReportBuilder(options), new ReportBuilder(options)];
+    for (let i = 0; i < 5_000; i++) for (const b of [ahead, plain]) b.addEntry(entry(i, '/p'));
+    let drawn = 1;
+    while (ahead.drawAhead()) drawn++;
+    expect(drawn).toBe(2);
+    const failed = { status: undefined, durationMs: undefined, error: { code: 'ETIMEDOUT', message: 'timed out' } };
+    for (let i = 5_000; i < 11_000; i++) for (const b of [ahead, plain]) b.addEntry(entry(i, '/q', failed));
+    const report = ahead.build();
+    expect(report).toEqual(plain.build());
+    expect(report.match.byRoute.map((r) => r.route)).toEqual(['/q', '/p']);
+    expect(report.verdict.criteria.filter((c) => c.criterion === 'latency' && c.low !== null).map((c) => c.route)).toEqual([null, '/p']);
   });
 
   it('keeps the routes a single builder keeps, whatever the order the parts saw them in, and does not overflow past maxRoutes', () => {

@@ -3,7 +3,7 @@
  * or hand-computed tables.
  */
 import { describe, expect, it } from 'vitest';
-import { bootstrapQuantileShift, bootstrapQuantileShifts, sortedQuantile } from '../lib/report/stats/bootstrap.js';
+import { BootstrapDraws, bootstrapQuantileShift, bootstrapQuantileShifts, sortedQuantile } from '../lib/report/stats/bootstrap.js';
 import { holmAdjust } from '../lib/report/stats/holm.js';
 import { kolmogorovSmirnov, kolmogorovSurvival } from '../lib/report/stats/kolmogorov-smirnov.js';
 import { mannWhitney, mannWhitneyFromBins } from '../lib/report/stats/mann-whitney.js';
@@ -132,6 +132,50 @@ describe('bootstrap and reservoir', () => {
     expect(p99!.shift).toBeCloseTo(sortedQuantile([...second].sort((a, b) => a - b), 0.99) - sortedQuantile([...first].sort((a, b) => a - b), 0.99), 12);
     expect(p50!.low).toBeLessThan(20);
     expect(p50!.high).toBeGreaterThan(20);
+  });
+
+  it('draws its resamples from the seeded generator: the same intervals as resampling through seededRandom', () => {
+    // The reference: each resample n draws of Math.floor(random() * n), the second sample's first, as the report has
+    // always drawn them, so the verdicts of logs read before stay the same.
+    const reference = (first: number[], second: number[], q: number, seed: number, resamples: number) => {
+      const a = [...first].sort((x, y) => x - y);
+      const b = [...second].sort((x, y) => x - y);
+      const random = seededRandom(seed);
+      const at = (sorted: number[]) => {
+        const drawn = Array.from({ length: sorted.length }, () => Math.floor(random() * sorted.length)).sort((x, y) => x - y);
+        return sorted[drawn[Math.max(1, Math.ceil(q * sorted.length)) - 1]!]!;
+      };
+      const shifts = Array.from({ length: resamples }, () => at(b) - at(a)).sort((x, y) => x - y);
+      return [shifts[Math.floor(0.025 * resamples)], shifts[Math.floor(0.975 * resamples)]];
+    };
+    const random = seededRandom(13);
+    for (const [n, m, seed] of [[1, 1, 1], [2, 3, 2], [37, 41, 9], [500, 300, 4], [4096, 4096, 1]] as const) {
+      const first = Array.from({ length: n }, () => Math.round(random() * 1000) / 10);
+      const second = Array.from({ length: m }, () => Math.round(random() * 1200) / 10);
+      for (const q of [0.5, 0.99]) {
+        const interval = bootstrapQuantileShift(first, second, q, { seed, resamples: 200 })!;
+        expect([interval.low, interval.high]).toEqual(reference(first, second, q, seed, 200));
+      }
+    }
+  });
+
+  it('takes resamples drawn ahead only for the sizes and seed they were drawn for', () => {
+    const random = seededRandom(17);
+    const first = Array.from({ length: 300 }, () => random() * 100);
+    const second = Array.from({ length: 200 }, () => 5 + random() * 100);
+    const fresh = bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 2 });
+    const draws = new BootstrapDraws();
+    draws.draw(300, 200, [0.5, 0.99], 2, 400);
+    draws.draw(200, 300, [0.5, 0.99], 2, 400);
+    draws.draw(299, 200, [0.5, 0.99], 2, 400);
+    // Not drawn for seed 4, nor for these sizes: drawn now, not taken from those of another cell.
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 4, draws })).toEqual(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 4 }));
+    expect(bootstrapQuantileShifts(first.slice(1), second, [0.5, 0.99], { seed: 2, draws })).toEqual(bootstrapQuantileShifts(first.slice(1), second, [0.5, 0.99], { seed: 2 }));
+    expect(bootstrapQuantileShifts(second, first, [0.5, 0.99], { seed: 2, draws })).toEqual(bootstrapQuantileShifts(second, first, [0.5, 0.99], { seed: 2 }));
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 2, draws })).toEqual(fresh);
+    // Taken once: the second bootstrap of the same cell draws its own, the same.
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 2, draws })).toEqual(fresh);
+    expect(bootstrapQuantileShifts(first, second, [0.5, 0.99], { seed: 4 })).not.toEqual(fresh);
   });
 
   it('keeps a bounded, uniform sample of a long stream, the same whatever the order or the split', () => {

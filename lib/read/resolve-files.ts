@@ -16,6 +16,24 @@ export interface ResolvedFile {
   displayPath: string;
 }
 
+/** A path segment that is a plain name in a glob: none of the characters that match, group or escape. */
+const PLAIN_SEGMENT = /^[^*?[\]{}()!+@|\\]*$/;
+
+/**
+ * Where to match a glob from: an absolute pattern from its leading plain directories, not from `cwd`. tinyglobby walks
+ * from the directory common to the pattern and its cwd (`/` for a pattern outside cwd) and lists every directory on
+ * the way: a glob of 4 files under a /tmp of 16,000 entries took 214 ms from the package's directory against 4 ms from
+ * /tmp (and the report resolves its inputs once per thread, and twice before it starts them).
+ */
+export function globRoot(pattern: string, cwd: string): { pattern: string; cwd: string } {
+  if (!isAbsolute(pattern)) return { pattern, cwd };
+  const segments = pattern.split('/');
+  let plain = 0;
+  while (plain < segments.length - 1 && PLAIN_SEGMENT.test(segments[plain] as string)) plain++;
+  if (plain === 0) return { pattern, cwd };
+  return { pattern: segments.slice(plain).join('/'), cwd: resolve(segments.slice(0, plain).join('/') || '/') };
+}
+
 export async function resolveFiles(
   inputs: readonly string[],
   cwd: string,
@@ -39,7 +57,8 @@ export async function resolveFiles(
       byPath.set(absolutePath, { absolutePath, displayPath: input });
       continue;
     }
-    const matches = await glob(input, { cwd, absolute: true, onlyFiles: true, expandDirectories: false, dot: true });
+    const root = globRoot(input, cwd);
+    const matches = await glob(root.pattern, { cwd: root.cwd, absolute: true, onlyFiles: true, expandDirectories: false, dot: true });
     if (matches.length === 0) unmatchedPatterns.push(input);
     for (const match of matches) {
       const path = resolve(match);

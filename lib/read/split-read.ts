@@ -24,6 +24,14 @@ import type { AggregateRecord, ReadShadowLogOptions, ReadStats, ShadowLogEntry }
 /** A record's place among all files' records. */
 export type Place = readonly [pm: number, file: number, pos: number];
 
+/** A record of a kept entry with its place, as the main thread reads it (a `Mark` without what only the share uses). */
+export type PlacedRecord = Pick<Mark, 'record' | 'pm' | 'file' | 'pos' | 'prevW'>;
+
+/** An entry kept for the main thread: what it reads of a `SplitEntry`. */
+export interface KeptEntry extends Omit<SplitEntry, 'marks' | 'crossing'> {
+  marks: PlacedRecord[];
+}
+
 /** Orders places as one reader of every file reads them. */
 export function comparePlaces(a: Place, b: Place): number {
   return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
@@ -42,9 +50,9 @@ export interface SplitReadResult {
   accepted: Float64Array;
   /** Hashes of the requestIds of `pending`. */
   pendingIds: Float64Array;
-  pending: SplitEntry[];
+  pending: KeptEntry[];
   /** Records repeating one of a pending request after its entry was yielded. */
-  repeats: Mark[];
+  repeats: PlacedRecord[];
   /** `summary`, `breaker` and judgement records, with their places. */
   aggregates: { record: AggregateRecord; place: Place }[];
   /** Where each target was first seen, and where each had its first comparison. */

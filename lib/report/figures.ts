@@ -7,7 +7,8 @@ import { assembleVerdict } from './assemble-verdict.js';
 import { PRODUCTION, SECONDARY } from './keys.js';
 import type { Concerns, ResolvedReportOptions } from './concerns/index.js';
 import type { LatencyFigures, LatencyRatio, Report, RouteFigures, RouteTargetFigures, TargetFigures } from './types.js';
-import { judge, type CellInput, type VerdictInput } from './verdict.js';
+import type { BootstrapDraws } from './stats/bootstrap.js';
+import { judge, latencySeed, type CellInput, type VerdictInput } from './verdict.js';
 import { wilson } from './wilson.js';
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -26,12 +27,18 @@ function ratiosTo(production: LatencyFigures): (side: LatencyFigures) => Latency
 }
 
 /** Routes with production records, comparisons or shadow errors; most requests first. */
-function routeFigures(c: Concerns): RouteFigures[] {
+function routesInOrder(c: Concerns): string[] {
   const names = new Set([...c.totals.requests.keys()]);
   for (const [route] of c.agreement.cells.entries()) names.add(route);
   for (const [route] of c.errors.cells.entries()) names.add(route);
+  const requests = (route: string): number => c.totals.requests.get(route) ?? 0;
   return [...names]
-    .map((route): RouteFigures => {
+    .filter((route) => requests(route) > 0 || c.agreement.totals(undefined, route).comparisons > 0 || c.errors.totals(undefined, route).errors > 0)
+    .sort((a, b) => requests(b) - requests(a) || (a < b ? -1 : 1));
+}
+
+function routeFigures(c: Concerns): RouteFigures[] {
+  return routesInOrder(c).map((route): RouteFigures => {
       const match = c.agreement.totals(undefined, route);
       const errors = c.errors.totals(undefined, route);
       const production = c.latency.cells.peek(route, PRODUCTION)?.histogram;
@@ -48,9 +55,7 @@ function routeFigures(c: Concerns): RouteFigures[] {
         productionP99: production?.quantile(0.99) ?? null,
         shadowP99: shadow.quantile(0.99),
       };
-    })
-    .filter((r) => r.requests > 0 || r.match.total > 0 || r.shadowErrors > 0)
-    .sort((a, b) => b.requests - a.requests || (a.route < b.route ? -1 : 1));
+    });
 }
 
 function targetFigures(c: Concerns, targets: string[], ratios: (side: LatencyFigures) => LatencyRatio): TargetFigures[] {
@@ -118,6 +123,29 @@ function verdictInput(c: Concerns, targets: string[], routes: string[], minSampl
   return { cells, labels: c.labels?.verdictInput(targets) ?? [], scores: c.scores?.verdictInput(targets) ?? [] };
 }
 
+/**
+ * The latency cells the verdict would judge now whose samples are both at least `full` values: each one's bootstrap
+ * seed and sample sizes (production's first), so their resamples can be drawn ahead.
+ */
+export function fullLatencyCells(c: Concerns, o: ResolvedReportOptions, full: number, max: number): { seed: number; nA: number; nB: number }[] {
+  const routes = routesInOrder(c);
+  const found: { seed: number; nA: number; nB: number }[] = [];
+  // The first `max` cells only: past them, nothing is drawn, and each cell of all routes merges every route's samples.
+  let i = 0;
+  for (const target of targetsOf(c)) {
+    for (const route of [null, ...routes]) {
+      if (i >= max) return found;
+      const cell = cellInput(c, target, route, o.criteria.minSamples);
+      if (cell === undefined) continue;
+      const nA = cell.latency.production.sample.length;
+      const nB = cell.latency.candidate.sample.length;
+      if (nA >= full && nB >= full) found.push({ seed: latencySeed(i), nA, nB });
+      i++;
+    }
+  }
+  return found;
+}
+
 function totalsOf(c: Concerns): Report['totals'] {
   const { totals } = c;
   const match = c.agreement.totals(undefined);
@@ -144,7 +172,7 @@ function totalsOf(c: Concerns): Report['totals'] {
   };
 }
 
-export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadStats | null): Report {
+export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadStats | null, draws?: BootstrapDraws): Report {
   const { options } = o;
   const targets = targetsOf(c);
   const production = c.latency.side(PRODUCTION).histogram.figures();
@@ -210,6 +238,6 @@ export function reportOf(c: Concerns, o: ResolvedReportOptions, readStats: ReadS
   input.unmeasuredNoise = report.noise === null && suggestions.length > 0;
   input.similarity = c.similarity.accumulator.verdictInputs(targets, byRoute.map((r) => r.route));
   const setting = { failUnderMatch: options.failUnderMatch, gated: o.gated };
-  report.verdict = assembleVerdict(report, setting, judge(input, o.criteria), o.criteria, suggestions);
+  report.verdict = assembleVerdict(report, setting, judge(input, o.criteria, draws), o.criteria, suggestions);
   return report;
 }

@@ -9,14 +9,14 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { inflateRawSync } from 'node:zlib';
 import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
 import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
+import { KeptEntries } from './pending-wire.js';
 import { readShare } from './read-share.js';
 import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
-import type { PendingBatch, ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
+import type { ShareMessage, ShareReadOptions, ShareRequest, ShareResult } from './share-types.js';
 import type { Report, ReportOptions } from './types.js';
 
 /**
@@ -91,18 +91,14 @@ function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) =>
   if (request.index === 0 && request.files === undefined) return { result: readShare(request, onProgress), stop: () => undefined };
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
-    const batches: Uint8Array[] = [];
+    // A split share's kept entries, parsed as they come rather than all once the last thread ends.
+    const kept = new KeptEntries();
     let done: ShareResult | undefined;
     worker.on('message', (message: ShareMessage) => {
       if (message.kind === 'progress') onProgress(message.progress);
-      else if (message.kind === 'pending') batches.push(message.packed);
+      else if (message.kind === 'pending') kept.add(message.json);
       else {
-        if (message.kind === 'split') {
-          const parsed = batches.map((packed) => JSON.parse(inflateRawSync(packed).toString('utf8')) as PendingBatch);
-          batches.length = 0;
-          message.result.pending = parsed.flatMap((b) => b.entries).concat(message.result.pending);
-          message.result.repeats = parsed.flatMap((b) => b.repeats).concat(message.result.repeats);
-        }
+        if (message.kind === 'split') kept.into(message.result);
         // Given once the thread has gone, so its heap is freed before the main thread merges, not after.
         done = message;
         void worker.terminate();
@@ -177,6 +173,20 @@ async function filesOf(inputs: readonly string[], cwd: string): Promise<{ path: 
   return sized;
 }
 
+/** Draws the bootstrap's resamples ahead (`ReportBuilder.drawAhead`), a cell per turn of the event loop, while `waiting()`. */
+function drawAheadWhile(builder: ReportBuilder, waiting: () => boolean): void {
+  const next = (): void => {
+    let more = false;
+    try {
+      more = waiting() && builder.drawAhead();
+    } catch {
+      // Only a head start: `build` draws whatever is not drawn.
+    }
+    if (more) setImmediate(next);
+  };
+  setImmediate(next);
+}
+
 /**
  * The report read in up to `count` shares of whole files (read/split-read.ts), or `undefined` when there are too few
  * files for it or the shares cannot prove their result is one reader's (then read in hash shares).
@@ -194,10 +204,15 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
   }
   // Each share's summary merges as it comes and is dropped, so the main thread never holds them all.
   const builder = new ReportBuilder(options);
+  let left = shares.length;
+  let reading = true;
   const merged = shares.map((share) =>
     share.result.then((result): ShareResult => {
+      left--;
       if (result.kind !== 'split') return result;
       builder.merge(result.state);
+      // A thread is done and its core free until the last is: draw the verdict's bootstrap there, not after.
+      if (left === shares.length - 1 && left > 0) drawAheadWhile(builder, () => reading && left > 0);
       return { ...result, state: { routes: [], targets: [], concerns: {} } };
     }),
   );
@@ -220,6 +235,7 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
     const report = reportOfSplit(builder, join, done.map((d) => d.result));
     return typeof report === 'string' ? undefined : report;
   } finally {
+    reading = false;
     for (const share of shares) share.stop();
   }
 }

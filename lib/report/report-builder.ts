@@ -9,8 +9,11 @@ import type { Concern, EntryContext } from './concerns/concern.js';
 import { shadowColumn } from './concerns/status.js';
 import { createConcerns, type Concerns, type ResolvedReportOptions } from './concerns/index.js';
 import { criteriaWithGate, isGate, resolveCriteria } from './criteria.js';
-import { reportOf } from './figures.js';
+import { fullLatencyCells, reportOf } from './figures.js';
 import { KeyCap, type KeyMapper } from './keys.js';
+import { LATENCY_SAMPLE } from './concerns/latency.js';
+import { BootstrapDraws, RESAMPLES } from './stats/bootstrap.js';
+import { LATENCY_QUANTILES } from './verdict.js';
 import { compileLabelPath } from './label-path.js';
 import { hashString } from '../read/hash.js';
 import type { Report, ReportOptions } from './types.js';
@@ -20,6 +23,8 @@ const OTHER_TARGETS = '(other targets)';
 /** Candidates tracked one by one (each holds a few histograms); the same bound as the reader's learned targets. */
 const MAX_TARGETS = 64;
 const UNKNOWN_ROUTE = '(unknown)';
+/** Latency cells (the first in the verdict's order) whose bootstrap resamples `drawAhead` draws at most (each is a few KB). */
+const MAX_DRAWN_AHEAD = 64;
 
 /** Plain data of a builder: each concern's state and the caps' keys, to send between threads and merge. */
 export interface ReportBuilderState {
@@ -107,6 +112,8 @@ export class ReportBuilder {
   readonly #targets = new KeyCap(MAX_TARGETS, OTHER_TARGETS);
   readonly #context: EntryContext = { entry: undefined as never, time: NaN, route: '', hash: 0, shadowTargets: [], comparisonTargets: [] };
   readonly #keys: KeyMapper = { route: (name) => this.#route(name), target: (name) => this.#target(name) };
+  readonly #draws = new BootstrapDraws();
+  #ahead: { seed: number; nA: number; nB: number }[] | undefined;
 
   constructor(options: ReportOptions = {}) {
     this.#resolved = resolveReportOptions(options);
@@ -215,8 +222,22 @@ export class ReportBuilder {
     }
   }
 
+  /**
+   * Draws the latency bootstrap's resamples of one more cell the verdict will likely judge (one whose samples are full
+   * already, so more requests will not change their size); `false` once there is none left. For a caller with a core
+   * free while it waits for the rest of the requests (report/parallel-report.ts): the resamples depend only on the
+   * samples' sizes and the cell's seed, so `build` uses them where those match and draws the others itself, and the
+   * report is the same either way.
+   */
+  drawAhead(): boolean {
+    this.#ahead ??= fullLatencyCells(this.#concerns, this.#resolved, LATENCY_SAMPLE, MAX_DRAWN_AHEAD);
+    const cell = this.#ahead.shift();
+    if (cell !== undefined) this.#draws.draw(cell.nA, cell.nB, LATENCY_QUANTILES, cell.seed, RESAMPLES);
+    return this.#ahead.length > 0;
+  }
+
   /** The finished report; `readStats` (from the reader) adds the reading figures. */
   build(readStats: ReadStats | null = null): Report {
-    return reportOf(this.#concerns, this.#resolved, readStats);
+    return reportOf(this.#concerns, this.#resolved, readStats, this.#draws);
   }
 }

@@ -2,20 +2,17 @@
  * A report thread: runs one share (read-share.ts) and posts its progress and its result to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { deflateRawSync } from 'node:zlib';
 import { ShadowLogReadError } from '../read/types.js';
 import type { ShareRequest, ShareResult } from './share-types.js';
+import { packPending } from './pending-wire.js';
 import { readShare } from './read-share.js';
 
 readShare(
   workerData as ShareRequest,
   (progress) => parentPort?.postMessage({ kind: 'progress', progress }),
-  // A split share's kept entries go as they come, so this thread holds few of them; as deflated JSON, which the main
-  // thread holds in a tenth of the memory the objects would take until it merges them.
-  (entries, repeats) => {
-    const packed = deflateRawSync(JSON.stringify({ entries, repeats }), { level: 1 });
-    parentPort?.postMessage({ kind: 'pending', packed }, [packed.buffer]);
-  },
+  // A split share's kept entries go as they come, so this thread holds few of them, and the main thread parses them
+  // while the threads still read, not after.
+  (entries, repeats) => parentPort?.postMessage({ kind: 'pending', json: packPending(entries, repeats) }),
 ).then(
   // A split share's hashes and watermarks (8 bytes per request and per record) are moved, not copied.
   (result) => parentPort?.postMessage(result, result.kind === 'split' ? [result.result.accepted.buffer as ArrayBuffer, result.result.watermarks.buffer as ArrayBuffer] : []),

@@ -1,7 +1,6 @@
 /**
  * What the main thread sends a report thread, and what the thread sends back (see parallel-report.ts).
  */
-import type { Mark, SplitEntry } from '../read/join.js';
 import type { SplitReadResult } from '../read/split-read.js';
 import type { ReadProgress, ReadShadowLogOptions, ReadStats } from '../read/types.js';
 import type { ReportBuilderState } from './report-builder.js';
@@ -26,10 +25,5 @@ export type ShareResult =
   | { kind: 'diverged'; reason: string }
   | { kind: 'error'; error: { readError: boolean; name: string; message: string; code?: string; path?: string; stack?: string } };
 
-export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress } | { kind: 'pending'; packed: Uint8Array };
-
-/** A batch of a split share's kept entries, as `{ kind: 'pending' }` carries it (deflated JSON). */
-export interface PendingBatch {
-  entries: SplitEntry[];
-  repeats: Mark[];
-}
+/** `pending`: a batch of a split share's kept entries, as report/pending-wire.ts packs them. */
+export type ShareMessage = ShareResult | { kind: 'progress'; progress: ReadProgress } | { kind: 'pending'; json: string };

@@ -5,9 +5,9 @@
  * reads their records and with its watermark (each record's `pm`). The result is the report one reader builds, or
  * `undefined` when the shares cannot prove it is (then the logs are read again another way): see docs/at-scale.md.
  */
-import { COMPARISON_PROBE, Joiner, REMEMBER_WINDOWS, type Mark, type RequestRecord, type SplitEntry } from '../read/join.js';
+import { COMPARISON_PROBE, Joiner, REMEMBER_WINDOWS, type RequestRecord } from '../read/join.js';
 import { emptyReadStats } from '../read/read-shadow-log.js';
-import { comparePlaces, type Place, type SplitReadResult } from '../read/split-read.js';
+import { comparePlaces, type KeptEntry, type Place, type PlacedRecord, type SplitReadResult } from '../read/split-read.js';
 import type { ReadStats, ShadowLogEntry } from '../read/types.js';
 import type { ReportBuilder } from './report-builder.js';
 import type { Report } from './types.js';
@@ -57,7 +57,17 @@ function disagreement(shares: readonly SplitReadResult[], o: SplitJoinOptions): 
   return crossed ? 'a request joined by one share has records in another, or later in its own' : null;
 }
 
-const placeOf = (m: Mark): Place => [m.pm, m.file, m.pos];
+const placeOf = (m: PlacedRecord): Place => [m.pm, m.file, m.pos];
+
+/** `comparePlaces` of two records' places, without building them. */
+function compareMarks(a: PlacedRecord, b: PlacedRecord): number {
+  return a.pm - b.pm || a.file - b.file || a.pos - b.pos;
+}
+
+/** `comparePlaces(place, placeOf(m))`, without building the second. */
+function comparePlaceToMark(place: Place, m: PlacedRecord): number {
+  return place[0] - m.pm || place[1] - m.file || place[2] - m.pos;
+}
 
 /**
  * Whether each share that joined requests on the strength of the targets it had learned had learned all `count`, and
@@ -95,25 +105,56 @@ function count(stats: ReadStats, entry: ShadowLogEntry, missingComparison: boole
   if (missingComparison) stats.missingComparisons++;
 }
 
-function plainEntry(e: SplitEntry, closedBy: ShadowLogEntry['closedBy']): ShadowLogEntry {
+function plainEntry(e: KeptEntry, closedBy: ShadowLogEntry['closedBy']): ShadowLogEntry {
   return { requestId: e.requestId, production: e.production, shadows: e.shadows, comparisons: e.comparisons, skipped: e.skipped, closedBy, orphan: e.orphan };
 }
 
-/** The entries the shares kept, by requestId, with the share each came from. */
-function pendingById(shares: readonly SplitReadResult[]): Map<string, { shares: Set<number>; entries: SplitEntry[]; repeats: Mark[] }> {
-  const byId = new Map<string, { shares: Set<number>; entries: SplitEntry[]; repeats: Mark[] }>();
-  const group = (id: string) => {
-    let g = byId.get(id);
-    if (g === undefined) byId.set(id, (g = { shares: new Set(), entries: [], repeats: [] }));
-    return g;
+/** The record of `entry` read first (its records are all in `places`). */
+function firstRead(entry: ShadowLogEntry, places: Map<RequestRecord, PlacedRecord>): PlacedRecord {
+  let first: PlacedRecord | undefined;
+  const consider = (record: RequestRecord | null): void => {
+    const m = record === null ? undefined : places.get(record);
+    if (m !== undefined && (first === undefined || compareMarks(m, first) < 0)) first = m;
   };
+  consider(entry.production);
+  consider(entry.skipped);
+  for (const r of entry.shadows) consider(r);
+  for (const r of entry.comparisons) consider(r);
+  return first as PlacedRecord;
+}
+
+/** The entries the shares kept of one request; `several`: from more than one share. */
+interface PendingGroup {
+  share: number;
+  several: boolean;
+  entries: KeptEntry[];
+  repeats: PlacedRecord[];
+}
+
+const NO_REPEATS: PlacedRecord[] = [];
+
+/** The entries the shares kept, by requestId, with the share each came from. */
+function pendingById(shares: readonly SplitReadResult[]): Map<string, PendingGroup> {
+  const byId = new Map<string, PendingGroup>();
   shares.forEach((r, i) => {
     for (const e of r.pending) {
-      const g = group(e.requestId);
-      g.shares.add(i);
-      g.entries.push(e);
+      const g = byId.get(e.requestId);
+      if (g === undefined) byId.set(e.requestId, { share: i, several: false, entries: [e], repeats: NO_REPEATS });
+      else {
+        if (g.share !== i) g.several = true;
+        g.entries.push(e);
+      }
     }
-    for (const m of r.repeats) group(m.record.requestId).repeats.push(m);
+  });
+  shares.forEach((r, i) => {
+    for (const m of r.repeats) {
+      const id = m.record.requestId;
+      let g = byId.get(id);
+      if (g === undefined) byId.set(id, (g = { share: i, several: false, entries: [], repeats: [] }));
+      // A group with repeats and no entry has no share of its own: as before, it is joined again.
+      else if (g.repeats === NO_REPEATS) g.repeats = [];
+      g.repeats.push(m);
+    }
   });
   return byId;
 }
@@ -153,6 +194,8 @@ class SplitMerge {
   readonly #firstComparison = new Map<string, Place>();
   readonly #firstSeen = new Map<string, Place>();
   readonly #fileOfShare = new Map<number, number>();
+  /** The latest of the targets' first places: every target was known to one reader from just after it. */
+  #allSeenAt: Place | undefined;
 
   constructor(o: SplitJoinOptions, shares: readonly SplitReadResult[]) {
     this.#o = o;
@@ -163,6 +206,7 @@ class SplitMerge {
       earliest(this.#firstComparison, r.firstComparison);
       earliest(this.#firstSeen, r.firstSeen);
     });
+    for (const place of this.#firstSeen.values()) if (this.#allSeenAt === undefined || comparePlaces(place, this.#allSeenAt) > 0) this.#allSeenAt = place;
   }
 
   /** The merged entries and figures, or why the shares cannot give one reader's result. */
@@ -171,13 +215,13 @@ class SplitMerge {
     if (why !== null) return why;
     // Checked: the hashes of every request the shares joined alone are not needed any more.
     for (const r of this.#shares) r.accepted = new Float64Array(0);
-    const replay: Mark[] = [];
+    const replay: PlacedRecord[] = [];
     for (const [, group] of pendingById(this.#shares)) {
-      if (group.shares.size === 1 && group.entries.every((e) => e.plain && e.crossings === 0 && this.#knewTargets(e))) {
+      if (!group.several && group.entries.length > 0 && group.entries.every((e) => e.plain && e.crossings === 0 && this.#knewTargets(e))) {
         this.#accept(group.entries, group.repeats);
       } else {
-        for (const e of group.entries) replay.push(...e.marks);
-        replay.push(...group.repeats);
+        for (const e of group.entries) for (const m of e.marks) replay.push(m);
+        for (const m of group.repeats) replay.push(m);
       }
     }
     const replayed = replay.length === 0 ? null : this.#replay(replay);
@@ -186,21 +230,20 @@ class SplitMerge {
   }
 
   /** Whether an entry that relied on the targets its share had learned was read when every target was known. */
-  #knewTargets(e: SplitEntry): boolean {
+  #knewTargets(e: KeptEntry): boolean {
     if (e.learned < 0) return true;
-    const open = placeOf(e.marks[0] as Mark);
-    return e.learned === this.#firstSeen.size && [...this.#firstSeen.values()].every((p) => comparePlaces(p, open) < 0);
+    return e.learned === this.#firstSeen.size && (this.#allSeenAt === undefined || comparePlaceToMark(this.#allSeenAt, e.marks[0] as PlacedRecord) < 0);
   }
 
   /** Entries of a request only one share read, clear of what other files could change: as that share joined them. */
-  #accept(entries: readonly SplitEntry[], repeats: readonly Mark[]): void {
+  #accept(entries: readonly KeptEntry[], repeats: readonly PlacedRecord[]): void {
     for (const e of entries) {
       // The share's input ended with the entry open; one reader's window passes it if another file reads on.
       const closedBy = e.closedBy === 'end_of_input' && e.openedAt + this.#o.windowMs < this.#maxKey ? 'time_window' : e.closedBy;
       const entry = plainEntry(e, closedBy);
       count(this.#stats, entry, e.missingComparison);
       this.#stats.duplicates += e.duplicates;
-      if (entry.orphan !== null) this.#orphans.push({ example: { requestId: e.requestId, kind: entry.orphan }, key: orphanKey(closedBy, e.openedAt, placeOf(e.marks[0] as Mark)) });
+      if (entry.orphan !== null) this.#orphans.push({ example: { requestId: e.requestId, kind: entry.orphan }, key: orphanKey(closedBy, e.openedAt, placeOf(e.marks[0] as PlacedRecord)) });
       this.#entries.push(entry);
     }
     this.#stats.duplicates += repeats.length;
@@ -210,9 +253,10 @@ class SplitMerge {
    * Joins the records of requests that crossed shares again, in one reader's order and at its watermark. Says why not
    * when a record sits where the shares cannot tell whether that reader's window had passed its request.
    */
-  #replay(marks: Mark[]): string | null {
-    marks.sort((a, b) => comparePlaces(placeOf(a), placeOf(b)));
-    const places = new Map<RequestRecord, Place>(marks.map((m) => [m.record, placeOf(m)]));
+  #replay(marks: PlacedRecord[]): string | null {
+    marks.sort(compareMarks);
+    const places = new Map<RequestRecord, PlacedRecord>();
+    for (const m of marks) places.set(m.record, m);
     const stats = emptyReadStats();
     // Every compared target is taken as comparing from the start (`#take` checks one reader waited for its comparisons
     // too); targets are learned where one reader first saw them.
@@ -224,7 +268,7 @@ class SplitMerge {
     const w = this.#o.windowMs;
     for (const m of marks) {
       const id = m.record.requestId;
-      for (; nextTarget < learned.length && comparePlaces((learned[nextTarget] as [string, Place])[1], placeOf(m)) <= 0; nextTarget++) {
+      for (; nextTarget < learned.length && comparePlaceToMark((learned[nextTarget] as [string, Place])[1], m) <= 0; nextTarget++) {
         joiner.tick(joiner.watermark, 'shadow', (learned[nextTarget] as [string, Place])[0], false, out);
       }
       // One reader's watermark before this record is at least its share's.
@@ -256,12 +300,9 @@ class SplitMerge {
   }
 
   /** Keeps joined-again entries; says why not when one's completeness hung on what only some files teach. */
-  #take(out: ShadowLogEntry[], places: Map<RequestRecord, Place>): string | null {
+  #take(out: ShadowLogEntry[], places: Map<RequestRecord, PlacedRecord>): string | null {
     for (const entry of out) {
-      const records: RequestRecord[] = [...entry.shadows, ...entry.comparisons];
-      if (entry.production !== null) records.push(entry.production);
-      if (entry.skipped !== null) records.push(entry.skipped);
-      const open = records.map((r) => places.get(r) as Place).sort(comparePlaces)[0] as Place;
+      const open = placeOf(firstRead(entry, places));
       if (this.#o.expectComparisons && entry.shadows.some((s) => s.error === undefined && !this.#awaited(s.target, open))) {
         return 'a request crossing shares came before its target was known to log comparisons';
       }

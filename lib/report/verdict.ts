@@ -7,7 +7,7 @@
  */
 import type { Criteria } from './criteria.js';
 import { formatCount, formatPercent } from './format.js';
-import { bootstrapQuantileShifts, sortedQuantile, type ShiftInterval } from './stats/bootstrap.js';
+import { bootstrapQuantileShifts, sortedQuantile, type BootstrapDraws, type ShiftInterval } from './stats/bootstrap.js';
 import { holmAdjust } from './stats/holm.js';
 import { kolmogorovSmirnov } from './stats/kolmogorov-smirnov.js';
 import { mannWhitneyFromBins } from './stats/mann-whitney.js';
@@ -164,7 +164,11 @@ function delayedText(cell: CellInput, criteria: Criteria): string {
   return n === 0 ? '' : `; ${formatCount(n)} answer${n === 1 ? '' : 's'} left out (read over ${criteria.maxEngineDelayMs} ms late by the engine)`;
 }
 
-function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, seed: number): Draft {
+/** The quantiles of the latency criterion's bootstrap, and the seed of the `i`th cell's (resamples drawn ahead match them). */
+export const LATENCY_QUANTILES: readonly number[] = [0.5, 0.99];
+export const latencySeed = (i: number): number => 1 + i;
+
+function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, seed: number, draws: BootstrapDraws | undefined): Draft {
   const { candidate, production } = cell.latency;
   const scope = where(cell.target, cell.route, several);
   const test = 'Mann-Whitney U + bootstrap of the p50/p99 shift';
@@ -178,7 +182,7 @@ function latencyDraft(cell: CellInput, criteria: Criteria, several: boolean, see
   const sortedProduction = [...production.sample].sort((a, b) => a - b);
   const base50 = sortedQuantile(sortedProduction, 0.5);
   const base99 = sortedQuantile(sortedProduction, 0.99);
-  const [p50, p99All] = bootstrapQuantileShifts(production.sample, candidate.sample, [0.5, 0.99], { seed }) as [ShiftInterval, ShiftInterval];
+  const [p50, p99All] = bootstrapQuantileShifts(production.sample, candidate.sample, LATENCY_QUANTILES, { seed, draws }) as [ShiftInterval, ShiftInterval];
   const p99 = samples >= P99_MIN_SAMPLES ? p99All : null;
   const slower50 = isSlower(p50.shift, base50, criteria);
   const slower99 = p99 !== null && isSlower(p99.shift, base99, criteria);
@@ -249,12 +253,12 @@ export interface JudgedCriteria {
 
 const SEVERITY: Record<CriterionStatus, number> = { fail: 0, marginal: 1, too_few: 2, pass: 3 };
 
-/** Judges every criterion, adjusts the p-values together, and scores the whole. */
-export function judge(input: VerdictInput, criteria: Criteria): JudgedCriteria {
+/** Judges every criterion, adjusts the p-values together, and scores the whole. `draws`: bootstrap resamples drawn ahead. */
+export function judge(input: VerdictInput, criteria: Criteria, draws?: BootstrapDraws): JudgedCriteria {
   const several = new Set(input.cells.map((c) => c.target)).size > 1;
   const drafts: Draft[] = [];
   input.cells.forEach((cell, i) => {
-    drafts.push(agreementDraft(cell, criteria, several, input.unmeasuredNoise === true), latencyDraft(cell, criteria, several, 1 + i), errorsDraft(cell, criteria, several));
+    drafts.push(agreementDraft(cell, criteria, several, input.unmeasuredNoise === true), latencyDraft(cell, criteria, several, latencySeed(i), draws), errorsDraft(cell, criteria, several));
   });
   for (const label of input.labels) drafts.push(labelDraft(label, criteria, several));
   for (const score of input.scores) drafts.push(scoreDraft(score, criteria, several));

@@ -12,7 +12,7 @@ import type { Concern, EntryContext } from './concern.js';
 import type { ShadowRecord } from '../../types.js';
 
 /** Values kept for the bootstrap: below this many, every one (the interval is then the full-data bootstrap's). */
-const SAMPLE = 4_096;
+export const LATENCY_SAMPLE = 4_096;
 
 interface LatencyCell {
   histogram: LatencyHistogram;
@@ -25,7 +25,7 @@ interface LatencyCellState {
 }
 
 function newCell(): LatencyCell {
-  return { histogram: new LatencyHistogram(), sample: new KeyedSample(SAMPLE) };
+  return { histogram: new LatencyHistogram(), sample: new KeyedSample(LATENCY_SAMPLE) };
 }
 
 function mergeCell(into: LatencyCell, from: LatencyCell): void {
