@@ -6,8 +6,8 @@
  * lines per request, one fs.write per turn. No redaction, limits, breaker, lag, ids kept from the client, bodies
  * of other types, hooks, metrics, accounting of lost records or closing: it only shows what the design costs before
  * any of what the product does. Run from this directory after `npm ci` in the project's root:
- *   node ../engine-threads.mjs           (per thread, plain app vs app with the floor, alternating)
- *   node ../../../shared/tools/engine-cost.mjs  (the team's tool, where it is beside the project)
+ *   node ../engine-threads.mjs      (per thread, plain app vs app with the floor, alternating)
+ *   node ../engine-cost.mjs         (also ../latency-honesty.mjs, ../idle-rss.mjs)
  */
 import { Worker } from 'node:worker_threads';
 
