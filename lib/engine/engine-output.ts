@@ -99,7 +99,7 @@ export class EngineOutput {
   /**
    * What a hook past its time budget is working on (watchdog.ts): enough for its `skipped` record, made once.
    * `userCode`: what runs next is the user's, which may block this thread until the tap ends it; the records
-   * finished before it are then sent to the file first (the writer would otherwise gather them a while longer).
+   * finished before it are then sent to the file first (the log batcher would otherwise gather them a while longer).
    */
   workingOn(exchange: Accepted, userCode = true): void {
     if (userCode) this.sink.hurry();
