@@ -1,10 +1,11 @@
 /**
  * Lines written within `GATHER_MS` of the first become one batch, one winston call and one write (a batch is handed
  * over early once `SLAB_BYTES` big, or when `handOver()` is called: a flush, a close, a reopen, a user's hook about to
- * run). Each line is encoded at once into a slab of bytes shared by the batches that follow, so its string dies young: kept as strings until written, the lines outlived two scavenges and were promoted (the engine
- * alone, 10,000 exchanges: 36.3 MB promoted with strings, 13.6 MB with slabs). winston runs in object mode over a
- * stream of ours: the text is ours, serialised once, and the batch reaches the writer untouched, so the writer knows
- * exactly which lines each write carried.
+ * run). Each line is encoded at once into a slab of bytes shared by the batches that follow, so its string dies young:
+ * kept as strings until written, the lines outlived two scavenges and were promoted (the engine alone, 10,000
+ * exchanges: 36.3 MB promoted with strings, 13.6 MB with slabs). winston runs in object mode over a stream of ours: the
+ * text is ours, serialised once, and the batch reaches the writer untouched, so the writer knows exactly which lines
+ * each write carried.
  */
 import { Writable } from 'node:stream';
 import winston from 'winston';
