@@ -31,6 +31,14 @@ describe('the published package', () => {
     expect(referencing).toEqual([]);
   });
 
+  it('ships the engine\'s worker as one file: it imports Node\'s modules and the dependencies, none of the package\'s own by path', () => {
+    const installed = path.join(packed.withPeers, 'node_modules', 'express-shadow');
+    const worker = readFileSync(path.join(installed, 'dist/engine/worker.js'), 'utf8');
+    const imported = [...worker.matchAll(/^import\s[^;]*?from\s+["']([^"']+)["']/gm)].map((match) => match[1]!);
+    expect(imported).toContain('node:worker_threads');
+    expect(imported.filter((specifier) => specifier.startsWith('.'))).toEqual([]);
+  });
+
   it('imports by name from an ESM project and runs without express or prom-client installed', async () => {
     writeFileSync(
       path.join(packed.withoutPeers, 'app.mjs'),
