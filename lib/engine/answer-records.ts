@@ -16,13 +16,18 @@ import type { KeptAnswer, RequestGroup, ShadowJob } from './request-group.js';
 import { timedHook } from './watchdog.js';
 
 export class AnswerRecords {
+  /** The comparator is the user's code (a hook that may block the thread), not the built-in one: decided once. */
+  readonly #userComparator: boolean;
+
   constructor(
     private readonly config: ResolvedOptions,
     readonly limits: AnswerLimits,
     private readonly output: EngineOutput,
     private readonly counts: EngineCounts,
     readonly judging: Judging | undefined,
-  ) {}
+  ) {
+    this.#userComparator = !isBuiltInComparator(config.comparator);
+  }
 
   /** The call's `shadow` record; its answer is compared now when it is the request's only one, else kept. */
   answered(job: ShadowJob, outcome: ShadowOutcome): void {
@@ -87,7 +92,7 @@ export class AnswerRecords {
   #comparison(group: RequestGroup, kept: KeptAnswer, noise: Set<string> | undefined): ComparisonRecord {
     const { target } = kept;
     const config = this.config;
-    if (kept.answer && kept.answer.status === group.production.status) this.output.workingOn(group.exchange, !isBuiltInComparator(config.comparator));
+    if (kept.answer && kept.answer.status === group.production.status) this.output.workingOn(group.exchange, this.#userComparator);
     const { record, complete } = comparisonOf(
       {
         requestId: group.exchange.requestId,

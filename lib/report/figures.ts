@@ -34,28 +34,28 @@ function routesInOrder(c: Concerns): string[] {
   const requests = (route: string): number => c.totals.requests.get(route) ?? 0;
   return [...names]
     .filter((route) => requests(route) > 0 || c.agreement.totals(undefined, route).comparisons > 0 || c.errors.totals(undefined, route).errors > 0)
-    .sort((a, b) => requests(b) - requests(a) || (a < b ? -1 : 1));
+    .sort((a, b) => requests(b) - requests(a) || byName(a, b));
 }
 
 function routeFigures(c: Concerns): RouteFigures[] {
   return routesInOrder(c).map((route): RouteFigures => {
-      const match = c.agreement.totals(undefined, route);
-      const errors = c.errors.totals(undefined, route);
-      const production = c.latency.cells.peek(route, PRODUCTION)?.histogram;
-      const shadow = c.latency.candidates(route);
-      return {
-        route,
-        requests: c.totals.requests.get(route) ?? 0,
-        match: wilson(match.matches, match.comparisons),
-        withoutNoise: wilson(match.noiseAwareMatches, match.noiseAware),
-        shadowErrors: errors.errors,
-        timeouts: errors.timeouts,
-        productionP50: production?.quantile(0.5) ?? null,
-        shadowP50: shadow.quantile(0.5),
-        productionP99: production?.quantile(0.99) ?? null,
-        shadowP99: shadow.quantile(0.99),
-      };
-    });
+    const match = c.agreement.totals(undefined, route);
+    const errors = c.errors.totals(undefined, route);
+    const production = c.latency.cells.peek(route, PRODUCTION)?.histogram;
+    const shadow = c.latency.candidates(route);
+    return {
+      route,
+      requests: c.totals.requests.get(route) ?? 0,
+      match: wilson(match.matches, match.comparisons),
+      withoutNoise: wilson(match.noiseAwareMatches, match.noiseAware),
+      shadowErrors: errors.errors,
+      timeouts: errors.timeouts,
+      productionP50: production?.quantile(0.5) ?? null,
+      shadowP50: shadow.quantile(0.5),
+      productionP99: production?.quantile(0.99) ?? null,
+      shadowP99: shadow.quantile(0.99),
+    };
+  });
 }
 
 function targetFigures(c: Concerns, targets: string[], ratios: (side: LatencyFigures) => LatencyRatio): TargetFigures[] {
