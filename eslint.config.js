@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     // Plain-JavaScript fixtures run by Node (apps and hook modules the tests start).
-    files: ['test/fixtures/**/*.mjs', 'bench/**/*.mjs', 'bench/floor/**/*.js'],
+    files: ['test/fixtures/**/*.mjs', 'bench/**/*.mjs', 'bench/floor/**/*.js', 'scripts/**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
   {

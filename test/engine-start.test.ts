@@ -127,24 +127,24 @@ describe('the engine starts wherever the app does', () => {
   });
 
   describe('bundled into one file with esbuild', () => {
-    async function bundle(withWorker: boolean): Promise<string> {
+    /** The app bundled into a directory without node_modules; the worker's file beside it as given. */
+    async function bundle(worker: 'copied' | 'bundled again' | 'none'): Promise<string> {
       const dir = await tempDir();
       const esbuild = join(root, 'node_modules/.bin/esbuild');
       const common = ['--bundle', '--platform=node', '--format=esm', `--alias:express-shadow=${join(root, 'dist/index.js')}`, '--log-level=error'];
       // The bundle's own require() for CommonJS dependencies (express), as esbuild documents for ESM output.
       const banner = `--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);`;
       await run(esbuild, [join(fixtures, 'app.mjs'), ...common, banner, `--outfile=${join(dir, 'app.mjs')}`]);
-      if (withWorker) {
-        await run(esbuild, [join(root, 'dist/engine/worker.js'), ...common, banner, `--outfile=${join(dir, 'express-shadow-worker.js')}`]);
-        await copyFile(join(root, 'package.json'), join(dir, 'package.json')).catch(() => {});
-      }
+      const besideBundle = join(dir, 'express-shadow-worker.js');
+      if (worker === 'copied') await copyFile(join(root, 'dist/engine/worker.js'), besideBundle);
+      if (worker === 'bundled again') await run(esbuild, [join(root, 'dist/engine/worker.js'), ...common, banner, `--outfile=${besideBundle}`]);
       return join(dir, 'app.mjs');
     }
 
-    it('mirrors through the worker shipped beside the bundle as express-shadow-worker.js', async () => {
+    it.each(['copied', 'bundled again'] as const)('mirrors through the package\'s worker file %s beside the bundle as express-shadow-worker.js, with no node_modules', async (worker) => {
       const shadow = await shadowServer();
       const logFile = await tempLogFile();
-      const out = await runApp({ target: shadow.url, logFile }, { script: await bundle(true) });
+      const out = await runApp({ target: shadow.url, logFile }, { script: await bundle(worker) });
       expect(out.code).toBe(0);
       expect(out.stats).toMatchObject({ mirrored: 3, engine: { mode: 'worker', available: true } });
       expect(recordsOfType(await readRecords(logFile), 'comparison')).toHaveLength(3);
@@ -153,7 +153,7 @@ describe('the engine starts wherever the app does', () => {
     it('without the worker file, falls back to the app\'s thread with one warning and still mirrors every request', async () => {
       const shadow = await shadowServer();
       const logFile = await tempLogFile();
-      const out = await runApp({ target: shadow.url, logFile }, { script: await bundle(false) });
+      const out = await runApp({ target: shadow.url, logFile }, { script: await bundle('none') });
       expect(out.code).toBe(0);
       expect(out.stats).toMatchObject({ mirrored: 3, engine: { mode: 'in-thread' } });
       expect(out.warnings.filter((w) => w.code === 'EXPRESS_SHADOW_ENGINE_FALLBACK')).toHaveLength(1);
