@@ -59,7 +59,9 @@ export class RequestCapture {
       return;
     }
     this.#hookPush();
-    req.once('close', this.#onClose);
+    // Left in place once settled (#onClose then does nothing): a request closes once, and once() or off() would cost
+    // every request more than the call they save.
+    req.on('close', this.#onClose);
   }
 
   /**
@@ -156,7 +158,6 @@ export class RequestCapture {
     this.#outcome = outcome;
     this.#state = 'done';
     this.#body = undefined;
-    this.req.off('close', this.#onClose);
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.
     if (outcome.kind !== 'complete') this.hold.release();
     this.#settle?.(outcome);

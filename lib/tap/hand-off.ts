@@ -159,7 +159,8 @@ export class HandOff {
     const exchange: Exchange = {
       // Made by the engine unless the app already asked for it (shadowRequestId): uuid v7 costs the app's thread.
       requestId: assignedRequestId(req),
-      ...(request.clientRequestId !== undefined ? { clientRequestId: request.clientRequestId } : {}),
+      // Always present (undefined when the client sent none): one shape for every exchange, built without a spread.
+      clientRequestId: request.clientRequestId,
       method: request.method,
       path: request.path,
       headers: request.headers,
@@ -169,7 +170,7 @@ export class HandOff {
       status: res.statusCode,
       // getHeaders() returns a copy of its own.
       responseHeaders: res.getHeaders() as HeaderMap,
-      response: { chunks: response.chunks, bytes: response.bytes, truncated: response.truncated, ttfbMs: response.ttfbMs, writes: response.writes },
+      response,
       durationMs: request.durationMs,
       targets: request.targets,
       heldBytes: hold.held,

@@ -56,7 +56,8 @@ export class Tap {
     if (!this.admission.hasRoom(handOff.preparing)) return this.counters.shed(req);
 
     const request = new TappedRequest(req, res, selection, this);
-    res.once('close', () => {
+    // `on`, not `once`: a response closes once, and once() would wrap the listener in two more objects per request.
+    res.on('close', () => {
       try {
         handOff.afterProduction(request);
       } catch (error) {
