@@ -55,13 +55,16 @@ export class Tap {
     // Admission at entry, before anything is captured: an engine with no room costs a counter, nothing more.
     if (!this.admission.hasRoom(handOff.preparing)) return this.counters.shed(req);
 
-    const request = new TappedRequest(req, res, selection, this);
+    let request: TappedRequest | undefined = new TappedRequest(req, res, selection, this);
     // `on`, not `once`: a response closes once, and once() would wrap the listener in two more objects per request.
+    // The listener stays on `res`, so it lets go of the request when it runs (see capture-request.ts, #hook).
     res.on('close', () => {
+      const closed = request!;
+      request = undefined;
       try {
-        handOff.afterProduction(request);
+        handOff.afterProduction(closed);
       } catch (error) {
-        handOff.failed(request, error);
+        handOff.failed(closed, error);
       }
     });
   }
