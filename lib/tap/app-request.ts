@@ -14,6 +14,7 @@ export interface AppResponse extends ServerResponse {
 
 /** The Express route that matched (mount path included), or null: read late, once the router has run. */
 export function routeOf(req: AppRequest): string | null {
-  const routePath = req.route && typeof req.route.path === 'string' ? req.route.path : undefined;
+  const route = req.route;
+  const routePath = route && typeof route.path === 'string' ? route.path : undefined;
   return routePath === undefined ? null : (req.baseUrl ?? '') + routePath;
 }

@@ -27,7 +27,7 @@ export type RequestCaptureOutcome =
 type DumpableRequest = IncomingMessage & { _dumped?: boolean };
 
 interface ReadableInternals {
-  _readableState?: { buffer?: unknown; bufferIndex?: number; decoder?: unknown };
+  _readableState?: { length?: number; buffer?: unknown; bufferIndex?: number; decoder?: unknown };
 }
 
 export class RequestCapture {
@@ -39,10 +39,15 @@ export class RequestCapture {
   #settled = false;
   #outcome: RequestCaptureOutcome | undefined;
 
+  /**
+   * `declared` is the request's content-length header, passed in: behind Express 5 each read of `req.headers` (a
+   * getter) misses V8's inline caches (request-id.ts says why), and it was read for every chunk.
+   */
   constructor(
     private readonly req: IncomingMessage,
     private readonly maxBodyBytes: number,
     private readonly hold: BudgetHold,
+    private readonly declared: string | undefined,
   ) {
     if (req.readableDidRead) {
       this.#finish({ kind: 'consumed' });
@@ -78,7 +83,7 @@ export class RequestCapture {
 
   #dumpedBeforeComplete(): void {
     if (this.#settled) return;
-    const declared = this.req.headers['content-length'];
+    const declared = this.declared;
     if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) === this.#bytes) return;
     if (this.#state !== 'capturing') return this.#end();
     this.#finish({ kind: 'incomplete', bytes: this.#bytes, detail: `production answered after ${this.#bytes} bytes without reading the body; Node discarded the rest` });
@@ -113,7 +118,7 @@ export class RequestCapture {
     // Copied now, before the parser hands the chunk to the app: an app may decode it in place or wipe it once read.
     // This is the one copy of each byte the capture makes (sized by content-length, so usually no regrowth).
     const start = this.#bytes - chunk.length;
-    this.#body = room(this.#body, this.#bytes, this.req.headers['content-length'], this.maxBodyBytes);
+    this.#body = room(this.#body, this.#bytes, this.declared, this.maxBodyBytes);
     this.#body.set(chunk, start);
   }
 
@@ -129,7 +134,7 @@ export class RequestCapture {
     if (this.#state === 'too_large') this.#finish({ kind: 'too_large', bytes });
     else if (this.#state === 'over_budget') this.#finish({ kind: 'over_budget', bytes });
     else {
-      const missing = missingBytes(this.req, bytes);
+      const missing = missingBytes(this.req, this.declared, bytes);
       if (missing) this.#finish({ kind: 'incomplete', bytes, detail: missing });
       else this.#finish({ kind: 'complete', body: exactly(this.#body, bytes) });
     }
@@ -175,8 +180,9 @@ export class RequestCapture {
  * something other than raw bytes (someone called `setEncoding`) or has a shape this Node version does not use.
  */
 function bufferedChunks(req: IncomingMessage): Buffer[] | undefined {
-  if (req.readableLength === 0) return [];
   const state = (req as unknown as ReadableInternals)._readableState;
+  // `state.length` is what `req.readableLength` returns, without one more read of the request (see the constructor).
+  if (state?.length === 0) return [];
   if (!state || state.decoder) return undefined;
   const chunks: unknown[] = [];
   const buffer = state.buffer as { head?: { data: unknown; next: unknown } | null } | unknown[] | undefined;
@@ -196,8 +202,7 @@ function bufferedChunks(req: IncomingMessage): Buffer[] | undefined {
  * Why a body that ended is not the whole body production was sent: fewer bytes than `content-length` announced,
  * or a stream Node ended without the parser completing the message (a handler answered before reading it).
  */
-function missingBytes(req: IncomingMessage, seen: number): string | undefined {
-  const declared = req.headers['content-length'];
+function missingBytes(req: IncomingMessage, declared: string | undefined, seen: number): string | undefined {
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== seen) {
     return `${seen} of the ${declared} bytes content-length announced were received before production answered`;
   }

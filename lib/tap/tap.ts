@@ -23,8 +23,8 @@ export class Tap {
   readonly engine: EngineView;
   readonly admission: Admission;
   readonly handOff: HandOff;
-  /** Marks a request this instance has seen, so a middleware mounted twice mirrors it once. */
-  readonly #kHandled = Symbol('express-shadow.handled');
+  /** The requests this instance has seen, so a middleware mounted twice mirrors each once (not marked on the request: request-id.ts says why). */
+  readonly #handled = new WeakSet<AppRequest>();
 
   constructor(config: ResolvedOptions) {
     this.config = config;
@@ -37,9 +37,8 @@ export class Tap {
 
   /** Per request: decide, start the captures, and return; everything else waits for the response to end. */
   handle(req: AppRequest, res: AppResponse): void {
-    const marked = req as unknown as Record<symbol, boolean>;
-    if (marked[this.#kHandled]) return;
-    marked[this.#kHandled] = true;
+    if (this.#handled.has(req)) return;
+    this.#handled.add(req);
     this.counters.seen();
     if (this.config.resLocals && res.locals && typeof res.locals === 'object') res.locals.shadowRequestId = requestIdsOf(req, this.config).requestId;
     const handOff = this.handOff;
