@@ -21,10 +21,9 @@ function isRequestFaultAnswer(status: number, headers: IncomingHttpHeaders): boo
   return status === 400 && closesConnection(headers.connection);
 }
 
-/** The `requestFault` field of a shadow record for this outcome: present only when true. */
-export function requestFaultOf(outcome: ShadowOutcome): { requestFault?: true } {
-  const fault = outcome.ok ? isRequestFaultAnswer(outcome.status, outcome.headers) : outcome.requestFault === true;
-  return fault ? { requestFault: true } : {};
+/** Whether the outcome says the request itself was at fault (a shadow record's `requestFault`, present only when true). */
+export function isRequestFault(outcome: ShadowOutcome): boolean {
+  return outcome.ok ? isRequestFaultAnswer(outcome.status, outcome.headers) : outcome.requestFault === true;
 }
 
 function closesConnection(connection: string | string[] | undefined): boolean {
