@@ -70,6 +70,56 @@ describe('request bodies', () => {
     expect(received.map((r) => [r.url, r.body.toString()])).toEqual([['/next', 'fine']]);
   });
 
+  it('a client that aborts mid-upload after production answered (reading on) is skipped as aborted, its bytes freed, and the next request is mirrored', async () => {
+    const shadowServer = closeLater(await startShadowServer());
+    const log = memoryLog();
+    const shadow = mirror({ target: shadowServer.url, logger: log.logger });
+    const app = await startApp(shadow, (req, res) => {
+      // Reads on (so Node does not discard the body) but answers at once: the hand-off waits for the rest of the body.
+      req.on('data', () => {});
+      res.status(202).end('accepted');
+    });
+    const upload = await startRawUpload(app.port, '/upload', 1000, 300, 'keep-alive');
+    const [answer] = (await once(upload.socket, 'data')) as [Buffer];
+    expect(answer.toString()).toMatch(/^HTTP\/1\.1 202 /);
+    upload.socket.destroy();
+    const [skipped] = await log.waitFor('skipped');
+    expect(skipped).toMatchObject({ reason: 'aborted', path: '/upload' });
+    expect(shadow.stats().queuedBytes).toBe(0);
+
+    expect((await sendRaw(app.url, { path: '/next', body: 'fine' })).body.toString()).toBe('accepted');
+    const received = await shadowServer.waitFor(1);
+    expect(received.map((r) => [r.url, r.body.toString()])).toEqual([['/next', 'fine']]);
+  });
+
+  it('bodies that finish after production answered, one after another on a keep-alive connection, are all mirrored whole, and the connection gathers no listeners', async () => {
+    const shadowServer = closeLater(await startShadowServer());
+    const shadow = mirror({ target: shadowServer.url });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    const app = await startApp(shadow, (req, res) => {
+      req.on('data', () => {});
+      res.status(202).end('accepted');
+    });
+    const client = await connectRaw(app.port);
+    const closeListeners: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const answered = once(client.socket, 'data');
+      await client.write(`POST /late/${i} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8\r\n\r\nfirst${i}`);
+      await answered;
+      await client.write('!!!'.slice(0, 8 - `first${i}`.length));
+      await shadowServer.waitFor(i + 1);
+      closeListeners.push(client.socket.listenerCount('close'));
+    }
+    process.off('warning', onWarning);
+    client.socket.destroy();
+    const received = await shadowServer.waitFor(12);
+    expect(received.map((r) => r.body.toString())).toEqual(Array.from({ length: 12 }, (_, i) => `first${i}`.padEnd(8, '!')));
+    expect(new Set(closeListeners).size).toBe(1);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
   it('mirrors a slow-drip upload byte for byte once complete, and mirrors other requests meanwhile', async () => {
     const shadowServer = closeLater(await startShadowServer());
     const log = memoryLog();

@@ -7,6 +7,7 @@
  * middleware ran (an async middleware ahead of it) are picked up from the readable buffer without consuming them.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { BudgetHold } from '../byte-budget.js';
 
 export type RequestCaptureOutcome =
@@ -38,6 +39,8 @@ export class RequestCapture {
   #settle: ((outcome: RequestCaptureOutcome) => void) | undefined;
   #settled = false;
   #outcome: RequestCaptureOutcome | undefined;
+  /** The connection watched by `watchClose()`, let go of once settled (a keep-alive socket serves later requests). */
+  #socket: Socket | undefined;
 
   /**
    * `declared` is the request's content-length header, passed in: behind Express 5 each read of `req.headers` (a
@@ -64,9 +67,22 @@ export class RequestCapture {
       return;
     }
     this.#hookPush();
-    // Left in place once settled (#onClose then does nothing): a request closes once, and once() or off() would cost
-    // every request more than the call they save.
-    req.on('close', this.#onClose);
+  }
+
+  /**
+   * Production answered while the body was still arriving: from now on the connection closing before the body's end
+   * settles the capture as aborted. Watched only then, not on every request: before production answers, a client
+   * that goes away closes the response too, and the hand-off gives the request up for that. The socket is watched,
+   * not only the request: once its response has finished, Node (20 to 24) no longer ties a keep-alive request to its
+   * connection, and a client that goes away mid-body leaves the request open for good, never closed, ended or failed.
+   */
+  watchClose(): void {
+    if (this.#settled) return;
+    const socket = this.req.socket;
+    if (this.req.destroyed || !socket || socket.destroyed) return this.#onClose();
+    this.#socket = socket;
+    socket.once('close', this.#onClose);
+    this.req.once('close', this.#onClose);
   }
 
   /**
@@ -161,6 +177,10 @@ export class RequestCapture {
   #finish(outcome: RequestCaptureOutcome): void {
     this.#settled = true;
     this.#outcome = outcome;
+    if (this.#socket) {
+      this.#socket.off('close', this.#onClose);
+      this.#socket = undefined;
+    }
     this.#state = 'done';
     this.#body = undefined;
     // Only a complete body stays held (until its shadow call ends); anything else is freed now.

@@ -115,6 +115,7 @@ export class HandOff {
     const capture = request.requestCapture;
     this.preparing++;
     this.#awaitingBody.add(capture);
+    capture.watchClose();
     capture.outcome
       .then((captured) => this.#handOff(request, captured))
       .catch((error: unknown) => this.failed(request, error))
