@@ -87,6 +87,8 @@ export interface SplitReadOptions extends Pick<ReadShadowLogOptions, 'windowMs' 
    * result then has only those not yet handed over.
    */
   onPending?: (entries: SplitEntry[], repeats: Mark[]) => void;
+  /** Ends the read (with the signal's reason) at the next chunk: the split read was given up. */
+  signal?: AbortSignal;
 }
 
 /** Reads the share's files; `onEntry` gets each entry joined exactly as one reader of every file would join it. */
@@ -142,7 +144,10 @@ export async function readSplit(inputs: readonly string[], options: SplitReadOpt
       if (out.length > 0) take();
       if (joiner.watermark > lastWatermark) result.watermarks.push((lastWatermark = joiner.watermark));
       const more = merge.advance();
-      if (more !== undefined) await more;
+      if (more !== undefined) {
+        await more;
+        options.signal?.throwIfAborted();
+      }
     }
     joiner.flush(out);
     take();
