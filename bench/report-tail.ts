@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
 
 const { values, positionals } = parseArgs({
   options: { dist: { type: 'string', default: 'dist' }, threads: { type: 'string', default: '2' }, rounds: { type: 'string', default: '1' } },
@@ -16,12 +15,14 @@ const { values, positionals } = parseArgs({
 });
 const dist = path.resolve(values.dist);
 
-// The last share's result, as the main thread receives it (report/parallel-report.ts).
+// The last share's result, as the main thread takes it (report/parallel-report.ts): every split share's result,
+// read on this thread or on another, goes through `KeptEntries.into`.
 let last: { at: number; cpu: NodeJS.CpuUsage } | null = null;
-const emit = Worker.prototype.emit;
-Worker.prototype.emit = function (this: Worker, name: string | symbol, ...args: unknown[]): boolean {
-  if (name === 'message' && (args[0] as { kind?: string } | undefined)?.kind === 'split') last = { at: performance.now(), cpu: process.cpuUsage() };
-  return emit.call(this, name, ...args);
+const { KeptEntries } = (await import(path.join(dist, 'report/pending-wire.js'))) as typeof import('../lib/report/pending-wire.js');
+const into = KeptEntries.prototype.into;
+KeptEntries.prototype.into = function (this: InstanceType<typeof KeptEntries>, ...args: Parameters<typeof into>): void {
+  last = { at: performance.now(), cpu: process.cpuUsage() };
+  into.apply(this, args);
 };
 const { buildReport } = (await import(path.join(dist, 'report/index.js'))) as typeof import('../lib/report/index.js');
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, ReportBuilder, type BuildReportOptions, type Report } from '../lib/report/index.js';
-import { mergeShares, splitFiles } from '../lib/report/parallel-report.js';
+import { mergeShares, reportInSplit, splitFiles } from '../lib/report/parallel-report.js';
 import { reportOfSplit } from '../lib/report/split-merge.js';
 import type { SplitReadResult } from '../lib/read/split-read.js';
 import type { ShareResult } from '../lib/report/share-types.js';
@@ -362,6 +362,30 @@ describe('buildReport on several threads', () => {
     const one = await buildReport(files, { labelPath: '$.label', threads: 1 });
     const two = await buildReport(files, { labelPath: '$.label', threads: 2 });
     expect(comparable(two)).toEqual(comparable(one));
+  });
+
+  it('gives the report one thread gives with three shares, the first on the main thread, over requests that cross files', async () => {
+    // Share 0 is read on the main thread, shares 1 and 2 on report threads; requests cross files and a rotation.
+    const a = await writeLog('main-a.log', [...requests('a', 40, 100), production('x', 2_000, { targets: ['v2'] })]);
+    const b = await writeLog('main-b.log', [shadow('x', 2_000), ...requests('b', 40, 100, 50), comparison('x', 2_000)]);
+    const rotated = await writeLog('main-c.log.1.gz', [...requests('c', 30, 100, 20), production('cut', 3_500, { targets: ['v2'] })], true);
+    const current = await writeLog('main-c.log', [shadow('cut', 3_500), comparison('cut', 3_500), ...requests('d', 30, 100, 3_600)]);
+    const files = [a, b, rotated, current];
+    const one = await buildReport(files, { labelPath: '$.label', threads: 1 });
+    // `reportInSplit` itself, which gives `undefined` where a split read gives up (and the logs are read in hash shares).
+    const three = await reportInSplit(files, { labelPath: '$.label' }, {}, 3);
+    expect(one.reading?.closedBy.complete).toBe(40 + 40 + 30 + 30 + 2);
+    expect(three).toBeDefined();
+    expect(comparable(three as Report)).toEqual(comparable(one));
+  });
+
+  it('stops a split share read on the main thread when the split read is given up', async () => {
+    const a = await writeLog('stop-a.log', requests('a', 50, 100));
+    const b = await writeLog('stop-b.log', requests('b', 50, 100, 50));
+    const stop = new AbortController();
+    stop.abort(new Error('given up'));
+    const reading = readShare({ inputs: [a, b], options: {}, readOptions: {}, index: 0, count: 2, files: [0] }, undefined, undefined, stop.signal);
+    await expect(reading).rejects.toThrow('given up');
   });
 
   it('reports a missing file as one thread does', async () => {

@@ -1,3 +1,5 @@
+import { RING_START } from './stamped-queue.js';
+
 /**
  * The join's memory of the requests it yielded, to tell a repeated record (a duplicate) from a straggler (late): each
  * requestId with a bit set of the records its entry had, for `REMEMBER_WINDOWS` windows of log time and at most
@@ -24,11 +26,6 @@ export function withBit(bits: number, bit: number): number {
   return bit < 0 || hasBit(bits, bit) ? bits : bits + (BIT[bit] as number);
 }
 
-/** Whether to drop the forgotten front of the arrays: once it is most of them, so each item is copied at most once more. */
-function worthCompacting(length: number, head: number): boolean {
-  return head >= 1024 && head * 2 >= length;
-}
-
 /** The join's map: an open entry, or the place of a yielded request remembered here. */
 export type RequestMap<Entry> = Map<string, Entry | number>;
 
@@ -39,18 +36,20 @@ export interface LateEntry {
 }
 
 /**
- * Places are kept in arrays in the order ids were first yielded (their bits, the watermark then); the place of an id is
- * its index less `#base`.
+ * Places are kept in a ring of arrays (as stamped-queue.ts, for the same reason) in the order ids were first yielded
+ * (their bits, the watermark then); places count up from 0, and the oldest remembered is `#first`.
  */
 export class YieldedMemory<Entry extends LateEntry> {
   readonly #map: RequestMap<Entry>;
-  #ids: string[] = [];
-  #bits: number[] = [];
+  #ids: (string | undefined)[] = new Array<string | undefined>(RING_START).fill(undefined);
+  #bits = new Float64Array(RING_START);
   /** The watermark each id was first yielded at. */
-  #at: number[] = [];
-  /** The place of `#ids[0]`, and the index of the oldest id not forgotten. */
-  #base = 0;
-  #head = 0;
+  #at = new Float64Array(RING_START);
+  #mask = RING_START - 1;
+  /** Where in the ring the oldest remembered id is, its place, and how many are remembered. */
+  #start = 0;
+  #first = 0;
+  #size = 0;
   readonly #split: boolean;
   /** Largest number of yielded requestIds remembered at once. */
   peak = 0;
@@ -62,18 +61,19 @@ export class YieldedMemory<Entry extends LateEntry> {
     this.#map = map;
   }
 
-  get #size(): number {
-    return this.#ids.length - this.#head;
+  /** Where in the ring `place` is. */
+  #slot(place: number): number {
+    return (this.#start + place - this.#first) & this.#mask;
   }
 
   /** The bits remembered at `place` (a value of the map that is a number). */
   bitsAt(place: number): number {
-    return this.#bits[place - this.#base] as number;
+    return this.#bits[this.#slot(place)] as number;
   }
 
   /** A late entry opened for the id at `place`: until it closes, the entry holds the bits (see `remember`). */
   reopened(place: number): void {
-    this.#bits[place - this.#base] = OPEN;
+    this.#bits[this.#slot(place)] = OPEN;
   }
 
   /**
@@ -82,48 +82,67 @@ export class YieldedMemory<Entry extends LateEntry> {
    */
   remember(id: string, bits: number, watermark: number, place: number): void {
     if (place >= 0) {
-      this.#bits[place - this.#base] = bits;
+      this.#bits[this.#slot(place)] = bits;
       this.#map.set(id, place);
       return;
     }
-    this.#map.set(id, this.#base + this.#ids.length);
-    this.#ids.push(id);
-    this.#bits.push(bits);
-    this.#at.push(watermark);
-    if (this.#size > this.peak) this.peak = this.#size;
+    if (this.#size > this.#mask) this.#grow();
+    const next = this.#first + this.#size;
+    const slot = this.#slot(next);
+    this.#ids[slot] = id;
+    this.#bits[slot] = bits;
+    this.#at[slot] = watermark;
+    this.#map.set(id, next);
+    if (++this.#size > this.peak) this.peak = this.#size;
   }
 
   /** Split reads: counts a doubt when the window of forgetting the id at `place` ended between `before` and `watermark`. */
   doubt(place: number, before: number, watermark: number, windowMs: number): void {
     if (!this.#split) return;
-    const forgetEnd = (this.#at[place - this.#base] as number) + REMEMBER_WINDOWS * windowMs;
+    const forgetEnd = (this.#at[this.#slot(place)] as number) + REMEMBER_WINDOWS * windowMs;
     if (forgetEnd >= before && forgetEnd < watermark) this.doubts++;
   }
 
   /** Forgets the ids yielded before `before`, and the oldest past `max`; an id's open late entry is told it is forgotten. */
   forget(before: number, max: number): void {
-    const start = this.#head;
-    while (this.#head < this.#ids.length && ((this.#at[this.#head] as number) < before || this.#size > max)) {
-      const id = this.#ids[this.#head] as string;
-      if (this.#bits[this.#head] === OPEN) (this.#map.get(id) as Entry).place = -1;
+    while (this.#size > 0 && ((this.#at[this.#start] as number) < before || this.#size > max)) {
+      const id = this.#ids[this.#start] as string;
+      if (this.#bits[this.#start] === OPEN) (this.#map.get(id) as Entry).place = -1;
       else this.#map.delete(id);
-      this.#head++;
-    }
-    if (this.#head !== start && worthCompacting(this.#ids.length, this.#head)) {
-      this.#ids = this.#ids.slice(this.#head);
-      this.#bits = this.#bits.slice(this.#head);
-      this.#at = this.#at.slice(this.#head);
-      this.#base += this.#head;
-      this.#head = 0;
+      this.#ids[this.#start] = undefined;
+      this.#start = (this.#start + 1) & this.#mask;
+      this.#first++;
+      this.#size--;
     }
   }
 
   /** Forgets every id (the map is cleared by the join). */
   clear(): void {
-    this.#base += this.#ids.length;
-    this.#ids = [];
-    this.#bits = [];
-    this.#at = [];
-    this.#head = 0;
+    this.#first += this.#size;
+    this.#ids = new Array<string | undefined>(RING_START).fill(undefined);
+    this.#bits = new Float64Array(RING_START);
+    this.#at = new Float64Array(RING_START);
+    this.#mask = RING_START - 1;
+    this.#start = 0;
+    this.#size = 0;
+  }
+
+  /** Twice the capacity, the places in order from index 0. */
+  #grow(): void {
+    const capacity = 2 * (this.#mask + 1);
+    const ids = new Array<string | undefined>(capacity).fill(undefined);
+    const bits = new Float64Array(capacity);
+    const at = new Float64Array(capacity);
+    for (let i = 0; i < this.#size; i++) {
+      const from = (this.#start + i) & this.#mask;
+      ids[i] = this.#ids[from];
+      bits[i] = this.#bits[from] as number;
+      at[i] = this.#at[from] as number;
+    }
+    this.#ids = ids;
+    this.#bits = bits;
+    this.#at = at;
+    this.#mask = capacity - 1;
+    this.#start = 0;
   }
 }

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { mergeShareStats, type ShareStats } from '../read/merge-stats.js';
 import { resolveFiles, STDIN } from '../read/resolve-files.js';
 import { ShadowLogReadError, type ReadProgress, type ShadowLogReadErrorCode } from '../read/types.js';
-import { KeptEntries } from './pending-wire.js';
+import { KeptEntries, packPending } from './pending-wire.js';
 import { readShare } from './read-share.js';
 import { reportOfSplit } from './split-merge.js';
 import { ReportBuilder } from './report-builder.js';
@@ -82,13 +82,16 @@ function errorOf(error: Extract<ShareResult, { kind: 'error' }>['error']): Error
 }
 
 /**
- * Runs one share: the first on this thread (which would otherwise only wait, and so costs no second copy of the
- * runtime's memory), the others on report threads. `onProgress` gets the share's own progress.
+ * Runs one share: the first on this thread (which would otherwise only wait), the others on report threads.
+ * `onProgress` gets the share's own progress.
+ *
+ * In a split read too the first share is this thread's: a third isolate cost its own start, and its own compilation
+ * of the code the merge runs after the last thread (measured with perf on the 1M set: V8's background compilation,
+ * once per isolate, was 8-9 % of the report's CPU), while the code this thread merges with is the code it has just
+ * read its share with, already optimised. The other shares run on threads with a bounded heap.
  */
 function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) => void): { result: Promise<ShareResult>; stop: () => void } {
-  // A split read runs every share on a thread of its own, with a bounded heap: a share's live data is a few tens of
-  // MB, and the main thread's unbounded heap let garbage grow far past that (measured: docs/at-scale.md).
-  if (request.index === 0 && request.files === undefined) return { result: readShare(request, onProgress), stop: () => undefined };
+  if (request.index === 0) return request.files === undefined ? { result: readShare(request, onProgress), stop: () => undefined } : splitShareHere(request);
   const worker = startWorker(request);
   const result = new Promise<ShareResult>((resolve, reject) => {
     // A split share's kept entries, parsed as they come rather than all once the last thread ends.
@@ -108,6 +111,20 @@ function runShare(request: ShareRequest, onProgress: (progress: ReadProgress) =>
     worker.on('exit', (code) => (done !== undefined ? resolve(done) : reject(new Error(`report thread ${request.index} exited (${code}) before it was done`))));
   });
   return { result, stop: () => void worker.terminate() };
+}
+
+/**
+ * A split share read on this thread: its kept entries take the same way as a thread's (packed and parsed again, so
+ * the merge sees one form), and `stop` ends its read at the next chunk when the split read is given up.
+ */
+function splitShareHere(request: ShareRequest): { result: Promise<ShareResult>; stop: () => void } {
+  const kept = new KeptEntries();
+  const stop = new AbortController();
+  const result = readShare(request, undefined, (entries, repeats) => kept.add(packPending(entries, repeats)), stop.signal).then((r) => {
+    if (r.kind === 'split') kept.into(r.result);
+    return r;
+  });
+  return { result, stop: () => stop.abort() };
 }
 
 type Done = Extract<ShareResult, { kind: 'done' }>;
@@ -196,23 +213,28 @@ export async function reportInSplit(inputs: string[], options: ReportOptions, re
   if (files === undefined || files.length < 2) return undefined;
   const parts = splitFiles(files, count);
   if (parts.length < 2) return undefined;
-  let shares: ReturnType<typeof runShare>[];
+  const shares: ReturnType<typeof runShare>[] = [];
   try {
-    shares = parts.map((part, index) => runShare({ inputs, options, readOptions, index, count: parts.length, files: part }, () => undefined));
+    // The threads first, so they start while this thread begins its own share.
+    for (let index = parts.length - 1; index >= 0; index--) {
+      shares[index] = runShare({ inputs, options, readOptions, index, count: parts.length, files: parts[index] as number[] }, () => undefined);
+    }
   } catch {
+    for (const share of shares) share?.stop();
     return undefined;
   }
   // Each share's summary merges as it comes and is dropped, so the main thread never holds them all.
   const builder = new ReportBuilder(options);
   let left = shares.length;
   let reading = true;
-  const merged = shares.map((share) =>
+  const merged = shares.map((share, index) =>
     share.result.then((result): ShareResult => {
       left--;
       if (result.kind !== 'split') return result;
       builder.merge(result.state);
-      // A thread is done and its core free until the last is: draw the verdict's bootstrap there, not after.
-      if (left === shares.length - 1 && left > 0) drawAheadWhile(builder, () => reading && left > 0);
+      // This thread's share is done and its core free until the last thread's is: draw the verdict's bootstrap
+      // there, not after.
+      if (index === 0 && left > 0) drawAheadWhile(builder, () => reading && left > 0);
       return { ...result, state: { routes: [], targets: [], concerns: {} } };
     }),
   );

@@ -14,8 +14,13 @@ import { ReportBuilder } from './report-builder.js';
 const CHECK_EVERY = 4096;
 const DIVERGED = new Error('diverged');
 
-export async function readShare(request: ShareRequest, onProgress?: (progress: ReadProgress) => void, onPending?: SplitReadOptions['onPending']): Promise<ShareResult> {
-  if (request.files !== undefined) return readSplitShare(request, request.files, onPending);
+export async function readShare(
+  request: ShareRequest,
+  onProgress?: (progress: ReadProgress) => void,
+  onPending?: SplitReadOptions['onPending'],
+  signal?: AbortSignal,
+): Promise<ShareResult> {
+  if (request.files !== undefined) return readSplitShare(request, request.files, onPending, signal);
   const { inputs, options, readOptions, index, count } = request;
   const builder = new ReportBuilder(options);
   const share = { index, count, diverged: null as string | null };
@@ -37,10 +42,10 @@ export async function readShare(request: ShareRequest, onProgress?: (progress: R
 }
 
 /** A share of a split read (read/split-read.ts): its files alone, the requests it can join alone summarised. */
-async function readSplitShare(request: ShareRequest, files: number[], onPending?: SplitReadOptions['onPending']): Promise<ShareResult> {
+async function readSplitShare(request: ShareRequest, files: number[], onPending?: SplitReadOptions['onPending'], signal?: AbortSignal): Promise<ShareResult> {
   const { inputs, options, readOptions } = request;
   const builder = new ReportBuilder(options);
   const bodies = bodyPathsOf(options);
-  const result = await readSplit(inputs, { ...readOptions, files, bodies, onPending }, (entry) => builder.addEntry(entry));
+  const result = await readSplit(inputs, { ...readOptions, files, bodies, onPending, signal }, (entry) => builder.addEntry(entry));
   return { kind: 'split', state: builder.state(), result };
 }
