@@ -2,10 +2,9 @@
 // uuid, ...), and writes those packages' licences beside it (worker-licenses.txt). Run by `npm run build`.
 //
 // Why the dependencies go in too: a worker that imports them from node_modules resolves, reads and loads about 30
-// packages (half of them CommonJS, each scanned for its exports) before it can take its first exchange. Measured on
-// the 2-core machine of docs/performance.md, from the middleware's construction to its first mirrored request: the
-// worker's thread 190-225 ms of CPU with them imported against 141-157 ms bundled, V8's helper threads 225-260 ms
-// against 150-195 ms. That start lands on every app that starts under traffic. The price: a fix in one of these
+// packages (half of them CommonJS, each scanned for its exports) before it can take its first exchange; bundled, it
+// starts on about a quarter less CPU (`node bench/worker-start.mjs`; figures in docs/performance.md), and that start
+// lands on every app that starts under traffic. The price: a fix in one of these
 // packages reaches users with a release of express-shadow (the in-thread engine, the report and replay keep using
 // the installed copies).
 import { build } from 'esbuild';
