@@ -9,9 +9,9 @@ import { newRequestId } from '../request-id.js';
 
 const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /**
- * The ids made for requests, beside them rather than on them: behind Express 5, every request object has a hidden
- * class of its own, so each property read or added on it misses V8's inline caches (a lookup, and for an addition a
- * new hidden class, about 1 KB). A lookup here costs neither.
+ * The ids made for requests, beside them rather than on them: behind Express 5 (not 4), every request object has a
+ * hidden class of its own, so each property read or added on it misses V8's inline caches (a lookup, and for an
+ * addition a new hidden class, about 1 KB). A lookup here costs neither.
  */
 const idsByRequest = new WeakMap<IncomingMessage, RequestIds>();
 
