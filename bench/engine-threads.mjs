@@ -5,25 +5,12 @@
 // on CPU only. Run from a built checkout: `node bench/engine-threads.mjs` (REQUESTS, default 4000; at 20000 the
 // worker's JIT warm-up weighs less).
 import http from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ask, forkRole, load, startPredictApp } from './saturation-kit.mjs';
+import { ask, forkRole, load, startPredictApp, threadCpu } from './saturation-kit.mjs';
 
 const role = process.argv[2];
-
-/** CPU ns of every thread of this process, by tid. */
-function threadCpu() {
-  const cpu = new Map();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      cpu.set(Number(tid), Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return cpu;
-}
 
 if (role === 'shadow') {
   const server = http.createServer((req, res) => {

@@ -3,6 +3,7 @@
 // checkout: the app loads express from the checkout and the middleware from its dist/.
 import { fork } from 'node:child_process';
 import http from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 
@@ -65,4 +66,17 @@ export async function load(port, n) {
     });
   await Promise.all(Array.from({ length: CLIENTS }, async () => { while (next++ < n) await one(); }));
   agent.destroy();
+}
+
+/** CPU ns of every thread of this process, by tid (the kernel's per-thread scheduler stats: time on CPU only). */
+export function threadCpu() {
+  const cpu = new Map();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      cpu.set(Number(tid), Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return cpu;
 }

@@ -5,23 +5,10 @@
 // starts another worker file (an A/B of two builds of it).
 import { fork } from 'node:child_process';
 import http from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-
-/** CPU ns of every thread of this process, by tid. */
-function threadCpu() {
-  const cpu = new Map();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      cpu.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return cpu;
-}
+import { threadCpu } from './saturation-kit.mjs';
 
 if (process.argv[2] === 'start') {
   const root = process.cwd();
@@ -44,7 +31,7 @@ if (process.argv[2] === 'start') {
   let others = 0;
   for (const [tid, ns] of after) {
     if (!before.has(tid)) worker += ns;
-    else if (tid !== String(process.pid)) others += ns - before.get(tid);
+    else if (tid !== process.pid) others += ns - before.get(tid);
   }
   await mw.close();
   server.close();
